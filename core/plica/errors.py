@@ -1,0 +1,80 @@
+"""Kernel exception types.
+
+Every error a request can meet is one of these; `plica.http` maps them to the HTTP status and step-ca's
+error body (`{"status": N, "message": "..."}`) in one place (`PlicaError.body`). Plugins raise these, never
+aiohttp exceptions, so the wire shape stays the kernel's business.
+"""
+
+from __future__ import annotations
+
+
+class PlicaError(Exception):
+    """Base of all kernel errors that reach a client. `message` is safe to show: it never holds a secret."""
+
+    status: int = 500
+    prefix: str = ""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # `detail` goes to the server log only (it may name internals a client should not see).
+        self.detail = detail
+
+    def public_message(self) -> str:
+        return f"{self.prefix}{self.message}" if self.prefix else self.message
+
+    def body(self) -> dict[str, object]:
+        return {"status": self.status, "message": self.public_message()}
+
+
+class BadRequest(PlicaError):
+    status = 400
+    prefix = "The request could not be completed: "
+
+
+class Unauthorized(PlicaError):
+    status = 401
+
+
+class Forbidden(PlicaError):
+    status = 403
+    prefix = "The request was forbidden by the certificate authority: "
+
+
+class NotFound(PlicaError):
+    status = 404
+
+
+class Conflict(PlicaError):
+    status = 409
+
+
+class PayloadTooLarge(PlicaError):
+    status = 413
+
+
+class RateLimited(PlicaError):
+    status = 429
+
+
+class NotImplementedYet(PlicaError):
+    """501: the CA does not offer this (SSH not configured, passive=false revocation, ...)."""
+
+    status = 501
+
+
+class InternalError(PlicaError):
+    status = 500
+
+
+class ConfigError(Exception):
+    """ca.json (or a provisioner block in it) is invalid. `path` is the JSON path, e.g. `authority.provisioners[2].key`."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+class PluginError(Exception):
+    """A provisioner plugin could not be found or loaded; the message names the type and the distribution."""

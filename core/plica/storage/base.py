@@ -1,0 +1,205 @@
+"""The storage interface every engine implements, and the kernel's schema.
+
+Writes that must be atomic with a one-time token are single calls (`store_x509(..., token_id=...)`): the
+engine records the token and the row in one statement/transaction, so a replay fails on every instance
+sharing the database and a failed request leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from attrs import frozen
+
+from plica.api import Migration
+
+
+class StorageError(Exception):
+    pass
+
+
+class TokenReused(StorageError):
+    """The one-time token id is already recorded."""
+
+
+class AlreadyRevoked(StorageError):
+    pass
+
+
+@frozen
+class IssuedCert:
+    serial: str
+    der: bytes
+    provisioner_id: str
+    provisioner_name: str
+    provisioner_type: str
+    not_after: int
+
+
+# Kernel schema. Serials are decimal strings (step's keys); times are Unix seconds.
+# Each ("sqlite", "postgresql") list holds portable statements except where the engines differ.
+_COMMON = [
+    """CREATE TABLE IF NOT EXISTS used_tokens (
+        id TEXT PRIMARY KEY,
+        provisioner TEXT NOT NULL,
+        used_at BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS x509_certs (
+        serial TEXT PRIMARY KEY,
+        der BYTEA NOT NULL,
+        provisioner_id TEXT NOT NULL,
+        provisioner_name TEXT NOT NULL,
+        provisioner_type TEXT NOT NULL,
+        not_after BIGINT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        token_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS revoked_x509_certs (
+        serial TEXT PRIMARY KEY,
+        provisioner_id TEXT NOT NULL,
+        reason_code INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at BIGINT NOT NULL,
+        mtls BOOLEAN NOT NULL,
+        token_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS ssh_certs (
+        serial TEXT PRIMARY KEY,
+        cert BYTEA NOT NULL,
+        cert_type TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        provisioner_id TEXT NOT NULL,
+        provisioner_name TEXT NOT NULL,
+        provisioner_type TEXT NOT NULL,
+        valid_before BIGINT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        token_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS revoked_ssh_certs (
+        serial TEXT PRIMARY KEY,
+        provisioner_id TEXT NOT NULL,
+        reason_code INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at BIGINT NOT NULL,
+        token_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS ssh_host_principals (
+        principal TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        valid_before BIGINT NOT NULL,
+        PRIMARY KEY (principal, serial))""",
+]
+
+KERNEL_MIGRATIONS = [
+    Migration(
+        id="kernel-0001",
+        sql={
+            "sqlite": [s.replace("BYTEA", "BLOB") for s in _COMMON]
+            + [
+                # The one-time token is recorded by the same statement that stores the row (SQLite runs
+                # triggers inside the statement), so certificate and token commit together in one hop.
+                f"""CREATE TRIGGER IF NOT EXISTS {table}_token AFTER INSERT ON {table}
+                    WHEN NEW.token_id IS NOT NULL BEGIN
+                    INSERT INTO used_tokens (id, provisioner, used_at)
+                    VALUES (NEW.token_id, NEW.provisioner_id, {ts}); END"""
+                for table, ts in (
+                    ("x509_certs", "NEW.issued_at"),
+                    ("revoked_x509_certs", "NEW.revoked_at"),
+                    ("ssh_certs", "NEW.issued_at"),
+                    ("revoked_ssh_certs", "NEW.revoked_at"),
+                )
+            ],
+            "postgresql": list(_COMMON),
+        },
+    )
+]
+
+
+class Storage(abc.ABC):
+    """Async storage. One instance per worker process; engines are safe for concurrent awaits."""
+
+    engine: str  # "sqlite" or "postgresql"
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def migrate(self, migrations: Sequence[Migration]) -> list[str]:
+        """Apply migrations not yet applied (kernel's first, then plugins'); return the ids applied."""
+
+    # ---- certificates
+    @abc.abstractmethod
+    async def store_x509(self, cert: IssuedCert, *, token_id: str | None) -> None:
+        """Store an issued certificate; with `token_id`, record it as used in the same transaction.
+        Raises TokenReused if the token was used before (nothing is stored then)."""
+
+    @abc.abstractmethod
+    async def get_x509(self, serial: str) -> IssuedCert | None: ...
+
+    @abc.abstractmethod
+    async def revoke_x509(
+        self,
+        serial: str,
+        *,
+        provisioner_id: str,
+        reason_code: int,
+        reason: str,
+        mtls: bool,
+        token_id: str | None,
+        now: int,
+    ) -> None:
+        """Record a passive revocation. AlreadyRevoked / TokenReused as appropriate, nothing half-written."""
+
+    @abc.abstractmethod
+    async def is_x509_revoked(self, serial: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def store_ssh(
+        self,
+        *,
+        serial: str,
+        cert: bytes,
+        cert_type: str,
+        key_id: str,
+        principals: Sequence[str],
+        provisioner_id: str,
+        provisioner_name: str,
+        provisioner_type: str,
+        valid_before: int,
+        token_id: str | None,
+        now: int,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_ssh(
+        self, serial: str, *, provisioner_id: str, reason_code: int, reason: str, token_id: str | None, now: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def is_ssh_revoked(self, serial: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def ssh_host_exists(self, principal: str, now: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def use_token(self, token_id: str, provisioner_id: str, now: int) -> None:
+        """Record a one-time token on its own (operations that store nothing else). TokenReused if used."""
+
+    # ---- generic access for plugins' own tables (placeholders are `?`; engines translate)
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows changed."""
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abc.abstractmethod
+    async def execute_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run several statements in one transaction (all or nothing)."""
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        """True if `exc` (raised by execute*) is a unique-constraint violation, for plugins' own tables."""
+        return isinstance(exc, TokenReused)

@@ -1,0 +1,141 @@
+"""One-time tokens: parsing a compact JWS once, and the checks every step token gets (api.md §4).
+
+The kernel parses a token exactly once per request (`Token.parse`); plugins verify its signature with the
+key their provisioner trusts and use the helpers here for the common claim checks, so the rules (1 minute
+leeway, audience forms, single use) are written in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from attrs import frozen
+
+from plica.errors import Unauthorized
+from plica.jose import JOSEError, PublicKey, b64url_decode, verify_signature
+
+LEEWAY = 60.0
+MAX_TOKEN_LENGTH = 64 * 1024
+
+
+@frozen
+class Token:
+    raw: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    @classmethod
+    def parse(cls, raw: str) -> Token:
+        """Split and decode a compact JWS without verifying it. Unauthorized on anything malformed."""
+        if not isinstance(raw, str) or not raw:
+            raise Unauthorized("token is missing")
+        if len(raw) > MAX_TOKEN_LENGTH:
+            raise Unauthorized("token is too large")
+        parts = raw.split(".")
+        if len(parts) != 3:
+            raise Unauthorized("token is malformed: expected a JWS compact serialization (three dot-separated parts)")
+        try:
+            header = orjson.loads(b64url_decode(parts[0]))
+            claims = orjson.loads(b64url_decode(parts[1]))
+            signature = b64url_decode(parts[2])
+        except (JOSEError, orjson.JSONDecodeError):
+            raise Unauthorized("token is malformed: invalid base64url or JSON") from None
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise Unauthorized("token is malformed: header and payload must be JSON objects")
+        if not isinstance(header.get("alg"), str):
+            raise Unauthorized("token is malformed: header has no 'alg'")
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+        return cls(raw=raw, header=header, claims=claims, signing_input=signing_input, signature=signature)
+
+    @property
+    def audiences(self) -> list[str]:
+        aud = self.claims.get("aud")
+        if isinstance(aud, str):
+            return [aud]
+        if isinstance(aud, list):
+            return [a for a in aud if isinstance(a, str)]
+        return []
+
+    @property
+    def subject(self) -> str:
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) else ""
+
+    @property
+    def issuer(self) -> str:
+        iss = self.claims.get("iss")
+        return iss if isinstance(iss, str) else ""
+
+    def hash_id(self) -> str:
+        """step's fallback token id: lower-hex SHA-256 of the token string."""
+        return hashlib.sha256(self.raw.encode()).hexdigest()
+
+    def verify(self, key: PublicKey, *, what: str = "token") -> None:
+        alg = self.header.get("alg", "")
+        if alg == "none" or not verify_signature(alg, key, self.signing_input, self.signature):
+            raise Unauthorized(f"{what} signature is not valid for the provisioner's key (or 'alg' {alg!r} does not fit it)")
+
+    def check_times(self, *, now: float | None = None, require_exp: bool = True) -> None:
+        """nbf/exp/iat with step's one minute of leeway (go-jose ValidateWithLeeway)."""
+        t = time.time() if now is None else now
+        exp = self.claims.get("exp")
+        nbf = self.claims.get("nbf")
+        iat = self.claims.get("iat")
+        for name, v in (("exp", exp), ("nbf", nbf), ("iat", iat)):
+            if v is not None and (not isinstance(v, int | float) or isinstance(v, bool)):
+                raise Unauthorized(f"token claim '{name}' must be a number")
+        if exp is None and require_exp:
+            raise Unauthorized("token has no expiry ('exp' claim)")
+        if exp is not None and t > exp + LEEWAY:
+            raise Unauthorized("token has expired")
+        if nbf is not None and t < nbf - LEEWAY:
+            raise Unauthorized("token is not valid yet ('nbf' is in the future)")
+        if iat is not None and t < iat - LEEWAY:
+            raise Unauthorized("token was issued in the future ('iat')")
+
+    def check_audience(self, allowed: Iterable[str] | frozenset[str], *, fragment: str | None = None) -> None:
+        """At least one `aud` must be one of the CA's audiences for this operation (ports ignored, as step
+        does); for fragment-addressed provisioners the `#<fragment>` must match too."""
+        allowed_set = allowed if isinstance(allowed, frozenset) else frozenset(allowed)
+        for aud in self.audiences:
+            base, _, frag = aud.partition("#")
+            if fragment is not None and frag != fragment:
+                continue
+            if fragment is None and frag:
+                continue
+            if base in allowed_set or normalize_audience(base) in allowed_set:
+                return
+        raise Unauthorized(f"token audience {self.audiences!r} is not valid for this CA endpoint")
+
+    def require_subject(self) -> str:
+        sub = self.subject
+        if not sub:
+            raise Unauthorized("token subject ('sub') is empty")
+        return sub
+
+
+def normalize_audience(aud: str) -> str:
+    """Drop the port: step matches audiences by scheme, host and path only."""
+    try:
+        u = urlsplit(aud)
+    except ValueError:
+        return aud
+    if not u.scheme or not u.hostname:
+        return aud
+    host = u.hostname if ":" not in u.hostname else f"[{u.hostname}]"
+    return f"{u.scheme}://{host}{u.path}"
+
+
+def token_sans(claims: Mapping[str, Any], default: str) -> list[str]:
+    """The `sans` claim, or `[sub]` when it is absent or empty (step CLI behaviour)."""
+    sans = claims.get("sans")
+    if isinstance(sans, list) and sans:
+        return [s for s in sans if isinstance(s, str) and s]
+    return [default] if default else []
