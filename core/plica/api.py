@@ -52,6 +52,11 @@ class ProvisionerType:
     description: str = ""
     # Columns of the identifier table when one type has several (ACME: one per challenge type).
     identifier_columns: Mapping[str, Mapping[str, bool]] = field(factory=dict)
+    # step rejects tokens issued before the CA started (api.md §4b). Types whose credentials are minted
+    # elsewhere and live for hours (Kubernetes projected tokens) opt out.
+    iat_check: bool = True
+    # At most this many provisioners of the type in one CA (step allows one K8sSA); None = no limit.
+    max_instances: int | None = None
 
 
 class ProvisionerState(Protocol):

@@ -198,6 +198,7 @@ def _build_converter() -> cattrs.Converter:
     conv.register_structure_hook(Any, lambda v, _: v)
 
     def structure_factory(cls: type) -> Any:
+        attrs.resolve_types(cls)
         flds = attrs.fields(cls)
         extra_field = next((f for f in flds if f.metadata.get("extra")), None)
         known = {f.metadata.get("json", f.name): f for f in flds if "json" in f.metadata}
@@ -217,17 +218,19 @@ def _build_converter() -> cattrs.Converter:
                     continue
                 try:
                     kwargs[f.name] = conv.structure(value, f.type)
-                except Exception as e:  # noqa: BLE001 - regrouped below with the JSON path
+                except Exception as e:
                     e.__notes__ = [*getattr(e, "__notes__", []), f"Structuring field {key!r}"]
-                    setattr(e, "_plica_path", key)
+                    e._plica_path = key
                     errors.append(e)
             missing = [
-                n for n, f in known.items() if f.default is attrs.NOTHING and f.name not in kwargs and n not in data
+                n
+                for n, f in known.items()
+                if f.default is attrs.NOTHING and f.name not in kwargs and n not in data
             ]
             for n in missing:
                 err = KeyError(n)
-                setattr(err, "_plica_path", n)
-                setattr(err, "_plica_missing", True)
+                err._plica_path = n
+                err._plica_missing = True
                 errors.append(err)
             if errors:
                 raise _FieldErrors(errors)
@@ -256,9 +259,14 @@ def _build_converter() -> cattrs.Converter:
 
         return unstructure
 
-    for cls in (ClaimsConfig, ASN1DN, AuthorityConfig, DBConfig, SSHConfig, TLSOptions, CAConfig):
-        conv.register_structure_hook(cls, structure_factory(cls))
-        conv.register_unstructure_hook(cls, unstructure_factory(cls))
+    # Any attrs class whose fields carry a JSON name (the kernel's and plugins' config classes alike).
+    def is_json_class(cls: Any) -> bool:
+        return (
+            isinstance(cls, type) and attrs.has(cls) and any("json" in f.metadata for f in attrs.fields(cls))
+        )
+
+    conv.register_structure_hook_factory(is_json_class, structure_factory)
+    conv.register_unstructure_hook_factory(is_json_class, unstructure_factory)
     return conv
 
 
@@ -293,11 +301,13 @@ def structure(data: Any, cls: type, path: str) -> Any:
     """Structure `data` into `cls`, turning every failure into a ConfigError that names the JSON path."""
     try:
         return converter.structure(data, cls)
-    except Exception as e:  # noqa: BLE001 - every structuring failure becomes one readable error
+    except Exception as e:
         lines = _describe(e, path)
         first = lines[0]
         p, _, msg = first.partition(": ")
-        raise ConfigError(p, msg + ("" if len(lines) == 1 else f" (and {len(lines) - 1} more: {'; '.join(lines[1:])})"))
+        raise ConfigError(
+            p, msg + ("" if len(lines) == 1 else f" (and {len(lines) - 1} more: {'; '.join(lines[1:])})")
+        ) from None
 
 
 def load(path: str | os.PathLike[str]) -> CAConfig:

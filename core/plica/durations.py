@@ -34,7 +34,9 @@ def parse_duration(text: str) -> timedelta:
     while pos < len(s):
         m = _PART.match(s, pos)
         if not m:
-            raise ValueError(f"invalid duration {text!r} (expected a Go duration such as '24h', '5m' or '1h30m')")
+            raise ValueError(
+                f"invalid duration {text!r} (expected a Go duration such as '24h', '5m' or '1h30m')"
+            )
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     return timedelta(seconds=sign * total)
@@ -68,7 +70,9 @@ def parse_time(text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def resolve_time_duration(value: str | None, *, now: datetime, base: datetime | None = None) -> datetime | None:
+def resolve_time_duration(
+    value: str | None, *, now: datetime, base: datetime | None = None
+) -> datetime | None:
     """step's TimeDuration: "" or None = unset; an RFC 3339 time; or a Go duration relative to `base` (default now)."""
     if value is None or value == "":
         return None

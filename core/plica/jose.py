@@ -78,7 +78,11 @@ def public_jwk(key: PublicKey | PrivateKey) -> dict[str, Any]:
     if isinstance(pub, ed25519.Ed25519PublicKey):
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(pub.public_bytes(Encoding.Raw, PublicFormat.Raw))}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url_encode(pub.public_bytes(Encoding.Raw, PublicFormat.Raw)),
+        }
     raise JOSEError(f"unsupported key type {type(pub).__name__}")
 
 
@@ -89,7 +93,12 @@ def private_jwk(key: PrivateKey) -> dict[str, Any]:
     elif isinstance(key, rsa.RSAPrivateKey):
         n = key.private_numbers()
         jwk.update(
-            d=_int_b64(n.d), p=_int_b64(n.p), q=_int_b64(n.q), dp=_int_b64(n.dmp1), dq=_int_b64(n.dmq1), qi=_int_b64(n.iqmp)
+            d=_int_b64(n.d),
+            p=_int_b64(n.p),
+            q=_int_b64(n.q),
+            dp=_int_b64(n.dmp1),
+            dq=_int_b64(n.dmq1),
+            qi=_int_b64(n.iqmp),
         )
     elif isinstance(key, ed25519.Ed25519PrivateKey):
         from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -101,7 +110,9 @@ def private_jwk(key: PrivateKey) -> dict[str, Any]:
 def thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint, base64url: what step uses as a JWK provisioner's `kid`."""
     kty = jwk.get("kty")
-    members = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}.get(str(kty))
+    members = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}.get(
+        str(kty)
+    )
     if members is None:
         raise JOSEError(f"unsupported JWK kty {kty!r}")
     canon = orjson.dumps({m: jwk[m] for m in members})
@@ -162,7 +173,11 @@ def _alg_matches(alg: str, key: PublicKey | PrivateKey) -> bool:
     if alg in ("ES256", "ES384", "ES512"):
         if not isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
             return False
-        return _CURVES[_CURVE_BY_NAME.get(key.curve.name, "")][2] == alg if key.curve.name in _CURVE_BY_NAME else False
+        return (
+            _CURVES[_CURVE_BY_NAME.get(key.curve.name, "")][2] == alg
+            if key.curve.name in _CURVE_BY_NAME
+            else False
+        )
     if alg.startswith(("RS", "PS")):
         return isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey)
     if alg == "EdDSA":
@@ -228,19 +243,36 @@ def jwe_encrypt_pbes2(plaintext: bytes, password: bytes, *, cty: str = "jwk+json
     """JWE compact with PBES2-HS256+A128KW key wrapping and A256GCM content encryption, as step writes
     provisioner `encryptedKey`s."""
     p2s = os.urandom(16)
-    header = {"alg": "PBES2-HS256+A128KW", "cty": cty, "enc": "A256GCM", "p2c": p2c, "p2s": b64url_encode(p2s)}
+    header = {
+        "alg": "PBES2-HS256+A128KW",
+        "cty": cty,
+        "enc": "A256GCM",
+        "p2c": p2c,
+        "p2s": b64url_encode(p2s),
+    }
     kek = _pbes2_kek(password, "PBES2-HS256+A128KW", p2s, p2c)
     cek = AESGCM.generate_key(256)
     wrapped = aes_key_wrap(kek, cek)
     iv = os.urandom(12)
     protected = b64url_encode(orjson.dumps(header))
     ct = AESGCM(cek).encrypt(iv, plaintext, protected.encode("ascii"))
-    return ".".join([protected, b64url_encode(wrapped), b64url_encode(iv), b64url_encode(ct[:-16]), b64url_encode(ct[-16:])])
+    return ".".join(
+        [
+            protected,
+            b64url_encode(wrapped),
+            b64url_encode(iv),
+            b64url_encode(ct[:-16]),
+            b64url_encode(ct[-16:]),
+        ]
+    )
 
 
 def _pbes2_kek(password: bytes, alg: str, p2s: bytes, p2c: int) -> bytes:
-    bits = {"PBES2-HS256+A128KW": (hashes.SHA256(), 16), "PBES2-HS384+A192KW": (hashes.SHA384(), 24),
-            "PBES2-HS512+A256KW": (hashes.SHA512(), 32)}  # fmt: skip
+    bits = {
+        "PBES2-HS256+A128KW": (hashes.SHA256(), 16),
+        "PBES2-HS384+A192KW": (hashes.SHA384(), 24),
+        "PBES2-HS512+A256KW": (hashes.SHA512(), 32),
+    }
     if alg not in bits:
         raise JOSEError(f"unsupported JWE algorithm {alg!r}")
     h, size = bits[alg]
@@ -267,7 +299,9 @@ def jwe_decrypt_pbes2(token: str, password: bytes) -> tuple[dict[str, Any], byte
     try:
         cek = aes_key_unwrap(kek, b64url_decode(parts[1]))
         pt = AESGCM(cek).decrypt(
-            b64url_decode(parts[2]), b64url_decode(parts[3]) + b64url_decode(parts[4]), parts[0].encode("ascii")
+            b64url_decode(parts[2]),
+            b64url_decode(parts[3]) + b64url_decode(parts[4]),
+            parts[0].encode("ascii"),
         )
     except (InvalidUnwrap, InvalidTag, ValueError):
         raise JOSEError("cannot decrypt: wrong password or corrupted key") from None

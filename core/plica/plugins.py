@@ -47,7 +47,9 @@ PER_TYPE_HOOKS = (
 
 
 def distribution_for(type_name: str) -> str:
-    return KNOWN_DISTRIBUTIONS.get(type_name.lower(), f"the plugin that provides provisioner type {type_name!r}")
+    return KNOWN_DISTRIBUTIONS.get(
+        type_name.lower(), f"the plugin that provides provisioner type {type_name!r}"
+    )
 
 
 @frozen
@@ -115,7 +117,9 @@ class Plugins:
             for k in ids:
                 if k not in idents:
                     idents.append(k)
-        return [{"identifier": i, "columns": {c: bool(ids.get(i, False)) for c, ids in columns}} for i in idents]
+        return [
+            {"identifier": i, "columns": {c: bool(ids.get(i, False)) for c, ids in columns}} for i in idents
+        ]
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -139,15 +143,21 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
             version = ep.dist.version if ep.dist is not None else ""
             try:
                 module = ep.load()
-            except Exception as e:  # noqa: BLE001 - any import failure is reported, not raised
+            except Exception as e:
                 msg = f"plugin {ep.name!r} from distribution {dist} {version} failed to import: {type(e).__name__}: {e}"
                 log.error(msg)
                 failures.append(msg)
                 continue
             infos.append(PluginInfo(name=ep.name, distribution=dist, version=version, module=module))
     for module in extra:
-        infos.append(PluginInfo(name=getattr(module, "__name__", repr(module)), distribution="(in-process)",
-                                version="", module=module))  # fmt: skip
+        infos.append(
+            PluginInfo(
+                name=getattr(module, "__name__", repr(module)),
+                distribution="(in-process)",
+                version="",
+                module=module,
+            )
+        )
     types: dict[str, TypeEntry] = {}
     registered: list[PluginInfo] = []
     for info in infos:
@@ -155,7 +165,7 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
             continue
         try:
             pm.register(info.module, name=info.name)
-        except Exception as e:  # noqa: BLE001 - a plugin whose hooks don't fit the specs is reported
+        except Exception as e:
             msg = f"plugin {info.name!r} from distribution {info.distribution} is invalid: {e}"
             log.error(msg)
             failures.append(msg)
@@ -168,7 +178,7 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
             continue
         try:
             provided = list(provide() or [])
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             failures.append(f"plugin {info.name!r} ({info.distribution}) failed to list its types: {e}")
             continue
         for t in provided:

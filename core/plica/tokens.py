@@ -40,7 +40,9 @@ class Token:
             raise Unauthorized("token is too large")
         parts = raw.split(".")
         if len(parts) != 3:
-            raise Unauthorized("token is malformed: expected a JWS compact serialization (three dot-separated parts)")
+            raise Unauthorized(
+                "token is malformed: expected a JWS compact serialization (three dot-separated parts)"
+            )
         try:
             header = orjson.loads(b64url_decode(parts[0]))
             claims = orjson.loads(b64url_decode(parts[1]))
@@ -80,7 +82,9 @@ class Token:
     def verify(self, key: PublicKey, *, what: str = "token") -> None:
         alg = self.header.get("alg", "")
         if alg == "none" or not verify_signature(alg, key, self.signing_input, self.signature):
-            raise Unauthorized(f"{what} signature is not valid for the provisioner's key (or 'alg' {alg!r} does not fit it)")
+            raise Unauthorized(
+                f"{what} signature is not valid for the provisioner's key (or 'alg' {alg!r} does not fit it)"
+            )
 
     def check_times(self, *, now: float | None = None, require_exp: bool = True) -> None:
         """nbf/exp/iat with step's one minute of leeway (go-jose ValidateWithLeeway)."""

@@ -172,7 +172,14 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def revoke_ssh(
-        self, serial: str, *, provisioner_id: str, reason_code: int, reason: str, token_id: str | None, now: int
+        self,
+        serial: str,
+        *,
+        provisioner_id: str,
+        reason_code: int,
+        reason: str,
+        token_id: str | None,
+        now: int,
     ) -> None: ...
 
     @abc.abstractmethod

@@ -89,7 +89,8 @@ class SQLiteStorage(Storage):
                     for stmt in m.sql.get("sqlite", []):
                         await self.db.execute(stmt)
                     await self.db.execute(
-                        "INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)", (m.id, int(time.time()))
+                        "INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)",
+                        (m.id, int(time.time())),
                     )
                     applied.append(m.id)
                 await self.db.execute("COMMIT")
@@ -148,7 +149,9 @@ class SQLiteStorage(Storage):
         )
 
     async def is_x509_revoked(self, serial: str) -> bool:
-        return await self.fetch_one("SELECT 1 FROM revoked_x509_certs WHERE serial = ?", (serial,)) is not None
+        return (
+            await self.fetch_one("SELECT 1 FROM revoked_x509_certs WHERE serial = ?", (serial,)) is not None
+        )
 
     async def store_ssh(
         self,
@@ -169,10 +172,20 @@ class SQLiteStorage(Storage):
             (
                 "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
                 " provisioner_type, valid_before, issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (serial, cert, cert_type, key_id, provisioner_id, provisioner_name, provisioner_type, valid_before,
-                 now, token_id),
+                (
+                    serial,
+                    cert,
+                    cert_type,
+                    key_id,
+                    provisioner_id,
+                    provisioner_name,
+                    provisioner_type,
+                    valid_before,
+                    now,
+                    token_id,
+                ),
             )
-        ]  # fmt: skip
+        ]
         if cert_type == "host":
             stmts += [
                 (
@@ -187,7 +200,14 @@ class SQLiteStorage(Storage):
             await self.execute_many(stmts)
 
     async def revoke_ssh(
-        self, serial: str, *, provisioner_id: str, reason_code: int, reason: str, token_id: str | None, now: int
+        self,
+        serial: str,
+        *,
+        provisioner_id: str,
+        reason_code: int,
+        reason: str,
+        token_id: str | None,
+        now: int,
     ) -> None:
         await self._write(
             "INSERT INTO revoked_ssh_certs (serial, provisioner_id, reason_code, reason, revoked_at, token_id)"
@@ -208,22 +228,21 @@ class SQLiteStorage(Storage):
 
     async def use_token(self, token_id: str, provisioner_id: str, now: int) -> None:
         await self._write(
-            "INSERT INTO used_tokens (id, provisioner, used_at) VALUES (?, ?, ?)", (token_id, provisioner_id, now)
+            "INSERT INTO used_tokens (id, provisioner, used_at) VALUES (?, ?, ?)",
+            (token_id, provisioner_id, now),
         )
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self._write(sql, params)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                row = await cur.fetchone()
+        async with self._lock, self.db.execute(sql, params) as cur:
+            row = await cur.fetchone()
         return tuple(row) if row is not None else None
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                rows = await cur.fetchall()
+        async with self._lock, self.db.execute(sql, params) as cur:
+            rows = await cur.fetchall()
         return [tuple(r) for r in rows]
 
     async def execute_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:

@@ -1,0 +1,1 @@
+"""The `plica` command."""

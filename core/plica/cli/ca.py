@@ -1,0 +1,179 @@
+"""`plica init` and `plica start`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from plica.cli.common import default_home, home_option, read_password_file
+from plica.errors import ConfigError, PluginError
+from plica.initca import InitOptions, init_ca, write_password_file
+from plica.keys import KeyDecryptError
+from plica.plugins import get_plugins
+
+
+@click.command("init")
+@home_option
+@click.option("--name", help="Name of the PKI (root and intermediate subjects).")
+@click.option("--dns", "dns_names", multiple=True, help="DNS name or IP of the CA (repeatable).")
+@click.option("--address", help="Address the CA listens on, e.g. ':9000' or '127.0.0.1:8443'.")
+@click.option("--provisioner", help="Name of the first (JWK) provisioner.")
+@click.option(
+    "--kty",
+    type=click.Choice(["EC", "RSA"], case_sensitive=False),
+    default="EC",
+    show_default=True,
+    help="CA key type (RSA for CAs that will serve SCEP).",
+)
+@click.option("--ssh", is_flag=True, help="Also create SSH user and host CA keys.")
+@click.option(
+    "--password-file", type=click.Path(exists=True, dir_okay=False), help="Password for the CA keys."
+)
+@click.option(
+    "--provisioner-password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Password for the provisioner key (default: the CA password).",
+)
+@click.option("--insecure-address", default="", help="Optional plain-HTTP address (for SCEP/CRL).")
+def init_cmd(
+    home: Path | None,
+    name: str | None,
+    dns_names: tuple[str, ...],
+    address: str | None,
+    provisioner: str | None,
+    kty: str,
+    ssh: bool,
+    password_file: str | None,
+    provisioner_password_file: str | None,
+    insecure_address: str,
+) -> None:
+    """Create a new CA: root and intermediate certificates, encrypted keys, ca.json, a JWK provisioner.
+
+    Flags not given are asked for interactively."""
+    home = home or default_home()
+    name = name or click.prompt("What would you like to name your new PKI?", default="Plica")
+    if not dns_names:
+        dns = click.prompt(
+            "What DNS names or IP addresses will clients use to reach your CA? (comma-separated)",
+            default="localhost,127.0.0.1",
+        )
+        dns_names = tuple(d.strip() for d in dns.split(",") if d.strip())
+    address = address or click.prompt("What IP and port will your new CA bind to?", default=":9000")
+    provisioner = provisioner or click.prompt(
+        "What would you like to name the CA's first provisioner?", default="admin"
+    )
+    password = read_password_file(password_file)
+    if password is None:
+        password = click.prompt(
+            "Choose a password for your CA keys and first provisioner",
+            hide_input=True,
+            confirmation_prompt=True,
+        ).encode()
+    ppw = read_password_file(provisioner_password_file)
+    try:
+        res = init_ca(
+            InitOptions(
+                home=home,
+                name=name,
+                dns_names=dns_names,
+                address=address,
+                provisioner=provisioner,
+                kty=kty.upper(),
+                ssh=ssh,
+                password=password,
+                provisioner_password=ppw,
+                insecure_address=insecure_address,
+            ),
+            get_plugins(),
+        )
+    except FileExistsError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"✔ Root certificate: {res.root_path}")
+    click.echo(f"✔ Root fingerprint: {res.fingerprint}")
+    click.echo(f"✔ CA configuration: {res.config_path}")
+    click.echo(f"✔ CA URL: {res.ca_url}")
+    click.echo("Your PKI is ready to go. Start it with: plica start" + (f" --home {home}" if home else ""))
+
+
+@click.command("start")
+@home_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Path to ca.json (default <home>/config/ca.json).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Password that decrypts the CA keys (default: ca.json 'password', or <home>/secrets/password).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the port and the database.",
+)
+@click.option(
+    "--init",
+    "init_first",
+    is_flag=True,
+    help="Initialise a new CA in <home> first if there is none (non-interactive: random password "
+    "stored in <home>/secrets/password, EC keys, SSH CA, JWK provisioner 'admin').",
+)
+@click.option("--address", help="With --init: the address to listen on (default :9000).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def start_cmd(
+    home: Path | None,
+    config_path: Path | None,
+    password_file: str | None,
+    workers: int,
+    init_first: bool,
+    address: str | None,
+    verbose: bool,
+) -> None:
+    """Run the CA in the foreground. SIGHUP reloads ca.json; SIGTERM stops gracefully."""
+    from plica import config as config_mod
+    from plica.http.server import main_log_setup, run
+
+    main_log_setup(logging.DEBUG if verbose else logging.INFO)
+    home = home or default_home()
+    cfg_path = config_path or home / "config" / "ca.json"
+    pw_default = home / "secrets" / "password"
+    if init_first and not cfg_path.exists():
+        password = secrets.token_urlsafe(24).encode()
+        res = init_ca(
+            InitOptions(home=home, ssh=True, password=password, address=address or ":9000"), get_plugins()
+        )
+        write_password_file(pw_default, password)
+        click.echo(f"Initialised a new CA in {home}", err=True)
+        click.echo(f"  root fingerprint: {res.fingerprint}", err=True)
+        click.echo(f"  CA and provisioner 'admin' password: in {pw_default} (0600)", err=True)
+    if not cfg_path.exists():
+        raise click.ClickException(
+            f"{cfg_path} does not exist: run `plica init` first (or `plica start --init`)"
+        )
+    password = read_password_file(password_file)
+    if password is None:
+        try:
+            cfg = config_mod.load(cfg_path)
+        except ConfigError as e:
+            raise click.ClickException(f"invalid configuration: {e}") from None
+        if cfg.password:
+            password = cfg.password.encode()
+        elif pw_default.exists():
+            password = read_password_file(str(pw_default))
+        elif sys.stdin.isatty():
+            password = click.prompt(
+                "Please enter the password to decrypt the CA keys", hide_input=True
+            ).encode()
+    try:
+        code = run(cfg_path, password, workers=workers)
+    except (ConfigError, PluginError, KeyDecryptError) as e:
+        raise click.ClickException(f"cannot start: {e}") from None
+    sys.exit(code)

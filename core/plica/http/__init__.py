@@ -1,0 +1,1 @@
+"""The HTTP API (step-ca wire format) and the server that runs it."""

@@ -1,0 +1,277 @@
+"""The aiohttp application: step-ca's routes at `/` and `/1.0`, plus plugins' routes.
+
+Errors: every `PlicaError` becomes step's body `{"status": N, "message": "..."}` here, in one place; an
+unexpected exception becomes a generic 500 (details to the log only, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from plica import sshops
+from plica.api import Route
+from plica.authority import Authority
+from plica.errors import (
+    BadRequest,
+    InternalError,
+    NotFound,
+    NotImplementedYet,
+    PayloadTooLarge,
+    PlicaError,
+    Unauthorized,
+)
+from plica.pki import pem
+from plica.renewtoken import authorize_renew_token
+
+log = logging.getLogger("plica.http")
+
+MAX_BODY = 1 << 20  # step has no limit; a CA should not buffer arbitrary bodies (api.md §10.4)
+AUTHORITY_KEY: web.AppKey[Authority] = web.AppKey("authority", Authority)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(obj) + b"\n", status=status, content_type="application/json")
+
+
+def error_response(err: PlicaError) -> web.Response:
+    return json_response(err.body(), status=err.status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id") or request.headers.get("X-Smallstep-Id") or uuid.uuid4().hex
+    try:
+        resp = await handler(request)
+    except PlicaError as e:
+        if e.status >= 500:
+            log.error("request %s %s failed: %s %s", request.method, request.path, e.message, e.detail or "")
+        else:
+            log.info("request %s %s refused (%d): %s", request.method, request.path, e.status, e.message)
+        resp = error_response(e)
+    except web.HTTPRequestEntityTooLarge:
+        resp = error_response(PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes"))
+    except web.HTTPException as e:
+        if e.status >= 400:
+            resp = json_response({"status": e.status, "message": e.reason}, status=e.status)
+        else:
+            raise
+    except Exception:
+        log.exception("request %s %s failed", request.method, request.path)
+        resp = error_response(
+            InternalError(
+                "The certificate authority encountered an Internal Server Error. "
+                "Please see the certificate authority logs for more info."
+            )
+        )
+    resp.headers["X-Request-Id"] = rid
+    return resp
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("request body is empty: expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def peer_certificate(request: web.Request) -> x509.Certificate | None:
+    ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_obj is None:
+        return None
+    der = ssl_obj.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+class Handlers:
+    def __init__(self, authority: Authority) -> None:
+        self.a = authority
+
+    def sign_response(self, chain: list[x509.Certificate]) -> web.Response:
+        leaf = pem(chain[0])
+        inter = self.a.material.chain_pem
+        return json_response(
+            {
+                "crt": leaf,
+                "ca": inter[0],
+                "certChain": [leaf, *inter],
+                "tlsOptions": self.a.config.tls.to_json(),
+            },
+            status=201,
+        )
+
+    async def health(self, request: web.Request) -> web.Response:
+        return json_response({"status": "ok"})
+
+    async def version(self, request: web.Request) -> web.Response:
+        return json_response({"version": self.a.version})
+
+    async def roots(self, request: web.Request) -> web.Response:
+        return json_response({"crts": self.a.material.root_pem}, status=201)
+
+    async def roots_pem(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body="".join(self.a.material.root_pem).encode(), content_type="application/x-pem-file"
+        )
+
+    async def root(self, request: web.Request) -> web.Response:
+        return json_response({"ca": pem(self.a.root_by_sha(request.match_info["sha"]))})
+
+    async def federation(self, request: web.Request) -> web.Response:
+        return json_response({"crts": self.a.material.federated_pem}, status=201)
+
+    async def intermediates(self, request: web.Request) -> web.Response:
+        if not self.a.material.chain_pem:
+            raise NotImplementedYet("no intermediates configured")
+        return json_response({"crts": self.a.material.chain_pem}, status=201)
+
+    async def intermediates_pem(self, request: web.Request) -> web.Response:
+        if not self.a.material.chain_pem:
+            raise NotImplementedYet("no intermediates configured")
+        return web.Response(
+            body="".join(self.a.material.chain_pem).encode(), content_type="application/x-pem-file"
+        )
+
+    async def provisioners(self, request: web.Request) -> web.Response:
+        limit_raw = request.query.get("limit", "")
+        limit = 20
+        if limit_raw:
+            try:
+                limit = int(limit_raw)
+            except ValueError:
+                raise BadRequest(f"limit '{limit_raw}' is not an integer") from None
+        if limit <= 0:
+            limit = 20
+        limit = min(limit, 100)
+        pset = self.a.snapshot.provisioners
+        page, nxt = pset.page(request.query.get("cursor", ""), limit)
+        return json_response({"provisioners": [pset.public[id(p)] for p in page], "nextCursor": nxt})
+
+    async def encrypted_key(self, request: web.Request) -> web.Response:
+        pset = self.a.snapshot.provisioners
+        prov = pset.by_kid(request.match_info["kid"])
+        fn = pset.entry(prov).hooks.get("provisioner_encrypted_key")
+        key = fn(provisioner=prov) if fn is not None else None
+        if not key:
+            raise NotFound(f"provisioner {prov.name!r} has no encrypted key")
+        return json_response({"key": key})
+
+    async def capabilities(self, request: web.Request) -> web.Response:
+        plugins = self.a.plugins
+        return json_response(
+            {"provisionerTypes": plugins.capability_rows(), "identifierTypes": plugins.identifier_rows()}
+        )
+
+    async def sign(self, request: web.Request) -> web.Response:
+        return self.sign_response(await self.a.sign(await read_json(request)))
+
+    async def renew(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            cert, token_id = authorize_renew_token(self.a, auth[7:].strip(), request)
+            return self.sign_response(await self.a.renew(cert, token_id=token_id))
+        cert = peer_certificate(request)
+        if cert is None:
+            raise BadRequest("missing client certificate")
+        return self.sign_response(await self.a.renew(cert))
+
+    async def rekey(self, request: web.Request) -> web.Response:
+        cert = peer_certificate(request)
+        if cert is None:
+            raise BadRequest("missing client certificate")
+        body = await read_json(request)
+        return self.sign_response(await self.a.rekey(cert, body.get("csr")))
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        await self.a.revoke(body, mtls_cert=peer_certificate(request))
+        return json_response({"status": "ok"})
+
+    async def ssh_sign(self, request: web.Request) -> web.Response:
+        return json_response(await sshops.ssh_sign(self.a, await read_json(request)), status=201)
+
+    async def ssh_renew(self, request: web.Request) -> web.Response:
+        return json_response(
+            await sshops.ssh_renew_or_rekey(self.a, await read_json(request), rekey=False), status=201
+        )
+
+    async def ssh_rekey(self, request: web.Request) -> web.Response:
+        return json_response(
+            await sshops.ssh_renew_or_rekey(self.a, await read_json(request), rekey=True), status=201
+        )
+
+    async def ssh_revoke(self, request: web.Request) -> web.Response:
+        await sshops.ssh_revoke(self.a, await read_json(request))
+        return json_response({"status": "ok"})
+
+    async def ssh_roots(self, request: web.Request) -> web.Response:
+        return json_response(sshops.ssh_roots(self.a, "roots"))
+
+    async def ssh_federation(self, request: web.Request) -> web.Response:
+        return json_response(sshops.ssh_roots(self.a, "federation"))
+
+    async def ssh_check_host(self, request: web.Request) -> web.Response:
+        return json_response(await sshops.check_host(self.a, await read_json(request)))
+
+
+def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[AUTHORITY_KEY] = authority
+    h = Handlers(authority)
+    gets = {
+        "/health": h.health,
+        "/version": h.version,
+        "/roots": h.roots,
+        "/roots.pem": h.roots_pem,
+        "/root/{sha}": h.root,
+        "/federation": h.federation,
+        "/intermediates": h.intermediates,
+        "/intermediates.pem": h.intermediates_pem,
+        "/provisioners": h.provisioners,
+        "/provisioners/{kid}/encrypted-key": h.encrypted_key,
+        "/capabilities": h.capabilities,
+        "/ssh/roots": h.ssh_roots,
+        "/ssh/federation": h.ssh_federation,
+    }
+    posts = {
+        "/sign": h.sign,
+        "/renew": h.renew,
+        "/re-sign": h.renew,
+        "/rekey": h.rekey,
+        "/revoke": h.revoke,
+        "/ssh/sign": h.ssh_sign,
+        "/sign-ssh": h.ssh_sign,
+        "/ssh/renew": h.ssh_renew,
+        "/ssh/rekey": h.ssh_rekey,
+        "/ssh/revoke": h.ssh_revoke,
+        "/ssh/check-host": h.ssh_check_host,
+    }
+    for prefix in ("", "/1.0"):
+        for path, fn in gets.items():
+            app.router.add_get(prefix + path, fn)
+        for path, fn in posts.items():
+            app.router.add_post(prefix + path, fn)
+    for r in extra_routes or []:
+        app.router.add_route(r.method, r.path, r.handler, name=r.name or None)
+    return app
+
+
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+__all__ = ["AUTHORITY_KEY", "Unauthorized", "build_app", "json_response", "read_json"]

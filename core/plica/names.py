@@ -1,0 +1,98 @@
+"""Names on certificates: sorting SAN strings by type, and step's CSR name rules (api.md §5, JWK row)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from attrs import define, field
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from plica.errors import BadRequest, Forbidden
+
+
+@define
+class SANs:
+    dns: list[str] = field(factory=list)
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = field(factory=list)
+    emails: list[str] = field(factory=list)
+    uris: list[str] = field(factory=list)
+
+    def general_names(self) -> list[x509.GeneralName]:
+        out: list[x509.GeneralName] = [x509.DNSName(d) for d in self.dns]
+        out += [x509.IPAddress(i) for i in self.ips]
+        out += [x509.RFC822Name(e) for e in self.emails]
+        out += [x509.UniformResourceIdentifier(u) for u in self.uris]
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.dns or self.ips or self.emails or self.uris)
+
+
+def split_sans(values: Iterable[str]) -> SANs:
+    """Sort SAN strings by type as step's x509util.SplitSANs does: IP, then URI (has a scheme), then email
+    (has '@'), else DNS."""
+    out = SANs()
+    for v in values:
+        if not v:
+            continue
+        try:
+            out.ips.append(ipaddress.ip_address(v.strip("[]")))
+            continue
+        except ValueError:
+            pass
+        if ":" in v and urlsplit(v).scheme:
+            out.uris.append(v)
+        elif "@" in v:
+            out.emails.append(v)
+        else:
+            out.dns.append(v)
+    return out
+
+
+def csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
+    try:
+        ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return SANs()
+    except ValueError as e:
+        raise BadRequest(f"invalid csr: malformed extensions ({e})") from None
+    return SANs(
+        dns=list(ext.get_values_for_type(x509.DNSName)),
+        ips=list(ext.get_values_for_type(x509.IPAddress)),  # type: ignore[arg-type]
+        emails=list(ext.get_values_for_type(x509.RFC822Name)),
+        uris=list(ext.get_values_for_type(x509.UniformResourceIdentifier)),
+    )
+
+
+def csr_common_name(csr: x509.CertificateSigningRequest) -> str:
+    try:
+        attrs = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return ""
+    v = attrs[0].value if attrs else ""
+    return v if isinstance(v, str) else v.decode()
+
+
+def check_csr_names(csr: x509.CertificateSigningRequest, subject: str, sans: list[str]) -> None:
+    """step's default validators for token-authorized requests: the CSR's CN must be empty or one of
+    {subject} ∪ sans, and for each SAN type the CSR carries, its set must equal the token's set of that type."""
+    cn = csr_common_name(csr)
+    if cn and cn != subject and cn not in sans:
+        raise Forbidden(
+            f"certificate request has common name {cn!r}, but the token allows only {[subject, *sans]!r}"
+        )
+    want = split_sans(sans)
+    got = csr_sans(csr)
+    for label, g, w in (
+        ("DNS names", got.dns, want.dns),
+        ("IP addresses", got.ips, want.ips),
+        ("email addresses", got.emails, want.emails),
+        ("URIs", got.uris, want.uris),
+    ):
+        if g and set(map(str, g)) != set(map(str, w)):
+            raise Forbidden(
+                f"certificate request {label} {sorted(map(str, g))!r} do not match the token's {sorted(map(str, w))!r}"
+            )

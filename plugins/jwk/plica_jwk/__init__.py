@@ -1,0 +1,40 @@
+"""The JWK provisioner: one-time tokens signed with a provisioner key (api.md §4-§5, JWK row).
+
+Uses only the kernel's public API: hooks, `plica.api` types, `plica.tokens`, `plica.jose`, `plica.names`.
+"""
+
+from __future__ import annotations
+
+from plica_jwk.client import cli_client_options, client_token
+from plica_jwk.manage import provisioner_block_from_cli, provisioner_cli_options
+from plica_jwk.provisioner import (
+    JWKConfig,
+    authorize_renew,
+    authorize_revoke,
+    authorize_sign,
+    authorize_ssh_host_sign,
+    authorize_ssh_revoke,
+    authorize_ssh_user_sign,
+    provisioner_encrypted_key,
+    provisioner_load,
+    provisioner_token_keys,
+    provisioner_types,
+)
+
+__all__ = [
+    "JWKConfig",
+    "authorize_renew",
+    "authorize_revoke",
+    "authorize_sign",
+    "authorize_ssh_host_sign",
+    "authorize_ssh_revoke",
+    "authorize_ssh_user_sign",
+    "cli_client_options",
+    "client_token",
+    "provisioner_block_from_cli",
+    "provisioner_cli_options",
+    "provisioner_encrypted_key",
+    "provisioner_load",
+    "provisioner_token_keys",
+    "provisioner_types",
+]
