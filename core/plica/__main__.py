@@ -1,0 +1,3 @@
+from plica.cli.main import main
+
+main()

@@ -1,0 +1,190 @@
+"""Helpers for tests of the kernel and of plugins: real CAs in temporary directories.
+
+Everything here builds the real thing — keys, certificates, ca.json, the SQLite database, the HTTPS
+server — only smaller and on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from attrs import define
+
+from plica.initca import InitOptions, init_ca
+from plica.plugins import Plugins, get_plugins
+
+PASSWORD = b"correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@define
+class CAFiles:
+    home: Path
+    config_path: Path
+    root: Path
+    intermediate: Path
+    password_file: Path
+    password: bytes
+    port: int
+    fingerprint: str
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def config(self) -> dict[str, Any]:
+        return orjson.loads(self.config_path.read_bytes())
+
+    def write_config(self, cfg: dict[str, Any]) -> None:
+        self.config_path.write_bytes(orjson.dumps(cfg, option=orjson.OPT_INDENT_2))
+
+    def update_config(self, **authority: Any) -> None:
+        cfg = self.config()
+        cfg["authority"].update(authority)
+        self.write_config(cfg)
+
+    def add_provisioner(self, block: dict[str, Any]) -> None:
+        cfg = self.config()
+        cfg["authority"]["provisioners"].append(block)
+        self.write_config(cfg)
+
+    def env(self) -> dict[str, str]:
+        """Environment for `plica` client commands talking to this CA."""
+        return {**os.environ, "PLICA_HOME": str(self.home), "PLICA_CA_URL": self.url, "PLICA_ROOT": str(self.root)}
+
+
+def make_ca(
+    tmp: Path,
+    *,
+    ssh: bool = True,
+    kty: str = "EC",
+    password: bytes = PASSWORD,
+    plugins: Plugins | None = None,
+    provisioner: str = "admin",
+) -> CAFiles:
+    """A new CA (root, intermediate, SSH keys, first JWK provisioner if plica-jwk is installed)."""
+    port = free_port()
+    home = tmp / "ca"
+    res = init_ca(
+        InitOptions(
+            home=home,
+            name="Test",
+            dns_names=("127.0.0.1", "localhost"),
+            address=f"127.0.0.1:{port}",
+            provisioner=provisioner,
+            kty=kty,
+            ssh=ssh,
+            password=password,
+        ),
+        plugins or get_plugins(),
+    )
+    pw = home / "secrets" / "password"
+    pw.write_bytes(password)
+    os.chmod(pw, 0o600)
+    # Tests make tokens right after starting the CA; step's iat-before-start rule is tested on its own.
+    files = CAFiles(
+        home=home,
+        config_path=res.config_path,
+        root=res.root_path,
+        intermediate=home / "certs" / "intermediate_ca.crt",
+        password_file=pw,
+        password=password,
+        port=port,
+        fingerprint=res.fingerprint,
+    )
+    return files
+
+
+def client_context(files: CAFiles, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(files.root))
+    if cert:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+def wait_healthy(url: str, root: Path, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    ctx = ssl.create_default_context(cafile=str(root))
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"the CA exited with {proc.returncode}:\n{out}")
+        try:
+            with urllib.request.urlopen(url + "/health", context=ctx, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(0.1)
+    raise RuntimeError(f"the CA at {url} did not become healthy: {last}")
+
+
+@contextlib.contextmanager
+def ca_process(files: CAFiles, *, workers: int = 1, extra_args: list[str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `plica start` for `files` in a subprocess (the real server), stopped with SIGTERM afterwards."""
+    cmd = [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
+           str(files.password_file), "--workers", str(workers), *(extra_args or [])]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=files.env())
+    try:
+        wait_healthy(files.url, files.root, proc=proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> AsyncIterator[Any]:
+    """The real HTTPS server of `files`, in this event loop (for fast API tests with an aiohttp client).
+    Yields the Authority; the server listens on `files.url`."""
+    from aiohttp import web
+
+    from plica import config as config_mod
+    from plica.http.app import build_app
+    from plica.http.server import ServerTLS, load_material, open_authority
+
+    plugins = plugins or get_plugins()
+    cfg = config_mod.load(files.config_path)
+    material = load_material(cfg, files.password)
+    authority = await open_authority(cfg, material, plugins, start_time=time.time() - 5)
+    routes = [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
+    app = build_app(authority, routes)
+    tls = ServerTLS(authority)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", files.port, ssl_context=tls.ctx)
+    await site.start()
+    for res in plugins.pm.hook.on_startup(authority=authority):
+        if hasattr(res, "__await__"):
+            await res
+    try:
+        yield authority
+    finally:
+        for res in plugins.pm.hook.on_shutdown(authority=authority):
+            if hasattr(res, "__await__"):
+                await res
+        await runner.cleanup()
+        await authority.storage.close()
