@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Debian packages the tests talk to as real peers. Installs only what is missing (idempotent, quiet).
+set -euo pipefail
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v nebula-cert >/dev/null || need+=(nebula)
+command -v certbot >/dev/null || need+=(certbot)
+command -v lego >/dev/null || need+=(lego)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+mkdir -p /run/sshd 2>/dev/null || true
