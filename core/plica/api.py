@@ -233,6 +233,8 @@ class SSHAuthorization:
     token_claims: dict[str, Any] | None = None
     authorization_crt: Any = None
     use_request_values: bool = False
+    # X5C/Nebula: the authorizing credential's expiry caps the default validBefore and bounds a requested one.
+    not_after: datetime | None = None
 
 
 @frozen

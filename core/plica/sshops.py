@@ -200,7 +200,13 @@ async def _sign_authorized(
     key_id, principals = _match_request(auth, req)
     cert_type = auth.cert_type or req.cert_type
     va, vb = _validity(
-        a, prov, cert_type, req.valid_after or auth.valid_after, req.valid_before or auth.valid_before, now
+        a,
+        prov,
+        cert_type,
+        req.valid_after or auth.valid_after,
+        req.valid_before or auth.valid_before,
+        now,
+        bound_after=auth.not_after,
     )
     extensions = dict(USER_EXTENSIONS) if cert_type == "user" else {}
     if auth.extensions is not None:
