@@ -131,7 +131,7 @@ def wait_healthy(url: str, root: Path, timeout: float = 30.0, proc: subprocess.P
             with urllib.request.urlopen(url + "/health", context=ctx, timeout=2) as r:
                 if r.status == 200:
                     return
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
+        except Exception as e:
             last = e
         time.sleep(0.1)
     raise RuntimeError(f"the CA at {url} did not become healthy: {last}")

@@ -10,6 +10,7 @@ from typing import Any
 import click
 import orjson
 from cryptography.hazmat.primitives import serialization
+
 from plica.api import ClientContext
 from plica.hookspecs import hookimpl
 from plica.jose import (

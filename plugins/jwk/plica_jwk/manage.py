@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 import orjson
+
 from plica.hookspecs import hookimpl
 from plica.jose import jwe_encrypt_pbes2, key_from_jwk, private_jwk, public_jwk, thumbprint
 from plica.keys import generate

@@ -9,6 +9,7 @@ from typing import Any
 
 from attrs import define, field, frozen
 from cryptography import x509
+
 from plica.api import (
     AuthorityView,
     Provisioner,
