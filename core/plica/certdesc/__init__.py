@@ -1,0 +1,56 @@
+"""step-compatible certificate templates: JSON descriptions, template data and default templates.
+
+* `x509desc` / `sshdesc`: the JSON a template renders, decoded with Go `encoding/json` rules and applied
+  to `cryptography` certificate builders (templates.md §1, §2).
+* `data`: the template data objects (`.Subject`, `.SANs`, `.Insecure.CR`, ...) and the data-map
+  builders `x509_data` / `ssh_data` (§3, §6.2, §6.3).
+* `defaults`: step's default templates, verbatim (§4).
+* `render`: render + decode, and the provisioner template options (§6.1).
+"""
+
+from __future__ import annotations
+
+from .data import (
+    DEFAULT_SSH_USER_EXTENSIONS,
+    CertificateRequest,
+    SSHCertificateRequest,
+    Subject,
+    SubjectAlternativeName,
+    TemplateDataError,
+    create_sans,
+    merge_template_data,
+    ssh_data,
+    x509_data,
+)
+from .render import has_custom_template, load_template_option, render_ssh, render_x509
+from .sshdesc import SSHDescription
+from .x509desc import (
+    DescriptionError,
+    SigningParams,
+    X509Description,
+    hash_for_signature_algorithm,
+    signing_params,
+)
+
+__all__ = [
+    "DEFAULT_SSH_USER_EXTENSIONS",
+    "CertificateRequest",
+    "DescriptionError",
+    "SSHCertificateRequest",
+    "SSHDescription",
+    "SigningParams",
+    "Subject",
+    "SubjectAlternativeName",
+    "TemplateDataError",
+    "X509Description",
+    "create_sans",
+    "has_custom_template",
+    "hash_for_signature_algorithm",
+    "load_template_option",
+    "merge_template_data",
+    "render_ssh",
+    "render_x509",
+    "signing_params",
+    "ssh_data",
+    "x509_data",
+]
