@@ -10,6 +10,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import (
     SSHCertificate,
@@ -42,7 +43,7 @@ def parse_ssh_public_key(b64: Any, what: str = "publicKey") -> tuple[Any, bytes]
         (n,) = struct.unpack(">I", blob[:4])
         kind = blob[4 : 4 + n]
         key = serialization.load_ssh_public_key(kind + b" " + base64.b64encode(blob))
-    except (binascii.Error, ValueError, struct.error, serialization.UnsupportedAlgorithm) as e:
+    except (binascii.Error, ValueError, struct.error, UnsupportedAlgorithm) as e:
         raise BadRequest(
             f"{what} is not a valid SSH public key (base64 of the SSH wire encoding): {e}"
         ) from None
@@ -56,7 +57,7 @@ def parse_ssh_certificate(b64: str | bytes) -> SSHCertificate:
         (n,) = struct.unpack(">I", blob[:4])
         kind = blob[4 : 4 + n]
         return serialization.load_ssh_public_identity(kind + b" " + base64.b64encode(blob))  # type: ignore[return-value]
-    except (binascii.Error, ValueError, struct.error, serialization.UnsupportedAlgorithm) as e:
+    except (binascii.Error, ValueError, struct.error, UnsupportedAlgorithm) as e:
         raise Unauthorized(f"not a valid SSH certificate: {e}") from None
 
 
