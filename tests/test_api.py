@@ -834,3 +834,75 @@ async def test_ssh_refusals(env: Env) -> None:
     assert r.status == 201
     cert = load_ssh_cert(r.json["crt"])
     assert cert.valid_principals == [b"bob"] and cert.key_id == b"bob"
+
+
+# ============================================================================ /provisioners pagination
+
+
+@define
+class Paged:
+    api: Api
+    names: list[str]
+    uids: list[str]
+
+
+def step_uid(index: int, pid: str) -> str:
+    """api.md §10.7: hex(SHA-1(id)) with its first 4 bytes replaced by the big-endian insertion index."""
+    digest = bytearray(hashlib.sha1(pid.encode()).digest())
+    digest[:4] = index.to_bytes(4, "big")
+    return digest.hex()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def paged(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Paged]:
+    files = make_ca(tmp_path_factory.mktemp("paged"), ssh=False)
+    cfg = files.config()
+    for i in range(104):
+        block, _ = new_jwk_provisioner(f"p{i:03d}")
+        cfg["authority"]["provisioners"].append(block)
+    files.write_config(cfg)
+    blocks = cfg["authority"]["provisioners"]
+    # step's JWK id is "<name>:<kid>"; the uid orders the list and makes the cursor.
+    uids = [step_uid(i, f"{b['name']}:{b['key']['kid']}") for i, b in enumerate(blocks)]
+    async with in_process_ca(files), aiohttp.ClientSession() as session:
+        yield Paged(api=Api(files, session), names=[b["name"] for b in blocks], uids=uids)
+
+
+async def test_provisioners_default_page_is_20(paged: Paged) -> None:
+    assert len(paged.names) == 105
+    for q in ("", "?limit=0", "?limit=-3", "?limit=", "?cursor="):
+        r = await paged.api.get("/provisioners" + q)
+        assert r.status == 200, q
+        assert [p["name"] for p in r.json["provisioners"]] == paged.names[:20], q
+        assert r.json["nextCursor"] == paged.uids[20].lstrip("0"), q
+
+
+async def test_provisioners_limit_is_capped_at_100(paged: Paged) -> None:
+    r = await paged.api.get("/1.0/provisioners?limit=1000")
+    assert [p["name"] for p in r.json["provisioners"]] == paged.names[:100]
+    assert r.json["nextCursor"] == paged.uids[100].lstrip("0")
+    r = await paged.api.get("/provisioners?limit=7")
+    assert len(r.json["provisioners"]) == 7 and r.json["nextCursor"] == paged.uids[7].lstrip("0")
+
+
+async def test_provisioners_cursor_walk_sees_each_once(paged: Paged) -> None:
+    seen: list[str] = []
+    cursor = ""
+    pages = 0
+    while True:
+        r = await paged.api.get(f"/provisioners?limit=25&cursor={cursor}")
+        assert r.status == 200
+        seen += [p["name"] for p in r.json["provisioners"]]
+        cursor = r.json["nextCursor"]
+        pages += 1
+        if not cursor:
+            break
+    assert seen == paged.names and pages == 5
+    # A cursor is left-padded to 40 hex digits, so its leading zeros may be given or not.
+    padded = paged.uids[42]
+    for c in (padded, padded.lstrip("0")):
+        r = await paged.api.get(f"/provisioners?limit=3&cursor={c}")
+        assert [p["name"] for p in r.json["provisioners"]] == paged.names[42:45]
+    # A cursor past the end gives an empty last page.
+    r = await paged.api.get("/provisioners?cursor=" + "f" * 40)
+    assert r.json == {"provisioners": [], "nextCursor": ""}
