@@ -124,6 +124,13 @@ def load_provisioners(cfg: CAConfig, plugins: Plugins, authority: AuthorityView)
         resolved = claims_mod.resolve(pclaims, cfg.authority.claims, path=f"{path}.claims")
         prov = Provisioner(type=entry.type, name=name, raw=raw, config=config, claims=resolved, index=i)
         _load_templates(prov, cfg, path)
+        if raw.get("policy") is not None:
+            # Per-provisioner name policy (step-ca's open-source edition has none: its issue #1214).
+            from plica.policy import NamePolicy
+
+            prov.policy = NamePolicy.from_json(
+                raw["policy"], path=f"{path}.policy", label=f"provisioner {name!r}"
+            )
         load = entry.hooks.get("provisioner_load")
         if load is not None:
             try:

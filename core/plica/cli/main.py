@@ -17,6 +17,7 @@ from plica.cli.client_cmds import (
     ssh_group,
     token_cmd,
 )
+from plica.cli.crypto_cmds import crypto_group
 from plica.cli.provisioner_cmds import provisioner_group
 
 
@@ -37,6 +38,7 @@ def build_cli() -> click.Group:
         root_cmd,
         ssh_group,
         provisioner_group,
+        crypto_group,
     ):
         cli.add_command(cmd)
     from plica.plugins import get_plugins

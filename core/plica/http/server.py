@@ -266,6 +266,7 @@ def run(
         await a.storage.close()
 
     asyncio.run(check())
+    write_pid_file(cfg.home)
     if workers <= 1:
         asyncio.run(serve(config_path, cfg, material, plugins, start_time=start_time, reuse_port=False))
         return 0
@@ -306,6 +307,31 @@ def run(
         if os.waitstatus_to_exitcode(status) != 0:
             code = 1
     return code
+
+
+def pid_file_path(home: Path) -> Path:
+    """Where `plica start` records its (master) pid, so `plica provisioner ... --reload` can SIGHUP it."""
+    return home / "run" / "plica.pid"
+
+
+def write_pid_file(home: Path) -> None:
+    """Write `<home>/run/plica.pid`; removed when this process exits normally (forked workers leave with
+    os._exit, which skips atexit, so only the master removes it)."""
+    import atexit
+
+    path = pid_file_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    path.write_text(f"{pid}\n")
+
+    def remove() -> None:
+        try:
+            if path.read_text().strip() == str(pid):
+                path.unlink()
+        except OSError:
+            pass
+
+    atexit.register(remove)
 
 
 def main_log_setup(level: int = logging.INFO) -> None:
