@@ -1,0 +1,178 @@
+"""Server side of the SSHPOP provisioner (api.md §5, SSHPOP row): an SSH certificate this CA signed proves
+possession of itself — a token signed with its private key, carrying it in the `sshpop` header — to be
+renewed, rekeyed (host certificates) or revoked."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from attrs import define, field, frozen
+from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
+
+from plica.api import (
+    AuthorityView,
+    Provisioner,
+    ProvisionerType,
+    SSHRenewAuthorization,
+    SSHRenewRequest,
+    SSHRevokeAuthorization,
+    SSHRevokeRequest,
+)
+from plica.config import j
+from plica.errors import BadRequest, ConfigError, Forbidden, Unauthorized
+from plica.hookspecs import hookimpl
+from plica.jose import verify_signature
+from plica.tokens import Token
+from plica_sshpop.sshcert import INFINITY, SSHCertError, from_wire_b64, kind, public_key_wire, signed_by
+
+
+@define
+class SSHPOPConfig:
+    type: str = j("type")
+    name: str = j("name")
+    claims: Any = j("claims", default=None)
+    options: Any = j("options", default=None)
+    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+
+TYPE = ProvisionerType(
+    name="SSHPOP",
+    type_id=9,
+    config_class=SSHPOPConfig,
+    identifier_types={},
+    description="renew, rekey and revoke SSH certificates with the certificate itself (proof of possession)",
+)
+
+
+@frozen
+class SSHPOPState:
+    user_keys: frozenset[bytes]
+    host_keys: frozenset[bytes]
+    fragment: str
+
+
+@frozen
+class Verified:
+    certificate: SSHCertificate
+    token_id: str
+
+
+@hookimpl
+def provisioner_types() -> list[ProvisionerType]:
+    return [TYPE]
+
+
+@hookimpl
+def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None:
+    if not provisioner.config.name:
+        raise ConfigError("name", "is required")
+    user = frozenset(public_key_wire(k) for k in authority.ssh_public_keys("user"))
+    host = frozenset(public_key_wire(k) for k in authority.ssh_public_keys("host"))
+    if not user and not host:
+        raise ConfigError(
+            "",
+            "an SSHPOP provisioner needs the CA's SSH keys (ca.json ssh.hostKey / ssh.userKey; plica init --ssh)",
+        )
+    provisioner.state = SSHPOPState(user_keys=user, host_keys=host, fragment=f"sshpop/{provisioner.name}")
+
+
+@hookimpl
+def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
+    return [provisioner.state.fragment]
+
+
+def _check_valid_now(cert: SSHCertificate, now: int) -> None:
+    if now < cert.valid_after:
+        raise Unauthorized(
+            f"sshpop certificate (serial {cert.serial}) is not valid yet (validAfter {cert.valid_after})"
+        )
+    if cert.valid_before != INFINITY and now >= cert.valid_before:
+        raise Unauthorized(
+            f"sshpop certificate (serial {cert.serial}) has expired (validBefore {cert.valid_before})"
+        )
+
+
+def _verify(
+    provisioner: Provisioner, token: Token, audiences: frozenset[str], *, check_validity: bool
+) -> Verified:
+    state: SSHPOPState = provisioner.state
+    try:
+        cert = from_wire_b64(token.header.get("sshpop"))
+    except SSHCertError as e:
+        raise Unauthorized(f"token 'sshpop' header {e}") from None
+    if check_validity:
+        _check_valid_now(cert, int(time.time()))
+    ca_keys = state.user_keys if cert.type == SSHCertificateType.USER else state.host_keys
+    if not signed_by(cert, ca_keys):
+        raise Unauthorized(
+            f"sshpop {kind(cert)} certificate (serial {cert.serial}) was not signed by this CA's SSH {kind(cert)} key"
+        )
+    alg = token.header.get("alg", "")
+    # The certificate's own key signs the token: holding a copy of a certificate proves nothing.
+    if alg == "none" or not verify_signature(alg, cert.public_key(), token.signing_input, token.signature):  # type: ignore[arg-type]
+        raise Unauthorized(
+            "sshpop token signature does not verify with the certificate's public key "
+            f"(forged or altered token, or 'alg' {alg!r} does not fit the key)"
+        )
+    token.check_times()
+    if token.issuer != provisioner.name:
+        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
+    token.check_audience(audiences, fragment=state.fragment)
+    token.require_subject()
+    jti = token.claims.get("jti")
+    return Verified(certificate=cert, token_id=jti if isinstance(jti, str) and jti else token.hash_id())
+
+
+def _require_host(cert: SSHCertificate, what: str) -> None:
+    if cert.type != SSHCertificateType.HOST:
+        raise BadRequest(
+            f"only SSH host certificates can be {what}; the sshpop certificate is a user certificate"
+        )
+
+
+@hookimpl
+def authorize_ssh_host_renew(
+    provisioner: Provisioner, token: Token, request: SSHRenewRequest, authority: AuthorityView
+) -> SSHRenewAuthorization:
+    # Renewal does not require the certificate to be valid now: it may have expired when the provisioner
+    # allows renewal after expiry (step's Controller.AuthorizeSSHRenew).
+    v = _verify(provisioner, token, authority.audiences.ssh_renew, check_validity=False)
+    cert = v.certificate
+    _require_host(cert, "renewed")
+    claims = provisioner.claims
+    if claims.disable_renewal:
+        raise Unauthorized(f"renew is disabled for provisioner {provisioner.name!r}")
+    now = int(time.time())
+    if now < cert.valid_after:
+        raise Unauthorized(
+            f"sshpop certificate (serial {cert.serial}) is not valid yet (validAfter {cert.valid_after})"
+        )
+    if cert.valid_before != INFINITY and now >= cert.valid_before and not claims.allow_renewal_after_expiry:
+        raise Unauthorized(
+            f"sshpop certificate (serial {cert.serial}) has expired (validBefore {cert.valid_before})"
+        )
+    return SSHRenewAuthorization(certificate=cert, token_id=v.token_id)
+
+
+@hookimpl
+def authorize_ssh_rekey(
+    provisioner: Provisioner, token: Token, request: SSHRenewRequest, authority: AuthorityView
+) -> SSHRenewAuthorization:
+    v = _verify(provisioner, token, authority.audiences.ssh_rekey, check_validity=True)
+    _require_host(v.certificate, "rekeyed")
+    return SSHRenewAuthorization(certificate=v.certificate, token_id=v.token_id)
+
+
+@hookimpl
+def authorize_ssh_revoke(
+    provisioner: Provisioner, token: Token, request: SSHRevokeRequest, authority: AuthorityView
+) -> SSHRevokeAuthorization:
+    v = _verify(provisioner, token, authority.audiences.ssh_revoke, check_validity=True)
+    # A certificate may revoke only itself: the subject names it, and the kernel matches it to the request.
+    if token.subject != str(v.certificate.serial):
+        raise Forbidden(
+            f"sshpop token subject {token.subject!r} must be the serial number of the sshpop certificate "
+            f"({v.certificate.serial})"
+        )
+    return SSHRevokeAuthorization(token_id=v.token_id)
