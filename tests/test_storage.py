@@ -1,0 +1,197 @@
+"""The SQLite engine: one-time tokens recorded atomically with what they authorise, revocations, SSH host
+principals, migrations — on a real database file, with concurrent writers (two connections stand for two
+workers sharing the file)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from plica.api import Migration
+from plica.storage import AlreadyRevoked, StorageError, TokenReused
+from plica.storage.base import IssuedCert
+from plica.storage.sqlite import SQLiteStorage
+
+NOW = 1_700_000_000
+
+
+def cert(serial: str, prov: str = "jwk/admin") -> IssuedCert:
+    return IssuedCert(serial, b"\x30\x03\x02\x01\x01", prov, "admin", "JWK", NOW + 3600)
+
+
+async def opened(path: Path) -> SQLiteStorage:
+    s = SQLiteStorage(str(path))
+    await s.open()
+    await s.migrate([])
+    return s
+
+
+@pytest_asyncio.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    s = await opened(tmp_path / "plica.db")
+    yield s
+    await s.close()
+
+
+def count(path: Path, table: str, where: str = "1=1", params: tuple[object, ...] = ()) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+    finally:
+        con.close()
+
+
+async def test_migrations_apply_once_kernel_first(tmp_path: Path) -> None:
+    s = SQLiteStorage(str(tmp_path / "m.db"))
+    await s.open()
+    mine = Migration(id="example-0001", sql={"sqlite": ["CREATE TABLE example (k TEXT PRIMARY KEY, v TEXT)"]})
+    assert await s.migrate([mine]) == ["kernel-0001", "example-0001"]
+    assert await s.migrate([mine]) == []
+    await s.execute("INSERT INTO example (k, v) VALUES (?, ?)", ("a", "1"))
+    assert await s.fetch_all("SELECT k, v FROM example") == [("a", "1")]
+    await s.close()
+    # A failing migration leaves nothing of itself behind.
+    s = SQLiteStorage(str(tmp_path / "m.db"))
+    await s.open()
+    broken = Migration(id="broken-0001", sql={"sqlite": ["CREATE TABLE half (x INT)", "NOT SQL"]})
+    with pytest.raises(sqlite3.OperationalError):
+        await s.migrate([mine, broken])
+    assert await s.fetch_one("SELECT name FROM sqlite_master WHERE name = 'half'") is None
+    assert await s.fetch_one("SELECT id FROM schema_migrations WHERE id = 'broken-0001'") is None
+    await s.close()
+
+
+async def test_store_x509_records_the_token_with_the_certificate(db: SQLiteStorage, tmp_path: Path) -> None:
+    path = tmp_path / "plica.db"
+    await db.store_x509(cert("1"), token_id="jti-1")
+    assert await db.get_x509("1") == cert("1")
+    assert count(path, "used_tokens", "id = ?", ("jti-1",)) == 1
+    with pytest.raises(TokenReused):
+        await db.store_x509(cert("2"), token_id="jti-1")
+    assert await db.get_x509("2") is None  # nothing half-written
+    # Tokens are one namespace: an X.509 token cannot be spent again on SSH or a revocation.
+    with pytest.raises(TokenReused):
+        await db.store_ssh(serial="9", cert=b"c", cert_type="user", key_id="k", principals=["p"],
+                           provisioner_id="jwk/admin", provisioner_name="admin", provisioner_type="JWK",
+                           valid_before=NOW + 60, token_id="jti-1", now=NOW)  # fmt: skip
+    assert count(path, "ssh_certs") == 0
+    with pytest.raises(TokenReused):
+        await db.revoke_x509(
+            "1", provisioner_id="p", reason_code=0, reason="", mtls=False, token_id="jti-1", now=NOW
+        )
+    assert not await db.is_x509_revoked("1")
+    # Certificates without a one-time token (K8sSA, renewals by mTLS) are stored freely.
+    for i in range(3):
+        await db.store_x509(cert(f"n{i}"), token_id=None)
+    assert count(path, "x509_certs") == 4 and count(path, "used_tokens") == 1
+
+
+async def test_concurrent_use_of_one_token_succeeds_once(db: SQLiteStorage, tmp_path: Path) -> None:
+    results = await asyncio.gather(
+        *(db.store_x509(cert(f"c{i}"), token_id="shared") for i in range(8)), return_exceptions=True
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, TokenReused) for r in results if r is not None)
+    assert count(tmp_path / "plica.db", "x509_certs", "token_id = ?", ("shared",)) == 1
+
+
+async def test_two_connections_race_for_one_token(db: SQLiteStorage, tmp_path: Path) -> None:
+    other = await opened(tmp_path / "plica.db")  # a second worker on the same file
+    try:
+        for round_ in range(5):
+            tok = f"race-{round_}"
+            results = await asyncio.gather(
+                *(s.store_x509(cert(f"{tok}-{i}"), token_id=tok) for i, s in enumerate([db, other] * 3)),
+                return_exceptions=True,
+            )
+            assert sum(r is None for r in results) == 1, results
+            assert all(isinstance(r, TokenReused) for r in results if r is not None), results
+            assert count(tmp_path / "plica.db", "x509_certs", "token_id = ?", (tok,)) == 1
+    finally:
+        await other.close()
+
+
+async def test_revocation_is_recorded_once(db: SQLiteStorage, tmp_path: Path) -> None:
+    await db.store_x509(cert("77"), token_id=None)
+    await db.revoke_x509("77", provisioner_id="jwk/admin", reason_code=1, reason="key compromise", mtls=False,
+                         token_id="rev-1", now=NOW)  # fmt: skip
+    assert await db.is_x509_revoked("77") and not await db.is_x509_revoked("78")
+    with pytest.raises(AlreadyRevoked):
+        await db.revoke_x509(
+            "77", provisioner_id="x", reason_code=0, reason="", mtls=True, token_id="rev-2", now=NOW
+        )
+    # The refused second revocation did not spend its token either.
+    assert count(tmp_path / "plica.db", "used_tokens", "id = ?", ("rev-2",)) == 0
+    row = await db.fetch_one("SELECT reason_code, reason, mtls FROM revoked_x509_certs WHERE serial = '77'")
+    assert row == (1, "key compromise", 0)
+    results = await asyncio.gather(
+        *(db.revoke_x509("88", provisioner_id="p", reason_code=0, reason="", mtls=True, token_id=None, now=NOW)
+          for _ in range(4)),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, AlreadyRevoked) for r in results if r is not None)
+
+
+async def test_ssh_host_principals_and_revocation(db: SQLiteStorage) -> None:
+    async def host(serial: str, principals: list[str], valid_before: int) -> None:
+        await db.store_ssh(serial=serial, cert=b"c", cert_type="host", key_id="h", principals=principals,
+                           provisioner_id="jwk/admin", provisioner_name="admin", provisioner_type="JWK",
+                           valid_before=valid_before, token_id=None, now=NOW)  # fmt: skip
+
+    await host("1", ["web", "10.0.0.1"], NOW + 3600)
+    await host("2", ["old"], NOW - 1)
+    assert await db.ssh_host_exists("web", NOW) and await db.ssh_host_exists("10.0.0.1", NOW)
+    assert not await db.ssh_host_exists("old", NOW)  # expired
+    assert not await db.ssh_host_exists("nobody", NOW)
+    await db.revoke_ssh("1", provisioner_id="p", reason_code=0, reason="", token_id="t", now=NOW)
+    assert not await db.ssh_host_exists("web", NOW)
+    assert await db.is_ssh_revoked("1")
+    with pytest.raises(AlreadyRevoked):
+        await db.revoke_ssh("1", provisioner_id="p", reason_code=0, reason="", token_id=None, now=NOW)
+    # A second host certificate for the same name brings it back.
+    await host("3", ["web"], NOW + 60)
+    assert await db.ssh_host_exists("web", NOW)
+    # A host cert whose token was used stores none of its principals.
+    await db.use_token("spent", "p", NOW)
+    with pytest.raises(TokenReused):
+        await db.store_ssh(serial="4", cert=b"c", cert_type="host", key_id="h", principals=["ghost"],
+                           provisioner_id="p", provisioner_name="n", provisioner_type="JWK",
+                           valid_before=NOW + 60, token_id="spent", now=NOW)  # fmt: skip
+    assert not await db.ssh_host_exists("ghost", NOW)
+    assert await db.fetch_one("SELECT 1 FROM ssh_certs WHERE serial = '4'") is None
+
+
+async def test_execute_many_is_all_or_nothing(db: SQLiteStorage) -> None:
+    await db.use_token("taken", "p", NOW)
+    with pytest.raises(TokenReused):
+        await db.execute_many(
+            [
+                ("INSERT INTO used_tokens (id, provisioner, used_at) VALUES (?, ?, ?)", ("fresh", "p", NOW)),
+                ("INSERT INTO used_tokens (id, provisioner, used_at) VALUES (?, ?, ?)", ("taken", "p", NOW)),
+            ]
+        )
+    assert await db.fetch_one("SELECT 1 FROM used_tokens WHERE id = 'fresh'") is None
+    with pytest.raises(TokenReused) as e:
+        await db.use_token("taken", "p", NOW)
+    assert db.is_unique_violation(e.value)
+    assert await db.execute("DELETE FROM used_tokens WHERE id = ?", ("taken",)) == 1
+
+
+async def test_wal_mode_and_bad_options(tmp_path: Path) -> None:
+    s = await opened(tmp_path / "w.db")
+    assert await s.fetch_one("PRAGMA journal_mode") == ("wal",)
+    await s.close()
+    with pytest.raises(StorageError, match="synchronous"):
+        SQLiteStorage(str(tmp_path / "x.db") + "?synchronous=SOMETIMES")
+    s = SQLiteStorage(str(tmp_path / "f.db") + "?synchronous=FULL")
+    await s.open()
+    assert await s.fetch_one("PRAGMA synchronous") == (2,)
+    await s.close()
+    with pytest.raises(StorageError, match="not open"):
+        await s.fetch_one("SELECT 1")
