@@ -1,0 +1,34 @@
+"""The Nebula provisioner: one-time tokens signed with the key of a Nebula host certificate issued by the
+provisioner's Nebula CA (api.md §4-§5, Nebula row). The certificate's name and networks decide which names
+the client may put on its X.509 or SSH host certificate.
+
+Uses only the kernel's public API; `nebulacert` is this package's own pure-Python Nebula library.
+"""
+
+from __future__ import annotations
+
+from plica_nebula.client import cli_client_options, client_token
+from plica_nebula.manage import provisioner_block_from_cli, provisioner_cli_options
+from plica_nebula.provisioner import (
+    NebulaConfig,
+    authorize_renew,
+    authorize_sign,
+    authorize_ssh_host_sign,
+    provisioner_load,
+    provisioner_token_keys,
+    provisioner_types,
+)
+
+__all__ = [
+    "NebulaConfig",
+    "authorize_renew",
+    "authorize_sign",
+    "authorize_ssh_host_sign",
+    "cli_client_options",
+    "client_token",
+    "provisioner_block_from_cli",
+    "provisioner_cli_options",
+    "provisioner_load",
+    "provisioner_token_keys",
+    "provisioner_types",
+]
