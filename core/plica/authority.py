@@ -344,11 +344,8 @@ class Authority:
         nb, na = self._validity(
             prov, auth, request.not_before, request.not_after, now, desc.not_before, desc.not_after
         )
-        builder = (
-            x509.CertificateBuilder()
-            .public_key(csr.public_key())
-            .issuer_name(self.material.intermediate.subject)
-        )
+        # desc.apply sets subject, issuer and public key itself (a builder refuses a second set).
+        builder = x509.CertificateBuilder()
         try:
             builder = desc.apply(
                 builder,
