@@ -88,7 +88,20 @@ def client_for(kw: dict[str, Any]) -> CAClient:
     return CAClient(url, Path(root) if root else None)
 
 
-def pick_provisioner(client: CAClient, name: str | None) -> dict[str, Any]:
+def credential_types(kw: dict[str, Any]) -> set[str]:
+    """The provisioner types (lower-case) whose plugin contributed a client option the user set: with
+    `--x5c-cert` only X5C provisioners are candidates, as step offers only those."""
+    plugins = get_plugins()
+    impls = {id(i.plugin): i.function for i in plugins.pm.hook.cli_client_options.get_hookimpls()}
+    out: set[str] = set()
+    for key, entry in plugins.types.items():
+        fn = impls.get(id(entry.plugin.module))
+        if fn is not None and any(kw.get(o.name) for o in fn() or []):
+            out.add(key)
+    return out
+
+
+def pick_provisioner(client: CAClient, name: str | None, kw: dict[str, Any] | None = None) -> dict[str, Any]:
     provs = client.provisioners()
     installed = get_plugins().types
     if name:
@@ -96,12 +109,16 @@ def pick_provisioner(client: CAClient, name: str | None) -> dict[str, Any]:
             if p.get("name") == name:
                 return p
         raise click.ClickException(f"the CA has no provisioner named {name!r}")
-    usable = [
-        p
-        for p in provs
-        if str(p.get("type", "")).lower() in installed and str(p.get("type")).upper() == "JWK"
-    ]
-    usable = usable or [p for p in provs if str(p.get("type", "")).lower() in installed]
+    wanted = credential_types(kw or {})
+    if wanted:
+        usable = [p for p in provs if str(p.get("type", "")).lower() in wanted]
+    else:
+        usable = [
+            p
+            for p in provs
+            if str(p.get("type", "")).lower() in installed and str(p.get("type")).upper() == "JWK"
+        ]
+        usable = usable or [p for p in provs if str(p.get("type", "")).lower() in installed]
     if len(usable) == 1:
         return usable[0]
     if not usable:
@@ -118,7 +135,7 @@ def make_token(
     sans: list[str],
     extra_claims: dict[str, Any] | None = None,
 ) -> str:
-    prov = pick_provisioner(client, kw.get("provisioner"))
+    prov = pick_provisioner(client, kw.get("provisioner"), kw)
     options = dict(kw)
     options["password"] = read_password_file(kw.get("password_file"))
     ctx = ClientContext(

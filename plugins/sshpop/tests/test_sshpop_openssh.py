@@ -144,8 +144,9 @@ def test_sshpop_renewed_host_certificate_with_openssh(tmp_path: Path) -> None:
             r = ssh(port, user_key, known_hosts)
             assert r.returncode == 0 and f"serial {rekeyed.serial} " in r.stderr, r.stderr
 
-        # Revoke by serial, authenticated by the certificate itself (SSHPOP); then it cannot be renewed.
-        out = plica(files, "ssh", "revoke", str(rekeyed.serial), "--provisioner", "sshpop",
+        # Revoke by serial, authenticated by the certificate itself (SSHPOP; with --sshpop-cert the CA's
+        # SSHPOP provisioner is the one to use, no --provisioner needed); then it cannot be renewed.
+        out = plica(files, "ssh", "revoke", str(rekeyed.serial),
                     "--sshpop-cert", f"{new_key}-cert.pub", "--sshpop-key", str(new_key))  # fmt: skip
         assert str(rekeyed.serial) in out.stdout
         r = plica(files, "ssh", "renew", f"{new_key}-cert.pub", str(new_key), ok=False)

@@ -125,10 +125,11 @@ def test_ca_root_recipe_any_ca_certificate_becomes_a_provisioner(tmp_path: Path)
         assert ext is not None and (ext.type, ext.name) == (7, "x5c-smallstep")
         assert second.not_valid_after_utc <= first.not_valid_after_utc
 
-        # And the chain goes on: the X5C-issued certificate authenticates the next request.
+        # And the chain goes on: the X5C-issued certificate authenticates the next request. With
+        # --x5c-cert the client needs no --provisioner: the CA's only X5C provisioner is the candidate.
         third_crt = tmp_path / "third.crt"
         plica(files, "certificate", "third.example", str(third_crt), str(tmp_path / "third.key"),
-              "--provisioner", "x5c-smallstep", "--x5c-cert", str(second_crt), "--x5c-key", str(second_key))  # fmt: skip
+              "--x5c-cert", str(second_crt), "--x5c-key", str(second_key))  # fmt: skip
         openssl_verify(files, third_crt)
 
         # `plica token` makes the same kind of token.
