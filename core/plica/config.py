@@ -183,7 +183,16 @@ def _build_converter() -> cattrs.Converter:
         if not isinstance(value, list):
             raise TypeError(f"expected a JSON array, got {type(value).__name__} {value!r}")
         (item,) = typing.get_args(t) or (Any,)
-        return [conv.structure(v, item) for v in value]
+        out, errors = [], []
+        for i, v in enumerate(value):
+            try:
+                out.append(conv.structure(v, item))
+            except Exception as e:
+                e._plica_path = f"[{i}]"  # so the error names the element: dnsNames[1]
+                errors.append(e)
+        if errors:
+            raise _FieldErrors(errors)
+        return out
 
     def is_dict(t: Any) -> bool:
         return t is dict or typing.get_origin(t) is dict
@@ -282,7 +291,7 @@ def _describe(exc: Exception, path: str) -> list[str]:
         out: list[str] = []
         for e in exc.errors:
             sub = getattr(e, "_plica_path", "")
-            p = f"{path}.{sub}" if sub else path
+            p = (f"{path}{sub}" if sub.startswith("[") else f"{path}.{sub}") if sub else path
             if getattr(e, "_plica_missing", False):
                 out.append(f"{p}: required field is missing")
             else:
