@@ -283,3 +283,21 @@ async def test_spec_example_block_loads(tmp_path: Path, api: Any) -> None:
         host = await a.ssh_certificate("host", "web1", ["web1"])
         status, body = await a.post("/ssh/renew", {"ott": tok(files, host, "renew")})
         assert status == 201, body
+
+
+async def test_provisioner_add_cli(tmp_path: Path, api: Any) -> None:
+    import subprocess
+    import sys
+
+    files = make_ca(tmp_path, ssh=True)
+    r = subprocess.run([sys.executable, "-m", "plica", "provisioner", "add", "pop2", "--type", "SSHPOP",
+                        "--home", str(files.home)], capture_output=True, text=True, env=files.env())  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert files.config()["authority"]["provisioners"][-1] == {"type": "SSHPOP", "name": "pop2"}
+    async with in_process_ca(files):
+        a = api(files)
+        host = await a.ssh_certificate("host", "web1", ["web1"])
+        t = sshpop_token(host.cert, host.key, issuer="pop2", subject=str(host.cert.serial),
+                         audience=aud(files, "renew", "pop2"))  # fmt: skip
+        status, body = await a.post("/ssh/renew", {"ott": t})
+    assert status == 201, body

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -18,7 +17,6 @@ from cryptography.x509.oid import NameOID
 
 from plica.asn1 import ProvisionerExtension
 from plica.jose import b64url_decode
-from plica.plugins import get_plugins
 from plica.testing import CAFiles, ca_process, make_ca
 
 pytestmark = pytest.mark.slow
@@ -94,20 +92,27 @@ def jwk_certificate(files: CAFiles, tmp: Path, cn: str) -> tuple[Path, Path]:
     return crt, key
 
 
-def x5c_block_from_cli(files: CAFiles, name: str) -> dict[str, Any]:
-    """What `plica provisioner add NAME --type X5C --x5c-root certs/root_ca.crt` writes (its plugin hook)."""
-    return get_plugins().pm.hook.provisioner_block_from_cli(
-        provisioner_type="X5C", name=name, options={"x5c_root": str(files.root)}, existing=None
-    )
-
-
 def test_ca_root_recipe_any_ca_certificate_becomes_a_provisioner(tmp_path: Path) -> None:
     """provisioners.txt: an X5C provisioner on the CA's own root makes every certificate the CA signed a
     provisioner — get one from JWK, then use it and its key as x5c for another."""
     files = make_ca(tmp_path)
-    block = x5c_block_from_cli(files, "x5c-smallstep")
-    assert block["type"] == "X5C" and base64.b64decode(block["roots"]) == files.root.read_bytes()
-    files.add_provisioner(block)
+    # step ca provisioner add x5c-smallstep --type X5C --x5c-root $(step path)/certs/root_ca.crt
+    plica(files, "provisioner", "add", "x5c-smallstep", "--type", "X5C", "--x5c-root", str(files.root),
+          "--home", str(files.home))  # fmt: skip
+    block = files.config()["authority"]["provisioners"][-1]
+    assert block == {
+        "type": "X5C",
+        "name": "x5c-smallstep",
+        "roots": base64.b64encode(files.root.read_bytes()).decode(),
+    }
+    # The flag is required, and must name a PEM certificate file; a refusal leaves ca.json as it was.
+    before = files.config_path.read_bytes()
+    r = plica(files, "provisioner", "add", "other", "--type", "X5C", "--home", str(files.home), ok=False)
+    assert r.returncode != 0 and "--x5c-root" in r.stderr
+    r = plica(files, "provisioner", "add", "other", "--type", "X5C", "--x5c-root", str(files.password_file),
+              "--home", str(files.home), ok=False)  # fmt: skip
+    assert r.returncode != 0 and "no PEM certificate" in r.stderr
+    assert files.config_path.read_bytes() == before
     with ca_process(files):
         first_crt, first_key = jwk_certificate(files, tmp_path, "first.example")
         second_crt, second_key = tmp_path / "second.crt", tmp_path / "second.key"
