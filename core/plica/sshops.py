@@ -122,6 +122,9 @@ async def ssh_sign(a: Authority, body: dict[str, Any]) -> dict[str, Any]:
     if ca_key is None:
         raise NotImplementedYet(f"this CA has no SSH {cert_type} CA key (ca.json ssh.{cert_type}Key)")
     auth: SSHAuthorization = hook(provisioner=prov, token=token, request=request, authority=a)
+    if auth.use_request_values and not cert_type_raw:
+        # The request alone names the certificate (K8sSA): it must say which kind, not fall back to user.
+        raise BadRequest("this provisioner needs the request to name certType, keyID and principals")
     cert = await _sign_authorized(a, prov, auth, request, ca_key, now)
     out: dict[str, Any] = {"crt": cert_wire_b64(cert)}
     add_user = body.get("addUserPublicKey")
