@@ -1,0 +1,1018 @@
+"""Execution of parsed templates with Go ``text/template`` semantics (after ``text/template/exec.go``).
+
+Each tree is compiled once into nested closures: ``walk(state, dot)`` closures write output, ``eval(state,
+dot)`` closures return values. Errors carry the node they happened at so that the message names the line,
+column and node text the way Go does.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import gotypes as G
+from .funcs import FuncSpec
+from .gotypes import MISSING, FailSignal, GoError, TemplateError, TypedNil
+from .parser import (
+    ActionNode,
+    BoolNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    RangeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    Tree,
+    VariableNode,
+    WithNode,
+)
+
+__all__ = ["Template"]
+
+MAX_EXEC_DEPTH = 100000
+
+Walk = Callable[["State", Any], None]
+Eval = Callable[["State", Any], Any]
+Cmd = Callable[["State", Any, Any], Any]
+
+
+class _NoFinal:
+    """No value is piped into this command (Go's ``missingVal``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOFINAL"
+
+
+NOFINAL: Any = _NoFinal()
+
+
+class ExecError(Exception):
+    def __init__(self, node: Node | None, msg: str, fail_message: str | None = None) -> None:
+        super().__init__(msg)
+        self.node = node
+        self.msg = msg
+        self.exec_name: str | None = None
+        self.fail_message = fail_message
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+_BREAK = _Break()
+_CONTINUE = _Continue()
+
+
+class State:
+    __slots__ = ("compiled", "depth", "out", "vars")
+
+    def __init__(self, compiled: dict[str, Walk], data: Any) -> None:
+        self.compiled = compiled
+        self.out: list[str] = []
+        self.vars: list[list[Any]] = [["$", data]]
+        self.depth = 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# argument conversion (Go's validateType / evalArg)
+
+_GO_PARAM_TYPES = {
+    "any": "interface {}",
+    "value": "reflect.Value",
+    "string": "string",
+    "int": "int",
+    "int64": "int64",
+    "float64": "float64",
+    "bool": "bool",
+    "map": "map[string]interface {}",
+    "time": "time.Time",
+}
+_NILABLE = frozenset({"any", "value", "map"})
+
+
+def _wrong(v: Any, ptype: str, node: Node | None, from_field: bool) -> ExecError:
+    tn = _GO_PARAM_TYPES[ptype]
+    if v is MISSING or (v is None and not from_field):
+        return ExecError(node, f"invalid value; expected {tn}")
+    got = "interface {}" if v is None else G.go_type_name(v)
+    return ExecError(node, f"wrong type for value; expected {tn}; got {got}")
+
+
+def convert(v: Any, ptype: str, node: Node | None, from_field: bool) -> Any:
+    if ptype == "any":
+        return None if v is MISSING else v
+    if ptype == "value":
+        return v
+    t = type(v)
+    if ptype == "string":
+        if t is str or (isinstance(v, str) and not hasattr(v, "__go_type__")):
+            return v
+    elif ptype == "int":
+        if t is int:
+            return v
+    elif ptype == "int64":
+        if t is G.Int64:
+            return v
+    elif ptype == "float64":
+        if t is float:
+            return v
+    elif ptype == "bool":
+        if t is bool:
+            return v
+    elif ptype == "map":
+        if v is None or v is MISSING:
+            return None
+        if isinstance(v, Mapping):
+            return v
+        if isinstance(v, TypedNil) and v.kind == "map":
+            return None
+    elif ptype == "time" and isinstance(v, _dt.datetime):
+        return v
+    raise _wrong(v, ptype, node, from_field)
+
+
+def _raiser(node: Node, msg: str) -> Eval:
+    def ev(s: State, dot: Any) -> Any:
+        raise ExecError(node, msg)
+
+    return ev
+
+
+def _const(v: Any) -> Eval:
+    def ev(s: State, dot: Any) -> Any:
+        return v
+
+    return ev
+
+
+def _ideal_constant(n: NumberNode) -> tuple[Any, str | None]:
+    """Value of a number literal passed where any type is accepted; or an error message."""
+    text = n.text
+    is_hex = len(text) > 2 and text[0] == "0" and text[1] in "xX" and not any(c in text for c in "pP")
+    if n.is_float and not is_hex and not text.startswith("'") and any(c in text for c in ".eEpP"):
+        return n.float_val, None
+    if n.is_int:
+        return n.int_val, None
+    if n.is_uint:
+        return None, f"{text} overflows int"
+    return None, f"{text} overflows int"
+
+
+# --------------------------------------------------------------------------------------------------------
+# field access
+
+
+_NO = object()
+_BASIC = (str, bool, int, float, list, tuple, bytes, bytearray)
+
+
+class _Month(int):
+    __go_type__ = "time.Month"
+
+    def __go_str__(self) -> str:
+        return G._MONTHS[int(self) - 1]
+
+    def String(self) -> str:
+        return self.__go_str__()
+
+
+class _Weekday(int):
+    __go_type__ = "time.Weekday"
+
+    def __go_str__(self) -> str:
+        return ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"][int(self)]
+
+    def String(self) -> str:
+        return self.__go_str__()
+
+
+def _time_method(t: _dt.datetime, name: str) -> Callable[..., Any] | None:
+    t = G.as_aware(t)
+    m: dict[str, Callable[..., Any]] = {
+        "Unix": lambda: G.Int64(G.time_unix(t)),
+        "UnixMilli": lambda: G.Int64(G.time_unix(t) * 1000 + t.microsecond // 1000),
+        "UnixMicro": lambda: G.Int64(G.time_unix(t) * 1_000_000 + t.microsecond),
+        "UnixNano": lambda: G.Int64(G.time_unix(t) * 1_000_000_000 + t.microsecond * 1000),
+        "UTC": lambda: t.astimezone(_dt.UTC),
+        "Local": lambda: t.astimezone(G.local_tz()),
+        "Year": lambda: t.year,
+        "Month": lambda: _Month(t.month),
+        "Day": lambda: t.day,
+        "Hour": lambda: t.hour,
+        "Minute": lambda: t.minute,
+        "Second": lambda: t.second,
+        "Nanosecond": lambda: t.microsecond * 1000,
+        "YearDay": lambda: t.timetuple().tm_yday,
+        "Weekday": lambda: _Weekday((t.weekday() + 1) % 7),
+        "IsZero": lambda: t.replace(tzinfo=None) == _dt.datetime(1, 1, 1),
+        "String": lambda: G.time_string(t),
+        "Format": lambda layout: G.format_time(t, layout),
+        "Add": lambda d: t + _dt.timedelta(microseconds=G.as_duration_ns(d) // 1000),
+        "AddDate": lambda y, mo, d: _add_date(t, y, mo, d),
+        "Sub": lambda u: G.Duration(int((t - G.as_aware(u)) / _dt.timedelta(microseconds=1)) * 1000),
+        "Before": lambda u: t < G.as_aware(u),
+        "After": lambda u: t > G.as_aware(u),
+        "Equal": lambda u: t == G.as_aware(u),
+    }
+    return m.get(name)
+
+
+def _add_date(t: _dt.datetime, years: int, months: int, days: int) -> _dt.datetime:
+    y = t.year + years
+    mo = t.month - 1 + months
+    y += mo // 12
+    mo = mo % 12 + 1
+    base = _dt.datetime(y, mo, 1, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo)
+    return base + _dt.timedelta(days=t.day - 1 + days)
+
+
+def _duration_method(d: Any, name: str) -> Callable[..., Any] | None:
+    ns = G.as_duration_ns(d)
+    m: dict[str, Callable[..., Any]] = {
+        "String": lambda: G.duration_string(ns),
+        "Seconds": lambda: ns / 1e9,
+        "Minutes": lambda: ns / 6e10,
+        "Hours": lambda: ns / 3.6e12,
+        "Milliseconds": lambda: G.Int64(ns // 1_000_000),
+        "Microseconds": lambda: G.Int64(ns // 1000),
+        "Nanoseconds": lambda: G.Int64(ns),
+    }
+    return m.get(name)
+
+
+def _call_method(fn: Callable[..., Any], name: str, args: list[Any], node: Node) -> Any:
+    try:
+        return fn(*args)
+    except ExecError:
+        raise
+    except FailSignal as e:
+        raise ExecError(node, f"error calling {name}: {e}", e.message or None) from None
+    except RecursionError:
+        raise
+    except Exception as e:
+        raise ExecError(node, f"error calling {name}: {e}") from None
+
+
+def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_args: bool) -> Any:
+    """Go ``evalField``: ``recv.name``, calling methods with ``args``."""
+    if recv is MISSING:
+        return MISSING
+    if recv is None:
+        raise ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
+    if isinstance(recv, Mapping):
+        meth = getattr(type(recv), name, None) if not hasattr(dict, name) and name[:1] != "_" else None
+        if callable(meth):
+            return _call_method(getattr(recv, name), name, args or [], node)
+        if has_args:
+            raise ExecError(node, f"{name} is not a method but has arguments")
+        return recv.get(name, MISSING)
+    if isinstance(recv, TypedNil):
+        k = recv.kind
+        if k == "map":
+            if has_args:
+                raise ExecError(node, f"{name} is not a method but has arguments")
+            return MISSING
+        if k == "ptr":
+            raise ExecError(node, f"nil pointer evaluating {recv.go_type}.{name}")
+        raise ExecError(node, f"can't evaluate field {name} in type {recv.go_type}")
+    if isinstance(recv, _dt.datetime):
+        fn = _time_method(recv, name)
+        if fn is None:
+            raise ExecError(node, f"can't evaluate field {name} in type time.Time")
+        return _call_method(fn, name, args or [], node)
+    if isinstance(recv, G.Duration | _dt.timedelta):
+        fn = _duration_method(recv, name)
+        if fn is None:
+            raise ExecError(node, f"can't evaluate field {name} in type time.Duration")
+        return _call_method(fn, name, args or [], node)
+    gt = getattr(recv, "__go_type__", None)
+    if isinstance(recv, _BASIC) and gt is None:
+        raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
+    attr = _NO if name[:1] == "_" else getattr(recv, name, _NO)
+    if attr is _NO:
+        raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
+    if callable(attr) and hasattr(attr, "__self__") and not isinstance(attr, type):
+        return _call_method(attr, name, args or [], node)
+    if has_args:
+        raise ExecError(node, f"{name} has arguments but cannot be invoked as function")
+    return attr
+
+
+def _print_value(v: Any) -> str:
+    if v is MISSING or v is None:
+        return "<no value>"
+    if isinstance(v, TypedNil) and v.kind == "ptr":
+        return "<nil>"
+    return G.sprint_value(v)
+
+
+# --------------------------------------------------------------------------------------------------------
+# compiler
+
+
+def _declares(lst: ListNode | None) -> bool:
+    """Whether actions directly in ``lst`` declare variables (which must be popped at the matching end)."""
+    if lst is None:
+        return False
+    return any(isinstance(n, ActionNode) and n.pipe.decl for n in lst.nodes)
+
+
+def _last_node(pipe: PipeNode) -> Node:
+    if not pipe.cmds:
+        return pipe
+    last = pipe.cmds[-1]
+    return last.args[-1] if last.args else last
+
+
+class _Compiler:
+    def __init__(self, funcs: Mapping[str, FuncSpec]) -> None:
+        self.funcs = funcs
+
+    # -- walks -------------------------------------------------------------------------------------------
+
+    def list(self, lst: ListNode) -> Walk:
+        fns = [self.node(n) for n in lst.nodes]
+        fns = [f for f in fns if f is not None]
+        if not fns:
+            return _noop
+        if len(fns) == 1:
+            return fns[0]
+        if len(fns) == 2:
+            f0, f1 = fns
+
+            def walk2(s: State, dot: Any) -> None:
+                f0(s, dot)
+                f1(s, dot)
+
+            return walk2
+        fs = tuple(fns)
+
+        def walk(s: State, dot: Any) -> None:
+            for f in fs:
+                f(s, dot)
+
+        return walk
+
+    def node(self, n: Node) -> Walk | None:
+        if isinstance(n, TextNode):
+            text = n.text
+            if not text:
+                return None
+
+            def walk_text(s: State, dot: Any) -> None:
+                s.out.append(text)
+
+            return walk_text
+        if isinstance(n, ActionNode):
+            return self.action(n)
+        if isinstance(n, IfNode | WithNode):
+            return self.if_with(n)
+        if isinstance(n, RangeNode):
+            return self.range(n)
+        if isinstance(n, TemplateNode):
+            return self.template(n)
+        if isinstance(n, BreakNode):
+
+            def walk_break(s: State, dot: Any) -> None:
+                raise _BREAK
+
+            return walk_break
+        if isinstance(n, ContinueNode):
+
+            def walk_continue(s: State, dot: Any) -> None:
+                raise _CONTINUE
+
+            return walk_continue
+        if isinstance(n, ListNode):
+            return self.list(n)
+        raise TemplateError(f"template: unknown node: {n}")
+
+    def action(self, n: ActionNode) -> Walk:
+        ev = self.pipeline(n.pipe)
+        if n.pipe.decl:
+
+            def walk_decl(s: State, dot: Any) -> None:
+                ev(s, dot)
+
+            return walk_decl
+
+        def walk_action(s: State, dot: Any) -> None:
+            v = ev(s, dot)
+            if type(v) is str:
+                s.out.append(v)
+            else:
+                s.out.append(_print_value(v))
+
+        return walk_action
+
+    def if_with(self, n: IfNode | WithNode) -> Walk:
+        ev = self.pipeline(n.pipe)
+        body = self.list(n.list)
+        else_body = self.list(n.else_list) if n.else_list is not None else None
+        is_with = isinstance(n, WithNode)
+        truth = G.truth
+        needs_pop = bool(n.pipe.decl) or _declares(n.list) or _declares(n.else_list)
+
+        if not is_with and not needs_pop:
+            if else_body is None:
+
+                def walk_if(s: State, dot: Any) -> None:
+                    if truth(ev(s, dot)):
+                        body(s, dot)
+
+                return walk_if
+
+            eb = else_body
+
+            def walk_if_else(s: State, dot: Any) -> None:
+                if truth(ev(s, dot)):
+                    body(s, dot)
+                else:
+                    eb(s, dot)
+
+            return walk_if_else
+
+        def walk_branch(s: State, dot: Any) -> None:
+            mark = len(s.vars)
+            v = ev(s, dot)
+            if truth(v):
+                body(s, v if is_with else dot)
+            elif else_body is not None:
+                else_body(s, dot)
+            if needs_pop:
+                del s.vars[mark:]
+
+        return walk_branch
+
+    def range(self, n: RangeNode) -> Walk:
+        pipe = n.pipe
+        ev = self.pipeline(pipe)
+        body = self.list(n.list)
+        else_body = self.list(n.else_list) if n.else_list is not None else None
+        ndecl = len(pipe.decl)
+        assign = pipe.is_assign
+        names = [d.ident[0] for d in pipe.decl]
+        err_node = _last_node(pipe)
+
+        def set_vars(s: State, index: Any, elem: Any) -> None:
+            vs = s.vars
+            if assign:
+                if ndecl > 1:
+                    _set_var(s, names[0], index, n)
+                    _set_var(s, names[1], elem, n)
+                else:
+                    _set_var(s, names[0], elem, n)
+            else:
+                vs[-1][1] = elem
+                if ndecl > 1:
+                    vs[-2][1] = index
+
+        def walk_range(s: State, dot: Any) -> None:
+            vs = s.vars
+            mark0 = len(vs)
+            try:
+                val = ev(s, dot)
+                mark = len(vs)
+                t = type(val)
+                items: Any
+                if t is list or t is tuple or isinstance(val, list | tuple | bytes | bytearray):
+                    items = enumerate(val)
+                elif isinstance(val, Mapping):
+                    items = ((k, val[k]) for k in sorted(val, key=G._sort_key))
+                elif t is int or (isinstance(val, int) and not isinstance(val, bool)):
+                    if ndecl > 1:
+                        raise ExecError(
+                            err_node,
+                            f"can't use {G.sprint_value(val)} to iterate over more than one variable",
+                        )
+                    items = ((MISSING, i) for i in range(int(val)))
+                elif (
+                    val is MISSING
+                    or val is None
+                    or (isinstance(val, TypedNil) and val.kind in ("slice", "map"))
+                ):
+                    items = ()
+                else:
+                    raise ExecError(err_node, f"range can't iterate over {G.sprint_value(val)}")
+                ran = False
+                for index, elem in items:
+                    ran = True
+                    if ndecl:
+                        set_vars(s, index, elem)
+                    try:
+                        body(s, elem)
+                    except _Continue:
+                        pass
+                    except _Break:
+                        break
+                    finally:
+                        del vs[mark:]
+                if not ran and else_body is not None:
+                    else_body(s, dot)
+            finally:
+                del vs[mark0:]
+
+        return walk_range
+
+    def template(self, n: TemplateNode) -> Walk:
+        name = n.name
+        ev = self.pipeline(n.pipe) if n.pipe is not None else None
+
+        def walk_template(s: State, dot: Any) -> None:
+            w = s.compiled.get(name)
+            if w is None:
+                raise ExecError(n, f"template {G.go_quote(name)} not defined")
+            if s.depth >= MAX_EXEC_DEPTH:
+                raise ExecError(n, f"exceeded maximum template depth ({MAX_EXEC_DEPTH})")
+            newdot = ev(s, dot) if ev is not None else MISSING
+            saved = s.vars
+            s.vars = [["$", newdot]]
+            s.depth += 1
+            try:
+                w(s, newdot)
+            except ExecError as e:
+                if e.exec_name is None:
+                    e.exec_name = name
+                raise
+            finally:
+                s.vars = saved
+                s.depth -= 1
+
+        return walk_template
+
+    # -- evaluation --------------------------------------------------------------------------------------
+
+    def pipeline(self, pipe: PipeNode) -> Eval:
+        cmds = [self.command(c, i > 0) for i, c in enumerate(pipe.cmds)]
+        names = [d.ident[0] for d in pipe.decl]
+        assign = pipe.is_assign
+        if len(cmds) == 1 and not names:
+            c0 = cmds[0]
+
+            def eval_pipe1(s: State, dot: Any) -> Any:
+                v = c0(s, dot, NOFINAL)
+                return MISSING if v is None else v
+
+            return eval_pipe1
+
+        cs = tuple(cmds)
+
+        def eval_pipe(s: State, dot: Any) -> Any:
+            v = NOFINAL
+            for c in cs:
+                v = c(s, dot, v)
+                if v is None:
+                    v = MISSING
+            for name in names:
+                if assign:
+                    _set_var(s, name, v, pipe)
+                else:
+                    s.vars.append([name, v])
+            return v
+
+        return eval_pipe
+
+    def command(self, cmd: CommandNode, has_final: bool) -> Cmd:
+        first = cmd.args[0]
+        rest = cmd.args[1:]
+        if isinstance(first, FieldNode):
+            return self.field_chain_cmd(None, first.ident, first, rest, has_final)
+        if isinstance(first, ChainNode):
+            if isinstance(first.node, NilNode):
+                return _cmd_raiser(first, f"indirection through explicit nil in {first}")
+            recv = self.arg(first.node, "any")
+            return self.field_chain_cmd(recv, first.field, first, rest, has_final)
+        if isinstance(first, IdentifierNode):
+            return self.function(first, cmd, rest, has_final)
+        if isinstance(first, VariableNode):
+            if len(first.ident) == 1:
+                if rest or has_final:
+                    return _cmd_raiser(first, f"can't give argument to non-function {first}")
+                vname = first.ident[0]
+
+                def cmd_var(s: State, dot: Any, final: Any) -> Any:
+                    return _var(s, vname, first)
+
+                return cmd_var
+            vname = first.ident[0]
+            vnode = first
+
+            def var_recv(s: State, dot: Any) -> Any:
+                return _var(s, vname, vnode)
+
+            return self.field_chain_cmd(var_recv, first.ident[1:], first, rest, has_final)
+        if rest or has_final:
+            return _cmd_raiser(first, f"can't give argument to non-function {first}")
+        if isinstance(first, PipeNode):
+            ev = self.pipeline(first)
+
+            def cmd_pipe(s: State, dot: Any, final: Any) -> Any:
+                return ev(s, dot)
+
+            return cmd_pipe
+        if isinstance(first, BoolNode):
+            return _cmd_const(first.value)
+        if isinstance(first, DotNode):
+
+            def cmd_dot(s: State, dot: Any, final: Any) -> Any:
+                return dot
+
+            return cmd_dot
+        if isinstance(first, NilNode):
+            return _cmd_raiser(first, "nil is not a command")
+        if isinstance(first, NumberNode):
+            v, err = _ideal_constant(first)
+            return _cmd_raiser(first, err) if err else _cmd_const(v)
+        if isinstance(first, StringNode):
+            return _cmd_const(first.text)
+        return _cmd_raiser(first, f"can't evaluate command {G.go_quote(str(first))}")
+
+    def field_chain_cmd(
+        self, recv: Eval | None, idents: list[str], node: Node, arg_nodes: list[Node], has_final: bool
+    ) -> Cmd:
+        """``.A.B.C args`` evaluated on ``recv`` (or dot when None); the last field may be a method."""
+        arg_evs = [self.arg(a, "any") for a in arg_nodes]
+        has_args = bool(arg_nodes) or has_final
+        head = tuple(idents[:-1])
+        last = idents[-1]
+        fslow = field_slow
+
+        if not has_args:
+
+            def cmd_fields(s: State, dot: Any, final: Any) -> Any:
+                v = dot if recv is None else recv(s, dot)
+                for name in head:
+                    v = v.get(name, MISSING) if type(v) is dict else fslow(v, name, node, None, False)
+                if type(v) is dict:
+                    return v.get(last, MISSING)
+                return fslow(v, last, node, None, False)
+
+            return cmd_fields
+
+        def cmd_method(s: State, dot: Any, final: Any) -> Any:
+            v = dot if recv is None else recv(s, dot)
+            for name in head:
+                v = fslow(v, name, node, None, False)
+            if v is MISSING:
+                return MISSING
+            args = [e(s, dot) for e in arg_evs]
+            if final is not NOFINAL:
+                args.append(None if final is MISSING else final)
+            return fslow(v, last, node, args, True)
+
+        return cmd_method
+
+    def arg(self, n: Node, ptype: str) -> Eval:
+        """An argument evaluator returning a value converted to the parameter type ``ptype``."""
+        if isinstance(n, DotNode):
+
+            def arg_dot(s: State, dot: Any) -> Any:
+                return convert(dot, ptype, n, False)
+
+            return arg_dot
+        if isinstance(n, NilNode):
+            if ptype in _NILABLE:
+                return _const(None)
+            return _raiser(n, f"cannot assign nil to {_GO_PARAM_TYPES[ptype]}")
+        if isinstance(n, FieldNode | ChainNode | VariableNode | PipeNode | IdentifierNode):
+            if isinstance(n, FieldNode):
+                c = self.field_chain_cmd(None, n.ident, n, [], False)
+                from_field = True
+            elif isinstance(n, ChainNode):
+                c = self.command(_single(n), False)
+                from_field = True
+            elif isinstance(n, VariableNode):
+                c = self.command(_single(n), False)
+                from_field = len(n.ident) > 1
+            elif isinstance(n, PipeNode):
+                pe = self.pipeline(n)
+
+                def c(s: State, dot: Any, final: Any) -> Any:
+                    return pe(s, dot)
+
+                from_field = False
+            else:
+                c = self.function(n, n, [], False)
+                from_field = False
+            if ptype == "any":
+
+                def arg_any(s: State, dot: Any) -> Any:
+                    v = c(s, dot, NOFINAL)
+                    return None if v is MISSING else v
+
+                return arg_any
+            if ptype == "value":
+
+                def arg_value(s: State, dot: Any) -> Any:
+                    return c(s, dot, NOFINAL)
+
+                return arg_value
+
+            def arg_typed(s: State, dot: Any) -> Any:
+                return convert(c(s, dot, NOFINAL), ptype, n, from_field)
+
+            return arg_typed
+        tn = _GO_PARAM_TYPES.get(ptype, ptype)
+        if isinstance(n, StringNode):
+            if ptype in ("string", "any", "value"):
+                return _const(n.text)
+            if ptype in ("int", "int64"):
+                return _raiser(n, f"expected integer; found {n}")
+            if ptype == "float64":
+                return _raiser(n, f"expected float; found {n}")
+            if ptype == "bool":
+                return _raiser(n, f"expected bool; found {n}")
+            return _raiser(n, f"can't handle {n} for arg of type {tn}")
+        if isinstance(n, NumberNode):
+            if ptype in ("int", "int64"):
+                if n.is_int:
+                    return _const(n.int_val if ptype == "int" else G.Int64(n.int_val))
+                return _raiser(n, f"expected integer; found {n}")
+            if ptype == "float64":
+                if n.is_float:
+                    return _const(n.float_val)
+                return _raiser(n, f"expected float; found {n}")
+            if ptype in ("any", "value"):
+                v, err = _ideal_constant(n)
+                return _raiser(n, err) if err else _const(v)
+            if ptype == "string":
+                return _raiser(n, f"expected string; found {n}")
+            if ptype == "bool":
+                return _raiser(n, f"expected bool; found {n}")
+            return _raiser(n, f"can't handle {n} for arg of type {tn}")
+        if isinstance(n, BoolNode):
+            if ptype in ("bool", "any", "value"):
+                return _const(n.value)
+            if ptype == "string":
+                return _raiser(n, f"expected string; found {n}")
+            if ptype in ("int", "int64"):
+                return _raiser(n, f"expected integer; found {n}")
+            if ptype == "float64":
+                return _raiser(n, f"expected float; found {n}")
+            return _raiser(n, f"can't handle {n} for arg of type {tn}")
+        return _raiser(n, f"can't handle {n} for arg of type {tn}")
+
+    def function(self, ident: IdentifierNode, call_node: Node, arg_nodes: list[Node], has_final: bool) -> Cmd:
+        name = ident.ident
+        spec = self.funcs.get(name)
+        if spec is None:
+            return _cmd_raiser(ident, f"{G.go_quote(name)} is not a defined function")
+        nargs = len(arg_nodes)
+        num_in = nargs + (1 if has_final else 0)
+        fixed = len(spec.params)
+        if spec.variadic is not None:
+            if num_in < fixed:
+                return _cmd_raiser(
+                    ident, f"wrong number of args for {name}: want at least {fixed} got {nargs}"
+                )
+        elif num_in != fixed:
+            return _cmd_raiser(ident, f"wrong number of args for {name}: want {fixed} got {num_in}")
+
+        def ptype_at(i: int) -> str:
+            if i < fixed:
+                return spec.params[i]
+            assert spec.variadic is not None
+            return spec.variadic
+
+        if spec.special in ("and", "or"):
+            return self._and_or(spec.special, [self.arg(a, "value") for a in arg_nodes], has_final)
+        if spec.special == "call":
+            return self._call_builtin(ident, call_node, arg_nodes, has_final)
+
+        evs = tuple(self.arg(a, ptype_at(i)) for i, a in enumerate(arg_nodes))
+        final_type = ptype_at(num_in - 1) if has_final else "any"
+        impl = spec.impl
+
+        def fail(e: BaseException) -> ExecError:
+            if isinstance(e, FailSignal):
+                return ExecError(call_node, f"error calling {name}: {e}", e.message or None)
+            return ExecError(call_node, f"error calling {name}: {e}")
+
+        if not has_final:
+            if nargs == 0:
+
+                def call0(s: State, dot: Any, final: Any) -> Any:
+                    try:
+                        return impl()
+                    except (ExecError, RecursionError):
+                        raise
+                    except Exception as e:
+                        raise fail(e) from None
+
+                return call0
+            if nargs == 1:
+                e0 = evs[0]
+
+                def call1(s: State, dot: Any, final: Any) -> Any:
+                    a0 = e0(s, dot)
+                    try:
+                        return impl(a0)
+                    except (ExecError, RecursionError):
+                        raise
+                    except Exception as e:
+                        raise fail(e) from None
+
+                return call1
+            if nargs == 2:
+                e0, e1 = evs
+
+                def call2(s: State, dot: Any, final: Any) -> Any:
+                    a0 = e0(s, dot)
+                    a1 = e1(s, dot)
+                    try:
+                        return impl(a0, a1)
+                    except (ExecError, RecursionError):
+                        raise
+                    except Exception as e:
+                        raise fail(e) from None
+
+                return call2
+
+        final_node: Node = arg_nodes[-1] if arg_nodes else ident
+
+        def calln(s: State, dot: Any, final: Any) -> Any:
+            argv = [e(s, dot) for e in evs]
+            if has_final:
+                argv.append(convert(final, final_type, final_node, False))
+            try:
+                return impl(*argv)
+            except (ExecError, RecursionError):
+                raise
+            except Exception as e:
+                raise fail(e) from None
+
+        return calln
+
+    def _and_or(self, which: str, evs: list[Eval], has_final: bool) -> Cmd:
+        want = which == "or"
+        truth = G.truth
+        ev_t = tuple(evs)
+
+        def cmd_and_or(s: State, dot: Any, final: Any) -> Any:
+            v: Any = MISSING
+            for e in ev_t:
+                v = e(s, dot)
+                if truth(v) == want:
+                    return v
+            if has_final:
+                return final
+            return v
+
+        return cmd_and_or
+
+    def _call_builtin(
+        self, ident: IdentifierNode, call_node: Node, arg_nodes: list[Node], has_final: bool
+    ) -> Cmd:
+        evs = [self.arg(a, "value") for a in arg_nodes]
+        fn_node_text = str(arg_nodes[0]) if arg_nodes else "<nil>"
+
+        def cmd_call(s: State, dot: Any, final: Any) -> Any:
+            vals = [e(s, dot) for e in evs]
+            if has_final:
+                vals.append(final)
+            fn = vals[0]
+            args = [None if a is MISSING else a for a in vals[1:]]
+            if fn is None or fn is MISSING:
+                raise ExecError(call_node, "error calling call: call of nil")
+            if not callable(fn) or isinstance(fn, type):
+                raise ExecError(
+                    call_node, f"error calling call: non-function {fn_node_text} of type {G.go_type_name(fn)}"
+                )
+            try:
+                return fn(*args)
+            except (ExecError, RecursionError):
+                raise
+            except FailSignal as e:
+                raise ExecError(call_node, f"error calling call: {e}", e.message or None) from None
+            except Exception as e:
+                raise ExecError(call_node, f"error calling call: {e}") from None
+
+        return cmd_call
+
+
+def _single(n: Node) -> CommandNode:
+    c = CommandNode(n.pos)
+    c.args.append(n)
+    return c
+
+
+def _noop(s: State, dot: Any) -> None:
+    return None
+
+
+def _cmd_raiser(node: Node, msg: str) -> Cmd:
+    def cmd(s: State, dot: Any, final: Any) -> Any:
+        raise ExecError(node, msg)
+
+    return cmd
+
+
+def _cmd_const(v: Any) -> Cmd:
+    def cmd(s: State, dot: Any, final: Any) -> Any:
+        return v
+
+    return cmd
+
+
+def _var(s: State, name: str, node: Node) -> Any:
+    vs = s.vars
+    for i in range(len(vs) - 1, -1, -1):
+        if vs[i][0] == name:
+            return vs[i][1]
+    raise ExecError(node, f"undefined variable: {name}")
+
+
+def _set_var(s: State, name: str, value: Any, node: Node) -> None:
+    vs = s.vars
+    for i in range(len(vs) - 1, -1, -1):
+        if vs[i][0] == name:
+            vs[i][1] = value
+            return
+    raise ExecError(node, f"undefined variable: {name}")
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+def _location(tree_text: str, parse_name: str, pos: int) -> tuple[str, int, int]:
+    before = tree_text[:pos]
+    nl = before.rfind("\n")
+    line = before.count("\n") + 1
+    col_text = before if nl < 0 else before[nl + 1 :]
+    col = len(col_text.encode("utf-8", "surrogateescape"))
+    return f"{parse_name}:{line}:{col}", line, col
+
+
+class Template:
+    """A parsed template set: the top-level template plus its ``define``/``block`` templates.
+
+    ``execute`` is thread-safe; a Template is immutable once built.
+    """
+
+    __slots__ = ("_compiled", "_root", "_trees", "funcset", "name", "text")
+
+    def __init__(
+        self, name: str, text: str, trees: dict[str, Tree], funcs: Mapping[str, FuncSpec], funcset: str
+    ):
+        self.name = name
+        self.text = text
+        self.funcset = funcset
+        self._trees = trees
+        comp = _Compiler(funcs)
+        self._compiled: dict[str, Walk] = {}
+        for tname, tree in trees.items():
+            assert tree.root is not None
+            self._compiled[tname] = comp.list(tree.root)
+        self._root = self._compiled.get(name, _noop)
+
+    def defined_templates(self) -> list[str]:
+        return sorted(self._trees)
+
+    def execute(self, data: Any) -> str:
+        """Run the template on ``data``; raises TemplateError (never another exception type)."""
+        s = State(self._compiled, data)
+        try:
+            self._root(s, data)
+        except ExecError as e:
+            raise self._exec_error(e) from None
+        except RecursionError:
+            raise TemplateError(
+                f"template: {self.name}: exceeded maximum template depth (Python recursion limit)",
+                name=self.name,
+            ) from None
+        except TemplateError:
+            raise
+        except Exception as e:  # pragma: no cover - defensive: a bug must still surface as TemplateError
+            raise TemplateError(f"template: {self.name}: internal error: {e!r}", name=self.name) from e
+        return "".join(s.out)
+
+    def _exec_error(self, e: ExecError) -> TemplateError:
+        exec_name = e.exec_name or self.name
+        node = e.node
+        if node is None:
+            msg = f"template: {exec_name}: {e.msg}"
+            return TemplateError(msg, name=self.name, fail_message=e.fail_message)
+        loc, line, col = _location(self.text, self.name, node.pos)
+        msg = f"template: {loc}: executing {G.go_quote(exec_name)} at <{node}>: {e.msg}"
+        return TemplateError(msg, name=self.name, line=line, column=col, fail_message=e.fail_message)
+
+
+__all__ += ["NOFINAL", "ExecError", "GoError"]
