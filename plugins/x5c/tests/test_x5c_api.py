@@ -374,8 +374,9 @@ async def test_bad_roots_are_config_errors(tmp_path: Any, roots: Any, needle: st
     block: dict[str, Any] = {"type": "X5C", "name": "x5c"}
     if roots is not None:
         block["roots"] = roots
+    index = len(files.config()["authority"]["provisioners"])
     files.add_provisioner(block)
     with pytest.raises(ConfigError) as e:
         async with in_process_ca(files):
             pass
-    assert "provisioners[1].roots" in str(e.value) and needle in str(e.value)
+    assert f"provisioners[{index}].roots" in str(e.value) and needle in str(e.value)
