@@ -1,0 +1,102 @@
+"""Authorizations and challenges (RFC 8555 §7.5): reading, deactivating, and asking for validation.
+
+Responding to a challenge claims the authorization for that challenge with one conditional UPDATE and
+hands it to the background validator; the request returns at once with the challenge `processing`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+from attrs import evolve
+
+from .context import Ctx, json_response
+from .model import AUTHZ_COLUMNS, Authz, authz_from_row, rfc3339
+from .problems import Problem, malformed, unauthorized
+
+
+async def load_authz(ctx: Ctx, authz_id: str) -> Authz:
+    row = await ctx.rt.storage.fetch_one(
+        f"SELECT {AUTHZ_COLUMNS} FROM acme_authz WHERE id = ? AND provisioner = ?", (authz_id, ctx.prov.name)
+    )
+    if row is None:
+        raise Problem("malformed", f"authorization {authz_id!r} does not exist", status=404)
+    return authz_from_row(row)
+
+
+def challenge_json(ctx: Ctx, a: Authz, ch_type: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": ch_type,
+        "url": ctx.links.challenge(a.id, ch_type),
+        "status": a.challenge_status(ch_type),
+        "token": a.token,
+    }
+    if ch_type == a.ch_type:
+        if a.validated and a.ch_status == "valid":
+            out["validated"] = rfc3339(a.validated)
+        if a.ch_error:
+            out["error"] = a.ch_error
+    return out
+
+
+def authz_json(ctx: Ctx, a: Authz) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "identifier": {"type": a.id_type, "value": a.id_value},
+        "status": a.current_status(),
+        "expires": rfc3339(a.expires),
+        "challenges": [challenge_json(ctx, a, t) for t in a.challenges],
+    }
+    if a.wildcard:
+        out["wildcard"] = True
+    return out
+
+
+async def authz(ctx: Ctx) -> web.StreamResponse:
+    s = await ctx.auth()
+    acc = s.require_account()
+    a = await load_authz(ctx, ctx.request.match_info["authz"])
+    if a.account_id != acc.id:
+        raise unauthorized("this authorization belongs to another account")
+    p = s.payload()
+    if "status" in p:
+        if p["status"] != "deactivated":
+            raise malformed('the only status a client may set on an authorization is "deactivated"')
+        if a.current_status() not in ("pending", "valid"):
+            raise malformed(f"the authorization is {a.current_status()} and cannot be deactivated")
+        await ctx.rt.storage.execute(
+            "UPDATE acme_authz SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')",
+            (a.id,),
+        )
+        a = evolve(a, status="deactivated")
+    return json_response(authz_json(ctx, a))
+
+
+async def challenge(ctx: Ctx) -> web.StreamResponse:
+    s = await ctx.auth()
+    acc = s.require_account()
+    a = await load_authz(ctx, ctx.request.match_info["authz"])
+    if a.account_id != acc.id:
+        raise unauthorized("this authorization belongs to another account")
+    ch_type = ctx.request.match_info["challenge"]
+    if ch_type not in a.challenges:
+        raise Problem("malformed", f"the authorization has no {ch_type!r} challenge", status=404)
+    s.payload()  # must be {} or empty (POST-as-GET); anything else is malformed JSON
+    if not s.post_as_get and a.ch_type is None and a.current_status() == "pending":
+        now = int(time.time())
+        n = await ctx.rt.storage.execute(
+            "UPDATE acme_authz SET ch_type = ?, ch_status = 'processing', next_attempt = ?"
+            " WHERE id = ? AND ch_type IS NULL AND status = 'pending'",
+            (ch_type, now, a.id),
+        )
+        if n == 1:
+            a = evolve(a, ch_type=ch_type, ch_status="processing")
+            ctx.rt.validator.submit(ctx.prov.name, a.id, ch_type)
+        else:
+            a = await load_authz(ctx, a.id)
+    if not s.post_as_get and a.ch_type not in (None, ch_type) and a.ch_status == "processing":
+        raise malformed(f"the {a.ch_type} challenge of this authorization is already being validated")
+    resp = json_response(challenge_json(ctx, a, ch_type))
+    resp.headers.add("Link", f'<{ctx.links.authz(a.id)}>;rel="up"')
+    return resp

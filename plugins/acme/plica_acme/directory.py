@@ -1,0 +1,37 @@
+"""The directory (RFC 8555 §7.1.1, with RFC 9773's renewalInfo) and newNonce (§7.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .context import Ctx, json_response
+
+
+def directory_document(ctx: Ctx) -> dict[str, Any]:
+    ln = ctx.links
+    doc: dict[str, Any] = {
+        "newNonce": ln.new_nonce(),
+        "newAccount": ln.new_account(),
+        "newOrder": ln.new_order(),
+        "revokeCert": ln.revoke_cert(),
+        "keyChange": ln.key_change(),
+        "renewalInfo": ln.renewal_info(),
+    }
+    if ctx.state.meta:
+        doc["meta"] = dict(ctx.state.meta)
+    return doc
+
+
+async def directory(ctx: Ctx) -> web.StreamResponse:
+    return json_response(directory_document(ctx))
+
+
+async def new_nonce(ctx: Ctx) -> web.StreamResponse:
+    # HEAD answers 200 and GET 204 (RFC 8555 §7.2); the nonce itself is taken here so that a database
+    # failure is a problem document, not a response without a nonce.
+    status = 200 if ctx.request.method == "HEAD" else 204
+    resp = web.Response(status=status)
+    resp.headers["Replay-Nonce"] = await ctx.rt.nonces.take()
+    return resp

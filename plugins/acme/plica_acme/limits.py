@@ -1,0 +1,49 @@
+"""Abuse limits per account (Plica extension): pending orders, and new orders in a sliding hour.
+
+Both are read with one aggregate query over the account's recent orders (indexed by account and time),
+and only when a limit is configured, so the default order path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .problems import Problem
+from .provisioner import ACMEState
+from .runtime_types import StorageLike
+
+HOUR = 3600
+
+
+async def check_new_order(storage: StorageLike, state: ACMEState, account_id: str) -> None:
+    if not state.pending_orders and not state.orders_per_hour:
+        return
+    now = int(time.time())
+    since = now - HOUR
+    row = await storage.fetch_one(
+        "SELECT"
+        " SUM(CASE WHEN status = 'pending' AND expires > ? THEN 1 ELSE 0 END),"
+        " MIN(CASE WHEN status = 'pending' AND expires > ? THEN expires END),"
+        " SUM(CASE WHEN created > ? THEN 1 ELSE 0 END),"
+        " MIN(CASE WHEN created > ? THEN created END)"
+        " FROM acme_orders WHERE account_id = ? AND (created > ? OR status = 'pending')",
+        (now, now, since, since, account_id, since),
+    )
+    pending, first_expiry, recent, oldest = row or (0, None, 0, None)
+    pending, recent = int(pending or 0), int(recent or 0)
+    if state.pending_orders and pending >= state.pending_orders:
+        wait = max(1, int(first_expiry or now + 60) - now)
+        raise Problem(
+            "rateLimited",
+            f"too many pending orders for this account ({pending}, the limit is {state.pending_orders}): "
+            "finish or let some expire first",
+            headers={"Retry-After": str(wait)},
+        )
+    if state.orders_per_hour and recent >= state.orders_per_hour:
+        wait = max(1, int(oldest or now) + HOUR - now)
+        raise Problem(
+            "rateLimited",
+            f"too many new orders for this account in the last hour ({recent}, the limit is "
+            f"{state.orders_per_hour})",
+            headers={"Retry-After": str(wait)},
+        )

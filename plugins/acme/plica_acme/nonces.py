@@ -1,0 +1,55 @@
+"""Replay nonces (RFC 8555 §6.5), kept in the shared database so any instance accepts any instance's nonce.
+
+Issuing is amortised: a worker inserts a batch of nonces with one multi-row INSERT and hands them out from
+memory, so a response costs no statement of its own. Using one is a single DELETE: the row count says
+whether it existed (and had not expired), so a nonce is accepted at most once across every instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+from .runtime_types import StorageLike as Storage
+
+NONCE_LIFETIME = 3600
+BATCH = 64
+
+
+class NoncePool:
+    def __init__(self, storage: Storage, *, lifetime: int = NONCE_LIFETIME, batch: int = BATCH) -> None:
+        self.storage = storage
+        self.lifetime = lifetime
+        self.batch = batch
+        self._ready: list[tuple[str, int]] = []
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> str:
+        now = time.time()
+        while True:
+            while self._ready:
+                nonce, expires = self._ready.pop()
+                # Keep a margin so a nonce handed out is good for at least half its life.
+                if expires - now > self.lifetime / 2:
+                    return nonce
+            async with self._lock:
+                if not self._ready:
+                    await self._refill()
+
+    async def _refill(self) -> None:
+        expires = int(time.time()) + self.lifetime
+        fresh = [(secrets.token_urlsafe(16), expires) for _ in range(self.batch)]
+        values = ", ".join(["(?, ?)"] * len(fresh))
+        params = [v for pair in fresh for v in pair]
+        await self.storage.execute(f"INSERT INTO acme_nonces (nonce, expires) VALUES {values}", params)
+        self._ready.extend(fresh)
+
+    async def consume(self, nonce: str) -> bool:
+        """True if `nonce` was issued by some instance, had not expired and had not been used."""
+        if not nonce or len(nonce) > 64:
+            return False
+        n = await self.storage.execute(
+            "DELETE FROM acme_nonces WHERE nonce = ? AND expires >= ?", (nonce, int(time.time()))
+        )
+        return n == 1
