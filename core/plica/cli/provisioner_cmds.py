@@ -570,7 +570,13 @@ def _edit(cfg_path: Path, change: Callable[[Any], str], reload: bool) -> None:
         with edit_config(cfg_path) as doc:
             what = change(doc)
     except EditError as e:
-        raise click.ClickException(str(e)) from None
+        msg = str(e)
+        if "default duration is longer than max duration" in msg:
+            msg += (
+                " (a request that names no duration gets the default: lower it too, e.g. "
+                "--x509-default-dur, --ssh-user-default-dur or --ssh-host-default-dur)"
+            )
+        raise click.ClickException(msg) from None
     _finish(cfg_path, reload, what)
 
 
