@@ -29,17 +29,7 @@ from plica.certdesc import (
     x509_data,
 )
 from plica.certdesc.render import clear_cache, has_custom_template, resolve_template_path
-
-try:  # the Go text/template engine; the rendering tests need it
-    from plica.templating import TemplateError
-    from plica.templating import parse as _parse  # noqa: F401
-except ImportError:  # pragma: no cover - only while the engine is being written
-    TemplateError = Exception  # type: ignore[misc,assignment]
-    ENGINE = False
-else:
-    ENGINE = True
-
-needs_engine = pytest.mark.skipif(not ENGINE, reason="plica.templating is not available")
+from plica.templating import TemplateError
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TOKEN = {
@@ -145,7 +135,6 @@ SERVER_CLIENT = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUT
 # -- §4 X.509 defaults ---------------------------------------------------------------------------------------
 
 
-@needs_engine
 def test_default_leaf_is_the_73_leaf(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "jane@doe.com")
     data = x509_data("jane@doe.com", TOKEN["sans"], TOKEN, csr)
@@ -170,7 +159,6 @@ def test_default_leaf_is_the_73_leaf(ca: CA, ec_key: Any) -> None:
     ]
 
 
-@needs_engine
 def test_default_leaf_rsa(ca: CA, rsa_key: Any) -> None:
     csr = csr_for(rsa_key, "jane@doe.com")
     cert = issue(
@@ -180,7 +168,6 @@ def test_default_leaf_rsa(ca: CA, rsa_key: Any) -> None:
     assert ekus(cert) == SERVER_CLIENT
 
 
-@needs_engine
 def test_default_leaf_ed25519_and_mixed_sans(ca: CA) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     csr = csr_for(key, "web")
@@ -195,7 +182,6 @@ def test_default_leaf_ed25519_and_mixed_sans(ca: CA) -> None:
     assert key_usages(cert) == {"digital_signature"}
 
 
-@needs_engine
 def test_default_iid_leaf_uses_csr_names_without_trusted_sans(ca: CA, ec_key: Any) -> None:
     csr = csr_for(
         ec_key,
@@ -220,7 +206,6 @@ def test_default_iid_leaf_uses_csr_names_without_trusted_sans(ca: CA, ec_key: An
     assert san_list(cert) == [x509.DNSName(n) for n in trusted]
 
 
-@needs_engine
 def test_default_admin_leaf_copies_the_csr(ca: CA, rsa_key: Any) -> None:
     csr = csr_for(
         rsa_key,
@@ -248,7 +233,6 @@ def test_default_admin_leaf_copies_the_csr(ca: CA, rsa_key: Any) -> None:
     assert key_usages(cert) == {"digital_signature", "key_encipherment"}
 
 
-@needs_engine
 def test_default_attested_leaf(ca: CA, ec_key: Any) -> None:
     from plica.certdesc import SubjectAlternativeName
 
@@ -261,7 +245,6 @@ def test_default_attested_leaf(ca: CA, ec_key: Any) -> None:
     assert key_usages(cert) == {"digital_signature"}
 
 
-@needs_engine
 @pytest.mark.parametrize("cn", ["backend.example.com", None])
 def test_certificate_request_passthrough_76(ca: CA, ec_key: Any, cn: str | None) -> None:
     csr = (
@@ -289,7 +272,6 @@ def test_certificate_request_passthrough_76(ca: CA, ec_key: Any, cn: str | None)
             assert e.value.public_bytes() == requested[e.oid]
 
 
-@needs_engine
 def test_default_certificate_request_template(ec_key: Any) -> None:
     csr = csr_for(ec_key, "x")
     desc = render_x509(
@@ -299,7 +281,6 @@ def test_default_certificate_request_template(ec_key: Any) -> None:
     assert [(s.type, s.value) for s in desc.sans] == [("dns", "svc.local")]
 
 
-@needs_engine
 def test_default_intermediate_and_root_75(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "ACME Intermediate CA")
     cert = issue(
@@ -339,7 +320,6 @@ def ssh_key() -> Any:
     return ed25519.Ed25519PrivateKey.generate().public_key()
 
 
-@needs_engine
 def test_ssh_default_template_user(ssh_key: Any) -> None:
     data = ssh_data("user", "jane@doe.com", ["jane", "jane@doe.com"], token=TOKEN, public_key=ssh_key)
     cert = ssh_sign(render_ssh(defaults.SSH_DEFAULT_TEMPLATE, data))
@@ -356,7 +336,6 @@ def test_ssh_default_template_user(ssh_key: Any) -> None:
     assert cert.critical_options == {}
 
 
-@needs_engine
 def test_ssh_default_template_host(ssh_key: Any) -> None:
     data = ssh_data("host", "web01", ["web01.internal"], public_key=ssh_key)
     cert = ssh_sign(render_ssh(defaults.SSH_DEFAULT_TEMPLATE, data))
@@ -364,7 +343,6 @@ def test_ssh_default_template_host(ssh_key: Any) -> None:
     assert cert.extensions == {} and cert.valid_principals == [b"web01.internal"]
 
 
-@needs_engine
 @pytest.mark.parametrize("request_type", ["user", "host"])
 def test_ssh_default_admin_template(ssh_key: Any, request_type: str) -> None:
     data = ssh_data(
@@ -387,7 +365,6 @@ def test_ssh_default_admin_template(ssh_key: Any, request_type: str) -> None:
         assert desc.extensions == {} and desc.critical_options == {}
 
 
-@needs_engine
 def test_ssh_default_iid_template(ssh_key: Any) -> None:
     trusted = ["10.0.0.1", "ip-10-0-0-1.us-east-1.compute.internal"]
     data = ssh_data("host", "i-0123", trusted, public_key=ssh_key)
@@ -397,7 +374,6 @@ def test_ssh_default_iid_template(ssh_key: Any) -> None:
     assert render_ssh(defaults.SSH_DEFAULT_IID_TEMPLATE, data).principals == ("custom.example",)
 
 
-@needs_engine
 @pytest.mark.parametrize("request_type", ["user", "host"])
 def test_ssh_certificate_request_template(ssh_key: Any, request_type: str) -> None:
     data = ssh_data(
@@ -434,7 +410,6 @@ TEMPLATE_71 = """{
 }"""
 
 
-@needs_engine
 def test_71_template_data(ca: CA, ec_key: Any, tmp_path: Path) -> None:
     (tmp_path / "templates/certs/x509").mkdir(parents=True)
     (tmp_path / "templates/certs/x509/leaf.tpl").write_text(TEMPLATE_71)
@@ -456,7 +431,6 @@ def test_71_template_data(ca: CA, ec_key: Any, tmp_path: Path) -> None:
     assert key_usages(cert) == {"digital_signature"} and ekus(cert) == SERVER_CLIENT
 
 
-@needs_engine
 @pytest.mark.parametrize("inline", ["{{ toJson .Insecure.CR }}", "e3sgdG9Kc29uIC5JbnNlY3VyZS5DUiB9fQ=="])
 def test_72_inline_template_plain_and_base64(ca: CA, ec_key: Any, inline: str) -> None:
     template = load_template_option(
@@ -486,7 +460,6 @@ TEMPLATE_74 = """{
 }"""
 
 
-@needs_engine
 def test_74_asn1_extensions(ca: CA, ec_key: Any) -> None:
     x5c_key = ec.generate_private_key(ec.SECP256R1())
     not_after = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
@@ -532,7 +505,6 @@ TEMPLATE_77 = """{
 }"""
 
 
-@needs_engine
 def test_77_user_provided_values(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "backend")
     data = x509_data("backend", ["backend.internal"], TOKEN, csr, user={"dnsName": "backend.example.com"})
@@ -559,7 +531,6 @@ TEMPLATE_78 = """{
 }"""
 
 
-@needs_engine
 def test_78_name_constraints(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "Constrained Intermediate")
     cert = issue(ca, TEMPLATE_78, x509_data("Constrained Intermediate", None, None, csr), csr)
@@ -581,7 +552,6 @@ TEMPLATE_710 = """   {
    }"""
 
 
-@needs_engine
 def test_710_crl_distribution_point(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "Intermediate")
     for template in (
@@ -617,7 +587,6 @@ TEMPLATE_711 = """{
 }"""
 
 
-@needs_engine
 def test_711_certificate_policies_with_cps(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "policy")
     cert = issue(ca, TEMPLATE_711, x509_data("policy", None, TOKEN, csr), csr)
@@ -645,7 +614,6 @@ OPENVPN_SERVER = """{
 }"""
 
 
-@needs_engine
 def test_712_openvpn(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "laptop-from-csr")
     data = x509_data("vpn.example.com", ["vpn.example.com"], TOKEN, csr)
@@ -678,7 +646,6 @@ GITHUB_713 = (
 )
 
 
-@needs_engine
 def test_713_github_login_extension(ssh_key: Any) -> None:
     token = {"aud": "https://ca/1.0/ssh/sign", "exp": 1606870196, "ghu": "tashian", "iss": "carl@smallstep.com",
              "sub": "carl", "step": {"ssh": {"certType": "user", "keyID": "carl"}}}  # fmt: skip
@@ -703,7 +670,6 @@ GROUPS_714 = """  {
   }"""
 
 
-@needs_engine
 def test_714_group_principals(ssh_key: Any) -> None:
     data = ssh_data("user", "jane@doe.com", ["jane", "jane@doe.com"], token={"groups": "admins jane ops"},
                     public_key=ssh_key)  # fmt: skip
@@ -726,7 +692,6 @@ X5C_715 = """{
     }"""
 
 
-@needs_engine
 def test_715_ssh_from_x5c(ca: CA, ssh_key: Any) -> None:
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
@@ -754,7 +719,6 @@ WEBHOOK_716 = """    {
     }"""
 
 
-@needs_engine
 def test_716_webhook_subject(ca: CA, ec_key: Any) -> None:
     csr = csr_for(ec_key, "jane")
     data = x509_data("jane", ["jane@doe.com"], TOKEN, csr, webhooks={"people": {"role": "eng"}})
@@ -777,7 +741,6 @@ GITHUB_717 = """{
 }"""
 
 
-@needs_engine
 def test_717_ssh_with_user_data(ssh_key: Any) -> None:
     data = ssh_data("user", "jdoe", ["jdoe"], public_key=ssh_key, user={"username": "jdoe"})
     desc = render_ssh(GITHUB_717, data)
@@ -812,7 +775,6 @@ EXAMPLE_718 = """{
 }"""
 
 
-@needs_engine
 def test_718_fail_and_webhook_fixture(ca: CA, ec_key: Any, rsa_key: Any) -> None:
     token = {"iss": "https://idp.example.com", "sub": "1234", "nbf": 1606869896}
     webhooks = {"Test": {"notAfter": (NOW + dt.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")}}
@@ -836,7 +798,6 @@ def test_718_fail_and_webhook_fixture(ca: CA, ec_key: Any, rsa_key: Any) -> None
 # -- errors through the renderer ------------------------------------------------------------------------------
 
 
-@needs_engine
 def test_bad_rendered_json_is_a_description_error_naming_the_template(ec_key: Any) -> None:
     data = x509_data("x", None, None, csr_for(ec_key, "x"))
     with pytest.raises(DescriptionError) as info:
@@ -847,7 +808,6 @@ def test_bad_rendered_json_is_a_description_error_naming_the_template(ec_key: An
         render_x509('{"subject": {{ .Subject.CommonName }}}', data)
 
 
-@needs_engine
 def test_parse_errors_are_template_errors_and_are_not_cached(ec_key: Any) -> None:
     data = x509_data("x", None, None, csr_for(ec_key, "x"))
     for _ in range(2):
@@ -855,7 +815,6 @@ def test_parse_errors_are_template_errors_and_are_not_cached(ec_key: Any) -> Non
             render_x509('{{ env "HOME" }}', data)
 
 
-@needs_engine
 def test_parsed_templates_are_cached(ec_key: Any) -> None:
     from plica.certdesc import render as render_module
 
@@ -866,7 +825,7 @@ def test_parsed_templates_are_cached(ec_key: Any) -> None:
     assert len(render_module._cache) == 1
 
 
-# -- template options (§6.1); no engine needed ----------------------------------------------------------------
+# -- template options (§6.1) ----------------------------------------------------------------
 
 
 def test_template_option_precedence_and_forms(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import shutil
 import subprocess
+import warnings
 from typing import Any
 
 import attrs
@@ -665,3 +666,14 @@ def test_openssl_reads_the_extensions(ec_key: Any, ca: CA) -> None:
     assert "1.2.3.4:" in lines
     assert "Subject: O = Plica, CN = web.example.com" in lines
     assert "Signature Algorithm: ecdsa-with-SHA256" in lines
+
+
+def test_go_accepts_lengths_cryptography_would_refuse(ec_key: Any, ca: CA) -> None:
+    long_cn = "a" * 100
+    text = '{"subject": {"commonName": "' + long_cn + '", "country": ["USA", ""]}}'
+    cert = build(text, ec_key.public_key(), ca)
+    with warnings.catch_warnings():  # cryptography warns when it reads such names back
+        warnings.simplefilter("ignore")
+        subject = cert.subject
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == long_cn
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)] == ["", "USA"]

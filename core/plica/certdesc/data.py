@@ -10,6 +10,7 @@ omissions; for structs the dict is in field order) and `__go_str__()` is the `%v
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import json
 import urllib.parse
@@ -102,6 +103,11 @@ class GoSlice(list[Any]):
         return go_str(list(self))
 
 
+def list_or(value: Any) -> Any:
+    """A slice as a plain list (for comparisons), anything else unchanged."""
+    return list(value) if isinstance(value, list) else value
+
+
 def _struct_str(*fields: Any, pointer: bool = False) -> str:
     return ("&" if pointer else "") + "{" + " ".join(go_str(f) for f in fields) + "}"
 
@@ -125,34 +131,90 @@ class DistinguishedName:
         return _struct_str(self.Type, self.Value)
 
 
+class _NilSlice(GoSlice):
+    """A shared, read-only nil slice (cheap to hand out: data is built for every request)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("nil slice is read-only")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+_NIL_MULTISTRING = _NilSlice(go_type="x509util.MultiString", nil=True)
+_NIL_EXTRA_NAMES = _NilSlice(go_type="[]x509util.DistinguishedName", nil=True)
+
+
 def _strings(value: Iterable[str] | str | None) -> GoSlice:
-    if value is None:
-        return GoSlice(go_type="x509util.MultiString", nil=True)
+    if value is None or isinstance(value, _NilSlice):
+        return _NIL_MULTISTRING
     if isinstance(value, str):
         value = [value]
     return GoSlice(value, go_type="x509util.MultiString")
 
 
-@attrs.define(eq=True)
-class Subject:
-    """`x509util.Subject`. `toJson` writes the §1.2 object, empty fields omitted (`{"commonName":"foo"}`)."""
+_SUBJECT_FIELDS = (
+    "CommonName",
+    "Country",
+    "Organization",
+    "OrganizationalUnit",
+    "Locality",
+    "Province",
+    "StreetAddress",
+    "PostalCode",
+    "SerialNumber",
+    "ExtraNames",
+)
 
-    __go_type__: ClassVar[str] = "x509util.Subject"
-    CommonName: str = ""
-    Country: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    Organization: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    OrganizationalUnit: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    Locality: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    Province: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    StreetAddress: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    PostalCode: GoSlice = attrs.field(factory=lambda: _strings(None), converter=_strings)
-    SerialNumber: str = ""
-    ExtraNames: GoSlice = attrs.field(
-        factory=lambda: GoSlice(go_type="[]x509util.DistinguishedName", nil=True),
-        converter=lambda v: (
-            v if isinstance(v, GoSlice) else GoSlice(v, go_type="[]x509util.DistinguishedName")
-        ),
-    )
+
+class Subject:
+    """`x509util.Subject`. `toJson` writes the §1.2 object, empty fields omitted (`{"commonName":"foo"}`).
+
+    A plain class rather than attrs: one or two are built per request, and converters made it slow.
+    """
+
+    __go_type__ = "x509util.Subject"
+    __slots__ = _SUBJECT_FIELDS
+
+    def __init__(  # the parameters carry the Go field names
+        self,
+        CommonName: str = "",
+        Country: Iterable[str] | str | None = None,
+        Organization: Iterable[str] | str | None = None,
+        OrganizationalUnit: Iterable[str] | str | None = None,
+        Locality: Iterable[str] | str | None = None,
+        Province: Iterable[str] | str | None = None,
+        StreetAddress: Iterable[str] | str | None = None,
+        PostalCode: Iterable[str] | str | None = None,
+        SerialNumber: str = "",
+        ExtraNames: Iterable[DistinguishedName] | None = None,
+    ) -> None:
+        self.CommonName = CommonName
+        self.Country = _strings(Country)
+        self.Organization = _strings(Organization)
+        self.OrganizationalUnit = _strings(OrganizationalUnit)
+        self.Locality = _strings(Locality)
+        self.Province = _strings(Province)
+        self.StreetAddress = _strings(StreetAddress)
+        self.PostalCode = _strings(PostalCode)
+        self.SerialNumber = SerialNumber
+        if ExtraNames is None or isinstance(ExtraNames, _NilSlice):
+            self.ExtraNames: GoSlice = _NIL_EXTRA_NAMES
+        elif isinstance(ExtraNames, GoSlice):
+            self.ExtraNames = ExtraNames
+        else:
+            self.ExtraNames = GoSlice(ExtraNames, go_type="[]x509util.DistinguishedName")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Subject):
+            return NotImplemented
+        return all(list_or(getattr(self, f)) == list_or(getattr(other, f)) for f in _SUBJECT_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in _SUBJECT_FIELDS if getattr(self, f))
+        return f"Subject({fields})"
 
     @classmethod
     def from_x509_name(cls, name: x509.Name, *, extra_names: bool = True) -> Subject:
@@ -178,7 +240,7 @@ class Subject:
         return cls(
             CommonName=common_name,
             SerialNumber=serial,
-            ExtraNames=GoSlice(extras, go_type="[]x509util.DistinguishedName"),
+            ExtraNames=GoSlice(extras, go_type="[]x509util.DistinguishedName") if extras else None,
             **{k: (v or None) for k, v in lists.items()},
         )
 
@@ -402,25 +464,19 @@ class Extension:
         return _struct_str(self.ID.replace(".", " ").join("[]"), self.Critical, self.Value)
 
 
-@attrs.define(eq=True)
-class KeyUsage:
-    """`x509util.KeyUsage`, Go's bit set; marshals as step's (lowercased) names, an empty set as null."""
+class KeyUsage(int):
+    """`x509util.KeyUsage`, Go's bit set (an int, so 0 is false); marshals as step's lowercased names,
+    an empty set as null."""
 
-    __go_type__: ClassVar[str] = "x509util.KeyUsage"
-    bits: int = 0
+    __go_type__ = "x509util.KeyUsage"
+    __go_kind__ = "int"
 
     def __go_json__(self) -> list[str] | None:
-        names = [convert_name(n) for n, bit in KEY_USAGES if self.bits & bit]
+        names = [convert_name(n) for n, bit in KEY_USAGES if self & bit]
         return names or None
 
     def __go_str__(self) -> str:
-        return str(self.bits)
-
-    def __bool__(self) -> bool:
-        return self.bits != 0
-
-    def __int__(self) -> int:
-        return self.bits
+        return str(int(self))
 
 
 _EKU_NAMES = {oid: convert_name(name) for name, oid in EXT_KEY_USAGES}
@@ -454,35 +510,40 @@ class BasicConstraintsData:
         return _struct_str(self.IsCA, self.MaxPathLen, pointer=True)
 
 
-@attrs.define(eq=True)
-class SignatureAlgorithm:
+class SignatureAlgorithm(int):
     """`x509util.SignatureAlgorithm`; the CSR's is always 0, which marshals as `""`."""
 
-    __go_type__: ClassVar[str] = "x509util.SignatureAlgorithm"
-    value: int = 0
+    __go_type__ = "x509util.SignatureAlgorithm"
+    __go_kind__ = "int"
 
     def __go_json__(self) -> str:
         return ""
 
     def __go_str__(self) -> str:
-        return str(self.value)
-
-    def __bool__(self) -> bool:
-        return self.value != 0
+        return str(int(self))
 
 
-@attrs.define(eq=True)
-class PublicKeyAlgorithm:
-    """`x509.PublicKeyAlgorithm`: prints as RSA, ECDSA or Ed25519."""
+_PUBLIC_KEY_ALGORITHMS = {"RSA": 1, "DSA": 2, "ECDSA": 3, "Ed25519": 4}
 
-    __go_type__: ClassVar[str] = "x509.PublicKeyAlgorithm"
+
+class PublicKeyAlgorithm(int):
+    """`x509.PublicKeyAlgorithm`, an int that prints as RSA, ECDSA or Ed25519."""
+
+    __go_type__ = "x509.PublicKeyAlgorithm"
+    __go_kind__ = "int"
+
+    def __new__(cls, name: str) -> PublicKeyAlgorithm:
+        value = super().__new__(cls, _PUBLIC_KEY_ALGORITHMS.get(name, 0))
+        value.name = name
+        return value
+
     name: str
 
     def String(self) -> str:
         return self.name
 
     def __go_json__(self) -> int:
-        return {"RSA": 1, "DSA": 2, "ECDSA": 3, "Ed25519": 4}.get(self.name, 0)
+        return int(self)
 
     def __go_str__(self) -> str:
         return self.name
@@ -572,15 +633,40 @@ class RSAPublicKeyData:
         return _struct_str(self.N, self.E, pointer=True)
 
 
-@attrs.define(eq=True)
 class ECDSAPublicKeyData:
-    """`*ecdsa.PublicKey`: `.Curve.Params.Name`, `.Curve.Params.BitSize`, `.X`, `.Y`."""
+    """`*ecdsa.PublicKey`: `.Curve.Params.Name`, `.Curve.Params.BitSize`, `.X`, `.Y`.
 
-    __go_type__: ClassVar[str] = "*ecdsa.PublicKey"
-    Curve: Curve
-    X: int
-    Y: int
-    key: Any = attrs.field(default=None, eq=False, repr=False)
+    X and Y are computed on first use: templates mostly look only at the type or the curve.
+    """
+
+    __go_type__ = "*ecdsa.PublicKey"
+    __slots__ = ("Curve", "_xy", "key")
+
+    def __init__(self, curve: Curve, key: Any) -> None:
+        self.Curve = curve
+        self.key = key
+        self._xy: tuple[int, int] | None = None
+
+    def _numbers(self) -> tuple[int, int]:
+        if self._xy is None:
+            numbers = self.key.public_numbers()
+            self._xy = (numbers.x, numbers.y)
+        return self._xy
+
+    @property
+    def X(self) -> int:
+        return self._numbers()[0]
+
+    @property
+    def Y(self) -> int:
+        return self._numbers()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ECDSAPublicKeyData):
+            return NotImplemented
+        return self.Curve == other.Curve and self._numbers() == other._numbers()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __go_json__(self) -> dict[str, Any]:
         return {"Curve": {}, "X": self.X, "Y": self.Y}
@@ -611,17 +697,23 @@ class Ed25519PublicKeyData:
         return go_str(self.raw)
 
 
+# One Curve object per curve, shared like Go's elliptic.P256() singletons.
+_curve_objects: dict[str, Curve] = {}
+
+
 def wrap_public_key(key: Any) -> Any:
     """The Go stand-in for a `cryptography` public key (other key types are passed through)."""
     if isinstance(key, rsa.RSAPublicKey):
         numbers = key.public_numbers()
         return RSAPublicKeyData(numbers.n, numbers.e, key)
     if isinstance(key, ec.EllipticCurvePublicKey):
-        numbers = key.public_numbers()
-        name, bits, p, n, b, gx, gy = _CURVES.get(
-            key.curve.name, (key.curve.name, key.curve.key_size, 0, 0, 0, 0, 0)
-        )
-        return ECDSAPublicKeyData(Curve(CurveParams(name, bits, p, n, b, gx, gy)), numbers.x, numbers.y, key)
+        curve = _curve_objects.get(key.curve.name)
+        if curve is None:
+            name, bits, p, n, b, gx, gy = _CURVES.get(
+                key.curve.name, (key.curve.name, key.curve.key_size, 0, 0, 0, 0, 0)
+            )
+            curve = _curve_objects[key.curve.name] = Curve(CurveParams(name, bits, p, n, b, gx, gy))
+        return ECDSAPublicKeyData(curve, key)
     if isinstance(key, ed25519.Ed25519PublicKey):
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return Ed25519PublicKeyData(raw, key)
@@ -731,34 +823,20 @@ def _parse_basic_constraints(value: bytes) -> BasicConstraintsData:
     return BasicConstraintsData(is_ca, path_len)
 
 
-@attrs.define(eq=False)
 class CertificateRequest:
-    """`*x509util.CertificateRequest`, the CSR as sent (`.Insecure.CR`, table 3.2)."""
+    """`*x509util.CertificateRequest`, the CSR as sent (`.Insecure.CR`, table 3.2).
 
-    __go_type__: ClassVar[str] = "*x509util.CertificateRequest"
-    Version: int
-    Subject: Subject
-    RawSubject: bytes
-    DNSNames: GoSlice
-    EmailAddresses: GoSlice
-    IPAddresses: GoSlice
-    URIs: GoURLList
-    Extensions: GoSlice
-    KeyUsage: KeyUsage
-    ExtKeyUsage: ExtKeyUsage
-    UnknownExtKeyUsage: GoSlice
-    BasicConstraints: BasicConstraintsData | None
-    PublicKey: Any
-    PublicKeyAlgorithm: PublicKeyAlgorithm
-    Signature: bytes
+    The extension-derived fields are read from the DER at once (byte-exact); Subject and PublicKey are
+    built on first use, since many templates never look at them and they are the costly part.
+    """
+
+    __go_type__ = "*x509util.CertificateRequest"
     SANs: Any = None
-    SignatureAlgorithm: SignatureAlgorithm = attrs.field(factory=SignatureAlgorithm)
-    ChallengePassword: str = ""
+    ChallengePassword = ""
     Signer: Any = None
-    csr: x509.CertificateSigningRequest | None = attrs.field(default=None, repr=False)
 
-    @classmethod
-    def from_csr(cls, csr: x509.CertificateSigningRequest) -> CertificateRequest:
+    def __init__(self, csr: x509.CertificateSigningRequest) -> None:
+        self.csr = csr
         version, raw_subject, requested = _csr_parts(csr.public_bytes(serialization.Encoding.DER))
         subject_empty = raw_subject == b"\x30\x00"
         dns: list[str] = []
@@ -789,25 +867,39 @@ class CertificateRequest:
             except (ValueError, IndexError):
                 pass
             extensions.append(Extension(oid, critical, value))
-        key = csr.public_key()
-        return cls(
-            Version=version,
-            Subject=Subject.from_x509_name(csr.subject),
-            RawSubject=raw_subject,
-            DNSNames=GoSlice(dns, go_type="[]string", nil=not dns),
-            EmailAddresses=GoSlice(emails, go_type="[]string", nil=not emails),
-            IPAddresses=GoSlice(ips, go_type="[]net.IP", nil=not ips),
-            URIs=GoURLList(uris, nil=not uris),
-            Extensions=GoSlice(extensions, go_type="[]x509util.Extension", nil=not extensions),
-            KeyUsage=KeyUsage(key_usage),
-            ExtKeyUsage=ExtKeyUsage(ekus),
-            UnknownExtKeyUsage=GoSlice(unknown, go_type="x509util.UnknownExtKeyUsage", nil=not unknown),
-            BasicConstraints=basic,
-            PublicKey=wrap_public_key(key),
-            PublicKeyAlgorithm=_public_key_algorithm(key),
-            Signature=csr.signature,
-            csr=csr,
-        )
+        self.Version = version
+        self.RawSubject = raw_subject
+        self.DNSNames = GoSlice(dns, go_type="[]string", nil=not dns)
+        self.EmailAddresses = GoSlice(emails, go_type="[]string", nil=not emails)
+        self.IPAddresses = GoSlice(ips, go_type="[]net.IP", nil=not ips)
+        self.URIs = GoURLList(uris, nil=not uris)
+        self.Extensions = GoSlice(extensions, go_type="[]x509util.Extension", nil=not extensions)
+        self.KeyUsage = KeyUsage(key_usage)
+        self.ExtKeyUsage = ExtKeyUsage(ekus)
+        self.UnknownExtKeyUsage = GoSlice(unknown, go_type="x509util.UnknownExtKeyUsage", nil=not unknown)
+        self.BasicConstraints = basic
+        self.Signature = csr.signature
+        self.SignatureAlgorithm = SignatureAlgorithm()
+
+    @classmethod
+    def from_csr(cls, csr: x509.CertificateSigningRequest) -> CertificateRequest:
+        return cls(csr)
+
+    @functools.cached_property
+    def Subject(self) -> Subject:
+        return Subject.from_x509_name(self.csr.subject)
+
+    @functools.cached_property
+    def _key(self) -> Any:
+        return self.csr.public_key()
+
+    @functools.cached_property
+    def PublicKey(self) -> Any:
+        return wrap_public_key(self._key)
+
+    @functools.cached_property
+    def PublicKeyAlgorithm(self) -> PublicKeyAlgorithm:
+        return _public_key_algorithm(self._key)
 
     def __go_json__(self) -> dict[str, Any]:
         return {

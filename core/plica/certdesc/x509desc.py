@@ -26,7 +26,7 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.x509.name import _ASN1Type
+from cryptography.x509.name import _NAMEOID_LENGTH_LIMIT, _ASN1Type
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -384,6 +384,18 @@ def classify_san(value: str) -> str:
     return "dns"
 
 
+def ia5_name(cls: Any, value: str) -> Any:
+    """A DNSName, RFC822Name or URI general name holding any ASCII text, as Go allows.
+
+    cryptography's constructors add checks Go does not make (RFC822Name parses the address, and
+    costs ~20 µs doing so); its unvalidated constructor is used when present.
+    """
+    if not value.isascii():
+        raise ValueError(f"x509: {value!r} cannot be encoded as an IA5String")
+    init = getattr(cls, "_init_without_validation", None)
+    return init(value) if init is not None else cls(value)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Minimal DER writing and reading (only what SANs and CSR parsing need)
 
@@ -502,10 +514,14 @@ def go_string_type(value: str) -> _ASN1Type:
 
 
 def _name_attribute(oid: x509.ObjectIdentifier, value: str, typ: _ASN1Type) -> x509.NameAttribute:
-    # Go does not check country-code lengths; cryptography warns even with _validate=False.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return x509.NameAttribute(oid, value, typ, _validate=False)
+    limits = _NAMEOID_LENGTH_LIMIT.get(oid)
+    if limits is not None and not limits[0] <= len(value.encode("utf-8")) <= limits[1]:
+        # Go checks no lengths (a 2-letter country, a CN of 1-64 bytes); cryptography refuses them, or
+        # with _validate=False still warns.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return x509.NameAttribute(oid, value, typ, _validate=False)
+    return x509.NameAttribute(oid, value, typ)
 
 
 @attrs.frozen
@@ -847,15 +863,11 @@ def general_name_for(san: SANEntry) -> x509.GeneralName:
     if typ in ("", "auto"):
         typ = classify_san(value)
     if typ == "dns":
-        return x509.DNSName(sanitize_dns_name(value))
-    if typ == "email":
+        return ia5_name(x509.DNSName, sanitize_dns_name(value))
+    if typ in ("email", "uri"):
         if not value.isascii():
             raise ValueError(f"error converting {value!r} to ia5")
-        return x509.RFC822Name(value)
-    if typ == "uri":
-        if not value.isascii():
-            raise ValueError(f"error converting {value!r} to ia5")
-        return x509.UniformResourceIdentifier(value)
+        return ia5_name(x509.RFC822Name if typ == "email" else x509.UniformResourceIdentifier, value)
     if typ == "ip":
         ip = parse_go_ip(value)
         if ip is None:
@@ -1117,10 +1129,12 @@ class NameConstraints:
 
     def _subtrees(self, kind: str) -> list[x509.GeneralName]:
         # Each subtree lists DNS, then IP, then email, then URI entries (Go order).
-        names: list[x509.GeneralName] = [x509.DNSName(d) for d in getattr(self, f"{kind}_dns_domains")]
+        names: list[x509.GeneralName] = [
+            ia5_name(x509.DNSName, d) for d in getattr(self, f"{kind}_dns_domains")
+        ]
         names += [x509.IPAddress(n) for n in getattr(self, f"{kind}_ip_ranges")]
-        names += [x509.RFC822Name(e) for e in getattr(self, f"{kind}_email_addresses")]
-        names += [x509.UniformResourceIdentifier(u) for u in getattr(self, f"{kind}_uri_domains")]
+        names += [ia5_name(x509.RFC822Name, e) for e in getattr(self, f"{kind}_email_addresses")]
+        names += [ia5_name(x509.UniformResourceIdentifier, u) for u in getattr(self, f"{kind}_uri_domains")]
         return names
 
     def to_x509(self) -> x509.NameConstraints | None:
@@ -1232,6 +1246,25 @@ def _skid(public_key: Any, *, sha256: bool = False) -> bytes:
 
 _SAN_OID = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
 
+# The signing CA certificate is the same object for request after request: remember its subject DER and
+# SKID instead of re-encoding and re-parsing them each time. Keyed by id() with the certificate kept
+# alive in the value, so an id cannot be reused while its entry exists.
+_issuer_cache: dict[int, tuple[x509.Certificate, bytes, bytes]] = {}
+
+
+def _issuer_info(cert: x509.Certificate) -> tuple[bytes, bytes]:
+    cached = _issuer_cache.get(id(cert))
+    if cached is not None and cached[0] is cert:
+        return cached[1], cached[2]
+    try:
+        skid = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        skid = b""
+    if len(_issuer_cache) >= 64:
+        _issuer_cache.clear()
+    _issuer_cache[id(cert)] = (cert, cert.subject.public_bytes(), skid)
+    return _issuer_cache[id(cert)][1], skid
+
 
 @attrs.frozen
 class X509Description:
@@ -1313,20 +1346,13 @@ class X509Description:
                 url = normalize_go_url(san.value)
                 if url is not None:
                     uris.append(url)
-        names: list[x509.GeneralName] = []
-        for value in dns:
-            if not value.isascii():
-                raise DescriptionError(f"x509: {value!r} cannot be encoded as an IA5String")
-            names.append(x509.DNSName(value))
-        for value in emails:
-            if not value.isascii():
-                raise DescriptionError(f"x509: {value!r} cannot be encoded as an IA5String")
-            names.append(x509.RFC822Name(value))
-        names += [x509.IPAddress(ip) for ip in ips]
-        for value in uris:
-            if not value.isascii():
-                raise DescriptionError(f"x509: {value!r} cannot be encoded as an IA5String")
-            names.append(x509.UniformResourceIdentifier(value))
+        try:
+            names: list[x509.GeneralName] = [ia5_name(x509.DNSName, v) for v in dns]
+            names += [ia5_name(x509.RFC822Name, v) for v in emails]
+            names += [x509.IPAddress(ip) for ip in ips]
+            names += [ia5_name(x509.UniformResourceIdentifier, v) for v in uris]
+        except ValueError as e:
+            raise DescriptionError(str(e)) from None
         return names
 
     def extended_san_extension(self) -> x509.SubjectAlternativeName:
@@ -1430,11 +1456,10 @@ class X509Description:
         if skid:
             add(ExtensionOID.SUBJECT_KEY_IDENTIFIER, x509.SubjectKeyIdentifier(skid), False)
         akid = self.authority_key_id or b""
-        if issuer_cert is not None and issuer.public_bytes() != subject_der:
-            try:
-                akid = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-            except x509.ExtensionNotFound:
-                pass
+        if issuer_cert is not None:
+            issuer_der, issuer_skid = _issuer_info(issuer_cert)
+            if issuer_der != subject_der and issuer_skid:
+                akid = issuer_skid
         if akid:
             add(
                 ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
