@@ -93,10 +93,22 @@ def credential_types(kw: dict[str, Any]) -> set[str]:
     `--x5c-cert` only X5C provisioners are candidates, as step offers only those."""
     plugins = get_plugins()
     impls = {id(i.plugin): i.function for i in plugins.pm.hook.cli_client_options.get_hookimpls()}
+    ctx = click.get_current_context(silent=True)
+
+    def given(opt: click.Option) -> bool:
+        # Only flags the user gave count: an option with a default (--k8ssa-token-path) is always in kw.
+        if not kw.get(opt.name or ""):
+            return False
+        if ctx is not None and opt.name:
+            src = ctx.get_parameter_source(opt.name)
+            if src is not None:
+                return src not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+        return kw.get(opt.name or "") != opt.default
+
     out: set[str] = set()
     for key, entry in plugins.types.items():
         fn = impls.get(id(entry.plugin.module))
-        if fn is not None and any(kw.get(o.name) for o in fn() or []):
+        if fn is not None and any(given(o) for o in fn() or []):
             out.add(key)
     return out
 
