@@ -8,13 +8,19 @@ the same bug on the client side.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
 import secrets
+import signal
+import socket
 import sqlite3
 import ssl
+import subprocess
+import sys
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,7 @@ from joserfc.jws import JWSRegistry
 
 from plica.jose import jwe_decrypt_pbes2, key_from_jwk, private_jwk, public_jwk, thumbprint
 from plica.names import split_sans
-from plica.testing import CAFiles
+from plica.testing import CAFiles, wait_healthy
 
 KERNEL_TABLES = ("x509_certs", "used_tokens", "revoked_x509_certs", "ssh_certs", "revoked_ssh_certs")
 
@@ -289,3 +295,67 @@ def write_leaf(tmp: Path, name: str, reply: Reply, key: Any) -> tuple[Path, Path
         )
     )
     return crt, kf
+
+
+# ------------------------------------------------------------------------------------------- processes
+
+
+@contextlib.contextmanager
+def ca_server(files: CAFiles, log: Path, *, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
+    """`plica start` in a subprocess, its output in `log` (a file never fills up the way a pipe does, and a
+    test can read what the server said while it runs). Stopped with SIGTERM."""
+    cmd = [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
+           str(files.password_file), "--workers", str(workers)]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=files.env())
+    try:
+        try:
+            wait_healthy(files.url, files.root, proc=proc)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n--- server log ---\n{log.read_text(errors='replace')}") from None
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_port(port: int, proc: subprocess.Popen[Any] | None = None, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def wait_for(predicate: Any, timeout: float = 15, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def plica_cli(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real `plica` command in a subprocess (its own session: no controlling terminal, so password
+    prompts read stdin as they would in a pipeline)."""
+    return subprocess.run(
+        [sys.executable, "-m", "plica", *args], capture_output=True, text=True, env=env or dict(os.environ),
+        input=input, timeout=timeout, start_new_session=True,
+    )  # fmt: skip
