@@ -474,3 +474,28 @@ def test_parse_once_execute_many() -> None:
     t = parse("{{ .a }}-{{ range .l }}{{ . }}{{ end }}")
     assert t.execute({"a": 1, "l": [1, 2]}) == "1-12"
     assert t.execute({"a": 2, "l": []}) == "2-"
+
+
+def test_len_and_range_on_slice_like_objects() -> None:
+    class Ed25519Key(bytes):
+        __go_type__ = "ed25519.PublicKey"
+
+    class Names:
+        __go_type__ = "[]net.IP"
+        __go_kind__ = "slice"
+
+        def __init__(self, items: list[str]) -> None:
+            self.items = items
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+        def __iter__(self) -> Any:
+            return iter(self.items)
+
+    data = {"k": Ed25519Key(b"\x00" * 32), "ips": Names(["10.0.0.1", "::1"])}
+    assert r("{{ len .k }}|{{ typeOf .k }}|{{ kindOf .k }}", data) == "32|ed25519.PublicKey|slice"
+    assert (
+        r("{{ len .ips }}|{{ range $i, $ip := .ips }}{{ $i }}={{ $ip }} {{ end }}", data)
+        == "2|0=10.0.0.1 1=::1 "
+    )

@@ -510,6 +510,8 @@ class _Compiler:
                     or (isinstance(val, TypedNil) and val.kind in ("slice", "map"))
                 ):
                     items = ()
+                elif G.go_kind(val) in ("slice", "array") and hasattr(val, "__iter__"):
+                    items = enumerate(list(val))
                 else:
                     raise ExecError(err_node, f"range can't iterate over {G.sprint_value(val)}")
                 ran = False

@@ -126,6 +126,8 @@ def _len(v: Any) -> int:
             return 0
     if isinstance(v, list | tuple | Mapping | bytes | bytearray):
         return len(v)
+    if G.go_kind(v) in ("slice", "map", "array", "string") and hasattr(v, "__len__"):
+        return len(v)
     raise GoError(f"len of type {G.go_type_name(v)}")
 
 

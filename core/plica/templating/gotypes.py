@@ -1468,15 +1468,22 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def json_string(s: str, escape_html: bool = True) -> str:
+    """A Go ``encoding/json`` string literal."""
     out = _encode_basestring(s)
+    if out.isascii():
+        if escape_html and ("<" in out or ">" in out or "&" in out):
+            out = _HTML_RE.sub(_html_escape_match, out)
+        return out
     if escape_html:
-        if "<" in out or ">" in out or "&" in out or "\u2028" in out or "\u2029" in out:
-            out = _HTML_RE.sub(lambda m: _HTML_ESCAPES[m.group()], out)
+        out = _HTML_RE.sub(_html_escape_match, out)
     elif "\u2028" in out or "\u2029" in out:
-        out = _LS_RE.sub(lambda m: _HTML_ESCAPES[m.group()], out)
-    if "\\ud" in out or _SURROGATE_RE.search(out):
-        out = _SURROGATE_RE.sub("\ufffd", out)
-    return out
+        out = _LS_RE.sub(_html_escape_match, out)
+    # invalid UTF-8 (kept by surrogateescape) becomes U+FFFD, as Go does
+    return _SURROGATE_RE.sub("\ufffd", out)
+
+
+def _html_escape_match(m: re.Match[str]) -> str:
+    return _HTML_ESCAPES[m.group()]
 
 
 def rfc3339nano(t: _dt.datetime) -> str:
@@ -1525,7 +1532,7 @@ class _JSONEncoder:
             elif isinstance(v, RawJSON):
                 text = v.text
                 if self.escape_html:
-                    text = _HTML_RE.sub(lambda m: _HTML_ESCAPES[m.group()], text)
+                    text = _HTML_RE.sub(_html_escape_match, text)
                 out.append(text)
             elif isinstance(v, TypedNil):
                 out.append("null")
@@ -1566,16 +1573,24 @@ class _JSONEncoder:
         ind = self.indent
         out.append("{")
         first = True
+        esc = self.escape_html
+        sep = ": " if ind is not None else ":"
         for k, x in items:
             if not first:
                 out.append(",")
             first = False
             if ind is not None:
                 out.append("\n" + ind * (level + 1))
-            key = k if isinstance(k, str) else sprint_value(k)
-            out.append(json_string(key, self.escape_html))
-            out.append(": " if ind is not None else ":")
-            self.encode(x, out, level + 1)
+            key = k if type(k) is str else sprint_value(k)
+            out.append(json_string(key, esc))
+            out.append(sep)
+            tx = type(x)
+            if tx is str:
+                out.append(json_string(x, esc))
+            elif x is None:
+                out.append("null")
+            else:
+                self.encode(x, out, level + 1)
         if ind is not None:
             out.append("\n" + ind * level)
         out.append("}")
