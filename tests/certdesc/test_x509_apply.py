@@ -286,6 +286,7 @@ def test_extended_san_critical_with_empty_subject(ec_key: Any, ca: CA) -> None:
         ('{"type": "hardwareModuleName", "value": "nope"}', "HardwareModuleName"),
         ('{"type": "1.2.3.4", "value": "int:abc"}', "invalid int value"),
         ('{"type": "1.2.3.4", "value": "a&b"}', "invalid printable value"),
+        ('{"type": "1.2.3.4", "value": "raw:AA=="}', "not a single DER element"),
         ('{"type": "email", "value": "jäne@doe.com"}', "to ia5"),
     ],
 )
@@ -677,3 +678,30 @@ def test_go_accepts_lengths_cryptography_would_refuse(ec_key: Any, ca: CA) -> No
         subject = cert.subject
     assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == long_cn
     assert [a.value for a in subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)] == ["", "USA"]
+
+
+def test_san_criticality_and_authority_template_defaults(ec_key: Any, ca: CA) -> None:
+    defaults = {"commonName": "from ca.json"}
+    # Standard path: Go decides at signing time, after the defaults filled the subject.
+    cert = build('{"dnsNames": ["a.example.com"]}', ec_key.public_key(), ca, subject_defaults=defaults)
+    assert not ext(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME).critical
+    # Extended path: step built the extension from the template's own (empty) subject.
+    cert = build(
+        '{"sans": [{"type": "permanentIdentifier", "value": "x"}]}',
+        ec_key.public_key(),
+        ca,
+        subject_defaults=defaults,
+    )
+    assert cert.subject.rfc4514_string() == "CN=from ca.json"
+    assert ext(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME).critical
+
+
+def test_invalid_raw_subject_is_a_description_error(ec_key: Any, ca: CA) -> None:
+    with pytest.raises(DescriptionError, match="invalid rawSubject"):
+        build('{"rawSubject": "BAA="}', ec_key.public_key(), ca)
+
+
+def test_signing_params_accept_public_keys_too() -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    assert isinstance(signing_params("", key.public_key()).algorithm, hashes.SHA384)
+    assert signing_params("ECDSA-SHA256", key.public_key()).rsa_padding is None

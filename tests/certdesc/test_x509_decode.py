@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
+import random
+from typing import Any
 
 import pytest
 
@@ -225,3 +228,71 @@ def test_decode_errors_are_description_errors_naming_the_template(text: str, nee
 def test_deeply_nested_garbage_is_still_a_description_error() -> None:
     with pytest.raises(DescriptionError):
         decode("[" * 100000)
+
+
+# -- robustness: whatever a template renders, the only failure is a DescriptionError ---------------------
+
+_KEYS = [
+    "version", "subject", "rawSubject", "issuer", "serialNumber", "dnsNames", "emailAddresses", "ipAddresses",
+    "uris", "sans", "notBefore", "notAfter", "extensions", "keyUsage", "extKeyUsage", "unknownExtKeyUsage",
+    "subjectKeyId", "authorityKeyId", "ocspServer", "issuingCertificateURL", "crlDistributionPoints",
+    "policyIdentifiers", "basicConstraints", "nameConstraints", "signatureAlgorithm",
+]  # fmt: skip
+_NESTED_KEYS = [
+    "commonName", "country", "extraNames", "type", "value", "asn1Value", "id", "critical", "isCA", "maxPathLen",
+    "permittedDNSDomains", "permittedIPRanges", "identifier", "assigner", "serialNumber",
+]  # fmt: skip
+_STRINGS = [
+    "", "a.example.com", "10.0.0.1", "::1", "1.2.3.4", "2.5.29.17", "jane@doe.com", "https://x/y", "AQID",
+    "2024-01-02T03:04:05Z", "0x10", "-1", "digitalSignature", "serverAuth", "dns", "dn", "permanentIdentifier",
+    "hardwareModuleName", "registeredID", "userPrincipalName", "x400Address", "1.2.3.4/24", "int:5", "raw:AA==",
+    "ü", "*", "{\"commonName\": \"x\"}", "SHA256-RSA", "ECDSA-SHA256", "Ed25519", "auto", "1.3.6.1.5.5.7.8.3",
+]  # fmt: skip
+
+
+def _random_value(rng: random.Random, depth: int) -> Any:
+    kind = rng.randrange(9 if depth < 3 else 5)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.choice([True, False])
+    if kind == 2:
+        return rng.choice([0, 1, -1, 2**63, 1.5, 3])
+    if kind in (3, 4):
+        return rng.choice(_STRINGS)
+    if kind in (5, 6):
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = _KEYS if depth == 0 else _NESTED_KEYS
+    return {rng.choice(keys): _random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+def test_random_documents_fail_only_with_description_errors() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from plica.certdesc import SSHDescription
+
+    rng = random.Random(20240611)
+    key = ec.generate_private_key(ec.SECP256R1())
+    outcomes = {"ok": 0, "decode": 0, "apply": 0}
+    for _ in range(1500):
+        doc = {rng.choice(_KEYS): _random_value(rng, 1) for _ in range(rng.randrange(1, 6))}
+        text = json.dumps(doc)
+        try:
+            desc = X509Description.from_json(text, template="fuzz")
+        except DescriptionError:
+            outcomes["decode"] += 1
+            continue
+        try:
+            builder = desc.apply(x509.CertificateBuilder(), public_key=key.public_key())
+            builder = builder.serial_number(1).not_valid_before(dt.datetime(2030, 1, 1))
+            builder.not_valid_after(dt.datetime(2030, 1, 2)).sign(key, hashes.SHA256())
+            outcomes["ok"] += 1
+        except DescriptionError:
+            outcomes["apply"] += 1
+        try:
+            SSHDescription.from_json(text)
+        except DescriptionError:
+            pass
+    assert all(outcomes.values()), outcomes

@@ -103,8 +103,9 @@ class SSHDescription:
         OpenSSH wants both maps sorted by name; cryptography sorts them when it serialises. An empty key
         id is left to the CA's validators ("ssh certificate key id cannot be empty").
         """
-        builder = builder.type(self.cert_type).key_id(self.key_id.encode("utf-8"))
+        cert_type = self.cert_type
         try:
+            builder = builder.type(cert_type).key_id(self.key_id.encode("utf-8"))
             if self.principals:
                 builder = builder.valid_principals([p.encode("utf-8") for p in self.principals])
             else:

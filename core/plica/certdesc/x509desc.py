@@ -813,7 +813,16 @@ def encode_typed_value(text: str, kind: str) -> bytes:
     if kind in ("utc", "generalized"):
         return _der_time(_parse_asn1_time(text), kind)
     if kind == "raw":
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
+        # Go copies the bytes blindly; cryptography only embeds one well-formed TLV, so check it here
+        # rather than fail later inside sign().
+        try:
+            _, _, end = der_read(raw)
+        except ValueError:
+            end = -1
+        if end != len(raw):
+            raise ValueError("raw value is not a single DER element")
+        return raw
     raise ValueError(f"unsupported type {kind}")
 
 
