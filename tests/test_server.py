@@ -1,0 +1,211 @@
+"""`plica start` as a process: worker processes sharing the port and the database, SIGHUP reloads (a broken
+ca.json keeps the old configuration and the log says why), SIGTERM stops cleanly, start-up errors name the
+JSON path, and the iat-before-start rule across a real restart."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from attrs import define
+from kernelkit import (
+    ProvKey,
+    admin_key,
+    ca_server,
+    csr_pem,
+    db_counts,
+    ec_key,
+    make_csr,
+    new_jwk_provisioner,
+    plica_cli,
+    stop,
+    wait_for,
+)
+
+from plica.testing import CAFiles, free_port, make_ca, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+
+def request(files: CAFiles, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    ctx = ssl.create_default_context(cafile=str(files.root))
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(files.url + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def sign(files: CAFiles, prov: ProvKey, cn: str, token: str | None = None) -> int:
+    ott = token or prov.token(cn, f"{files.url}/1.0/sign", sans=[cn])
+    status, _ = request(files, "POST", "/sign", {"csr": csr_pem(make_csr(ec_key(), cn, [cn])), "ott": ott})
+    return status
+
+
+def server_cert_fingerprint(files: CAFiles) -> str:
+    ctx = ssl.create_default_context(cafile=str(files.root))
+    with socket.create_connection(("127.0.0.1", files.port), timeout=10) as raw:  # noqa: SIM117
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return hashlib.sha256(tls.getpeercert(binary_form=True) or b"").hexdigest()
+
+
+@define
+class Server:
+    files: CAFiles
+    log: Path
+    proc: Any
+    admin: ProvKey
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def reload(self, cfg_text: str | None = None, *, expect: str) -> None:
+        """Write ca.json (if given), SIGHUP the master, and wait until every worker logged `expect`."""
+        if cfg_text is not None:
+            self.files.config_path.write_text(cfg_text)
+        seen = self.log_text().count(expect)
+        self.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.log_text().count(expect) >= seen + 2, what=f"two workers logging {expect!r}")
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("workers")
+    files = make_ca(tmp, ssh=False)
+    log = tmp / "server.log"
+    with ca_server(files, log, workers=2) as proc:
+        yield Server(files=files, log=log, proc=proc, admin=admin_key(files))
+
+
+def test_both_workers_answer_and_share_the_database(two_workers: Server) -> None:
+    files = two_workers.files
+    # Each worker issues its own TLS certificate; new connections land on both (SO_REUSEPORT).
+    seen = {server_cert_fingerprint(files) for _ in range(40)}
+    assert len(seen) == 2
+    assert len(set(re.findall(r"serving https://\S+ \(pid (\d+)\)", two_workers.log_text()))) == 2
+    before = db_counts(files)["x509_certs"]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda i: sign(files, two_workers.admin, f"w{i}.example"), range(16)))
+    assert statuses == [201] * 16
+    assert db_counts(files)["x509_certs"] == before + 16
+    # A token spent on one worker is spent for the other too (one database).
+    tok = two_workers.admin.token("once.example", f"{files.url}/1.0/sign", sans=["once.example"])
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: sign(files, two_workers.admin, "once.example", tok), range(6)))
+    assert sorted(statuses) == [201, 401, 401, 401, 401, 401]
+
+
+def test_sighup_with_a_broken_config_keeps_serving(two_workers: Server) -> None:
+    files = two_workers.files
+    good = files.config_path.read_text()
+    try:
+        two_workers.reload('{"address": ', expect="reload of")
+        assert "keeping the previous configuration" in two_workers.log_text()
+        assert "not valid JSON" in two_workers.log_text()
+        assert request(files, "GET", "/health") == (200, {"status": "ok"})
+        assert sign(files, two_workers.admin, "still.example") == 201
+        # A config error inside a provisioner: the log names the JSON path.
+        cfg = json.loads(good)
+        cfg["authority"]["provisioners"][0]["key"] = {"kty": "EC"}
+        two_workers.reload(json.dumps(cfg), expect="ca.json.authority.provisioners[0].key")
+        assert sign(files, two_workers.admin, "still2.example") == 201
+    finally:
+        files.config_path.write_text(good)
+
+
+def test_sighup_with_a_valid_config_reloads_every_worker(two_workers: Server) -> None:
+    files = two_workers.files
+    block, added = new_jwk_provisioner("added")
+    cfg = files.config()
+    cfg["authority"]["provisioners"].append(block)
+    two_workers.reload(json.dumps(cfg), expect="reloaded")
+    for _ in range(12):  # new connections, both workers
+        _, body = request(files, "GET", "/provisioners")
+        assert "added" in [p["name"] for p in body["provisioners"]]
+    assert sign(files, added, "added.example") == 201
+
+
+def test_sigterm_stops_cleanly_and_restart_invalidates_old_tokens(tmp_path: Path) -> None:
+    files = make_ca(tmp_path, ssh=False)
+    admin = admin_key(files)
+    early = admin.token("early.example", f"{files.url}/1.0/sign", sans=["early.example"])
+    time.sleep(1.1)  # the CA's start is then strictly after this token's iat
+    log = tmp_path / "server.log"
+    with ca_server(files, log, workers=2) as proc:
+        status, body = request(
+            files,
+            "POST",
+            "/sign",
+            {"csr": csr_pem(make_csr(ec_key(), "early.example", ["early.example"])), "ott": early},
+        )
+        assert status == 401 and "before" in body["message"]
+        assert sign(files, admin, "late.example") == 201
+        assert stop(proc) == 0
+    text = log.read_text()
+    assert len(re.findall(r"stopping \(pid \d+\)", text)) == 2
+    assert "Traceback" not in text
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", files.port), timeout=2).close()
+
+
+def _start(files: CAFiles, *extra: str) -> Any:
+    return plica_cli("start", "--home", str(files.home), *extra, env=files.env(), timeout=60)
+
+
+def test_start_errors_name_the_problem(tmp_path: Path) -> None:
+    files = make_ca(tmp_path, ssh=False)
+    good = files.config()
+    cfg = json.loads(json.dumps(good))
+    cfg["authority"]["provisioners"][0]["key"]["crv"] = "P-999"
+    files.write_config(cfg)
+    r = _start(files, "--password-file", str(files.password_file))
+    assert r.returncode == 1
+    assert "cannot start: ca.json.authority.provisioners[0].key: " in r.stderr
+    assert "Traceback" not in r.stderr
+    # The wrong password: refused, and not repeated back.
+    files.write_config(good)
+    wrong = tmp_path / "wrong"
+    wrong.write_text("hunter2-not-the-password\n")
+    r = _start(files, "--password-file", str(wrong))
+    assert r.returncode == 1 and "cannot decrypt" in r.stderr and "hunter2" not in r.stderr + r.stdout
+    r = plica_cli("start", "--home", str(tmp_path / "empty"), env=files.env())
+    assert r.returncode == 1 and "plica init" in r.stderr
+
+
+def test_start_init_creates_and_serves_a_ca(tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    port = free_port()
+    log = (tmp_path / "init.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "plica", "start", "--init", "--home", str(home), "--address",
+                             f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    root = home / "certs" / "root_ca.crt"
+    try:
+        wait_for(lambda: (home / "config" / "ca.json").exists() or proc.poll() is not None, what="plica init")
+        wait_healthy(f"https://127.0.0.1:{port}", root, proc=proc)
+        pw = home / "secrets" / "password"
+        assert os.stat(pw).st_mode & 0o777 == 0o600
+        text = (tmp_path / "init.log").read_text()
+        fp = hashlib.sha256(ssl.PEM_cert_to_DER_cert(root.read_text())).hexdigest()
+        assert f"root fingerprint: {fp}" in text
+        assert pw.read_text().strip() not in text  # the generated password is in the file, not the log
+    finally:
+        code = stop(proc)
+        log.close()
+    assert code == 0
