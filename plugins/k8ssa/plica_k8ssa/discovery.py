@@ -54,6 +54,9 @@ def check_url(url: str, what: str) -> str:
         u = urlsplit(url)
     except ValueError:
         raise ValueError(f"{what} {url!r} is not a URL") from None
+    if u.username is not None or u.password is not None:
+        # URLs are logged; credentials do not belong in them.
+        raise ValueError(f"{what} must not carry credentials (user:password@) in the URL")
     if u.scheme == "https" and u.hostname:
         return url
     if u.scheme == "http" and u.hostname:

@@ -144,6 +144,7 @@ async def test_a_second_k8ssa_provisioner_is_refused_at_start(tmp_path: Path) ->
         ({"issuers": ["kubernetes/serviceaccount"]}, "issuers", "always accepted"),
         ({"issuers": "https://x"}, "issuers", "array"),
         ({"jwksURL": "ftp://x/jwks"}, "jwksURL", "https"),
+        ({"jwksURL": "https://admin:hunter2@k.example/jwks"}, "jwksURL", "credentials"),
         ({"issuers": ["https://k.example"], "discoveryRoots": "nope!"}, "discoveryRoots", "base64"),
     ],
 )
@@ -156,6 +157,7 @@ async def test_bad_blocks_fail_at_start(
         async with in_process_ca(files):
             pass
     assert e.value.path.endswith(f"].{path}") and needle in e.value.message, str(e.value)
+    assert "hunter2" not in str(e.value)
 
 
 def block_from_cli(options: dict[str, Any], existing: dict[str, Any] | None = None) -> Any:
