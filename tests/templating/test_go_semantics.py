@@ -499,3 +499,19 @@ def test_len_and_range_on_slice_like_objects() -> None:
         r("{{ len .ips }}|{{ range $i, $ip := .ips }}{{ $i }}={{ $ip }} {{ end }}", data)
         == "2|0=10.0.0.1 1=::1 "
     )
+
+
+def test_execute_is_thread_safe() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    t = parse(
+        '{{ range $i, $e := .l }}{{ $x := $e }}{{ $i }}{{ $x }}{{ end }}{{ template "d" .n }}'
+        '{{ define "d" }}<{{ . }}>{{ end }}'
+    )
+
+    def run(n: int) -> str:
+        return t.execute({"l": [n, n + 1], "n": n})
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, range(200)))
+    assert results == [f"0{n}1{n + 1}<{n}>" for n in range(200)]

@@ -271,20 +271,54 @@ def _call_method(fn: Callable[..., Any], name: str, args: list[Any], node: Node)
         raise ExecError(node, f"error calling {name}: {e}") from None
 
 
+_FK_MAP, _FK_TYPEDNIL, _FK_TIME, _FK_DURATION, _FK_BASIC, _FK_OBJECT = range(6)
+_field_kinds: dict[type, int] = {}
+
+
+def _field_kind(t: type) -> int:
+    """How field access treats instances of ``t`` (cached: ABC isinstance checks are slow)."""
+    k = _field_kinds.get(t)
+    if k is None:
+        if issubclass(t, Mapping):
+            k = _FK_MAP
+        elif issubclass(t, TypedNil):
+            k = _FK_TYPEDNIL
+        elif issubclass(t, _dt.datetime):
+            k = _FK_TIME
+        elif issubclass(t, G.Duration | _dt.timedelta):
+            k = _FK_DURATION
+        elif issubclass(t, _BASIC) and not hasattr(t, "__go_type__"):
+            k = _FK_BASIC
+        else:
+            k = _FK_OBJECT
+        _field_kinds[t] = k
+    return k
+
+
 def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_args: bool) -> Any:
     """Go ``evalField``: ``recv.name``, calling methods with ``args``."""
     if recv is MISSING:
         return MISSING
     if recv is None:
         raise ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
-    if isinstance(recv, Mapping):
+    kind = _field_kind(type(recv))
+    if kind == _FK_OBJECT:
+        attr = _NO if name[:1] == "_" else getattr(recv, name, _NO)
+        if attr is _NO:
+            raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
+        if callable(attr) and hasattr(attr, "__self__") and not isinstance(attr, type):
+            return _call_method(attr, name, args or [], node)
+        if has_args:
+            raise ExecError(node, f"{name} has arguments but cannot be invoked as function")
+        return attr
+    if kind == _FK_MAP:
         meth = getattr(type(recv), name, None) if not hasattr(dict, name) and name[:1] != "_" else None
         if callable(meth):
             return _call_method(getattr(recv, name), name, args or [], node)
         if has_args:
             raise ExecError(node, f"{name} is not a method but has arguments")
         return recv.get(name, MISSING)
-    if isinstance(recv, TypedNil):
+    if kind == _FK_TYPEDNIL:
         k = recv.kind
         if k == "map":
             if has_args:
@@ -293,27 +327,17 @@ def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_arg
         if k == "ptr":
             raise ExecError(node, f"nil pointer evaluating {recv.go_type}.{name}")
         raise ExecError(node, f"can't evaluate field {name} in type {recv.go_type}")
-    if isinstance(recv, _dt.datetime):
+    if kind == _FK_TIME:
         fn = _time_method(recv, name)
         if fn is None:
             raise ExecError(node, f"can't evaluate field {name} in type time.Time")
         return _call_method(fn, name, args or [], node)
-    if isinstance(recv, G.Duration | _dt.timedelta):
+    if kind == _FK_DURATION:
         fn = _duration_method(recv, name)
         if fn is None:
             raise ExecError(node, f"can't evaluate field {name} in type time.Duration")
         return _call_method(fn, name, args or [], node)
-    gt = getattr(recv, "__go_type__", None)
-    if isinstance(recv, _BASIC) and gt is None:
-        raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
-    attr = _NO if name[:1] == "_" else getattr(recv, name, _NO)
-    if attr is _NO:
-        raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
-    if callable(attr) and hasattr(attr, "__self__") and not isinstance(attr, type):
-        return _call_method(attr, name, args or [], node)
-    if has_args:
-        raise ExecError(node, f"{name} has arguments but cannot be invoked as function")
-    return attr
+    raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
 
 
 def _print_value(v: Any) -> str:
@@ -973,7 +997,7 @@ class Template:
 
     def __init__(
         self, name: str, text: str, trees: dict[str, Tree], funcs: Mapping[str, FuncSpec], funcset: str
-    ):
+    ) -> None:
         self.name = name
         self.text = text
         self.funcset = funcset

@@ -1490,6 +1490,56 @@ def rfc3339nano(t: _dt.datetime) -> str:
     return format_time(t, "2006-01-02T15:04:05.999999999Z07:00")
 
 
+(
+    _JK_GOJSON,
+    _JK_RAW,
+    _JK_NULL,
+    _JK_BOOL,
+    _JK_INT,
+    _JK_FLOAT,
+    _JK_STR,
+    _JK_BYTES,
+    _JK_TIME,
+    _JK_TIMEDELTA,
+    _JK_MAP,
+    _JK_LIST,
+    _JK_STRUCT,
+) = range(13)
+_json_kinds: dict[type, int] = {}
+
+
+def _json_kind(t: type) -> int:
+    """How ``encoding/json`` treats instances of ``t`` (cached per type)."""
+    k = _json_kinds.get(t)
+    if k is None:
+        if callable(getattr(t, "__go_json__", None)):
+            k = _JK_GOJSON
+        elif issubclass(t, RawJSON):
+            k = _JK_RAW
+        elif issubclass(t, TypedNil):
+            k = _JK_NULL
+        elif issubclass(t, bool):
+            k = _JK_BOOL
+        elif issubclass(t, _dt.timedelta) or issubclass(t, int):
+            k = _JK_TIMEDELTA if issubclass(t, _dt.timedelta) else _JK_INT
+        elif issubclass(t, float):
+            k = _JK_FLOAT
+        elif issubclass(t, str):
+            k = _JK_STR
+        elif issubclass(t, bytes | bytearray):
+            k = _JK_BYTES
+        elif issubclass(t, _dt.datetime):
+            k = _JK_TIME
+        elif issubclass(t, Mapping):
+            k = _JK_MAP
+        elif issubclass(t, list | tuple):
+            k = _JK_LIST
+        else:
+            k = _JK_STRUCT
+        _json_kinds[t] = k
+    return k
+
+
 class _JSONEncoder:
     __slots__ = ("depth", "escape_html", "indent")
 
@@ -1522,41 +1572,41 @@ class _JSONEncoder:
         if self.depth > 1000:
             raise GoError("json: unsupported value: encountered a cycle")
         try:
-            gj = getattr(v, "__go_json__", None)
-            if callable(gj):
-                r = gj()
+            kind = _json_kind(type(v))
+            if kind == _JK_GOJSON:
+                r = v.__go_json__()
                 if type(r) is dict:
                     self._object(list(r.items()), out, level, False)
                 else:
                     self.encode(r, out, level)
-            elif isinstance(v, RawJSON):
+            elif kind == _JK_RAW:
                 text = v.text
                 if self.escape_html:
                     text = _HTML_RE.sub(_html_escape_match, text)
                 out.append(text)
-            elif isinstance(v, TypedNil):
+            elif kind == _JK_NULL:
                 out.append("null")
-            elif isinstance(v, bool):
+            elif kind == _JK_BOOL:
                 out.append("true" if v else "false")
-            elif isinstance(v, int):
+            elif kind == _JK_INT:
                 out.append(str(int(v)))
-            elif isinstance(v, float):
+            elif kind == _JK_FLOAT:
                 out.append(json_float(float(v)))
-            elif isinstance(v, str):
-                out.append(json_string(str(v), self.escape_html))
-            elif isinstance(v, bytes | bytearray):
+            elif kind == _JK_STR:
+                out.append(json_string(str.__str__(v), self.escape_html))
+            elif kind == _JK_BYTES:
                 out.append('"' + base64.b64encode(bytes(v)).decode() + '"')
-            elif isinstance(v, _dt.datetime):
+            elif kind == _JK_TIME:
                 if not (0 <= v.year <= 9999):
                     raise GoError(
                         "json: error calling MarshalJSON for type time.Time: year outside of range [0,9999]"
                     )
                 out.append('"' + rfc3339nano(v) + '"')
-            elif isinstance(v, _dt.timedelta):
+            elif kind == _JK_TIMEDELTA:
                 out.append(str(as_duration_ns(v)))
-            elif isinstance(v, Mapping):
+            elif kind == _JK_MAP:
                 self._object(sorted(v.items(), key=_json_key), out, level, True)
-            elif isinstance(v, list | tuple):
+            elif kind == _JK_LIST:
                 self._array(v, out, level)
             else:
                 fields = (
