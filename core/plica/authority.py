@@ -33,7 +33,7 @@ from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
 from plica.config import CAConfig
 from plica.durations import parse_duration
 from plica.errors import BadRequest, Forbidden, InternalError, NotFound, PlicaError, Unauthorized
-from plica.names import SANs, csr_common_name, csr_sans, split_sans
+from plica.names import SANs, csr_sans, split_sans
 from plica.pki import CAMaterial, random_serial
 from plica.plugins import Plugins, TypeEntry
 from plica.provisioners import ProvisionerSet, load_provisioners
@@ -213,7 +213,8 @@ class Authority:
         csr = request.csr
         if auth.check_csr is not None:
             auth.check_csr(csr)
-        check_public_key(csr.public_key())
+        public_key = csr.public_key()
+        check_public_key(public_key)
         now = self.now()
         claims = prov.claims
         cert: x509.Certificate
@@ -239,7 +240,7 @@ class Authority:
             if not claims.disable_smallstep_extensions:
                 extra.append(self._provisioner_extension(prov, auth))
             cert = self.material.sign_leaf(
-                public_key=csr.public_key(),
+                public_key=public_key,
                 subject=subject,
                 san=x509.SubjectAlternativeName(sans.general_names()) if sans else None,
                 san_critical=len(subject) == 0,
@@ -611,10 +612,9 @@ def parse_csr(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
     if not ok:
         raise BadRequest("invalid csr: its signature does not verify")
     try:
-        csr_common_name(csr)
         _ = csr.extensions
     except ValueError as e:
-        raise BadRequest(f"invalid csr: {e}") from None
+        raise BadRequest(f"invalid csr: malformed extensions ({e})") from None
     return csr, csr.public_bytes(serialization.Encoding.DER)
 
 

@@ -201,6 +201,9 @@ async def serve(
     ready: Any = None,
 ) -> None:
     """One worker: open the storage, serve HTTPS (and plain HTTP on insecureAddress) until told to stop."""
+    # The storage thread needs the GIL for a few µs per query; with the default 5 ms switch interval a
+    # busy event loop makes every query wait up to 5 ms for it, which caps throughput at high concurrency.
+    sys.setswitchinterval(float(os.environ.get("PLICA_SWITCH_INTERVAL", "0.0005")))
     authority = await open_authority(cfg, material, plugins, start_time=start_time, migrate=not reuse_port)
     routes = [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
     app = build_app(authority, routes)
