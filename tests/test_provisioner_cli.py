@@ -442,3 +442,16 @@ def test_list_reads_ca_json_with_home_or_config(tmp_path: Path) -> None:
         res = CliRunner().invoke(build_cli(), ["provisioner", *args], env=files.env())
         assert res.exit_code == 0, res.output
         assert orjson.loads(res.output) == files.config()["authority"]["provisioners"]
+
+
+def test_a_file_that_does_not_load_cannot_be_edited(tmp_path: Path) -> None:
+    pytest.importorskip("plica_jwk")
+    files = make_ca(tmp_path)
+    cfg = files.config()
+    cfg["db"]["dataSource"] += "?synchronous=SOMETIMES"
+    files.write_config(cfg)
+    before = files.config_path.read_bytes()
+    res = run(files, "update", "admin", "--x509-min-dur", "10m")
+    assert res.exit_code == 1
+    assert "ca.json.db.dataSource" in res.output and "SOMETIMES" in res.output, res.output
+    assert files.config_path.read_bytes() == before

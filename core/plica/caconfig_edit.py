@@ -178,6 +178,8 @@ class _OfflineView:
             self.storage: Any = open_storage(*db_source(cfg))
         except ImportError:  # e.g. PostgreSQL without asyncpg on the admin's machine
             self.storage = None
+        except Exception as e:  # the engine refused its dataSource: `plica start` would too
+            raise ConfigError("ca.json.db.dataSource", str(e)) from None
         self.start_time = time.time()
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg
