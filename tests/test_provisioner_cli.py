@@ -455,3 +455,21 @@ def test_a_file_that_does_not_load_cannot_be_edited(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert "ca.json.db.dataSource" in res.output and "SOMETIMES" in res.output, res.output
     assert files.config_path.read_bytes() == before
+
+
+def test_a_symlinked_ca_json_stays_a_link(tmp_path: Path) -> None:
+    pytest.importorskip("plica_jwk")
+    files = make_ca(tmp_path)
+    managed = tmp_path / "managed"
+    managed.mkdir()
+    real = managed / "ca.json"
+    files.config_path.rename(real)
+    files.config_path.symlink_to(real)
+    res = run(files, "update", "admin", "--x509-min-dur", "10m")
+    assert res.exit_code == 0, res.output
+    assert files.config_path.is_symlink()
+    assert (
+        orjson.loads(real.read_bytes())["authority"]["provisioners"][0]["claims"]["minTLSCertDuration"]
+        == "10m"
+    )
+    assert (managed / "ca.json.bak").exists()

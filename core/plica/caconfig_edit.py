@@ -86,7 +86,8 @@ def render(data: dict[str, Any]) -> bytes:
 def edit_config(path: Path, *, plugins: Plugins | None = None) -> Iterator[ConfigDocument]:
     """Lock ca.json against concurrent edits, yield it, then validate and write what the caller changed.
     Raises EditError (with the loader's message for an invalid result) and leaves the file unchanged."""
-    path = Path(path)
+    # Edit the file a symlinked ca.json points to, so the link stays a link (as `plica start` resolves it).
+    path = Path(path).resolve()
     lock_path = path.with_name(path.name + ".lock")
     with open(lock_path, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -191,14 +192,22 @@ class _OfflineView:
         key_path = (ssh.user_key if kind == "user" else ssh.host_key) if ssh else None
         if not key_path:
             return []
-        # step's and plica's layouts keep the public half next to the key or in certs/.
+        # step's and plica's layouts keep the public half next to the key or in certs/ beside secrets/.
+        key_file = self._cfg.resolve(key_path)
         for candidate in (
-            self._cfg.resolve(key_path + ".pub"),
+            key_file.with_name(key_file.name + ".pub"),
+            key_file.parent.parent / "certs" / f"ssh_{kind}_ca_key.pub",
             self._cfg.home / "certs" / f"ssh_{kind}_ca_key.pub",
         ):
-            if candidate.exists():
+            if candidate.is_file():
                 return [load_ssh_public_key(candidate.read_bytes())]
-        return []
+        # No public file: the key itself, if it opens without a password or with ca.json's own.
+        from plica.keys import KeyDecryptError, load_key
+
+        try:
+            return [load_key(key_file, self._cfg.password.encode() or None).public_key()]
+        except (OSError, KeyDecryptError):
+            return []
 
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:
         return []
