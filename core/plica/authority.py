@@ -32,7 +32,7 @@ from plica.api import (
 from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
 from plica.config import CAConfig
 from plica.durations import parse_duration
-from plica.errors import BadRequest, Forbidden, InternalError, NotFound, PlicaError, Unauthorized
+from plica.errors import BadRequest, Forbidden, InternalError, NotFound, Unauthorized
 from plica.names import SANs, csr_sans, split_sans
 from plica.pki import CAMaterial, random_serial
 from plica.plugins import Plugins, TypeEntry
@@ -335,53 +335,71 @@ class Authority:
             user=request.template_data,
             authorization_crt=auth.authorization_crt,
         )
-        try:
-            desc = render_x509(prov.x509_template or "", data, name=f"{prov.name} x509 template")
-        except PlicaError:
-            raise
-        except Exception as e:
-            log.warning("x509 template of provisioner %r failed: %s", prov.name, e)
-            raise BadRequest(f"the x509 template of provisioner {prov.name!r} failed: {e}") from None
+        desc = self._render(
+            prov, lambda: render_x509(prov.x509_template or "", data, name=f"{prov.name} x509")
+        )
         nb, na = self._validity(
             prov, auth, request.not_before, request.not_after, now, desc.not_before, desc.not_after
         )
-        # desc.apply sets subject, issuer and public key itself (a builder refuses a second set).
-        builder = x509.CertificateBuilder()
-        try:
-            builder = desc.apply(
-                builder,
+        ext = None
+        if not prov.claims.disable_smallstep_extensions:
+            ext = x509.Extension(PROVISIONER_OID, False, self._provisioner_extension(prov, auth))
+        # desc.apply sets subject, issuer, public key and extensions itself (a builder refuses a second
+        # set); a template's own copy of the provisioner extension is replaced in place.
+        builder = self._render(
+            prov,
+            lambda: desc.apply(
+                x509.CertificateBuilder(),
                 issuer_cert=self.material.intermediate,
                 public_key=csr.public_key(),
                 subject_defaults=self.snapshot.subject_defaults,
-            )
-        except Exception as e:
-            raise BadRequest(
-                f"the x509 template of provisioner {prov.name!r} describes an invalid certificate: {e}"
-            ) from None
+                provisioner_extension=ext,
+            ),
+        )
         builder = builder.not_valid_before(nb).not_valid_after(na)
-        serial = desc.serial_number if desc.serial_number is not None else random_serial()
-        builder = builder.serial_number(serial)
-        tmp = builder
-        if not prov.claims.disable_smallstep_extensions:
-            ext = self._provisioner_extension(prov, auth)
-            exts = [e for e in tmp._extensions if e.oid != PROVISIONER_OID]  # type: ignore[attr-defined]
-            tmp._extensions = exts  # type: ignore[attr-defined]
-            builder = tmp.add_extension(ext, critical=False)
-        subject = builder._subject_name  # type: ignore[attr-defined]
-        sans = _sans_of_builder(builder)
-        self._check_policy_x509(prov, subject, sans)
-        try:
-            hash_alg = None
-            if desc.signature_algorithm:
-                from plica.certdesc.x509desc import hash_for_signature_algorithm
+        builder = builder.serial_number(
+            desc.serial_number if desc.serial_number is not None else random_serial()
+        )
+        cert_for_policy = builder._subject_name  # type: ignore[attr-defined]
+        self._check_policy_x509(prov, cert_for_policy, _sans_of_builder(builder))
+        from plica.certdesc.x509desc import signing_params
 
-                hash_alg = hash_for_signature_algorithm(
-                    desc.signature_algorithm, self.material.intermediate_key
-                )
-            return self.material.sign_builder(builder, hash_alg)
+        params = self._render(
+            prov,
+            lambda: signing_params(
+                desc.signature_algorithm or "",
+                self.material.intermediate_key,
+                ca_cert=self.material.intermediate,
+            ),
+        )
+        try:
+            return builder.sign(
+                self.material.intermediate_key, params.algorithm, rsa_padding=params.rsa_padding
+            )
         except ValueError as e:
-            raise BadRequest(
-                f"the x509 template of provisioner {prov.name!r} describes an invalid certificate: {e}"
+            raise InternalError(
+                f"error applying the x509 template of provisioner {prov.name!r}: {e}", detail=str(e)
+            ) from None
+
+    def _render(self, prov: Provisioner, fn: Callable[[], Any]) -> Any:
+        """Run a template step. step answers 400 with the message of `fail` and 500 for any other template
+        error (the template is the operator's, not the client's); either way the message names it."""
+        from plica.certdesc.x509desc import DescriptionError
+        from plica.templating import TemplateError
+
+        try:
+            return fn()
+        except TemplateError as e:
+            if e.fail_message:
+                raise BadRequest(e.fail_message) from None
+            log.error("template of provisioner %r failed: %s", prov.name, e)
+            raise InternalError(
+                f"error applying the certificate template of provisioner {prov.name!r}: {e}"
+            ) from None
+        except DescriptionError as e:
+            log.error("template of provisioner %r failed: %s", prov.name, e)
+            raise InternalError(
+                f"error applying the certificate template of provisioner {prov.name!r}: {e}"
             ) from None
 
     async def _store_x509(self, prov: Provisioner, cert: x509.Certificate, token_id: str | None) -> None:

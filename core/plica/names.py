@@ -21,9 +21,10 @@ class SANs:
     uris: list[str] = field(factory=list)
 
     def general_names(self) -> list[x509.GeneralName]:
+        # Go's x509 writes SANs in this order whatever the template says: DNS, email, IP, URI.
         out: list[x509.GeneralName] = [x509.DNSName(d) for d in self.dns]
-        out += [x509.IPAddress(i) for i in self.ips]
         out += [x509.RFC822Name(e) for e in self.emails]
+        out += [x509.IPAddress(i) for i in self.ips]
         out += [x509.UniformResourceIdentifier(u) for u in self.uris]
         return out
 

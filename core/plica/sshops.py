@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from plica.api import Provisioner, SSHAuthorization, SSHRenewRequest, SSHRevokeRequest, SSHSignRequest
 from plica.durations import format_duration, resolve_time_duration
-from plica.errors import BadRequest, Forbidden, NotImplementedYet, Unauthorized
+from plica.errors import BadRequest, Forbidden, InternalError, NotImplementedYet, Unauthorized
 from plica.storage import AlreadyRevoked, TokenReused
 
 if TYPE_CHECKING:
@@ -346,20 +346,16 @@ def _render_ssh_template(
         user=req.template_data,
         authorization_crt=auth.authorization_crt,
     )
-    try:
-        desc = render_ssh(prov.ssh_template or "", data, name=f"{prov.name} ssh template")
-    except Exception as e:
-        raise BadRequest(f"the ssh template of provisioner {prov.name!r} failed: {e}") from None
-    ctype = desc.type or cert_type
-    if ctype not in ("user", "host"):
-        raise BadRequest(f"the ssh template of provisioner {prov.name!r} gives an invalid type {ctype!r}")
-    return (
-        desc.key_id if desc.key_id is not None else key_id,
-        list(desc.principals) if desc.principals is not None else principals,
-        dict(desc.extensions) if desc.extensions is not None else extensions,
-        dict(desc.critical_options) if desc.critical_options is not None else critical,
-        ctype,
-    )
+    desc = a._render(prov, lambda: render_ssh(prov.ssh_template or "", data, name=f"{prov.name} ssh"))
+    # As step: the template decides everything; a description without a type is the template's error,
+    # and no principals means "valid for any principal".
+    if desc.type not in ("user", "host"):
+        raise InternalError(
+            f"error applying the ssh template of provisioner {prov.name!r}: ssh certificate type has not been set"
+            if not desc.type
+            else f"error applying the ssh template of provisioner {prov.name!r}: invalid type {desc.type!r}"
+        )
+    return desc.key_id, list(desc.principals), dict(desc.extensions), dict(desc.critical_options), desc.type
 
 
 async def ssh_revoke(a: Authority, body: dict[str, Any]) -> None:
