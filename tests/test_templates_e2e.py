@@ -166,15 +166,12 @@ async def test_ssh_template(env: Env) -> None:
 async def test_default_leaf_matches_step_default_template(env: Env, kind: str) -> None:
     """The kernel's template-free fast path gives the same certificate as DefaultLeafTemplate rendered by
     the template engine (everything but serial, key ids' randomness and validity instants)."""
-    block, key = new_jwk_provisioner(f"default-{kind}")
     leaf_key = ec_key() if kind == "ec" else rsa.generate_private_key(public_exponent=65537, key_size=2048)
     names = ["jane@doe.com", "jane.example.com", "10.0.0.7"]
     fast, _ = await env.api.sign(env.provs["plain"], "jane@doe.com", names, key=leaf_key)
     assert fast.status == 201, fast.raw
-    # The same request through a provisioner whose template is step's default, verbatim.
-    prov = env.provs["plain"]
+    # The same request to a second CA whose provisioner has step's default template, verbatim.
     tpl_name = f"deftpl-{kind}"
-    assert block  # (unused: the CA below is a second one with the default template configured)
     files = make_ca(env.tmp / tpl_name)
     tblock, tkey = new_jwk_provisioner(tpl_name)
     tblock["options"] = {"x509": {"template": DEFAULT_LEAF_TEMPLATE}}
@@ -209,4 +206,3 @@ async def test_default_leaf_matches_step_default_template(env: Env, kind: str) -
     ku = a.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and ku.key_encipherment == (kind == "rsa")
     assert a.not_valid_before_utc < dt.datetime.now(dt.UTC)
-    del prov
