@@ -20,6 +20,7 @@ import attrs
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
+
 from plica_nebula.nebulacert import (
     NebulaCAPool,
     NebulaCertificate,
