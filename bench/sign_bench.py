@@ -51,8 +51,16 @@ def make_bodies(files, count: int, out: Path) -> None:
                 .sign(keys[i % len(keys)], hashes.SHA256())
             )
             now = int(time.time())
-            claims = {"iss": prov["name"], "sub": name, "aud": aud, "jti": secrets.token_hex(32), "iat": now,
-                      "nbf": now, "exp": now + 3600, "sans": [name]}  # fmt: skip
+            claims = {
+                "iss": prov["name"],
+                "sub": name,
+                "aud": aud,
+                "jti": secrets.token_hex(32),
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3600,
+                "sans": [name],
+            }
             ott = sign_compact({"alg": "ES256", "kid": kid, "typ": "JWT"}, claims, key)
             body = {"csr": csr.public_bytes(serialization.Encoding.PEM).decode(), "ott": ott}
             f.write(orjson.dumps(body) + b"\n")
@@ -84,8 +92,18 @@ def rss_mb(pid: int) -> float:
 
 def run_wrk(url: str, bodies: Path, concurrency: int, seconds: int) -> dict[str, int]:
     env = {**os.environ, "BODIES": str(bodies)}
-    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-           "-s", str(HERE / "sign.lua"), url]  # fmt: skip
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(HERE / "sign.lua"),
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
     if out.stderr.strip():
@@ -109,7 +127,9 @@ def main() -> None:
         with ca_process(files, workers=args.workers) as proc:
             pids = server_pids(proc.pid)
             print(f"plica: {args.workers} worker(s), HTTPS keep-alive, JWK tokens, EC P-256 CA and CSRs")
-            print(f"{'concurrency':>11} {'certs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/cert':>12} {'errors':>7}")
+            print(
+                f"{'concurrency':>11} {'certs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/cert':>12} {'errors':>7}"
+            )
             for c in levels:
                 # Enough bodies for the run at up to ~3,000/s; unused ones are simply not sent.
                 n = max(2000, args.seconds * 3000)
@@ -120,8 +140,10 @@ def main() -> None:
                 cpu = cpu_seconds(pids) - cpu0
                 ok = r["requests"] - r["non201"] - r["errors"]
                 rate = ok / (r["duration_us"] / 1e6)
-                print(f"{c:>11} {rate:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} "
-                      f"{cpu / max(ok, 1) * 1e6:>12.0f} {r['requests'] - ok:>7}")  # fmt: skip
+                print(
+                    f"{c:>11} {rate:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} "
+                    f"{cpu / max(ok, 1) * 1e6:>12.0f} {r['requests'] - ok:>7}"
+                )
                 bodies.unlink()
             if args.memory:
                 done = 0

@@ -67,7 +67,12 @@ class CAFiles:
 
     def env(self) -> dict[str, str]:
         """Environment for `plica` client commands talking to this CA."""
-        return {**os.environ, "PLICA_HOME": str(self.home), "PLICA_CA_URL": self.url, "PLICA_ROOT": str(self.root)}
+        return {
+            **os.environ,
+            "PLICA_HOME": str(self.home),
+            "PLICA_CA_URL": self.url,
+            "PLICA_ROOT": str(self.root),
+        }
 
 
 def make_ca(
@@ -119,7 +124,9 @@ def client_context(files: CAFiles, cert: tuple[str, str] | None = None) -> ssl.S
     return ctx
 
 
-def wait_healthy(url: str, root: Path, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_healthy(
+    url: str, root: Path, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     ctx = ssl.create_default_context(cafile=str(root))
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -138,10 +145,23 @@ def wait_healthy(url: str, root: Path, timeout: float = 30.0, proc: subprocess.P
 
 
 @contextlib.contextmanager
-def ca_process(files: CAFiles, *, workers: int = 1, extra_args: list[str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def ca_process(
+    files: CAFiles, *, workers: int = 1, extra_args: list[str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `plica start` for `files` in a subprocess (the real server), stopped with SIGTERM afterwards."""
-    cmd = [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
-           str(files.password_file), "--workers", str(workers), *(extra_args or [])]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "plica",
+        "start",
+        "--home",
+        str(files.home),
+        "--password-file",
+        str(files.password_file),
+        "--workers",
+        str(workers),
+        *(extra_args or []),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=files.env())
     try:
         wait_healthy(files.url, files.root, proc=proc)

@@ -108,8 +108,13 @@ def authorize_sign(
 
 @hookimpl
 def cli_client_options() -> list[click.Option]:
-    return [click.Option(["--hmac-secret-file"], type=click.Path(exists=True, dir_okay=False),
-                         help="HMAC provisioner: file holding the shared secret (base64).")]  # fmt: skip
+    return [
+        click.Option(
+            ["--hmac-secret-file"],
+            type=click.Path(exists=True, dir_okay=False),
+            help="HMAC provisioner: file holding the shared secret (base64).",
+        )
+    ]
 
 
 @hookimpl

@@ -23,10 +23,20 @@ pytestmark = pytest.mark.slow
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(HERE)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(HERE),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return target
 
 
@@ -37,8 +47,10 @@ def env_with(target: Path, base: dict[str, str]) -> dict[str, str]:
 def test_capability_matrix_lists_the_installed_type(installed: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "plica", "provisioner", "capabilities", "--json"],
-        check=True, capture_output=True, env=env_with(installed, dict(os.environ)),
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        env=env_with(installed, dict(os.environ)),
+    ).stdout
     rows = {r["type"]: r for r in orjson.loads(out)["provisionerTypes"]}
     assert rows["HMAC"]["capabilities"] == ["x509-sign"]
     assert rows["HMAC"]["distribution"] == "plica-example-hmac"
@@ -64,10 +76,22 @@ def test_issue_a_certificate_through_the_example_type(installed: Path, tmp_path:
             assert "secret" not in fleet
             crt, key = tmp_path / "a.crt", tmp_path / "a.key"
             subprocess.run(
-                [sys.executable, "-m", "plica", "certificate", "a.fleet.internal", str(crt), str(key),
-                 "--provisioner", "fleet", "--hmac-secret-file", str(secret_file)],
-                check=True, env=files_env,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "plica",
+                    "certificate",
+                    "a.fleet.internal",
+                    str(crt),
+                    str(key),
+                    "--provisioner",
+                    "fleet",
+                    "--hmac-secret-file",
+                    str(secret_file),
+                ],
+                check=True,
+                env=files_env,
+            )
             subprocess.run(
                 [
                     "openssl",
@@ -84,10 +108,23 @@ def test_issue_a_certificate_through_the_example_type(installed: Path, tmp_path:
             bad = tmp_path / "bad.b64"
             bad.write_text(base64.b64encode(os.urandom(32)).decode())
             r = subprocess.run(
-                [sys.executable, "-m", "plica", "certificate", "b.fleet.internal", str(tmp_path / "b.crt"),
-                 str(tmp_path / "b.key"), "--provisioner", "fleet", "--hmac-secret-file", str(bad)],
-                env=files_env, capture_output=True, text=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "plica",
+                    "certificate",
+                    "b.fleet.internal",
+                    str(tmp_path / "b.crt"),
+                    str(tmp_path / "b.key"),
+                    "--provisioner",
+                    "fleet",
+                    "--hmac-secret-file",
+                    str(bad),
+                ],
+                env=files_env,
+                capture_output=True,
+                text=True,
+            )
             assert r.returncode != 0
             assert "401" in r.stderr
     finally:
