@@ -16,6 +16,8 @@ from .context import Ctx, json_response
 from .model import AUTHZ_COLUMNS, Authz, authz_from_row, rfc3339
 from .problems import Problem, malformed, unauthorized
 
+RETRY_AFTER = 1
+
 
 async def load_authz(ctx: Ctx, authz_id: str) -> Authz:
     row = await ctx.rt.storage.fetch_one(
@@ -70,7 +72,8 @@ async def authz(ctx: Ctx) -> web.StreamResponse:
             (a.id,),
         )
         a = evolve(a, status="deactivated")
-    return json_response(authz_json(ctx, a))
+    body = authz_json(ctx, a)
+    return json_response(body, 200, _poll_hint(body["status"] == "pending" and a.ch_status == "processing"))
 
 
 async def challenge(ctx: Ctx) -> web.StreamResponse:
@@ -97,6 +100,12 @@ async def challenge(ctx: Ctx) -> web.StreamResponse:
             a = await load_authz(ctx, a.id)
     if not s.post_as_get and a.ch_type not in (None, ch_type) and a.ch_status == "processing":
         raise malformed(f"the {a.ch_type} challenge of this authorization is already being validated")
-    resp = json_response(challenge_json(ctx, a, ch_type))
+    body = challenge_json(ctx, a, ch_type)
+    resp = json_response(body, 200, _poll_hint(body["status"] == "processing"))
     resp.headers.add("Link", f'<{ctx.links.authz(a.id)}>;rel="up"')
     return resp
+
+
+def _poll_hint(busy: bool) -> dict[str, str]:
+    # Clients poll while the validator works; without a hint some wait 5 s between polls (lego).
+    return {"Retry-After": str(RETRY_AFTER)} if busy else {}

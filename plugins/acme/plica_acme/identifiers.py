@@ -38,6 +38,14 @@ def challenge_types(ident: Identifier, enabled: Collection[str]) -> tuple[str, .
     return tuple(c for c in candidates if c in enabled)
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _dns(value: str) -> tuple[str, bool]:
     v = value.lower()
     wildcard = v.startswith("*.")
@@ -74,6 +82,9 @@ def parse_identifiers(raw: Any, enabled: Collection[str]) -> list[Identifier]:
         typ, value = item["type"], item.get("value")
         if not isinstance(value, str) or not value:
             raise malformed(f"identifier of type {typ!r} has no value")
+        if typ == "dns" and _is_ip(value):
+            # As step-ca does: clients that predate RFC 8738 (lego 4.9) send addresses as dns identifiers.
+            typ = "ip"
         try:
             if typ == "dns":
                 base, wildcard = _dns(value)

@@ -193,7 +193,8 @@ async def get_order(ctx: Ctx) -> web.StreamResponse:
     status = order_status(order, statuses)
     if status == "invalid" and order.error is None:
         order = _with_error(order, statuses, err)
-    return json_response(order_json(ctx, order, status, ids))
+    headers = {"Retry-After": "1"} if status in ("pending", "processing") else {}
+    return json_response(order_json(ctx, order, status, ids), 200, headers)
 
 
 def _with_error(order: Order, statuses: list[str], authz_error: str | None) -> Order:
@@ -225,7 +226,11 @@ def _csr_names(csr: x509.CertificateSigningRequest) -> tuple[set[str], set[str]]
     if san is not None:
         for g in san:
             if isinstance(g, x509.DNSName):
-                dns.add(g.value.lower())
+                try:
+                    # As step-ca does: pre-RFC 8738 clients (lego 4.9) put addresses in DNS names.
+                    ips.add(str(ipaddress.ip_address(g.value)))
+                except ValueError:
+                    dns.add(g.value.lower())
             elif isinstance(g, x509.IPAddress):
                 if not isinstance(g.value, ipaddress.IPv4Address | ipaddress.IPv6Address):
                     raise Problem("badCSR", "the CSR has an IP address range, not an address")
@@ -275,8 +280,8 @@ async def finalize(ctx: Ctx) -> web.StreamResponse:
     if got_dns != want_dns or got_ip != want_ip:
         raise Problem(
             "badCSR",
-            f"the CSR names {sorted(got_dns | got_ip)} do not match the order's identifiers "
-            f"{sorted(want_dns | want_ip)}",
+            f"the CSR's names (DNS {sorted(got_dns)}, IP {sorted(got_ip)}) do not match the order's "
+            f"identifiers (DNS {sorted(want_dns)}, IP {sorted(want_ip)})",
         )
     storage = ctx.rt.storage
     claimed = await storage.execute(
