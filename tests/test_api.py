@@ -81,6 +81,8 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         "nossh": {},
         "rsa": {"kty": "RSA"},
         "okp": {"kty": "OKP"},
+        "noext": {"claims": {"disableSmallstepExtensions": True}},
+        "gone": {},
     }.items():
         block, key = new_jwk_provisioner(name, **kw)
         files.add_provisioner(block)
@@ -559,6 +561,38 @@ async def test_renew_before_not_before_is_401(env: Env) -> None:
     assert r.status == 401 and "not yet valid" in r.error()["message"]
 
 
+async def test_renew_without_the_provisioner_extension(env: Env) -> None:
+    # disableSmallstepExtensions: no extension, so renewal cannot find a provisioner and allows it (step's noop).
+    crt, kf, old, _ = await _leaf(env, env.provs["noext"], "noext.example")
+    with pytest.raises(x509.ExtensionNotFound):
+        old.extensions.get_extension_for_oid(PROVISIONER_OID)
+    r = await env.api.post("/renew", ctx=env.api.mtls(crt, kf))
+    assert r.status == 201, r.raw
+    new = pem_cert(r.json["crt"])
+    assert new.subject == old.subject and new.serial_number != old.serial_number
+    with pytest.raises(x509.ExtensionNotFound):
+        new.extensions.get_extension_for_oid(PROVISIONER_OID)
+
+
+async def test_renew_when_the_provisioner_was_removed(env: Env) -> None:
+    from plica import config as config_mod
+
+    crt, kf, _, _ = await _leaf(env, env.provs["gone"], "gone.example")
+    current = env.authority.snapshot
+    cfg = env.files.config()
+    cfg["authority"]["provisioners"] = [p for p in cfg["authority"]["provisioners"] if p["name"] != "gone"]
+    path = env.tmp / "without-gone.json"
+    path.write_bytes(orjson.dumps(cfg))
+    env.authority.install(env.authority.load_snapshot(config_mod.load(path)))  # what SIGHUP does
+    try:
+        r = await env.api.post("/renew", ctx=env.api.mtls(crt, kf))
+        assert r.status == 401 and "gone" in r.error()["message"]
+    finally:
+        env.authority.install(current)
+    r = await env.api.post("/renew", ctx=env.api.mtls(crt, kf))
+    assert r.status == 201
+
+
 async def test_rekey(env: Env) -> None:
     crt, kf, old, _ = await _leaf(env, env.admin, "rekey.example")
     new_key = ec_key()
@@ -906,3 +940,52 @@ async def test_provisioners_cursor_walk_sees_each_once(paged: Paged) -> None:
     # A cursor past the end gives an empty last page.
     r = await paged.api.get("/provisioners?cursor=" + "f" * 40)
     assert r.json == {"provisioners": [], "nextCursor": ""}
+
+
+# ============================================================================ hostile bodies: never a 500
+
+POSTS = ["/sign", "/renew", "/rekey", "/revoke", "/ssh/sign", "/ssh/renew", "/ssh/rekey", "/ssh/revoke",
+         "/ssh/check-host", "/sign-ssh", "/re-sign"]  # fmt: skip
+HOSTILE: list[Any] = [
+    {"csr": 5, "ott": 5},
+    {"csr": ["x"], "ott": {"a": 1}},
+    {"csr": "-----BEGIN CERTIFICATE REQUEST-----\n\n-----END CERTIFICATE REQUEST-----\n", "ott": "a.b.c"},
+    {"ott": "e30.e30.AA", "csr": None, "notBefore": {}, "notAfter": []},
+    {"serial": 5, "reasonCode": "1", "passive": "true", "ott": 1},
+    {"serial": "0x", "passive": True, "reasonCode": True},
+    {"serial": "-1", "passive": True, "ott": "x"},
+    {"serial": "9" * 400, "passive": True, "ott": "x"},
+    {"publicKey": 5, "ott": 5, "principals": "root", "certType": 1},
+    {"publicKey": "AAAA", "ott": "x.y.z", "validAfter": 5, "validBefore": {}, "keyID": []},
+    {"publicKey": "AAAAC3NzaC1lZDI1NTE5AAAAIA==", "ott": "x"},
+    {"type": 5, "principal": ["a"]},
+    {"type": "host", "principal": 5},
+    {"templateData": "x", "csr": "x", "ott": "x"},
+    {"\u0000": "\ud7ff", "csr": "\u0000"},
+]
+
+
+@pytest.mark.parametrize("path", POSTS)
+async def test_hostile_bodies_get_a_4xx_and_store_nothing(env: Env, path: str) -> None:
+    before = db_counts(env.files)
+    for body in HOSTILE:
+        r = await env.api.post(path, body)
+        assert 400 <= r.status < 500 or r.status == 501, (path, body, r.raw)
+        r.error()
+    for raw in (b"\xff\xfe", b"{" * 5000, b"null", b"1e999", b'{"csr": "' + "é".encode() * 10 + b'"}'):
+        r = await env.api.call("POST", path, data=raw, headers={"Content-Type": "application/json"})
+        assert 400 <= r.status < 500, (path, raw[:20], r.raw)
+        r.error()
+    assert db_counts(env.files) == before
+
+
+async def test_ssh_renew_and_rekey_need_a_type_that_has_them(env: Env) -> None:
+    # JWK has neither capability (api.md §5): the kernel answers 401, naming it.
+    key = ssh_pub(ed25519.Ed25519PrivateKey.generate())
+    tok = env.admin.token("web.internal", env.api.aud("/ssh/renew"))
+    msg = await _refused(env, {"ott": tok}, 401, path="/ssh/renew")
+    assert "ssh-host-cert-renew" in msg
+    tok = env.admin.token("web.internal", env.api.aud("/ssh/rekey"))
+    msg = await _refused(env, {"ott": tok, "publicKey": key}, 401, path="/1.0/ssh/rekey")
+    assert "ssh-rekey" in msg
+    assert "ott" in await _refused(env, {}, 400, path="/ssh/renew")

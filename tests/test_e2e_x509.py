@@ -214,3 +214,9 @@ def test_openssl_csr_with_a_plica_token_through_curl(ca: CA) -> None:
     r = curl("--cacert", str(ca.files.root), "-H", "Content-Type: application/json", "--data-binary", f"@{body}",
              "-w", "\n%{http_code}", f"https://127.0.0.1:{ca.files.port}/1.0/sign")  # fmt: skip
     assert r.stdout.rsplit("\n", 1)[1] == "401"
+
+
+def test_the_server_log_holds_no_secrets(ca: CA) -> None:
+    text = (ca.tmp / "server.log").read_text()
+    assert "serving https://" in text
+    assert ca.files.password.decode() not in text and "eyJ" not in text and "Traceback" not in text

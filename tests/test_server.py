@@ -209,3 +209,13 @@ def test_start_init_creates_and_serves_a_ca(tmp_path: Path) -> None:
         code = stop(proc)
         log.close()
     assert code == 0
+
+
+def test_the_server_log_holds_no_secrets(two_workers: Server) -> None:
+    # Runs after the module's other tests on the shared server: refusals, reloads and issuance were logged.
+    sign(two_workers.files, two_workers.admin, "log.example", token="not-a-token")
+    text = two_workers.log_text()
+    assert "refused (401)" in text
+    assert two_workers.files.password.decode() not in text
+    assert "eyJ" not in text  # no token (nor any base64 JSON) is echoed
+    assert "Traceback" not in text
