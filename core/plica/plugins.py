@@ -110,8 +110,9 @@ class Plugins:
             if entry.type.identifier_columns:
                 for col, ids in entry.type.identifier_columns.items():
                     columns.append((col, dict(ids)))
-            else:
+            elif entry.type.identifier_types:
                 columns.append((entry.type.name, dict(entry.type.identifier_types)))
+            # A type that puts no identifier on X.509 certificates (SSHPOP) has no column, as in the seed.
         idents: list[str] = []
         for _, ids in columns:
             for k in ids:
