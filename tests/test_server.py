@@ -85,12 +85,20 @@ class Server:
         wait_for(lambda: self.log_text().count(expect) >= seen + 2, what=f"two workers logging {expect!r}")
 
 
+def both_serving(log: Path) -> None:
+    """The CA answers as soon as one worker listens; wait for the second before counting on it."""
+    wait_for(
+        lambda: log.read_text(errors="replace").count("serving https://") >= 2, what="two workers serving"
+    )
+
+
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("workers")
     files = make_ca(tmp, ssh=False)
     log = tmp / "server.log"
     with ca_server(files, log, workers=2) as proc:
+        both_serving(log)
         yield Server(files=files, log=log, proc=proc, admin=admin_key(files))
 
 
@@ -149,6 +157,7 @@ def test_sigterm_stops_cleanly_and_restart_invalidates_old_tokens(tmp_path: Path
     time.sleep(1.1)  # the CA's start is then strictly after this token's iat
     log = tmp_path / "server.log"
     with ca_server(files, log, workers=2) as proc:
+        both_serving(log)
         status, body = request(
             files,
             "POST",

@@ -144,6 +144,7 @@ class Env:
     api: Api
     admin: ProvKey
     stranger: ProvKey
+    start_time: float
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -151,10 +152,16 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     files = make_ca(tmp_path_factory.mktemp("tokens"), ssh=False)
     # A key the CA does not know, under the admin's name and kid: what a forger would use.
     _, stranger = new_jwk_provisioner("admin")
-    async with in_process_ca(files), aiohttp.ClientSession() as session:
+    async with in_process_ca(files) as authority, aiohttp.ClientSession() as session:
         admin = admin_key(files)
         stranger.kid = admin.kid
-        yield Env(files=files, api=Api(files, session), admin=admin, stranger=stranger)
+        yield Env(
+            files=files,
+            api=Api(files, session),
+            admin=admin,
+            stranger=stranger,
+            start_time=authority.start_time,
+        )
 
 
 async def _sign(env: Env, ott: str, cn: str = "tok.example", csr: Any = None) -> Any:
@@ -242,9 +249,13 @@ async def test_accepted_audiences(env: Env, aud: str) -> None:
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_token_issued_before_start_is_401(env: Env) -> None:
-    now = int(time.time())
-    tok = env.admin.token("tok.example", env.api.aud("/sign"), iat=now - 50, nbf=now - 50)
+    before_start = int(env.start_time) - 30
+    tok = env.admin.token("tok.example", env.api.aud("/sign"), iat=before_start, nbf=before_start)
     assert "before" in await _refused(env, tok)
+    # One second of slack, then a token from after the start is fine.
+    tok = env.admin.token("tok.example", env.api.aud("/sign"), iat=int(env.start_time) + 1)
+    r = await _sign(env, tok)
+    assert r.status == 201, r.raw
 
 
 @pytest.mark.asyncio(loop_scope="module")
