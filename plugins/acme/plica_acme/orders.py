@@ -316,13 +316,14 @@ async def _issue(
     if cns:
         v = cns[0].value
         cn = v if isinstance(v, str) else v.decode()
-    has_dns = any(i.type == "dns" for i in idents)
+    if not cn and ctx.state.force_cn:
+        # forceCN: the first DNS identifier becomes the common name (before templates see .Subject).
+        cn = next((i.value for i in idents if i.type == "dns"), "")
     auth = X509Authorization(
         subject=cn,
         sans=[i.value for i in idents],
         check_csr=None,  # the CSR's names were matched to the order's identifiers above
         token_id=None,
-        force_cn=ctx.state.force_cn and has_dns,
     )
     request = SignRequest(
         csr=csr,

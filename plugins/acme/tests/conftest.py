@@ -15,6 +15,7 @@ HELPERS = str(Path(__file__).resolve().parent / "acme_helpers")
 if HELPERS not in sys.path:
     sys.path.insert(0, HELPERS)
 
+from acme_test_ca import acme_block  # noqa: E402
 from acme_test_dns import TestDNS  # noqa: E402
 
 from plica.testing import CAFiles, free_port, make_ca  # noqa: E402
@@ -33,24 +34,16 @@ def dns_server(tmp_path: Path) -> Iterator[TestDNS]:
 
 
 @pytest.fixture
+async def session() -> Any:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
 def ports() -> dict[str, int]:
     return {"http": free_port(), "tls": free_port()}
-
-
-def acme_block(dns: TestDNS, ports: dict[str, int], **extra: Any) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "ACME",
-        "name": "acme",
-        "validation": {
-            "httpPort": ports["http"],
-            "tlsPort": ports["tls"],
-            "resolver": f"127.0.0.1:{dns.port}",
-            "timeout": "2s",
-            "retryWindow": "2s",
-        },
-    }
-    block.update(extra)
-    return block
 
 
 @pytest.fixture

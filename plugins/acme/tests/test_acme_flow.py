@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import pytest
 from acme_test_client import Acme
 from acme_test_responders import HTTP01
 from cryptography import x509
@@ -18,12 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.asn1 import ProvisionerExtension
 from plica.testing import CAFiles, client_context, in_process_ca
-
-
-@pytest.fixture
-async def session() -> Any:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def client(files: CAFiles, session: aiohttp.ClientSession, prefix: str = "") -> Acme:
