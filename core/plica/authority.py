@@ -234,7 +234,14 @@ class Authority:
                             "forceCN is set but the request has no DNS name to use as common name"
                         )
                     cn = sans.dns[0]
-                subject = self._subject(cn)
+                try:
+                    subject = self._subject(cn)
+                except ValueError as e:  # e.g. a common name longer than 64 characters
+                    raise BadRequest(f"the certificate subject is not valid: {e}") from None
+            try:
+                san = x509.SubjectAlternativeName(sans.general_names()) if sans else None
+            except ValueError as e:  # e.g. a DNS name that is not ASCII (an IDN must come as its A-label)
+                raise BadRequest(f"a subject alternative name is not valid: {e}") from None
             self._check_policy_x509(prov, subject, sans)
             extra: list[x509.ExtensionType] = []
             if not claims.disable_smallstep_extensions:
@@ -242,7 +249,7 @@ class Authority:
             cert = self.material.sign_leaf(
                 public_key=public_key,
                 subject=subject,
-                san=x509.SubjectAlternativeName(sans.general_names()) if sans else None,
+                san=san,
                 san_critical=len(subject) == 0,
                 not_before=not_before,
                 not_after=not_after,

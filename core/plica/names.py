@@ -44,13 +44,20 @@ def split_sans(values: Iterable[str]) -> SANs:
             continue
         except ValueError:
             pass
-        if ":" in v and urlsplit(v).scheme:
+        if ":" in v and _has_scheme(v):
             out.uris.append(v)
         elif "@" in v:
             out.emails.append(v)
         else:
             out.dns.append(v)
     return out
+
+
+def _has_scheme(v: str) -> bool:
+    try:
+        return bool(urlsplit(v).scheme)
+    except ValueError:  # "http://[::1" does not parse as a URL (nor does it in Go): not a URI SAN
+        return False
 
 
 def csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
