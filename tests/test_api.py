@@ -989,3 +989,40 @@ async def test_ssh_renew_and_rekey_need_a_type_that_has_them(env: Env) -> None:
     msg = await _refused(env, {"ott": tok, "publicKey": key}, 401, path="/1.0/ssh/rekey")
     assert "ssh-rekey" in msg
     assert "ott" in await _refused(env, {}, 400, path="/ssh/renew")
+
+
+# ============================================================================ names that cannot go on a certificate
+
+
+async def test_every_kind_of_san_from_the_token(env: Env) -> None:
+    sans = ["a.example", "mail@example.com", "spiffe://example.org/ns/x", "10.0.0.1", "::1", "[2001:db8::7]"]
+    ott = env.admin.token("a.example", env.api.aud("/sign"), sans=sans)
+    r = await env.api.post("/sign", {"csr": csr_pem(make_csr(ec_key(), None)), "ott": ott})
+    assert r.status == 201, r.raw
+    san = pem_cert(r.json["crt"]).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["a.example"]
+    assert san.get_values_for_type(x509.RFC822Name) == ["mail@example.com"]
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["spiffe://example.org/ns/x"]
+    assert [str(i) for i in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.1", "::1", "2001:db8::7"]
+
+
+@pytest.mark.parametrize(
+    ("sub", "sans", "fragment"),
+    [
+        ("bücher.example", ["bücher.example"], "subject alternative name"),  # an IDN must come as its A-label
+        ("x" * 65, ["x.example"], "subject"),  # ub-common-name is 64
+        ("odd.example", ["http://[::1"], None),  # not a URL: step's SplitSANs makes it a DNS name
+    ],
+)
+async def test_names_a_certificate_cannot_hold_are_400(
+    env: Env, sub: str, sans: list[str], fragment: str | None
+) -> None:
+    ott = env.admin.token(sub, env.api.aud("/sign"), sans=sans)
+    body = {"csr": csr_pem(make_csr(ec_key(), None)), "ott": ott}
+    if fragment is None:
+        r = await env.api.post("/sign", body)
+        assert r.status == 201, r.raw
+        san = pem_cert(r.json["crt"]).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == sans
+    else:
+        assert fragment in await _refused(env, body, 400)
