@@ -10,6 +10,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v nebula-cert >/dev/null || need+=(nebula)
 command -v certbot >/dev/null || need+=(certbot)
 command -v lego >/dev/null || need+=(lego)
+command -v jq >/dev/null || need+=(jq)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
