@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
     SSHCertificate,
     SSHCertificateBuilder,
@@ -61,6 +62,14 @@ def parse_ssh_certificate(b64: str | bytes) -> SSHCertificate:
         raise Unauthorized(f"not a valid SSH certificate: {e}") from None
 
 
+def check_ssh_public_key(key: Any) -> None:
+    """step's sshDefaultPublicKeyValidator: RSA keys of at least 2048 bits (403), no DSA (400)."""
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        raise Forbidden(f"ssh certificate key must be at least 2048 bits (RSA key of {key.key_size} bits)")
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        raise BadRequest(f"ssh certificate key algorithm ({type(key).__name__}) is not supported")
+
+
 def cert_wire_b64(cert: SSHCertificate) -> str:
     """step sends certificates as standard base64 of the wire encoding (not authorized_keys text)."""
     return cert.public_bytes().split(b" ")[1].decode("ascii")
@@ -77,6 +86,11 @@ def _opt_str(body: dict[str, Any], key: str) -> str:
 
 async def ssh_sign(a: Authority, body: dict[str, Any]) -> dict[str, Any]:
     key, blob = parse_ssh_public_key(body.get("publicKey"))
+    # Checked before anything is signed or stored, so a bad second key cannot leave the first cert behind.
+    add_user = body.get("addUserPublicKey")
+    add_key = parse_ssh_public_key(add_user, "addUserPublicKey")[0] if add_user else None
+    if add_key is not None:
+        check_ssh_public_key(add_key)
     if not body.get("ott"):
         raise BadRequest("missing ott")
     cert_type_raw = _opt_str(body, "certType")
@@ -127,10 +141,8 @@ async def ssh_sign(a: Authority, body: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("this provisioner needs the request to name certType, keyID and principals")
     cert = await _sign_authorized(a, prov, auth, request, ca_key, now)
     out: dict[str, Any] = {"crt": cert_wire_b64(cert)}
-    add_user = body.get("addUserPublicKey")
-    if add_user and cert_type == "user":
-        ukey, _ = parse_ssh_public_key(add_user, "addUserPublicKey")
-        out["addUserCrt"] = cert_wire_b64(await _add_user_cert(a, prov, cert, ukey))
+    if add_key is not None and cert_type == "user":
+        out["addUserCrt"] = cert_wire_b64(await _add_user_cert(a, prov, cert, add_key))
     return out
 
 
@@ -256,6 +268,7 @@ async def sign_and_store(
     ca_key: Any,
     token_id: str | None,
 ) -> SSHCertificate:
+    check_ssh_public_key(public_key)
     b = (
         SSHCertificateBuilder()
         .public_key(public_key)
