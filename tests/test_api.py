@@ -22,7 +22,7 @@ import pytest_asyncio
 from attrs import define
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import SSHCertificateType
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kernelkit import (
@@ -790,6 +790,21 @@ async def test_ssh_user_certificate(env: Env, path: str) -> None:
     assert after["ssh_certs"] == before["ssh_certs"] + 2 and after["used_tokens"] == before["used_tokens"] + 1
 
 
+@pytest.mark.parametrize("kind", ["rsa2048", "p256", "p384", "p521"])
+async def test_ssh_key_types(env: Env, kind: str) -> None:
+    key = {
+        "rsa2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+        "p521": lambda: ec.generate_private_key(ec.SECP521R1()),
+    }[kind]()
+    r = await env.api.post(
+        "/ssh/sign", {"publicKey": ssh_pub(key), "ott": ssh_token(env.admin, env, "k", "user", ["k"])}
+    )
+    assert r.status == 201, r.raw
+    assert load_ssh_cert(r.json["crt"]).public_key() == key.public_key()
+
+
 async def test_ssh_host_certificate_check_host_and_revoke(env: Env) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     tok = ssh_token(env.admin, env, "web.internal", "host", ["web.internal", "10.1.1.1"])
@@ -833,6 +848,7 @@ async def test_ssh_host_certificate_check_host_and_revoke(env: Env) -> None:
     )
 
 
+@pytest.mark.filterwarnings("ignore:SSH DSA key")  # cryptography deprecates DSA: which is the point
 async def test_ssh_refusals(env: Env) -> None:
     key = ssh_pub(ed25519.Ed25519PrivateKey.generate())
     user_tok = ssh_token(env.admin, env, "bob", "user", ["bob"])
@@ -859,6 +875,18 @@ async def test_ssh_refusals(env: Env) -> None:
         env, {"publicKey": key, "ott": user_tok, "certType": "robot"}, 400, path="/ssh/sign"
     )
     assert "ott" in await _refused(env, {"publicKey": key}, 400, path="/ssh/sign")
+    # Keys step's sshDefaultPublicKeyValidator refuses: short RSA (403) and DSA (400) — also as addUserPublicKey,
+    # where a bad second key must not leave the first certificate behind.
+    short = ssh_pub(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    assert "2048" in await _refused(env, {"publicKey": short, "ott": user_tok}, 403, path="/ssh/sign")
+    assert "2048" in await _refused(
+        env, {"publicKey": key, "ott": user_tok, "addUserPublicKey": short}, 403, path="/ssh/sign"
+    )
+    old = ssh_pub(dsa.generate_private_key(key_size=1024))
+    assert "not supported" in await _refused(env, {"publicKey": old, "ott": user_tok}, 400, path="/ssh/sign")
+    assert "addUserPublicKey" in await _refused(
+        env, {"publicKey": key, "ott": user_tok, "addUserPublicKey": "AAAA"}, 400, path="/ssh/sign"
+    )
     # Durations beyond the claims.
     assert "maximum" in await _refused(
         env, {"publicKey": key, "ott": user_tok, "validBefore": "48h"}, 403, path="/ssh/sign"
