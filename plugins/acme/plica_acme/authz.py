@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 from attrs import evolve
 
@@ -67,9 +68,19 @@ async def authz(ctx: Ctx) -> web.StreamResponse:
             raise malformed('the only status a client may set on an authorization is "deactivated"')
         if a.current_status() not in ("pending", "valid"):
             raise malformed(f"the authorization is {a.current_status()} and cannot be deactivated")
-        await ctx.rt.storage.execute(
-            "UPDATE acme_authz SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')",
-            (a.id,),
+        err = Problem("unauthorized", f"the authorization of {a.id_value} was deactivated by the client")
+        await ctx.rt.storage.execute_many(
+            [
+                (
+                    "UPDATE acme_authz SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')",
+                    (a.id,),
+                ),
+                # Its order can no longer succeed: it stops counting as pending (limits).
+                (
+                    "UPDATE acme_orders SET status = 'invalid', error = ? WHERE id = ? AND status = 'pending'",
+                    (orjson.dumps(err.stored()).decode(), a.order_id),
+                ),
+            ]
         )
         a = evolve(a, status="deactivated")
     body = authz_json(ctx, a)
