@@ -162,9 +162,15 @@ def ca_process(
         str(workers),
         *(extra_args or []),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=files.env())
+    # The server's log goes to a file (a pipe nobody reads would block the server once it fills up).
+    log_path = files.home / "plica.log"
+    log = log_path.open("ab")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=files.env())
     try:
-        wait_healthy(files.url, files.root, proc=proc)
+        try:
+            wait_healthy(files.url, files.root, proc=proc)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n--- {log_path} ---\n{log_path.read_text(errors='replace')}") from None
         yield proc
     finally:
         if proc.poll() is None:
@@ -174,6 +180,7 @@ def ca_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        log.close()
 
 
 @contextlib.asynccontextmanager
