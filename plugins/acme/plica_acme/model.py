@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Any
 
@@ -13,11 +12,9 @@ from plica.jose import JOSEError, PublicKey, key_from_jwk
 
 from .problems import Problem
 
-UTC = dt.UTC
-
 
 def rfc3339(ts: float) -> str:
-    return dt.datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
 
 
 class KeyCache:

@@ -1,7 +1,6 @@
 """Orders (RFC 8555 §7.4): newOrder, the order resource, finalize, and certificate download (§7.4.2).
 
-A new order is one transaction of two statements (the order row, then all its authorizations in one
-multi-row INSERT). Finalize claims the order with a conditional UPDATE (so two finalize requests cannot
+A new order is two statements (all its authorizations in one multi-row INSERT, then the order row). Finalize claims the order with a conditional UPDATE (so two finalize requests cannot
 both issue), issues through the kernel (`authority.issue`: claims, templates, policy, the provisioner
 extension, storage), and records the certificate chain on the order.
 """
@@ -83,30 +82,30 @@ async def new_order(ctx: Ctx) -> web.StreamResponse:
         ]
     nb_s = nb.isoformat() if nb else None
     na_s = na.isoformat() if na else None
-    await ctx.rt.storage.execute_many(
-        [
-            (
-                "INSERT INTO acme_orders (id, provisioner, account_id, status, expires, created, identifiers,"
-                " not_before, not_after, replaces) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-                (
-                    order_id,
-                    ctx.prov.name,
-                    acc.id,
-                    expires,
-                    now,
-                    orjson.dumps([i.json() for i in idents]).decode(),
-                    nb_s,
-                    na_s,
-                    replaces,
-                ),
-            ),
-            (
-                "INSERT INTO acme_authz (id, order_id, account_id, provisioner, id_type, id_value, wildcard,"
-                " status, expires, challenges, token) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(idents)),
-                rows,
-            ),
-        ]
+    storage = ctx.rt.storage
+    # Two single statements rather than a transaction (each is one hop to the database): the
+    # authorizations first, so a failure in between leaves only rows no order points to (housekeeping
+    # removes them), never an order a client can see without its authorizations.
+    await storage.execute(
+        "INSERT INTO acme_authz (id, order_id, account_id, provisioner, id_type, id_value, wildcard,"
+        " status, expires, challenges, token) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(idents)),
+        rows,
+    )
+    await storage.execute(
+        "INSERT INTO acme_orders (id, provisioner, account_id, status, expires, created, identifiers,"
+        " not_before, not_after, replaces) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+        (
+            order_id,
+            ctx.prov.name,
+            acc.id,
+            expires,
+            now,
+            orjson.dumps([i.json() for i in idents]).decode(),
+            nb_s,
+            na_s,
+            replaces,
+        ),
     )
     order = Order(
         id=order_id,

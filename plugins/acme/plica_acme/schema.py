@@ -1,8 +1,8 @@
 """The ACME tables (`storage_migrations`). Times are Unix seconds; JSON columns are TEXT.
 
 Every row carries what the hot path filters on, so each protocol step is one or two statements:
-a nonce is consumed by one DELETE, an account is read by its primary key, a new order is one INSERT for
-the order and one multi-row INSERT for its authorizations (in one transaction). An authorization holds its
+a nonce is consumed by one DELETE, an account is read by its primary key, a new order is one multi-row
+INSERT for its authorizations and one INSERT for the order. An authorization holds its
 challenge state in its own row (one challenge of an authorization is validated at a time), so a challenge
 is claimed by one conditional UPDATE and no two instances validate the same one.
 """

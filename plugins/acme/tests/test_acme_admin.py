@@ -422,3 +422,38 @@ async def test_bad_blocks_name_the_field(acme_ca: CAFiles, fields: dict[str, Any
         async with in_process_ca(acme_ca):
             pass
     assert where in str(e.value)
+
+
+async def test_plica_provisioner_add_type_acme(acme_ca: CAFiles, session: aiohttp.ClientSession) -> None:
+    # The seed's command, then one with the ACME flags, then an update (as `step ca provisioner update`).
+    assert plica(acme_ca, "provisioner", "add", "plain", "--type", "ACME").returncode == 0
+    out = plica(
+        acme_ca, "provisioner", "add", "acme-cli", "--type", "ACME", "--force-cn", "--require-eab",
+        "--challenge", "http-01", "--challenge", "dns-01", "--terms-of-service", "https://plica.test/tos",
+        "--acme-pending-orders", "10",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    out = plica(
+        acme_ca, "provisioner", "update", "acme-cli", "--remove-challenge", "dns-01", "--no-require-eab"
+    )
+    assert out.returncode == 0, out.stderr
+    bad = plica(acme_ca, "provisioner", "add", "x", "--type", "ACME", "--challenge", "smtp-01")
+    assert bad.returncode != 0 and "unknown challenge" in bad.stderr
+    blocks = {p["name"]: p for p in acme_ca.config()["authority"]["provisioners"]}
+    assert blocks["plain"] == {"type": "ACME", "name": "plain"}
+    assert blocks["acme-cli"] == {
+        "type": "ACME",
+        "name": "acme-cli",
+        "forceCN": True,
+        "requireEAB": False,
+        "challenges": ["http-01"],
+        "termsOfService": "https://plica.test/tos",
+        "limits": {"pendingOrders": 10},
+    }
+    async with in_process_ca(acme_ca):
+        d = await client(acme_ca, session, name="acme-cli").directory()
+        assert d["meta"] == {"termsOfService": "https://plica.test/tos"}
+        c = client(acme_ca, session, name="plain")
+        await c.register()
+        (a,) = await c.authorizations((await c.new_order("p.plica.test")).body)
+        assert [ch["type"] for ch in a["challenges"]] == ["http-01", "dns-01", "tls-alpn-01"]
