@@ -93,6 +93,8 @@ def acme_handler(
             resp = problem_response(p)
         except PlicaError as e:
             resp = problem_response(from_kernel(e))
+        except web.HTTPRequestEntityTooLarge:
+            resp = problem_response(Problem("malformed", "the request body is too large", status=413))
         except Exception:
             log.exception("ACME %s %s failed", request.method, request.path)
             resp = problem_response(

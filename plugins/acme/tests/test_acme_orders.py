@@ -80,6 +80,13 @@ async def test_failing_challenges(
             r = await c.new_order("missing.plica.test")
             authz = await trigger(c, r.body, "http-01")
             assert "404" in await fails_with(c, r.location, authz, "http-01", "incorrectResponse")
+            # Redirects are followed on the validation ports only.
+            r = await c.new_order("redirect.plica.test")
+            (a,) = await c.authorizations(r.body)
+            token = c.challenge(a, "http-01")["token"]
+            web01.redirects[token] = f"http://redirect.plica.test:{ports['http'] + 1}/moved/{token}"
+            authz = await trigger(c, r.body, "http-01")
+            assert "only ports" in await fails_with(c, r.location, authz, "http-01", "connection")
         # dns-01 with a wrong TXT record, and with none.
         dns_server.txt["_acme-challenge.txt.plica.test"] = ["wrong-value"]
         r = await c.new_order("txt.plica.test")
@@ -113,6 +120,23 @@ async def test_failing_challenges(
             "orderNotReady",
             403,
         )
+
+
+async def test_http01_follows_redirects(
+    acme_ca: CAFiles, session: aiohttp.ClientSession, ports: dict[str, int]
+) -> None:
+    async with in_process_ca(acme_ca), HTTP01(ports["http"]) as web01:
+        c = client(acme_ca, session)
+        await c.register()
+        r = await c.new_order("moved.plica.test")
+        (a,) = await c.authorizations(r.body)
+        token = c.challenge(a, "http-01")["token"]
+        web01.redirects[token] = f"/moved/{token}"
+        web01.tokens[token] = c.key_authorization(token) + "\n"  # trailing whitespace is allowed
+        await trigger(c, r.body, "http-01")
+        done = (await c.poll(a["url"])).body
+        assert done["status"] == "valid", done
+        assert web01.hits.count(token) == 2
 
 
 async def test_retry_until_the_responder_is_up(

@@ -123,6 +123,12 @@ async def test_jws_failures_are_rfc_problems(acme_ca: CAFiles, session: aiohttp.
         problem(await c.post(url, order, tamper=lambda b: {**b, "header": {}}), "malformed", 400)
         problem(await c.post(url, order, tamper=lambda b: {"protected": b["protected"]}), "malformed", 400)
         problem(await c.post(url, order, tamper=lambda b: {**b, "protected": "%%%"}), "malformed", 400)
+        big = b'{"protected": "' + b"A" * (2 << 20) + b'"}'
+        async with session.post(
+            url, data=big, headers={"Content-Type": "application/jose+json"}, ssl=c.ssl
+        ) as r:
+            assert r.status == 413
+            assert (await r.json(content_type=None))["type"] == "urn:ietf:params:acme:error:malformed"
         # newAccount with a private key as jwk, and with a too-small RSA key.
         fresh = Acme(c.session, c.directory_url, c.ssl, dir=c.dir)
         problem(

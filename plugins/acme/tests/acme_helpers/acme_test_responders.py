@@ -26,12 +26,15 @@ class HTTP01:
     def __init__(self, port: int) -> None:
         self.port = port
         self.tokens: dict[str, str] = {}
+        self.redirects: dict[str, str] = {}
         self.hits: list[str] = []
         self._runner: web.AppRunner | None = None
 
     async def _serve(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         self.hits.append(token)
+        if token in self.redirects and request.path.startswith("/.well-known/"):
+            raise web.HTTPFound(self.redirects[token])
         if token not in self.tokens:
             return web.Response(status=404, text="no such token")
         return web.Response(text=self.tokens[token])
@@ -39,6 +42,7 @@ class HTTP01:
     async def __aenter__(self) -> HTTP01:
         app = web.Application()
         app.router.add_get("/.well-known/acme-challenge/{token}", self._serve)
+        app.router.add_get("/moved/{token}", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
