@@ -457,3 +457,24 @@ async def test_plica_provisioner_add_type_acme(acme_ca: CAFiles, session: aiohtt
         await c.register()
         (a,) = await c.authorizations((await c.new_order("p.plica.test")).body)
         assert [ch["type"] for ch in a["challenges"]] == ["http-01", "dns-01", "tls-alpn-01"]
+
+
+async def test_readme_blocks_load(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    """Every ca.json block in the README loads, and its directory answers (the seed's example included)."""
+    import re
+
+    from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
+    from plica.testing import make_ca
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [orjson.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    assert len(blocks) >= 2 and blocks[0]["name"] == "acme"
+    for i, block in enumerate(blocks):
+        files = make_ca(tmp_path / str(i))
+        tpl = files.home / "templates" / "certs" / "x509" / "default.tpl"
+        tpl.parent.mkdir(parents=True)
+        tpl.write_text(DEFAULT_LEAF_TEMPLATE)
+        files.add_provisioner(block)
+        async with in_process_ca(files):
+            d = await client(files, session, name=block["name"]).directory()
+            assert d["newOrder"].endswith(f"/acme/{block['name']}/new-order")
