@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -10,11 +10,12 @@ from aiohttp import web
 class Links:
     """The URL space of one provisioner as one request sees it (`/acme/<name>` or `/2.0/acme/<name>`)."""
 
-    __slots__ = ("base", "prefix")
+    __slots__ = ("base", "path")
 
     def __init__(self, request: web.Request, provisioner: str) -> None:
-        self.prefix = "/2.0" if request.path.startswith("/2.0/") else ""
-        self.base = f"{request.scheme}://{request.host}{self.prefix}/acme/{quote(provisioner, safe='')}"
+        self.path = f"/acme/{quote(provisioner, safe='')}"
+        prefix = "/2.0" if request.path.startswith("/2.0/") else ""
+        self.base = f"{request.scheme}://{request.host}{prefix}{self.path}"
 
     def directory(self) -> str:
         return f"{self.base}/directory"
@@ -59,15 +60,10 @@ class Links:
         return f"{self.base}/certificate/{cert_id}" + (f"/{alternate}" if alternate else "")
 
     def account_id_from_kid(self, kid: str) -> str | None:
-        """The account id of a `kid` URL of this provisioner (either mount), or None."""
-        from urllib.parse import urlsplit
-
+        """The account id of a `kid` URL of this provisioner (under either mount), or None."""
         path = urlsplit(kid).path
-        base_path = self.base.split("://", 1)[1]
-        base_path = base_path[base_path.index("/") :]
-        bare = base_path[len(self.prefix) :]
-        for p in (bare, "/2.0" + bare):
-            head = p + "/account/"
+        for mount in ("", "/2.0"):
+            head = f"{mount}{self.path}/account/"
             if path.startswith(head):
                 acc = path[len(head) :]
                 return acc if acc and "/" not in acc else None

@@ -53,14 +53,15 @@ class Validator:
         try:
             while True:
                 async with self._sem:
-                    problem = await self._attempt(provisioner, authz_id, ch_type)
-                if problem is None:
+                    outcome = await self._attempt(provisioner, authz_id, ch_type)
+                if outcome is None:
                     return
+                problem, final = outcome
                 prov = self.rt.authority.provisioner_by_name(provisioner)
                 window = prov.state.retry_window if prov is not None else 0.0
                 delay = min(2.0**attempt, MAX_DELAY)
                 attempt += 1
-                if problem.kind == "serverInternal" or time.time() + delay > started + window:
+                if final or time.time() + delay > started + window:
                     await self._fail(authz_id, problem)
                     return
                 await self.rt.storage.execute(
@@ -73,8 +74,9 @@ class Validator:
         except Exception:
             log.exception("validation of authorization %s failed unexpectedly", authz_id)
 
-    async def _attempt(self, provisioner: str, authz_id: str, ch_type: str) -> Problem | None:
-        """One check. None when the job is finished (valid, or no longer ours to do), else the problem."""
+    async def _attempt(self, provisioner: str, authz_id: str, ch_type: str) -> tuple[Problem, bool] | None:
+        """One check. None when the job is finished (valid, or no longer ours to do); else the problem and
+        whether retrying is pointless."""
         row = await self.rt.storage.fetch_one(
             "SELECT a.id_type, a.id_value, a.token, a.ch_type, a.ch_status, a.expires, acc.thumbprint"
             " FROM acme_authz a JOIN acme_accounts acc ON acc.id = a.account_id WHERE a.id = ?",
@@ -87,17 +89,17 @@ class Validator:
             return None
         prov = self.rt.authority.provisioner_by_name(provisioner)
         if prov is None or prov.type.name.upper() != "ACME":
-            return Problem("serverInternal", f"provisioner {provisioner!r} no longer exists")
+            return Problem("malformed", f"provisioner {provisioner!r} no longer exists"), True
         if int(expires) < time.time():
-            return Problem("serverInternal", "the authorization expired before it could be validated")
+            return Problem("malformed", "the authorization expired before it could be validated"), True
         try:
             await validate(ch_type, id_type, value, token, key_authorization(token, tp), prov.state)
         except Problem as p:
             log.info("ACME %s of %s (authorization %s) failed: %s", ch_type, value, authz_id, p.detail)
-            return p
+            return p, False
         except Exception as e:
             log.exception("ACME %s of %s: unexpected error", ch_type, value)
-            return Problem("connection", f"validation failed: {type(e).__name__}")
+            return Problem("connection", f"validation failed: {type(e).__name__}"), False
         await self.rt.storage.execute(
             "UPDATE acme_authz SET status = 'valid', ch_status = 'valid', ch_error = NULL, validated = ?"
             " WHERE id = ? AND ch_status = 'processing' AND status = 'pending'",
@@ -107,8 +109,6 @@ class Validator:
         return None
 
     async def _fail(self, authz_id: str, problem: Problem) -> None:
-        if problem.kind == "serverInternal":
-            problem = Problem("malformed", problem.detail)
         row = await self.rt.storage.fetch_one(
             "SELECT order_id, id_type, id_value, wildcard FROM acme_authz WHERE id = ?", (authz_id,)
         )
