@@ -140,10 +140,10 @@ async def test_http01_follows_redirects(
 
 
 async def test_retry_until_the_responder_is_up(
-    acme_ca: CAFiles, session: aiohttp.ClientSession, ports: dict[str, int]
+    acme_ca: CAFiles, session: aiohttp.ClientSession, ports: dict[str, int], dns_server: TestDNS
 ) -> None:
-    set_block(acme_ca, validation={"httpPort": ports["http"], "timeout": "1s", "retryWindow": "20s",
-                                   "resolver": acme_ca.config()["authority"]["provisioners"][-1]["validation"]["resolver"]})  # fmt: skip
+    validation = acme_block(dns_server, ports)["validation"]
+    set_block(acme_ca, validation={**validation, "timeout": "1s", "retryWindow": "20s"})
     async with in_process_ca(acme_ca):
         c = client(acme_ca, session)
         await c.register()
