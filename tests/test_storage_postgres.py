@@ -36,7 +36,7 @@ from plica.testing import CAFiles, free_port, make_ca, wait_healthy
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
 
-from kernelkit import Api, admin_key, csr_pem, ec_key, make_csr, stop, write_leaf  # noqa: E402
+from kernelkit import Api, admin_key, csr_pem, ec_key, make_csr, plica_cli, stop, write_leaf  # noqa: E402
 
 from plica.storage.postgres import PostgresStorage, redact, translate  # noqa: E402
 
@@ -633,3 +633,16 @@ async def test_two_instances_share_tokens_and_revocations(
 
 def _csr(cn: str) -> str:
     return csr_pem(make_csr(ec_key(), cn, [cn]))
+
+
+def test_start_without_a_reachable_database_says_why(tmp_path: Path) -> None:
+    files = make_ca(tmp_path)
+    cfg = files.config()
+    cfg["db"] = {"type": "postgresql", "dataSource": f"postgresql://plica:hunter2@127.0.0.1:{free_port()}/ca"}
+    files.write_config(cfg)
+    r = plica_cli("start", "--home", str(files.home), "--password-file", str(files.password_file),
+                  env=files.env(), timeout=60)  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "cannot start: cannot connect to PostgreSQL at postgresql://plica:***@127.0.0.1" in out, out
+    assert "hunter2" not in out and "Traceback" not in out

@@ -140,6 +140,7 @@ def start_cmd(
     """Run the CA in the foreground. SIGHUP reloads ca.json; SIGTERM stops gracefully."""
     from plica import config as config_mod
     from plica.http.server import main_log_setup, run
+    from plica.storage import StorageError
 
     main_log_setup(logging.DEBUG if verbose else logging.INFO)
     home = home or default_home()
@@ -174,6 +175,6 @@ def start_cmd(
             ).encode()
     try:
         code = run(cfg_path, password, workers=workers)
-    except (ConfigError, PluginError, KeyDecryptError) as e:
+    except (ConfigError, PluginError, KeyDecryptError, StorageError) as e:
         raise click.ClickException(f"cannot start: {e}") from None
     sys.exit(code)
