@@ -21,3 +21,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 mkdir -p /run/sshd 2>/dev/null || true
+# PostgreSQL for tests/test_storage_postgres.py (127.0.0.1:5432, trust auth): machines start it before a
+# session; start the installed cluster if nothing listens yet (the tests skip when nothing does).
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
+fi
