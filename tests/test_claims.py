@@ -61,6 +61,11 @@ def test_quirk_a_provisioner_default_outside_the_global_bounds_stretches_them() 
     with pytest.raises(ConfigError) as e:
         resolve(claims(defaultTLSCertDuration="48h", maxTLSCertDuration="24h"), None, path=PATH)
     assert e.value.path == f"{PATH}.defaultTLSCertDuration" and "longer than max" in e.value.message
+    # A provisioner that narrows max (or min) without a default of its own pulls the inherited default in.
+    c = resolve(claims(maxTLSCertDuration="1h"), None, path=PATH)
+    assert (c.tls.min, c.tls.max, c.tls.default) == (5 * M, 1 * H, 1 * H)
+    c = resolve(claims(minHostSSHCertDuration="800h", maxHostSSHCertDuration="900h"), None, path=PATH)
+    assert (c.host_ssh.min, c.host_ssh.max, c.host_ssh.default) == (800 * H, 900 * H, 800 * H)
     # Nor a global default outside the global bounds.
     with pytest.raises(ConfigError) as e:
         resolve(None, claims(defaultTLSCertDuration="48h"), path=PATH)

@@ -43,17 +43,14 @@ def ok(res: subprocess.CompletedProcess[str]) -> str:
 
 
 class Log:
-    """The server's output, read as it comes (the pipe must be drained anyway)."""
+    """The server's log file (plica.testing.ca_process writes it to <home>/plica.log), read as it grows."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._t.start()
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            self.lines.append(raw.decode(errors="replace").rstrip())
+    @property
+    def lines(self) -> list[str]:
+        return self.path.read_text(errors="replace").splitlines() if self.path.exists() else []
 
     def wait_for(self, text: str, count: int = 1, timeout: float = 20.0) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -68,7 +65,7 @@ class Log:
 @contextmanager
 def running(files: CAFiles, workers: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], Log]]:
     with ca_process(files, workers=workers) as proc:
-        yield proc, Log(proc)
+        yield proc, Log(files.home / "plica.log")
 
 
 # ---------------------------------------------------------------------------- a client in this process
@@ -107,12 +104,12 @@ def get(files: CAFiles, path: str) -> tuple[int, Any]:
         return e.code, orjson.loads(e.read())
 
 
-def sign_body(files: CAFiles, subject: str, not_after: str) -> bytes:
+def sign_body(files: CAFiles, subject: str, not_after: str | None) -> bytes:
     csr = build_csr(ec.generate_private_key(ec.SECP256R1()), subject, [subject])
     return orjson.dumps({"csr": csr, "ott": token(files, subject), "notAfter": not_after})
 
 
-def sign(files: CAFiles, subject: str, not_after: str) -> tuple[int, Any]:
+def sign(files: CAFiles, subject: str, not_after: str | None) -> tuple[int, Any]:
     req = urllib.request.Request(
         files.url + "/1.0/sign",
         data=sign_body(files, subject, not_after),
@@ -141,8 +138,6 @@ def wait_until(pred: Callable[[], bool], what: str, timeout: float = 20.0) -> No
 def test_max_duration_update_applies_on_sighup_without_restart(tmp_path: Path, workers: int) -> None:
     pytest.importorskip("plica_jwk")
     files = make_ca(tmp_path)
-    # A 1h maximum needs a default that fits under it (step refuses default > max, and so do we).
-    ok(plica(files, "provisioner", "update", "admin", "--x509-default-dur", "30m"))
     with running(files, workers) as (proc, log):
         pid_file = files.home / "run" / "plica.pid"
         assert pid_file.read_text().strip() == str(proc.pid)
@@ -157,6 +152,9 @@ def test_max_duration_update_applies_on_sighup_without_restart(tmp_path: Path, w
             assert status == 403, body
             assert "more than the authorized maximum of 1h0m0s" in body["message"]
         status, body = sign(files, "short.example.com", "45m")
+        assert status == 201, body
+        # A request that names no duration gets the inherited 24h default pulled down to the new maximum.
+        status, body = sign(files, "default.example.com", None)
         assert status == 201, body
         assert proc.poll() is None  # the same process, never restarted
         admin = next(p for p in get(files, "/provisioners")[1]["provisioners"] if p["name"] == "admin")

@@ -89,6 +89,14 @@ def _family(prefix: str, prov: ClaimsConfig | None, glob: ClaimsConfig, path: st
             mn = df
         if names[1] not in prov_sets and df > mx:
             mx = df
+    else:
+        # The mirror image, a Plica choice: a provisioner that narrows min or max without naming a default
+        # gets the inherited default moved inside its bounds (`provisioner update --x509-max-dur=1h` just
+        # works), where step-ca refuses to start.
+        if names[1] in prov_sets and df > mx:
+            df = mx
+        if names[0] in prov_sets and df < mn:
+            df = mn
     where = path if prov_sets else gpath
     if mx < mn:
         raise ConfigError(f"{where}.{_JSON[names[1]]}", "max duration is shorter than min duration")

@@ -104,14 +104,16 @@ TYPE = ProvisionerType(
     name="ACME",
     type_id=6,
     config_class=ACMEConfig,
-    identifier_types={"ip-address": True, "hardware-id": True, "service-account": False},
+    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
     description="RFC 8555 ACME server: http-01, dns-01, tls-alpn-01 (certbot, lego, ...)",
     # The seed's "Choosing a Provisioner" columns, one per challenge type (spec/provisioners.txt).
     identifier_columns={
         "ACME dns-01": {"ip-address": False, "hardware-id": False, "service-account": False},
         "ACME http-01": {"ip-address": True, "hardware-id": False, "service-account": False},
         "ACME tls-alpn-01": {"ip-address": True, "hardware-id": False, "service-account": False},
-        "ACME device-attest-01": {"ip-address": False, "hardware-id": True, "service-account": False},
+        # The seed marks hardware IDs here; Plica does not offer device-attest-01 yet, so the derived
+        # table must not claim it.
+        "ACME device-attest-01": {"ip-address": False, "hardware-id": False, "service-account": False},
     },
 )
 
