@@ -116,6 +116,13 @@ class AuthorityView(Protocol):
 
     def provisioner_by_name(self, name: str) -> Provisioner | None: ...
 
+    async def issue(
+        self, prov: Provisioner, auth: X509Authorization, request: SignRequest
+    ) -> list[x509.Certificate]:
+        """Steps 3-4 of the pipeline (claims, policy, template, sign, store) for an X.509 leaf that a
+        protocol plugin (ACME, SCEP) has authorized itself; returns the leaf and its intermediates."""
+        ...
+
 
 # -------------------------------------------------------------------------------------------- requests
 
