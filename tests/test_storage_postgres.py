@@ -428,10 +428,72 @@ async def test_data_source_errors_are_clear_and_keep_the_password_out() -> None:
         await s.fetch_one("SELECT 1")
 
 
-async def test_missing_database_and_pool_options(database: str) -> None:
-    missing = with_db(database, f"plica_missing_{secrets.token_hex(4)}")
-    with pytest.raises(StorageError, match="does not exist"):
-        await PostgresStorage(missing).open()
+async def admin_execute(*statements: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_a_missing_database_is_created_once(database: str) -> None:
+    # As step-ca: two instances starting on a database that does not exist yet both come up on it.
+    name = f"plica_new_{secrets.token_hex(4)}"
+    engines = [PostgresStorage(with_db(database, name)) for _ in range(2)]
+    try:
+        await asyncio.gather(*(e.open() for e in engines))
+        assert sorted(map(len, await asyncio.gather(*(e.migrate([]) for e in engines)))) == [0, 1]
+        assert await engines[0].fetch_one("SELECT current_database()") == (name,)
+    finally:
+        for e in engines:
+            await e.close()
+        await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # A user who may not create it gets a message that says so.
+    role, name = f"plica_nocreate_{secrets.token_hex(4)}", f"plica_never_{secrets.token_hex(4)}"
+    await admin_execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    try:
+        url = urlunsplit(
+            urlsplit(with_db(database, name))._replace(
+                netloc=f"{role}@127.0.0.1:{urlsplit(database).port or 5432}"
+            )
+        )
+        with pytest.raises(
+            StorageError, match=f"database '{name}' does not exist and cannot be created: permission"
+        ):
+            await PostgresStorage(url).open()
+    finally:
+        await admin_execute(f"DROP ROLE {role}")
+
+
+def test_step_ca_database_field_names_the_database(tmp_path: Path) -> None:
+    from plica import config as config_mod
+    from plica.http.server import db_source
+
+    files = make_ca(tmp_path)
+    cfg = files.config()
+    cfg["db"] = {"type": "postgresql", "dataSource": "postgresql://ca:pw@db.internal:5432/?sslmode=require",
+                 "database": "step ca"}  # fmt: skip
+    files.write_config(cfg)
+    assert db_source(config_mod.load(files.config_path)) == (
+        "postgresql",
+        "postgresql://ca:pw@db.internal:5432/step%20ca?sslmode=require",
+    )
+    assert PostgresStorage(db_source(config_mod.load(files.config_path))[1]).database == "step ca"
+    cfg["db"] = {"type": "postgresql", "dataSource": "postgresql://ca@db.internal/plica"}
+    files.write_config(cfg)
+    assert db_source(config_mod.load(files.config_path))[1] == "postgresql://ca@db.internal/plica"
+    # PostgreSQL without a dataSource is an error at start, not a silent fall-back to SQLite.
+    cfg["db"] = {"type": "postgresql"}
+    files.write_config(cfg)
+    assert db_source(config_mod.load(files.config_path)) == ("postgresql", "")
+    r = plica_cli("start", "--home", str(files.home), "--password-file", str(files.password_file),
+                  env=files.env(), timeout=60)  # fmt: skip
+    assert r.returncode == 1 and "cannot start: dataSource must be a PostgreSQL URL" in r.stderr, r.stderr
+    assert not (files.home / "db" / "plica.db").exists()
+
+
+async def test_pool_options_and_server_settings(database: str) -> None:
     # Pool options are the engine's own (the server would refuse them as settings); other query
     # parameters are the server's, like application_name here.
     s = PostgresStorage(with_db(database, urlsplit(database).path.lstrip("/"), pool_min_conns=1,
@@ -440,6 +502,10 @@ async def test_missing_database_and_pool_options(database: str) -> None:
     try:
         assert (s.min_size, s.max_size) == (1, 2)
         assert await s.fetch_one("SELECT current_setting('application_name')") == ("plica-test",)
+        conns = await asyncio.gather(
+            *(s.fetch_one("SELECT pg_backend_pid() FROM pg_sleep(0.2)") for _ in range(4))
+        )
+        assert len(set(conns)) <= 2  # never more connections than pool_max_conns
     finally:
         await s.close()
     await s.close()  # closing twice is harmless

@@ -58,13 +58,19 @@ _TLS_VERSIONS = {
 
 
 def db_source(cfg: CAConfig) -> tuple[str, str]:
-    if cfg.db is None or not cfg.db.data_source:
+    if cfg.db is None or (not cfg.db.data_source and cfg.db.type.lower() == "sqlite"):
         return "sqlite", str(cfg.home / "db" / "plica.db")
     kind = cfg.db.type.lower()
     src = cfg.db.data_source
     if kind == "sqlite" and not src.startswith(":memory:"):
         path, sep, q = src.partition("?")
         src = str(cfg.resolve(path)) + sep + q
+    database = cfg.db.extra.get("database")
+    if kind in ("postgresql", "postgres") and isinstance(database, str) and database:
+        from urllib.parse import quote, urlsplit, urlunsplit
+
+        # step-ca's `database` names the database apart from the URL, and wins over the URL's.
+        src = urlunsplit(urlsplit(src)._replace(path="/" + quote(database, safe="")))
     return kind, src
 
 

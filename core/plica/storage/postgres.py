@@ -13,11 +13,14 @@ session state behind — no LISTEN, no SET, only transaction-scoped advisory loc
 from __future__ import annotations
 
 import functools
+import getpass
+import logging
+import os
 import time
 import zlib
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -30,6 +33,8 @@ from plica.storage.base import (
     StorageError,
     TokenReused,
 )
+
+log = logging.getLogger("plica.storage")
 
 # Instances starting together serialise their migrations on this transaction-scoped advisory lock.
 MIGRATION_LOCK = zlib.crc32(b"plica.schema_migrations")
@@ -101,6 +106,10 @@ def translate(sql: str) -> str:
         out.append(sql[i:j])
         i = j
     return "".join(out)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _ident_char(sql: str, k: int) -> bool:
@@ -216,16 +225,71 @@ class PostgresStorage(Storage):
 
     async def open(self) -> None:
         try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=self.min_size,
-                max_size=self.max_size,
-                reset=_no_reset,
-                timeout=self.connect_timeout,
-                server_settings=self.settings,
-            )
+            try:
+                self._pool = await self._create_pool()
+            except asyncpg.InvalidCatalogNameError:
+                # As step-ca does (and as SQLite creates its file): a database that does not exist yet is
+                # created, so a new deployment needs only a server and a user allowed to create one.
+                await self._create_database()
+                self._pool = await self._create_pool()
         except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             raise StorageError(f"cannot connect to PostgreSQL at {redact(self.dsn)}: {e}") from None
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            self.dsn,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            reset=_no_reset,
+            timeout=self.connect_timeout,
+            server_settings=self.settings,
+        )
+
+    async def _create_database(self) -> None:
+        name = self.database
+        parts = urlsplit(self.dsn)
+        # Connected to a maintenance database, not to template1: CREATE DATABASE copies template1 and fails
+        # while another session (another instance creating the same database) is connected to it.
+        for maintenance in ("postgres", "template1"):
+            try:
+                conn = await asyncpg.connect(
+                    urlunsplit(parts._replace(path="/" + maintenance)),
+                    timeout=self.connect_timeout,
+                    server_settings=self.settings,
+                )
+            except asyncpg.InvalidCatalogNameError:
+                continue
+            try:
+                await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+                log.info("created PostgreSQL database %s", name)
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another instance created it first
+            except asyncpg.PostgresError as e:
+                raise StorageError(
+                    f"PostgreSQL database {name!r} does not exist and cannot be created: {e}"
+                ) from None
+            finally:
+                await conn.close()
+            return
+        raise StorageError(
+            f"PostgreSQL database {name!r} does not exist and there is no database to create it from"
+        )
+
+    @property
+    def database(self) -> str:
+        """The database the dataSource names, by libpq's rules (URL path, dbname, PGDATABASE, the user)."""
+        parts = urlsplit(self.dsn)
+        query = dict(parse_qsl(parts.query))
+        return (
+            unquote(parts.path.lstrip("/"))
+            or query.get("dbname")
+            or query.get("database")
+            or os.environ.get("PGDATABASE")
+            or unquote(parts.username or "")
+            or query.get("user")
+            or os.environ.get("PGUSER")
+            or getpass.getuser()
+        )
 
     async def close(self) -> None:
         if self._pool is not None:
