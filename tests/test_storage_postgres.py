@@ -309,6 +309,11 @@ async def test_revocation_is_recorded_once(pg_url: str, db: PostgresStorage, raw
         )
     # The refused second revocation did not spend its token either.
     assert await count(raw, "used_tokens", "id = $1", "rev-2") == 0
+    # Already revoked with a spent token: the revocation answers first, as on SQLite.
+    with pytest.raises(AlreadyRevoked):
+        await db.revoke_x509(
+            "77", provisioner_id="x", reason_code=0, reason="", mtls=False, token_id="rev-1", now=NOW
+        )
     row = await db.fetch_one(
         "SELECT reason_code, reason, mtls, revoked_at FROM revoked_x509_certs WHERE serial = '77'"
     )

@@ -1,8 +1,8 @@
 """PostgreSQL engine (several CA instances sharing one database), through an asyncpg connection pool.
 
 Every kernel write is one statement, so one round trip: a one-time token is recorded by a data-modifying
-CTE of the statement that stores what it authorises (`WITH t AS (INSERT INTO used_tokens ...) INSERT INTO
-x509_certs ...`). The statement commits or fails as a whole, and the primary key of `used_tokens` makes a
+CTE of the statement that stores what it authorises (`WITH used AS (INSERT INTO used_tokens ...) INSERT
+INTO x509_certs ...`). The statement commits or fails as a whole, and the primary key of `used_tokens` makes a
 concurrent second use of the token on any instance wait for the first and then fail.
 
 Statements are prepared once per connection (asyncpg's statement cache), and connections go back to the
@@ -165,7 +165,8 @@ _SSH = (
     "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
     " provisioner_type, valid_before, issued_at, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 )
-# A host certificate's principals ($11) go in with it; the newest certificate of a name sets its expiry.
+# A host certificate's principals ($11, each once) go in with it; a row already there is replaced, as SQLite's
+# INSERT OR REPLACE does.
 _HOSTS = (
     "hosts AS (INSERT INTO ssh_host_principals (principal, serial, valid_before)"
     " SELECT p, $1, $8 FROM unnest($11::text[]) AS p"
