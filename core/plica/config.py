@@ -29,6 +29,19 @@ def j(name: str, **kw: Any) -> Any:
     return field(metadata={"json": name}, **kw)
 
 
+@define(kw_only=True)
+class ProvisionerConfig:
+    """The fields every provisioner block has. A plugin's config class subclasses it
+    (`@define(kw_only=True) class MyConfig(ProvisionerConfig): ...`) and adds its own fields; the kernel
+    resolves `claims` and reads `options` (templates) itself, and `extra` keeps keys nobody knows."""
+
+    type: str = j("type")
+    name: str = j("name")
+    claims: dict[str, Any] | None = j("claims", default=None)
+    options: dict[str, Any] | None = j("options", default=None)
+    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+
 @define
 class ClaimsConfig:
     min_tls_cert_duration: str | None = j("minTLSCertDuration", default=None)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from attrs import define, field
+from attrs import define
 from cryptography import x509
 
 from plica.api import (
@@ -23,7 +23,7 @@ from plica.api import (
     SignRequest,
     X509Authorization,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig, j
 from plica.errors import ConfigError, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import b64url_encode
@@ -31,14 +31,9 @@ from plica.names import check_csr_names
 from plica.tokens import Token, token_sans
 
 
-@define
-class HMACConfig:
-    type: str = j("type")
-    name: str = j("name")
+@define(kw_only=True)
+class HMACConfig(ProvisionerConfig):
     secret: str = j("secret")
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
 TYPE = ProvisionerType(

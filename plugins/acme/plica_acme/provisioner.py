@@ -25,7 +25,7 @@ from plica.api import (
     SignRequest,
     X509Authorization,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig, j
 from plica.durations import parse_duration
 from plica.errors import BadRequest, ConfigError
 from plica.hookspecs import hookimpl
@@ -64,10 +64,8 @@ class LimitsConfig:
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
-@define
-class ACMEConfig:
-    type: str = j("type")
-    name: str = j("name")
+@define(kw_only=True)
+class ACMEConfig(ProvisionerConfig):
     force_cn: bool = j("forceCN", default=False)
     terms_of_service: str | None = j("termsOfService", default=None)
     website: str | None = j("website", default=None)
@@ -78,9 +76,6 @@ class ACMEConfig:
     attestation_roots: str | None = j("attestationRoots", default=None)
     validation: ValidationConfig | None = j("validation", default=None)
     limits: LimitsConfig | None = j("limits", default=None)
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
 @frozen

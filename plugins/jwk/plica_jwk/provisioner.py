@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, frozen
 from cryptography import x509
 
 from plica.api import (
@@ -24,7 +24,7 @@ from plica.api import (
     SSHSignRequest,
     X509Authorization,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig, j
 from plica.durations import resolve_time_duration
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
@@ -33,15 +33,10 @@ from plica.names import check_csr_names
 from plica.tokens import Token, token_sans
 
 
-@define
-class JWKConfig:
-    type: str = j("type")
-    name: str = j("name")
+@define(kw_only=True)
+class JWKConfig(ProvisionerConfig):
     key: dict[str, Any] = j("key")
     encrypted_key: str | None = j("encryptedKey", default=None)
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
 TYPE = ProvisionerType(

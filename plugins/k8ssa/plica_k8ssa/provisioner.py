@@ -20,7 +20,7 @@ import base64
 import binascii
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, frozen
 from cryptography import x509
 
 from plica.api import (
@@ -35,7 +35,7 @@ from plica.api import (
     SSHSignRequest,
     X509Authorization,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig, j
 from plica.errors import ConfigError, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
@@ -47,19 +47,14 @@ LEGACY_ISSUER = "kubernetes/serviceaccount"
 LEGACY_SA_NAME = "kubernetes.io/serviceaccount/service-account.name"
 
 
-@define
-class K8sSAConfig:
-    type: str = j("type")
-    name: str = j("name")
+@define(kw_only=True)
+class K8sSAConfig(ProvisionerConfig):
     public_keys: Any = j("publicKeys", default=None)
     issuers: list[str] = j("issuers", factory=list)
     audiences: list[str] = j("audiences", factory=list)
     jwks_url: str | None = j("jwksURL", default=None)
     discovery_roots: str | None = j("discoveryRoots", default=None)
     disable_discovery: bool = j("disableDiscovery", default=False)
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
 TYPE = ProvisionerType(

@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, frozen
 from cryptography import x509
 
 from plica.api import (
@@ -26,7 +26,7 @@ from plica.api import (
     SSHSignRequest,
     X509Authorization,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig, j
 from plica.durations import resolve_time_duration
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
@@ -45,14 +45,9 @@ from plica_nebula.nebulacert import (
 HEADER = "nebula"
 
 
-@define
-class NebulaConfig:
-    type: str = j("type")
-    name: str = j("name")
+@define(kw_only=True)
+class NebulaConfig(ProvisionerConfig):
     roots: Any = j("roots", default=None)
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
 TYPE = ProvisionerType(

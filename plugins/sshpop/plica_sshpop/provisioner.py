@@ -5,9 +5,8 @@ renewed, rekeyed (host certificates) or revoked."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, frozen
 from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
 
 from plica.api import (
@@ -19,7 +18,7 @@ from plica.api import (
     SSHRevokeAuthorization,
     SSHRevokeRequest,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig
 from plica.errors import BadRequest, ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import verify_signature
@@ -27,13 +26,9 @@ from plica.tokens import Token
 from plica_sshpop.sshcert import INFINITY, SSHCertError, from_wire_b64, kind, public_key_wire, signed_by
 
 
-@define
-class SSHPOPConfig:
-    type: str = j("type")
-    name: str = j("name")
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+@define(kw_only=True)
+class SSHPOPConfig(ProvisionerConfig):
+    """No fields beyond the common ones."""
 
 
 TYPE = ProvisionerType(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, frozen
 from cryptography import x509
 
 from plica.api import (
@@ -21,7 +21,7 @@ from plica.api import (
     SSHSignRequest,
     X509Authorization,
 )
-from plica.config import j
+from plica.config import ProvisionerConfig, j
 from plica.durations import resolve_time_duration
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
@@ -31,14 +31,9 @@ from plica.tokens import Token, token_sans
 from plica_x5c.chain import RootsError, TrustAnchors, load_roots, parse_header, verify_chain
 
 
-@define
-class X5CConfig:
-    type: str = j("type")
-    name: str = j("name")
+@define(kw_only=True)
+class X5CConfig(ProvisionerConfig):
     roots: Any = j("roots", default=None)
-    claims: Any = j("claims", default=None)
-    options: Any = j("options", default=None)
-    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
 TYPE = ProvisionerType(
