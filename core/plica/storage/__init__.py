@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plica.storage.base import AlreadyRevoked, Storage, StorageError, TokenReused
+from plica.storage.base import AlreadyRevoked, Storage, StorageError, TokenReused, UniqueViolation
 
 
 def open_storage(db_type: str, data_source: str) -> Storage:
@@ -19,4 +19,4 @@ def open_storage(db_type: str, data_source: str) -> Storage:
     raise StorageError(f"unsupported database type {db_type!r} (expected 'sqlite' or 'postgresql')")
 
 
-__all__ = ["AlreadyRevoked", "Storage", "StorageError", "TokenReused", "open_storage"]
+__all__ = ["AlreadyRevoked", "Storage", "StorageError", "TokenReused", "UniqueViolation", "open_storage"]

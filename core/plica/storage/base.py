@@ -28,6 +28,10 @@ class AlreadyRevoked(StorageError):
     pass
 
 
+class UniqueViolation(StorageError):
+    """A unique constraint of a plugin's own table refused the row (both engines raise this)."""
+
+
 @frozen
 class IssuedCert:
     serial: str
@@ -209,4 +213,4 @@ class Storage(abc.ABC):
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         """True if `exc` (raised by execute*) is a unique-constraint violation, for plugins' own tables."""
-        return isinstance(exc, TokenReused)
+        return isinstance(exc, TokenReused | AlreadyRevoked | UniqueViolation)

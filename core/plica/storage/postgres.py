@@ -32,6 +32,7 @@ from plica.storage.base import (
     Storage,
     StorageError,
     TokenReused,
+    UniqueViolation,
 )
 
 log = logging.getLogger("plica.storage")
@@ -41,10 +42,6 @@ MIGRATION_LOCK = zlib.crc32(b"plica.schema_migrations")
 # dataSource options the engine reads itself (pgxpool's and libpq's names): asyncpg would otherwise send
 # them to the server as settings, which it refuses.
 POOL_OPTIONS = {"pool_min_conns": 1, "pool_max_conns": 10, "connect_timeout": 10}
-
-
-class UniqueViolation(StorageError):
-    """A unique constraint of a plugin's own table refused the row."""
 
 
 def _classify(e: asyncpg.UniqueViolationError) -> StorageError:

@@ -29,6 +29,7 @@ from plica.storage.base import (
     Storage,
     StorageError,
     TokenReused,
+    UniqueViolation,
 )
 
 T = TypeVar("T")
@@ -42,6 +43,8 @@ def _classify(e: sqlite3.IntegrityError) -> StorageError:
         return TokenReused("token already used")
     if "revoked_x509_certs.serial" in msg or "revoked_ssh_certs.serial" in msg:
         return AlreadyRevoked("already revoked")
+    if "UNIQUE constraint failed" in msg or "PRIMARY KEY" in msg:
+        return UniqueViolation(msg)
     return StorageError(msg)
 
 
