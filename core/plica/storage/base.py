@@ -112,7 +112,23 @@ KERNEL_MIGRATIONS = [
             ],
             "postgresql": list(_COMMON),
         },
-    )
+    ),
+    # Admins of the admin API (plica.admin): a subject bound to a provisioner, as step-ca's linkedca.Admin.
+    Migration(
+        id="kernel-0002",
+        sql={
+            engine: [
+                """CREATE TABLE IF NOT EXISTS admins (
+                    id TEXT PRIMARY KEY,
+                    subject TEXT NOT NULL,
+                    provisioner_name TEXT NOT NULL,
+                    type TEXT NOT NULL CHECK (type IN ('ADMIN', 'SUPER_ADMIN')),
+                    created_at BIGINT NOT NULL,
+                    UNIQUE (subject, provisioner_name))"""
+            ]
+            for engine in ("sqlite", "postgresql")
+        },
+    ),
 ]
 
 
