@@ -7,6 +7,7 @@ import sys
 import click
 
 from plica import __version__
+from plica.cli.admin_cmds import admin_group
 from plica.cli.ca import init_cmd, start_cmd
 from plica.cli.client_cmds import (
     certificate_cmd,
@@ -39,6 +40,7 @@ def build_cli() -> click.Group:
         ssh_group,
         provisioner_group,
         crypto_group,
+        admin_group,
     ):
         cli.add_command(cmd)
     from plica.plugins import get_plugins

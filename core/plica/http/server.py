@@ -101,6 +101,10 @@ async def open_authority(
     authority = Authority(material=material, storage=storage, plugins=plugins, start_time=start_time)
     try:
         authority.install(authority.load_snapshot(cfg))
+        if migrate and cfg.authority.enable_admin:
+            from plica.admin import bootstrap
+
+            await bootstrap(storage, cfg.authority.provisioners)
     except BaseException:
         await storage.close()
         raise

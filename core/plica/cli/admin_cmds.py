@@ -1,0 +1,158 @@
+"""`plica admin list|add|remove`: the admins of the admin API, edited in the CA's database from the CA
+machine (as `plica acme eab` edits EAB keys). A running CA sees the change at its next request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from plica import admin as admin_mod
+from plica.cli.common import default_home, home_option
+
+T = TypeVar("T")
+
+_config_option = click.option(
+    "--config", "config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Path to ca.json (default <home>/config/ca.json).",
+)  # fmt: skip
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Open the database of the CA's ca.json, apply the kernel schema, seed the first super admin when
+    `enableAdmin` is on (what `plica start` does), and run `fn(storage, cfg)`."""
+    from plica import config as config_mod
+    from plica.errors import ConfigError
+    from plica.http.server import db_source
+    from plica.storage import StorageError, open_storage
+
+    path = config or (home or default_home()) / "config" / "ca.json"
+    try:
+        cfg = config_mod.load(path)
+    except ConfigError as e:
+        raise click.ClickException(f"cannot read {path}: {e}") from None
+
+    async def run() -> T:
+        storage = open_storage(*db_source(cfg))
+        await storage.open()
+        try:
+            await storage.migrate([])
+            if cfg.authority.enable_admin:
+                await admin_mod.bootstrap(storage, cfg.authority.provisioners)
+            return await fn(storage, cfg)
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(run())
+    except admin_mod.AdminError as e:
+        raise click.ClickException(e.message) from None
+    except StorageError as e:
+        raise click.ClickException(f"database error: {e}") from None
+
+
+def _warn_if_disabled(cfg: Any) -> None:
+    if not cfg.authority.enable_admin:
+        click.echo(
+            "Note: the admin API is off; set authority.enableAdmin to true in ca.json and restart the CA.",
+            err=True,
+        )
+
+
+def _print(admins: list[admin_mod.Admin], as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps([a.to_json() for a in admins], option=orjson.OPT_INDENT_2).decode())
+        return
+    if not admins:
+        click.echo("No admins.")
+        return
+    width = max(len(a.subject) for a in admins)
+    click.echo(f"{'SUBJECT':<{width}}  {'PROVISIONER':<20}  {'TYPE':<11}  ID")
+    for a in admins:
+        click.echo(f"{a.subject:<{width}}  {a.provisioner:<20}  {a.type:<11}  {a.id}")
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """Admins of the admin API (a subject bound to a provisioner; super admins manage admins)."""
+
+
+@admin_group.command("list")
+@click.option("--provisioner", help="Only the admins of this provisioner.")
+@click.option("--super", "only_super", is_flag=True, help="Only super admins.")
+@home_option
+@_config_option
+@_json_option
+def list_cmd(
+    provisioner: str | None, only_super: bool, home: Path | None, config: Path | None, as_json: bool
+) -> None:
+    """List the admins."""
+
+    async def run(storage: Any, cfg: Any) -> list[admin_mod.Admin]:
+        _warn_if_disabled(cfg)
+        return await admin_mod.list_admins(storage, provisioner=provisioner)
+
+    admins = _run(home, config, run)
+    _print([a for a in admins if a.is_super or not only_super], as_json)
+
+
+@admin_group.command("add")
+@click.argument("subject")
+@click.argument("provisioner")
+@click.option("--super", "make_super", is_flag=True, help="Make a super admin (may manage admins).")
+@home_option
+@_config_option
+@_json_option
+def add_cmd(
+    subject: str, provisioner: str, make_super: bool, home: Path | None, config: Path | None, as_json: bool
+) -> None:
+    """Make SUBJECT of PROVISIONER an admin: a certificate that PROVISIONER issued naming SUBJECT (as its
+    CN, a DNS SAN or an email) then authenticates admin requests."""
+
+    async def run(storage: Any, cfg: Any) -> admin_mod.Admin:
+        names = [p.get("name") for p in cfg.authority.provisioners]
+        if provisioner not in names:
+            raise click.ClickException(f"ca.json has no provisioner named {provisioner!r}")
+        _warn_if_disabled(cfg)
+        kind: admin_mod.AdminType = "SUPER_ADMIN" if make_super else "ADMIN"
+        return await admin_mod.add_admin(storage, subject, provisioner, kind)
+
+    _print([_run(home, config, run)], as_json)
+
+
+@admin_group.command("remove")
+@click.argument("subject")
+@click.option("--provisioner", help="The provisioner of the admin, when SUBJECT is an admin of several.")
+@home_option
+@_config_option
+def remove_cmd(subject: str, provisioner: str | None, home: Path | None, config: Path | None) -> None:
+    """Remove the admin SUBJECT (or the admin with that ID). The last super admin cannot be removed."""
+
+    async def run(storage: Any, cfg: Any) -> admin_mod.Admin:
+        by_id = await admin_mod.get_admin(storage, subject)
+        if by_id is not None:
+            matches = [by_id]
+        else:
+            matches = [
+                a
+                for a in await admin_mod.list_admins(storage, provisioner=provisioner)
+                if a.subject == subject
+            ]
+        if not matches:
+            where = f" of provisioner {provisioner!r}" if provisioner else ""
+            raise click.ClickException(f"there is no admin {subject!r}{where}")
+        if len(matches) > 1:
+            provs = ", ".join(a.provisioner for a in matches)
+            raise click.ClickException(
+                f"{subject!r} is an admin of several provisioners ({provs}): choose one with --provisioner"
+            )
+        await admin_mod.remove_admin(storage, matches[0].id)
+        return matches[0]
+
+    gone = _run(home, config, run)
+    click.echo(f"Removed admin {gone.subject} ({gone.provisioner}, {gone.type}).")
