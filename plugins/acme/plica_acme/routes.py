@@ -1,12 +1,13 @@
 """The kernel hooks that mount ACME: HTTP routes (`/acme/<provisioner>/…` and `/2.0/acme/<provisioner>/…`,
-api.md §8), storage tables, and the background tasks' lifecycle."""
+api.md §8; the EAB admin endpoints `/admin/acme/eab/…`, §6), storage tables, and the background tasks'
+lifecycle."""
 
 from __future__ import annotations
 
 from plica.api import AuthorityView, Migration, Route
 from plica.hookspecs import hookimpl
 
-from . import accounts, ari, authz, directory, orders, revoke
+from . import accounts, ari, authz, directory, eab_api, orders, revoke
 from .context import Handler, acme_handler
 from .runtime import runtime_for, stop_runtime
 from .schema import MIGRATIONS
@@ -42,7 +43,7 @@ def http_routes(authority: AuthorityView) -> list[Route]:
         for prefix in PREFIXES:
             for m in methods:
                 routes.append(Route(method=m, path=prefix + path, handler=handler))
-    return routes
+    return routes + eab_api.routes(authority)
 
 
 @hookimpl
