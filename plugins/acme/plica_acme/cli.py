@@ -1,5 +1,6 @@
 """The operator's commands: `plica acme eab add|list|remove` (External Account Binding keys, written to
-the CA's database directly from the CA machine), and `plica provisioner add|update --type ACME` flags."""
+the CA's database directly on the CA machine, or, with `--admin-cert/--admin-key`, through the CA's admin
+API from anywhere), and `plica provisioner add|update --type ACME` flags."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 import orjson
 
 from plica.hookspecs import hookimpl
+from plica.jose import b64url_encode
 
 from . import eab
+from .eab_api import KEY_NOT_FOUND
 from .provisioner import DEFAULT_CHALLENGES, KNOWN_ATTESTATION_FORMATS, KNOWN_CHALLENGES
 from .schema import MIGRATIONS
 
@@ -75,6 +79,98 @@ _config = click.option(
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+_file = click.Path(exists=True, dir_okay=False)
+_REMOTE_OPTIONS = [
+    click.option(
+        "--admin-cert", type=_file,
+        help="Admin certificate (chain): manage keys through the CA's admin API (authority.enableAdmin) "
+        "instead of its database.",
+    ),
+    click.option("--admin-key", type=_file, help="Private key of --admin-cert."),
+    click.option("--admin-password-file", type=_file, help="Password of an encrypted --admin-key."),
+    click.option("--ca-url", envvar="PLICA_CA_URL", help="URL of the CA (default from defaults.json)."),
+    click.option("--root", envvar="PLICA_ROOT", type=click.Path(dir_okay=False), help="Root certificate to trust."),
+]  # fmt: skip
+
+
+def _remote(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--admin-cert/--admin-key (and where the CA is): use the admin API instead of the local database."""
+    for opt in reversed(_REMOTE_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def _admin_client(home: Path | None, remote: dict[str, Any]) -> Any:
+    """The admin API client when --admin-cert is given, else None (local database)."""
+    from plica.admin import AdminClient, AdminCredentials
+    from plica.cli.common import read_defaults, read_password_file
+
+    cert, key = remote.get("admin_cert"), remote.get("admin_key")
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise click.UsageError("--admin-cert and --admin-key go together")
+    defaults = read_defaults(home)
+    url = remote.get("ca_url") or defaults.get("ca-url")
+    if not url:
+        raise click.UsageError("no CA URL: give --ca-url (or run `plica init`, which writes defaults.json)")
+    try:
+        creds = AdminCredentials.load(cert, key, read_password_file(remote.get("admin_password_file")))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    return AdminClient(url, remote.get("root") or defaults.get("root"), creds)
+
+
+def _call(client: Any, method: str, path: str, body: Any = None) -> Any:
+    from plica.client import CAClientError
+
+    try:
+        return client.request(method, path, body)
+    except CAClientError as e:
+        raise click.ClickException(f"the CA refused: {e}" if e.status else str(e)) from None
+
+
+def _from_wire(k: dict[str, Any]) -> eab.EABKey:
+    """An EABKey of the admin API (protobuf JSON) as the local commands print it."""
+    from datetime import datetime
+
+    def ts(v: Any) -> int | None:
+        return int(datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()) if v else None
+
+    secret = base64.b64decode(k.get("hmacKey") or "")
+    return eab.EABKey(
+        id=k["id"], provisioner=k.get("provisioner", ""), reference=k.get("reference", ""),
+        hmac_key=b64url_encode(secret) if secret else "", created=ts(k.get("createdAt")) or 0,
+        account_id=k.get("account") or None, bound_at=ts(k.get("boundAt")),
+    )  # fmt: skip
+
+
+def _path(*parts: str) -> str:
+    return "/admin/acme/eab/" + "/".join(quote(p, safe="") for p in parts)
+
+
+def _remote_list(client: Any, provisioner: str, reference: str) -> list[eab.EABKey]:
+    from plica.client import CAClientError
+
+    if reference:
+        try:
+            page = client.request("GET", _path(provisioner, reference))
+        except CAClientError as e:
+            if e.status == 404 and e.message == KEY_NOT_FOUND:
+                return []
+            raise click.ClickException(f"the CA refused: {e}") from None
+        return [_from_wire(k) for k in page.get("eaks") or []]
+    keys: list[eab.EABKey] = []
+    cursor = ""
+    while True:
+        query = "?limit=100" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+        page = _call(client, "GET", _path(provisioner) + query)
+        keys += [_from_wire(k) for k in page.get("eaks") or []]
+        cursor = page.get("nextCursor") or ""
+        if not cursor:
+            return keys
+
+
 @click.group("acme")
 def acme_group() -> None:
     """ACME provisioners: External Account Binding keys."""
@@ -91,7 +187,10 @@ def eab_group() -> None:
 @_home
 @_config
 @_json
-def eab_add(provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool) -> None:
+@_remote
+def eab_add(
+    provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool, **remote: Any
+) -> None:
     """Create an EAB key for PROVISIONER (optionally tagged with REFERENCE, unique per provisioner).
 
     The HMAC key is printed once, base64url-encoded, for the client (certbot --eab-kid/--eab-hmac-key,
@@ -103,7 +202,11 @@ def eab_add(provisioner: str, reference: str, home: Path | None, config: Path | 
         except ValueError as e:
             raise click.ClickException(str(e)) from None
 
-    key = _with_storage(home, config, provisioner, add)
+    client = _admin_client(home, remote)
+    if client is not None:
+        key = _from_wire(_call(client, "POST", _path(provisioner), {"reference": reference}))
+    else:
+        key = _with_storage(home, config, provisioner, add)
     if as_json:
         click.echo(orjson.dumps(key.public_json(with_key=True), option=orjson.OPT_INDENT_2).decode())
         return
@@ -120,9 +223,16 @@ def eab_add(provisioner: str, reference: str, home: Path | None, config: Path | 
 @_home
 @_config
 @_json
-def eab_list(provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool) -> None:
+@_remote
+def eab_list(
+    provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool, **remote: Any
+) -> None:
     """List the EAB keys of PROVISIONER (the HMAC keys are not shown)."""
-    keys = _with_storage(home, config, provisioner, lambda st: eab.list_keys(st, provisioner, reference))
+    client = _admin_client(home, remote)
+    if client is not None:
+        keys = _remote_list(client, provisioner, reference)
+    else:
+        keys = _with_storage(home, config, provisioner, lambda st: eab.list_keys(st, provisioner, reference))
     if as_json:
         click.echo(orjson.dumps([k.public_json() for k in keys], option=orjson.OPT_INDENT_2).decode())
         return
@@ -142,9 +252,13 @@ def eab_list(provisioner: str, reference: str, home: Path | None, config: Path |
 @click.argument("key_id")
 @_home
 @_config
-def eab_remove(provisioner: str, key_id: str, home: Path | None, config: Path | None) -> None:
+@_remote
+def eab_remove(provisioner: str, key_id: str, home: Path | None, config: Path | None, **remote: Any) -> None:
     """Remove the EAB key KEY_ID of PROVISIONER (accounts already bound with it stay)."""
-    if not _with_storage(home, config, provisioner, lambda st: eab.remove_key(st, provisioner, key_id)):
+    client = _admin_client(home, remote)
+    if client is not None:
+        _call(client, "DELETE", _path(provisioner, key_id))
+    elif not _with_storage(home, config, provisioner, lambda st: eab.remove_key(st, provisioner, key_id)):
         raise click.ClickException(f"provisioner {provisioner!r} has no EAB key {key_id!r}")
     click.echo(f"Removed EAB key {key_id}.")
 

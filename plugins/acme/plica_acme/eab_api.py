@@ -30,6 +30,7 @@ PREFIX = "/admin/acme/eab/{provisioner}"
 MAX_REFERENCE = 256  # step's limit
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+KEY_NOT_FOUND = "ACME External Account Key not found"
 _COLUMNS = "id, provisioner, reference, hmac_key, created, account_id, bound_at"
 
 
@@ -133,7 +134,7 @@ def routes(authority: AuthorityView) -> list[Route]:
         reference = request.match_info["reference"]
         keys = await eab.list_keys(authority.storage, prov.name, reference)
         if not keys:
-            raise AdminError(404, "ACME External Account Key not found")
+            raise AdminError(404, KEY_NOT_FOUND)
         return _json({"eaks": [wire(k) for k in keys], "nextCursor": ""})
 
     async def create(request: web.Request, prov: Provisioner) -> web.Response:
@@ -149,7 +150,7 @@ def routes(authority: AuthorityView) -> list[Route]:
 
     async def delete(request: web.Request, prov: Provisioner) -> web.Response:
         if not await eab.remove_key(authority.storage, prov.name, request.match_info["reference"]):
-            raise AdminError(404, "ACME External Account Key not found")
+            raise AdminError(404, KEY_NOT_FOUND)
         return _json({"status": "ok"})
 
     return [
