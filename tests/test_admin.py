@@ -122,7 +122,7 @@ def step_token(
 
 def forge(
     files: CAFiles, cn: str, *, provisioner: str = "admin", eku: list[Any] | None = None,
-    not_after: dt.datetime | None = None,
+    not_after: dt.datetime | None = None, can_sign: bool = True,
 ) -> Any:  # fmt: skip
     """A leaf signed with the intermediate key of `files`' CA (for refusals a real provisioner would never
     issue: expired, without clientAuth, or from another CA)."""
@@ -137,7 +137,9 @@ def forge(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=2))
         .not_valid_after(not_after or now + dt.timedelta(hours=1))
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+        .add_extension(
+            x509.KeyUsage(can_sign, not can_sign, False, False, False, False, False, False, False), True
+        )
         .add_extension(
             x509.ExtendedKeyUsage(eku or [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             False,
@@ -262,6 +264,10 @@ async def test_refusals_are_401_in_the_admin_shape(tmp_path: Path, session: aioh
         assert "expired" in refused(*await call(step_token(expired, aud)))
         server_only = forge(files, "step", eku=[ExtendedKeyUsageOID.SERVER_AUTH])
         assert "clientAuth" in refused(*await call(step_token(server_only, aud)))
+        no_signing = forge(files, "step", can_sign=False)
+        assert "digitalSignature" in refused(*await call(step_token(no_signing, aud)))
+        garbage = jose_sign(step.key, {"alg": "ES256", "x5c": ["bm90IGEgY2VydA=="]}, {"aud": aud})
+        assert "x5c" in refused(*await call(garbage))
         unknown = forge(files, "step", provisioner="gone")
         assert "gone" in refused(*await call(step_token(unknown, aud)))
         # the forged-but-valid control: the same CA, the right names, works (so the refusals above are

@@ -301,7 +301,10 @@ def verify_admin_token(authority: Any, raw: str, path: str, raw_path: str = "") 
     now = dt.datetime.now(dt.UTC)
     leaf = chain[0]
     _verify_chain(authority, chain, now)
-    pub = leaf.public_key()
+    try:
+        pub = leaf.public_key()
+    except ValueError:
+        raise Unauthorized("admin certificate has a key of an unsupported type") from None
     if not verify_signature(str(token.header.get("alg", "")), pub, token.signing_input, token.signature):  # type: ignore[arg-type]
         raise Unauthorized("admin token signature does not verify with the key of its x5c certificate")
     token.check_times(now=now.timestamp())
@@ -375,8 +378,15 @@ def _verify_chain(authority: Any, chain: list[x509.Certificate], now: dt.datetim
     )
     try:
         path = builder.build_client_verifier().verify(leaf, [*chain[1:], *authority.intermediates]).chain
-    except verification.VerificationError:
+    except (verification.VerificationError, ValueError):
         raise Unauthorized("admin certificate does not chain to this CA's roots") from None
+    try:
+        _check_usages(leaf, path)
+    except ValueError:  # a malformed extension (cryptography parses them lazily)
+        raise Unauthorized("admin certificate has a malformed extension") from None
+
+
+def _check_usages(leaf: x509.Certificate, path: Sequence[x509.Certificate]) -> None:
     for cert in path:
         try:
             eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -398,8 +408,8 @@ def _verify_chain(authority: Any, chain: list[x509.Certificate], now: dt.datetim
 
 
 def _check_lifetime(token: Token, now: float) -> None:
-    exp = token.claims["exp"]  # check_times required it
-    start = token.claims.get("nbf", token.claims.get("iat", now))
+    exp = token.claims["exp"]  # check_times required it (and that nbf/iat, when set, are numbers)
+    start = next((v for v in (token.claims.get("nbf"), token.claims.get("iat")) if v is not None), now)
     if exp - start > TOKEN_LIFETIME + LEEWAY:
         raise Unauthorized(f"admin token lives longer than {TOKEN_LIFETIME // 60} minutes")
 
