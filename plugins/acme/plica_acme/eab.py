@@ -72,10 +72,17 @@ async def add_key(storage: Storage, provisioner: str, reference: str = "") -> EA
         account_id=None,
         bound_at=None,
     )
-    await storage.execute(
-        "INSERT INTO acme_eab_keys (id, provisioner, reference, hmac_key, created) VALUES (?, ?, ?, ?, ?)",
-        (key.id, key.provisioner, key.reference, key.hmac_key, key.created),
-    )
+    try:
+        await storage.execute(
+            "INSERT INTO acme_eab_keys (id, provisioner, reference, hmac_key, created) VALUES (?, ?, ?, ?, ?)",
+            (key.id, key.provisioner, key.reference, key.hmac_key, key.created),
+        )
+    except Exception as e:
+        if storage.is_unique_violation(e):  # lost a race with another request for the same reference
+            raise ValueError(
+                f"an EAB key with reference {reference!r} already exists for {provisioner!r}"
+            ) from None
+        raise
     return key
 
 

@@ -79,4 +79,13 @@ _TABLES = [
     "CREATE INDEX IF NOT EXISTS acme_eab_provisioner ON acme_eab_keys (provisioner, reference)",
 ]
 
-MIGRATIONS = [Migration(id="acme-0001", sql={"sqlite": list(_TABLES), "postgresql": list(_TABLES)})]
+# A reference names one key per provisioner, also when two admins create it at the same moment.
+_EAB_UNIQUE = [
+    "CREATE UNIQUE INDEX IF NOT EXISTS acme_eab_reference ON acme_eab_keys (provisioner, reference)"
+    " WHERE reference <> ''"
+]
+
+MIGRATIONS = [
+    Migration(id="acme-0001", sql={"sqlite": list(_TABLES), "postgresql": list(_TABLES)}),
+    Migration(id="acme-0002", sql={"sqlite": _EAB_UNIQUE, "postgresql": _EAB_UNIQUE}),
+]
