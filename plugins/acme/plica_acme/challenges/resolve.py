@@ -24,6 +24,7 @@ from ..provisioner import ACMEState
 
 MAX_CNAME_HOPS = 10
 _system: dns.asyncresolver.Resolver | None = None
+_configured: dict[tuple[Any, ...], dns.asyncresolver.Resolver] = {}
 
 
 def resolver_for(state: ACMEState) -> dns.asyncresolver.Resolver:
@@ -37,10 +38,15 @@ def resolver_for(state: ACMEState) -> dns.asyncresolver.Resolver:
             _system.cache = None
         r = _system
     else:
-        host, port = state.resolver
-        r = dns.asyncresolver.Resolver(configure=False)
-        r.nameservers = [dns.nameserver.Do53Nameserver(host, port)]
-        r.cache = None
+        # One resolver per configured server and timeout: building one costs more than the query.
+        key = (*state.resolver, state.timeout)
+        r = _configured.get(key)
+        if r is None:
+            host, port = state.resolver
+            r = dns.asyncresolver.Resolver(configure=False)
+            r.nameservers = [dns.nameserver.Do53Nameserver(host, port)]
+            r.cache = None
+            _configured[key] = r
     r.timeout = state.timeout
     r.lifetime = state.timeout
     return r
@@ -86,9 +92,14 @@ async def addresses(state: ACMEState, host: str) -> list[str]:
         except OSError as e:
             raise Problem("dns", f"cannot resolve {host}: {e}") from None
         return list(dict.fromkeys(i[4][0] for i in infos))
-    out: list[str] = []
-    for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-        out += [r.address for r in await lookup(state, host, rdtype)]
+    # A and AAAA at the same time; one family failing is fine when the other answers.
+    answers = await asyncio.gather(
+        *(lookup(state, host, t) for t in (dns.rdatatype.A, dns.rdatatype.AAAA)), return_exceptions=True
+    )
+    out = [r.address for a in answers if isinstance(a, list) for r in a]
     if not out:
+        for a in answers:
+            if isinstance(a, BaseException):
+                raise a
         raise Problem("dns", f"{host} has no A or AAAA record")
     return out
