@@ -142,6 +142,7 @@ class CAMaterial:
     root_by_fingerprint: dict[str, x509.Certificate] = field(factory=dict)
     akid: x509.AuthorityKeyIdentifier | None = None
     hash_alg: hashes.HashAlgorithm | None = None
+    encoder: Any = None  # plica.leafder.LeafEncoder: the default leaf without the builder
 
     @classmethod
     def load(
@@ -190,6 +191,9 @@ class CAMaterial:
         except x509.ExtensionNotFound:
             self.akid = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.public_key())  # type: ignore[arg-type]
         self.hash_alg = signature_hash(self.intermediate_key)
+        from plica.leafder import LeafEncoder
+
+        self.encoder = LeafEncoder(self.intermediate, self.intermediate_key, self.hash_alg, self.akid)
 
     def sign_leaf(
         self,
@@ -206,6 +210,22 @@ class CAMaterial:
     ) -> x509.Certificate:
         """The default leaf (api.md §3a): KU digitalSignature(+keyEncipherment for RSA), EKU server+client
         auth, SANs, SKID, AKID, plus `extra_extensions` (the provisioner extension)."""
+        if self.encoder is not None and all(
+            isinstance(e, x509.UnrecognizedExtension) for e in extra_extensions
+        ):
+            der = self.encoder.sign(
+                serial=random_serial(),
+                subject=subject,
+                public_key=public_key,
+                not_before=not_before,
+                not_after=not_after,
+                key_usage=key_usage or default_key_usage(public_key),
+                ext_key_usage=ext_key_usage,
+                san=san,
+                san_critical=san_critical,
+                extra=[(e.oid.dotted_string, e.value) for e in extra_extensions],  # type: ignore[attr-defined]
+            )
+            return x509.load_der_x509_certificate(der)
         b = (
             x509.CertificateBuilder()
             .subject_name(subject)

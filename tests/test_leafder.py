@@ -1,0 +1,107 @@
+"""The hand-assembled default leaf (plica.leafder) is byte for byte what cryptography's builder writes for
+the same inputs, for every kind of CA key, and its signature verifies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from plica.asn1 import ProvisionerExtension
+from plica.keys import generate
+from plica.leafder import LeafEncoder, der_oid
+from plica.pki import create_intermediate, create_root, default_key_usage, signature_hash
+
+EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+
+
+def ca(kind: str) -> tuple[x509.Certificate, object]:
+    make = {
+        "P-256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "P-384": lambda: ec.generate_private_key(ec.SECP384R1()),
+        "RSA": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "Ed25519": ed25519.Ed25519PrivateKey.generate,
+    }[kind]
+    root_key, key = make(), make()
+    root = create_root(root_key, "T")
+    return create_intermediate(key, "T", root, root_key), key
+
+
+@pytest.mark.parametrize("ca_kind", ["P-256", "P-384", "RSA", "Ed25519"])
+@pytest.mark.parametrize("leaf_kind", ["EC", "RSA", "OKP"])
+@pytest.mark.parametrize("with_subject", [True, False])
+def test_same_tbs_as_the_builder(ca_kind: str, leaf_kind: str, with_subject: bool) -> None:
+    inter, key = ca(ca_kind)
+    ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    akid = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    hash_alg = signature_hash(key)  # type: ignore[arg-type]
+    enc = LeafEncoder(inter, key, hash_alg, akid)
+    leaf_key = generate(leaf_kind)
+    pub = leaf_key.public_key()
+    subject = (
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jane@doe.com")])
+        if with_subject
+        else x509.Name([])
+    )
+    san = x509.SubjectAlternativeName(
+        [
+            x509.DNSName("a.example.com"),
+            x509.RFC822Name("jane@doe.com"),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ]
+    )
+    prov = ProvisionerExtension(1, "admin", "kid-123", ("k=v",))
+    nb = dt.datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=dt.UTC)
+    na = dt.datetime(2051, 1, 1, tzinfo=dt.UTC)  # past 2049: GeneralizedTime
+    serial = (1 << 127) | 12345
+    ku = default_key_usage(pub)
+    der = enc.sign(
+        serial=serial, subject=subject, public_key=pub, not_before=nb, not_after=na, key_usage=ku,
+        ext_key_usage=EKU, san=san, san_critical=not with_subject, extra=[(prov.extension().oid.dotted_string,
+        prov.to_der())],
+    )  # fmt: skip
+    ours = x509.load_der_x509_certificate(der)
+    ref = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(inter.subject)
+        .public_key(pub)
+        .serial_number(serial)
+        .not_valid_before(nb)
+        .not_valid_after(na)
+        .add_extension(ku, critical=True)
+        .add_extension(EKU, critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+        .add_extension(akid, critical=False)
+        .add_extension(san, critical=not with_subject)
+        .add_extension(prov.extension(), critical=False)
+        .sign(key, hash_alg)  # type: ignore[arg-type]
+    )
+    assert ours.tbs_certificate_bytes == ref.tbs_certificate_bytes
+    assert ours.signature_algorithm_oid == ref.signature_algorithm_oid
+    ours.verify_directly_issued_by(inter)
+
+
+def test_oid_encoding() -> None:
+    # Against cryptography's own encoding, read from a certificate extension.
+    inter, key = ca("P-256")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(inter.subject)
+        .issuer_name(inter.subject)
+        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .serial_number(7)
+        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+        .add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.37476.9000.64.1"), b"\x05\x00"),
+            False,
+        )
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    assert der_oid("1.3.6.1.4.1.37476.9000.64.1") in cert.tbs_certificate_bytes
