@@ -89,6 +89,7 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         "fail": {"x509": {"template": FAIL_TEMPLATE}},
         "broken": {"x509": {"template": BROKEN_TEMPLATE}},
         "ssh": {"ssh": {"template": SSH_TEMPLATE}},
+        "policed": {"x509": {"template": ORG_UNIT_TEMPLATE, "templateData": {"OrganizationalUnit": "Ops"}}},
         "plain": {},
     }
     provs: dict[str, ProvKey] = {}
@@ -96,6 +97,8 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         block, key = new_jwk_provisioner(name, claims={"enableSSHCA": True})
         if options:
             block["options"] = options
+        if name == "policed":
+            block["policy"] = {"x509": {"deny": {"dns": ["*.internal.example.com"]}}}
         files.add_provisioner(block)
         provs[name] = key
     async with in_process_ca(files), aiohttp.ClientSession() as session:
@@ -206,3 +209,16 @@ async def test_default_leaf_matches_step_default_template(env: Env, kind: str) -
     ku = a.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and ku.key_encipherment == (kind == "rsa")
     assert a.not_valid_before_utc < dt.datetime.now(dt.UTC)
+
+
+async def test_policy_applies_to_what_the_template_produced(env: Env) -> None:
+    from kernelkit import db_counts
+
+    before = db_counts(env.files)
+    r, _ = await env.api.sign(env.provs["policed"], "db.internal.example.com")
+    assert r.status == 403, r.raw
+    assert "db.internal.example.com" in r.error()["message"]
+    after = db_counts(env.files)
+    assert (after["x509_certs"], after["used_tokens"]) == (before["x509_certs"], before["used_tokens"])
+    r, _ = await env.api.sign(env.provs["policed"], "www.example.com")
+    assert r.status == 201, r.raw

@@ -33,7 +33,7 @@ from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
 from plica.config import CAConfig
 from plica.durations import parse_duration
 from plica.errors import BadRequest, Forbidden, InternalError, NotFound, Unauthorized
-from plica.names import SANs, csr_sans, split_sans
+from plica.names import SANs, csr_sans, sans_of, split_sans
 from plica.pki import CAMaterial, random_serial
 from plica.plugins import Plugins, TypeEntry
 from plica.provisioners import ProvisionerSet, load_provisioners
@@ -146,6 +146,10 @@ class Authority:
 
     def install(self, snap: Snapshot) -> None:
         self.snapshot = snap
+
+    @property
+    def loaded(self) -> bool:
+        return hasattr(self, "snapshot")
 
     # ------------------------------------------------------------------ helpers
     def _entry(self, prov: Provisioner) -> TypeEntry:
@@ -367,8 +371,6 @@ class Authority:
         builder = builder.serial_number(
             desc.serial_number if desc.serial_number is not None else random_serial()
         )
-        cert_for_policy = builder._subject_name  # type: ignore[attr-defined]
-        self._check_policy_x509(prov, cert_for_policy, _sans_of_builder(builder))
         from plica.certdesc.x509desc import signing_params
 
         params = self._render(
@@ -380,13 +382,17 @@ class Authority:
             ),
         )
         try:
-            return builder.sign(
+            cert = builder.sign(
                 self.material.intermediate_key, params.algorithm, rsa_padding=params.rsa_padding
             )
         except ValueError as e:
             raise InternalError(
                 f"error applying the x509 template of provisioner {prov.name!r}: {e}", detail=str(e)
             ) from None
+        # What the template produced is only known once it is built: check the names on the result (a
+        # refused certificate is never stored or returned).
+        self._check_policy_x509(prov, cert.subject, sans_of(cert.extensions))
+        return cert
 
     def _render(self, prov: Provisioner, fn: Callable[[], Any]) -> Any:
         """Run a template step. step answers 400 with the message of `fail` and 500 for any other template
@@ -432,7 +438,6 @@ class Authority:
         *,
         token_id: str | None = None,
         new_key: Any = None,
-        csr: x509.CertificateSigningRequest | None = None,
     ) -> list[x509.Certificate]:
         serial = str(cert.serial_number)
         if await self.storage.is_x509_revoked(serial):
@@ -502,7 +507,7 @@ class Authority:
             raise BadRequest("missing csr")
         csr, _ = parse_csr(csr_pem)
         check_public_key(csr.public_key())
-        return await self.renew(cert, new_key=csr.public_key(), csr=csr)
+        return await self.renew(cert, new_key=csr.public_key())
 
     # ================================================================== revoke
     async def revoke(self, body: dict[str, Any], *, mtls_cert: x509.Certificate | None) -> None:
@@ -593,11 +598,12 @@ class _LoadingView:
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         return self._a.ssh_public_keys(kind)
 
+    # While a snapshot loads, the provisioners serving are the previous snapshot's (none at first start).
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:
-        return self._a.provisioners_of_type(type_name)
+        return self._a.provisioners_of_type(type_name) if self._a.loaded else []
 
     def provisioner_by_name(self, name: str) -> Provisioner | None:
-        return self._a.provisioner_by_name(name)
+        return self._a.provisioner_by_name(name) if self._a.loaded else None
 
 
 def _fmt(d: dt.timedelta) -> str:
@@ -610,19 +616,6 @@ def _str_or_none(v: Any, name: str) -> str | None:
     if v is None or isinstance(v, str):
         return v
     raise BadRequest(f"{name} must be a string (an RFC 3339 time or a duration such as '24h')")
-
-
-def _sans_of_builder(builder: x509.CertificateBuilder) -> SANs:
-    for e in builder._extensions:  # type: ignore[attr-defined]
-        if isinstance(e.value, x509.SubjectAlternativeName):
-            v = e.value
-            return SANs(
-                dns=list(v.get_values_for_type(x509.DNSName)),
-                ips=list(v.get_values_for_type(x509.IPAddress)),  # type: ignore[arg-type]
-                emails=list(v.get_values_for_type(x509.RFC822Name)),
-                uris=list(v.get_values_for_type(x509.UniformResourceIdentifier)),
-            )
-    return SANs()
 
 
 def parse_csr(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:

@@ -62,11 +62,17 @@ def _has_scheme(v: str) -> bool:
 
 def csr_sans(csr: x509.CertificateSigningRequest) -> SANs:
     try:
-        ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return SANs()
+        return sans_of(csr.extensions)
     except ValueError as e:
         raise BadRequest(f"invalid csr: malformed extensions ({e})") from None
+
+
+def sans_of(extensions: x509.Extensions) -> SANs:
+    """The SANs of a CSR's or a certificate's extensions."""
+    try:
+        ext = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return SANs()
     return SANs(
         dns=list(ext.get_values_for_type(x509.DNSName)),
         ips=list(ext.get_values_for_type(x509.IPAddress)),  # type: ignore[arg-type]

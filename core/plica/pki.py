@@ -6,7 +6,6 @@ fingerprints computed, extension objects that never change prebuilt. `sign_leaf`
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import secrets
@@ -45,13 +44,6 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-def pem_from_der(der: bytes) -> str:
-    """PEM text from DER already at hand (cheaper than serialising the certificate a second time)."""
-    b64 = base64.b64encode(der).decode("ascii")
-    lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
 
 
 def _name(cn: str, org: str | None = None) -> x509.Name:

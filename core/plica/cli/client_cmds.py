@@ -7,9 +7,7 @@ every installed type; type-specific flags come from the plugins (`cli_client_opt
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -547,11 +545,3 @@ def ssh_revoke_cmd(serial: str, reason: str, reason_code: int, token: str | None
     except CAClientError as e:
         raise _fail(e) from None
     click.echo(f"✔ SSH certificate with serial number {serial} has been revoked.")
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")

@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from plica import sshops
 from plica.api import Route
@@ -26,7 +25,6 @@ from plica.errors import (
     NotImplementedYet,
     PayloadTooLarge,
     PlicaError,
-    Unauthorized,
 )
 from plica.pki import pem
 from plica.renewtoken import authorize_renew_token
@@ -270,8 +268,4 @@ def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> 
     return app
 
 
-def der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
-__all__ = ["AUTHORITY_KEY", "Unauthorized", "build_app", "json_response", "read_json"]
+__all__ = ["AUTHORITY_KEY", "build_app", "json_response", "read_json"]
