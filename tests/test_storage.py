@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -195,3 +197,55 @@ async def test_wal_mode_and_bad_options(tmp_path: Path) -> None:
     await s.close()
     with pytest.raises(StorageError, match="not open"):
         await s.fetch_one("SELECT 1")
+
+
+def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another writer (a connection of its own, as another worker would have) holds the write lock for
+    `seconds`; the returned thread ends when it has committed."""
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO used_tokens (id, provisioner, used_at) VALUES ('holder', 'p', 0)")
+
+    def release() -> None:
+        time.sleep(seconds)
+        con.execute("COMMIT")
+        con.close()
+
+    t = threading.Thread(target=release)
+    t.start()
+    return t
+
+
+async def test_a_short_lock_wait_keeps_the_request_in_place(db: SQLiteStorage, tmp_path: Path) -> None:
+    # An asyncio pause on a lock wait would put the request behind everything else the loop has ready;
+    # a wait shorter than lock_spin is waited out in place.
+    db.lock_spin = 5.0  # generous, so a slow machine cannot make the holder outlast it
+    holder = hold_write_lock(tmp_path / "plica.db", 0.02)
+    ran: list[int] = []
+    asyncio.get_running_loop().call_soon(ran.append, 1)
+    await db.store_x509(cert("s1"), token_id="t-short")
+    assert ran == []  # the write finished without handing the loop to anything else
+    holder.join()
+    assert await db.get_x509("s1") == cert("s1")
+    assert count(tmp_path / "plica.db", "used_tokens", "id IN ('holder', 't-short')") == 2
+
+
+async def test_a_long_lock_wait_does_not_block_the_loop(db: SQLiteStorage, tmp_path: Path) -> None:
+    db.lock_spin = 0.002
+    holder = hold_write_lock(tmp_path / "plica.db", 0.3)
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    t = asyncio.get_running_loop().create_task(ticker())
+    await asyncio.sleep(0)
+    start = time.monotonic()
+    await db.store_x509(cert("s2"), token_id="t-long")
+    t.cancel()
+    holder.join()
+    assert time.monotonic() - start >= 0.25  # it did wait for the holder
+    assert len(ticks) >= 10  # and the loop served other work meanwhile
+    assert await db.get_x509("s2") == cert("s2")
