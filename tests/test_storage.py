@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -199,40 +199,45 @@ async def test_wal_mode_and_bad_options(tmp_path: Path) -> None:
         await s.fetch_one("SELECT 1")
 
 
-def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+def hold_write_lock(path: Path, seconds: float) -> tuple[threading.Thread, list[float]]:
     """Another writer (a connection of its own, as another worker would have) holds the write lock for
-    `seconds`; the returned thread ends when it has committed."""
+    `seconds`; the thread ends when it has committed, and the list then holds when it did."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     con.execute("BEGIN IMMEDIATE")
     con.execute("INSERT INTO used_tokens (id, provisioner, used_at) VALUES ('holder', 'p', 0)")
+    released: list[float] = []
 
     def release() -> None:
         time.sleep(seconds)
         con.execute("COMMIT")
+        released.append(time.monotonic())
         con.close()
 
     t = threading.Thread(target=release)
     t.start()
-    return t
+    return t, released
 
 
 async def test_a_short_lock_wait_keeps_the_request_in_place(db: SQLiteStorage, tmp_path: Path) -> None:
     # An asyncio pause on a lock wait would put the request behind everything else the loop has ready;
-    # a wait shorter than lock_spin is waited out in place.
+    # a wait shorter than lock_spin is waited out in place: the work queued behind the write runs only
+    # once the other writer has let go.
     db.lock_spin = 5.0  # generous, so a slow machine cannot make the holder outlast it
-    holder = hold_write_lock(tmp_path / "plica.db", 0.02)
-    ran: list[int] = []
-    asyncio.get_running_loop().call_soon(ran.append, 1)
-    await db.store_x509(cert("s1"), token_id="t-short")
-    assert ran == []  # the write finished without handing the loop to anything else
+    holder, released = hold_write_lock(tmp_path / "plica.db", 0.02)
+    write = asyncio.ensure_future(db.store_x509(cert("s1"), token_id="t-short"))
+    await asyncio.sleep(0)  # the write is submitted; its group commit is queued
+    behind: list[float] = []
+    asyncio.get_running_loop().call_soon(lambda: behind.append(time.monotonic()))
+    await write
     holder.join()
+    assert behind and behind[0] >= released[0]
     assert await db.get_x509("s1") == cert("s1")
     assert count(tmp_path / "plica.db", "used_tokens", "id IN ('holder', 't-short')") == 2
 
 
 async def test_a_long_lock_wait_does_not_block_the_loop(db: SQLiteStorage, tmp_path: Path) -> None:
     db.lock_spin = 0.002
-    holder = hold_write_lock(tmp_path / "plica.db", 0.3)
+    holder, _ = hold_write_lock(tmp_path / "plica.db", 0.3)
     ticks: list[float] = []
 
     async def ticker() -> None:
@@ -249,3 +254,57 @@ async def test_a_long_lock_wait_does_not_block_the_loop(db: SQLiteStorage, tmp_p
     assert time.monotonic() - start >= 0.25  # it did wait for the holder
     assert len(ticks) >= 10  # and the loop served other work meanwhile
     assert await db.get_x509("s2") == cert("s2")
+
+
+def commits_by_others(path: Path) -> Callable[[], int]:
+    """A counter of the commits other connections make to `path` (PRAGMA data_version)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    return lambda: con.execute("PRAGMA data_version").fetchone()[0]
+
+
+async def test_writes_of_one_turn_share_a_commit_and_fail_alone(db: SQLiteStorage, tmp_path: Path) -> None:
+    path = tmp_path / "plica.db"
+    await db.use_token("taken", "p", NOW)
+    version = commits_by_others(path)
+    before = version()
+    results = await asyncio.gather(
+        db.store_x509(cert("g1"), token_id="dup"),
+        db.store_x509(cert("g2"), token_id="dup"),  # a replay inside the same group
+        db.execute_many(
+            [
+                ("INSERT INTO used_tokens (id, provisioner, used_at) VALUES (?, ?, ?)", ("fresh", "p", NOW)),
+                ("INSERT INTO used_tokens (id, provisioner, used_at) VALUES (?, ?, ?)", ("taken", "p", NOW)),
+            ]
+        ),
+        db.store_x509(cert("g3"), token_id="other"),
+        db.execute("DELETE FROM used_tokens WHERE id = ?", ("nothing-there",)),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[3] is None and results[4] == 0
+    assert isinstance(results[1], TokenReused) and isinstance(results[2], TokenReused)
+    assert version() - before == 1  # one commit for the five writes
+    assert count(path, "x509_certs", "serial IN ('g1', 'g3')") == 2
+    assert count(path, "x509_certs", "serial = 'g2'") == 0
+    assert count(path, "used_tokens", "id = 'fresh'") == 0  # the failed group left nothing
+
+
+async def test_a_write_that_loses_the_transaction_fails_the_whole_group(
+    db: SQLiteStorage, tmp_path: Path
+) -> None:
+    # RAISE(ROLLBACK) ends the whole transaction, as a full disk or an I/O error would: the writes already
+    # run in the group are gone, so none of them may be reported as done.
+    await db.execute("CREATE TABLE doomed (x INT)")
+    await db.execute(
+        "CREATE TRIGGER doomed_rollback BEFORE INSERT ON doomed BEGIN SELECT RAISE(ROLLBACK, 'no'); END"
+    )
+    results = await asyncio.gather(
+        db.store_x509(cert("l1"), token_id="l1"),
+        db.execute("INSERT INTO doomed (x) VALUES (1)"),
+        db.store_x509(cert("l2"), token_id="l2"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StorageError) for r in results), results
+    assert count(tmp_path / "plica.db", "x509_certs") == 0
+    assert count(tmp_path / "plica.db", "used_tokens") == 0
+    await db.store_x509(cert("l3"), token_id="l3")  # the connection is usable again
+    assert count(tmp_path / "plica.db", "x509_certs") == 1

@@ -3,8 +3,10 @@
 WAL mode with synchronous=NORMAL: a commit survives a crash of the process (the WAL is on disk); only an
 OS crash or power loss can lose the last commits. That is the trade performance.md measured (-33 % CPU)
 and the one most embedded CAs make; `?synchronous=FULL` in `dataSource` selects the stricter mode.
-The connection is in autocommit mode so that each kernel write is one statement, one thread hop, one
-commit; multi-statement transactions hold a lock so concurrent requests never join them.
+In that mode (the default) queries run inline on the event loop, and the writes of one loop turn are
+committed together (`group_commit.py`); with `?synchronous=FULL` every query goes through aiosqlite's
+thread, one statement and one commit at a time, and multi-statement transactions hold a lock so
+concurrent requests never join them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from plica.storage.base import (
     TokenReused,
     UniqueViolation,
 )
+from plica.storage.group_commit import GroupCommit, is_busy
 
 T = TypeVar("T")
 LOCK_SPIN = 0.002  # seconds a lock wait may block the event loop before it yields
@@ -63,7 +66,19 @@ class SQLiteStorage(Storage):
         self._lock = asyncio.Lock()
         self._checkpointer: asyncio.Task[None] | None = None
         self._inline: sqlite3.Connection | None = None
-        self.lock_spin = LOCK_SPIN
+        self._group: GroupCommit | None = None
+        self._lock_spin = LOCK_SPIN
+
+    @property
+    def lock_spin(self) -> float:
+        """How long a lock wait may block the event loop before the write yields (see GroupCommit)."""
+        return self._lock_spin
+
+    @lock_spin.setter
+    def lock_spin(self, seconds: float) -> None:
+        self._lock_spin = seconds
+        if self._group is not None:
+            self._group.lock_spin = seconds
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -96,6 +111,9 @@ class SQLiteStorage(Storage):
                 self._inline.execute("PRAGMA busy_timeout=0")
                 self._inline.execute(f"PRAGMA synchronous={self.synchronous}")
                 self._inline.execute("PRAGMA wal_autocheckpoint=0")
+                self._group = GroupCommit(
+                    self._inline, classify=_classify, lock_wait=LOCK_WAIT, lock_spin=self._lock_spin
+                )
 
     async def _checkpoint_forever(self) -> None:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -116,16 +134,15 @@ class SQLiteStorage(Storage):
             try:
                 return await op()
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
+                if not is_busy(e):
                     raise
                 if time.monotonic() > deadline:
                     raise StorageError("the database stayed locked for too long") from None
             await asyncio.sleep(random.uniform(0.0002, 0.002))
 
     async def _write_inline(self, sql: str, params: Sequence[Any]) -> int:
-        assert self._inline is not None
-        conn = self._inline
-        return await self._inline_retrying(lambda: conn.execute(sql, params).rowcount)
+        assert self._group is not None
+        return int(await self._group.submit((sql, params)))
 
     async def _inline_retrying(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the inline connection; while another process holds the write lock, retry after
@@ -137,11 +154,11 @@ class SQLiteStorage(Storage):
             except sqlite3.IntegrityError as e:
                 raise _classify(e) from None
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
+                if not is_busy(e):
                     raise
                 now = time.monotonic()
                 if not deadline:
-                    deadline, spin_until = now + LOCK_WAIT, now + self.lock_spin
+                    deadline, spin_until = now + LOCK_WAIT, now + self._lock_spin
                 elif now > deadline:
                     raise StorageError("the database stayed locked for too long") from None
                 if now < spin_until:
@@ -153,21 +170,10 @@ class SQLiteStorage(Storage):
                     continue
             await asyncio.sleep(random.uniform(0.0002, 0.002))
 
-    def _inline_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        # No await between BEGIN and COMMIT: no other request of this process can join the transaction.
-        assert self._inline is not None
-        conn = self._inline
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, params in statements:
-                conn.execute(sql, params)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
     async def close(self) -> None:
+        if self._group is not None:
+            self._group.fail_pending(StorageError("storage is closing"))
+            self._group = None
         if self._inline is not None:
             self._inline.close()
             self._inline = None
@@ -382,7 +388,8 @@ class SQLiteStorage(Storage):
 
     async def execute_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         if self._inline is not None:
-            await self._inline_retrying(lambda: self._inline_transaction(statements))
+            assert self._group is not None
+            await self._group.submit((None, list(statements)))
             return
         await self._retrying(lambda: self._transaction(statements))
 
