@@ -119,9 +119,10 @@ def test_admin_api_keys_for_lego(acme_ca: CAFiles, ports: dict[str, int], tmp_pa
         assert other["createdAt"].endswith("Z") and other["boundAt"] is None and other["account"] == ""
 
         lego_dir = tmp_path / "lego"
+        # --kid=... : a random key id may start with "-", which lego would take for a flag
         out = run(
             ["lego", "--server", f"{files.url}/acme/acme/directory", "--email", "ops@plica.test", "--accept-tos",
-             "--path", str(lego_dir), "--eab", "--kid", made["id"], "--hmac", made["hmacKey"],
+             "--path", str(lego_dir), "--eab", f"--kid={made['id']}", f"--hmac={made['hmacKey']}",
              "--domains", "eab.plica.test", "--http", "--http.port", f"127.0.0.1:{ports['http']}", "run"],
             clean_env(LEGO_CA_CERTIFICATES=str(files.root)),
         )  # fmt: skip
@@ -138,7 +139,7 @@ def test_admin_api_keys_for_lego(acme_ca: CAFiles, ports: dict[str, int], tmp_pa
         # a second account cannot use the bound key
         again = run(
             ["lego", "--server", f"{files.url}/acme/acme/directory", "--email", "dev@plica.test", "--accept-tos",
-             "--path", str(tmp_path / "lego2"), "--eab", "--kid", made["id"], "--hmac", made["hmacKey"],
+             "--path", str(tmp_path / "lego2"), "--eab", f"--kid={made['id']}", f"--hmac={made['hmacKey']}",
              "--domains", "again.plica.test", "--http", "--http.port", f"127.0.0.1:{ports['http']}", "run"],
             clean_env(LEGO_CA_CERTIFICATES=str(files.root)),
         )  # fmt: skip

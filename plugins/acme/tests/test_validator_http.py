@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -129,6 +130,7 @@ async def test_content_length_body_and_request(dns_server: TestDNS) -> None:
             f"Host: web.plica.test:{peer.port}",
             f"User-Agent: {http01.USER_AGENT}",
             "Accept: */*",
+            "Accept-Encoding: identity",
             "Connection: close",
         }
         # An IP identifier is its own address and its own Host.
@@ -485,3 +487,33 @@ async def test_resolver_that_never_answers() -> None:
         assert (info.value.kind, info.value.detail) == ("dns", "DNS lookup of web.plica.test timed out")
     finally:
         silent._sock.close()
+
+
+async def test_an_address_that_drops_packets_does_not_use_up_the_timeout(
+    dns_server: TestDNS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 127.0.0.2 listens with a full accept queue, so the kernel drops further SYNs: a connect there hangs
+    # as it would to a host whose address is black-holed. The name's AAAA (::1) has the responder.
+    monkeypatch.setattr(http01, "CONNECT_ATTEMPT", 0.3)
+    async with Peer(ok_length(KEY_AUTH.encode()), host="::1") as peer:
+        hole = socket.socket()
+        hole.bind(("127.0.0.2", peer.port))
+        hole.listen(0)
+        fillers = []
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.2", peer.port))
+            fillers.append(c)
+        try:
+            dns_server.a["dual.plica.test"] = "127.0.0.2"
+            dns_server.aaaa["dual.plica.test"] = "::1"
+            st = state(dns_server, peer.port, timeout=5.0)
+            started = asyncio.get_running_loop().time()
+            await http01.validate("dns", "dual.plica.test", TOKEN, KEY_AUTH, st)
+            assert asyncio.get_running_loop().time() - started < 3.0
+            await peer.all_closed()
+        finally:
+            for c in fillers:
+                c.close()
+            hole.close()

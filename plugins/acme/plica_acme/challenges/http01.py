@@ -34,6 +34,7 @@ USER_AGENT = "plica-acme-validator/1"
 # Closing waits this long for a TLS peer's close_notify before dropping the connection: the answer has
 # already been read, so a peer that never completes the shutdown must not hold the validation up.
 CLOSE_GRACE = 1.0
+CONNECT_ATTEMPT = 2.0  # seconds for each address but the last of a name
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # what may go into the request line and Host header as is
@@ -99,10 +100,16 @@ async def _connect(url: URL, state: ACMEState) -> tuple[asyncio.StreamReader, as
         except ValueError:
             sni = host
     last: OSError | None = None
-    for addr in await addresses(state, host):
+    addrs = await addresses(state, host)
+    for i, addr in enumerate(addrs):
         try:
-            # The reader's limit bounds one header line, so a peer sending an endless line is caught early.
-            return await asyncio.open_connection(addr, port, ssl=tls, server_hostname=sni, limit=MAX_HEAD)
+            # Every address but the last gets a bounded try, so one that drops packets (an AAAA record of
+            # a host without working IPv6, say) does not use up the whole validation timeout.
+            async with asyncio.timeout(CONNECT_ATTEMPT if i < len(addrs) - 1 else None):
+                # The reader's limit bounds one header line, so a peer sending an endless line is caught.
+                return await asyncio.open_connection(addr, port, ssl=tls, server_hostname=sni, limit=MAX_HEAD)
+        except TimeoutError:
+            last = OSError(f"connecting to {addr} port {port} timed out after {CONNECT_ATTEMPT:g}s")
         except OSError as e:
             last = e
     raise _CannotConnect(last or OSError(f"no address for {host}"))
@@ -245,7 +252,7 @@ async def _get(url: URL, state: ACMEState) -> tuple[int, dict[str, str], bytes]:
         raise _BadResponse(f"{url} cannot be sent in a request line")
     request = (
         f"GET {target} HTTP/1.1\r\nHost: {host_field}\r\nUser-Agent: {USER_AGENT}\r\n"
-        "Accept: */*\r\nConnection: close\r\n\r\n"
+        "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
     ).encode("ascii")
     reader, writer = await _connect(url, state)
     try:
