@@ -5,23 +5,22 @@ to another zone) is found even when the server answers only the alias (step-ca d
 chain in one answer is walked there, and a chain that ends without the wanted type is asked for again at
 its target. Nothing is cached: each attempt asks again, and each query uses its own socket.
 
-With a configured resolver each query is one `dns.asyncquery.udp` exchange on a plain socket (TCP when the
-answer is truncated) and the answer is read here, without dnspython's `Resolver` and asyncio backend: a
-busy CA validates hundreds of names a second, and their per-query objects (resolution state, datagram
-transport, queue, task) were a quarter to a third of a lookup's CPU. The system resolver's path (TXT
-lookups with no resolver configured) still uses the `Resolver`.
+With a configured resolver each query is one UDP exchange on a connected socket of its own (TCP when the
+answer is truncated), written and read by `dnswire`, without dnspython's `Resolver`, asyncio backend and
+message objects: a busy CA validates hundreds of names a second, and those were most of a lookup's CPU.
+The system resolver's path (TXT lookups with no resolver configured) still uses the `Resolver`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import secrets
 import socket
+import struct
 import time
 from typing import Any
 
-import dns.asyncbackend
-import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
 import dns.message
@@ -33,6 +32,8 @@ import dns.resolver
 
 from ..problems import Problem
 from ..provisioner import ACMEState
+from . import dnswire
+from .dnswire import Answer, Name
 
 MAX_CNAME_HOPS = 10
 _system: dns.asyncresolver.Resolver | None = None
@@ -86,71 +87,59 @@ async def _lookup_system(state: ACMEState, name: str, rdtype: dns.rdatatype.Rdat
     raise Problem("dns", f"more than {MAX_CNAME_HOPS} CNAMEs from {name}")
 
 
-class _UDPSocket(dns.asyncbackend.DatagramSocket):
-    """A plain non-blocking socket for `dns.asyncquery.udp`: dnspython's asyncio backend builds a datagram
-    transport, a queue and a task (its wait_for) for each query, a large share of the exchange's CPU; the
-    loop's socket calls do the same exchange without them."""
-
-    def __init__(self, family: int) -> None:
-        super().__init__(family, socket.SOCK_DGRAM)
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-
-    async def sendto(self, what: bytes, destination: Any, timeout: float | None) -> int:
-        return await asyncio.get_running_loop().sock_sendto(self.sock, what, destination)
-
-    async def recvfrom(self, size: int, timeout: float | None) -> tuple[bytes, Any]:
-        try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.get_running_loop().sock_recvfrom(self.sock, size)
-        except TimeoutError:
-            raise dns.exception.Timeout(timeout=timeout) from None
-
-    async def close(self) -> None:
-        self.sock.close()
-
-    async def getpeername(self) -> Any:
-        return self.sock.getpeername()
-
-    async def getsockname(self) -> Any:
-        return self.sock.getsockname()
+async def _udp(server: tuple[str, int], query: bytes, qid: int, name: Name, rdtype: int) -> Answer:
+    host, port = server
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        # A connected socket: the kernel drops datagrams from anywhere but the resolver, and an ICMP "port
+        # unreachable" comes back as ConnectionRefusedError instead of a wait for the timeout.
+        sock.connect((host, port))
+        await loop.sock_sendall(sock, query)
+        while True:
+            data = await loop.sock_recv(sock, 65535)
+            try:
+                return dnswire.decode_answer(data, qid, name, rdtype)
+            except dnswire.WireError:
+                continue  # as dnspython's Resolver does: a datagram that is not the answer is skipped
 
 
-async def _exchange(
-    server: tuple[str, int], qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, deadline: float
-) -> dns.message.Message:
+async def _tcp(server: tuple[str, int], query: bytes, qid: int, name: Name, rdtype: int) -> Answer:
+    host, port = server
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(struct.pack("!H", len(query)) + query)
+        (size,) = struct.unpack("!H", await reader.readexactly(2))
+        data = await reader.readexactly(size)
+    finally:
+        writer.close()
+    try:
+        return dnswire.decode_answer(data, qid, name, rdtype)
+    except dnswire.WireError as e:
+        raise OSError(f"a malformed answer over TCP ({e})") from None
+
+
+async def _exchange(server: tuple[str, int], name: Name, rdtype: int, deadline: float) -> Answer:
     """One query to the configured server, over TCP when the UDP answer is truncated; an answer with an
     rcode other than NOERROR becomes the Problem."""
-    host, port = server
-    query = dns.message.make_query(qname, rdtype)
-    shown = qname.to_text(True)
+    shown = dnswire.name_to_text(name)
+    qid = secrets.randbits(16)
+    query = dnswire.encode_query(qid, name, rdtype)
     try:
-        try:
-            # As dnspython's Resolver does: datagrams from elsewhere or that do not parse as the answer to
-            # this query are skipped rather than ending the lookup, so a stray packet cannot fail it.
-            async with _UDPSocket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-                resp = await dns.asyncquery.udp(
-                    query,
-                    host,
-                    timeout=deadline - time.monotonic(),
-                    port=port,
-                    raise_on_truncation=True,
-                    ignore_unexpected=True,
-                    ignore_errors=True,
-                    sock=sock,
-                )
-        except dns.message.Truncated:
-            resp = await dns.asyncquery.tcp(query, host, timeout=deadline - time.monotonic(), port=port)
-    except dns.exception.Timeout:
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+            resp = await _udp(server, query, qid, name, rdtype)
+            if resp.truncated:
+                resp = await _tcp(server, query, qid, name, rdtype)
+    except TimeoutError:
         raise Problem("dns", f"DNS lookup of {shown} timed out") from None
-    except (dns.exception.DNSException, OSError, EOFError) as e:
-        raise Problem("dns", f"DNS lookup of {shown} failed: {e}") from None
-    rcode = resp.rcode()
-    if rcode == dns.rcode.NXDOMAIN:
+    except (OSError, EOFError, asyncio.IncompleteReadError) as e:
+        raise Problem("dns", f"DNS lookup of {shown} failed: {e or type(e).__name__}") from None
+    if resp.rcode == dnswire.NXDOMAIN:
         raise Problem("dns", f"DNS name {shown} does not exist (NXDOMAIN)")
-    if rcode != dns.rcode.NOERROR:
+    if resp.rcode != dnswire.NOERROR:
+        host, port = server
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        answered = dns.rcode.to_text(rcode)
+        answered = dns.rcode.to_text(dns.rcode.Rcode.make(resp.rcode))
         raise Problem("dns", f"DNS lookup of {shown} failed: the resolver {where} answered {answered}")
     return resp
 
@@ -159,25 +148,29 @@ async def _lookup_configured(
     state: ACMEState, server: tuple[str, int], name: str, rdtype: dns.rdatatype.RdataType
 ) -> list[Any]:
     deadline = time.monotonic() + state.timeout
-    qname = dns.name.from_text(name)
+    try:
+        qname = dnswire.name_from_text(name)
+    except dnswire.WireError as e:
+        raise Problem("dns", f"DNS lookup of {name} failed: {e}") from None
+    wanted = int(rdtype)
     seen = {qname}
     while True:
-        resp = await _exchange(server, qname, rdtype, deadline)
+        resp = await _exchange(server, qname, wanted, deadline)
         asked = qname
         while True:
-            rrset = resp.get_rrset(resp.answer, qname, dns.rdataclass.IN, rdtype)
-            if rrset is not None:
-                return list(rrset)
-            alias = resp.get_rrset(resp.answer, qname, dns.rdataclass.IN, dns.rdatatype.CNAME)
+            found = [v for owner, t, v in resp.records if owner == qname and t == wanted]
+            if found:
+                return found
+            alias = next((v for owner, t, v in resp.records if owner == qname and t == dnswire.CNAME), None)
             if alias is None:
                 break
-            target = alias[0].target
-            if target in seen:
+            assert isinstance(alias, tuple)
+            if alias in seen:
                 return []  # a CNAME loop: nothing of this type at the end of it
             if len(seen) > MAX_CNAME_HOPS:
                 raise Problem("dns", f"more than {MAX_CNAME_HOPS} CNAMEs from {name}")
-            seen.add(target)
-            qname = target
+            seen.add(alias)
+            qname = alias
         if qname == asked:
             return []  # the name exists without records of this type
         # The chain ended at a name this server did not answer for (another zone): ask about the target.
