@@ -107,7 +107,10 @@ def test_both_workers_answer_and_share_the_database(two_workers: Server) -> None
     # Each worker issues its own TLS certificate; new connections land on both (SO_REUSEPORT).
     seen = {server_cert_fingerprint(files) for _ in range(40)}
     assert len(seen) == 2
-    assert len(set(re.findall(r"serving https://\S+ \(pid (\d+)\)", two_workers.log_text()))) == 2
+    assert (
+        len(set(re.findall(r"serving https://\S+ \(pid (\d+), uvloop event loop\)", two_workers.log_text())))
+        == 2
+    )
     before = db_counts(files)["x509_certs"]
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda i: sign(files, two_workers.admin, f"w{i}.example"), range(16)))
@@ -196,6 +199,23 @@ def test_start_errors_name_the_problem(tmp_path: Path) -> None:
     assert r.returncode == 1 and "cannot decrypt" in r.stderr and "hunter2" not in r.stderr + r.stdout
     r = plica_cli("start", "--home", str(tmp_path / "empty"), env=files.env())
     assert r.returncode == 1 and "plica init" in r.stderr
+
+
+def test_asyncio_event_loop_on_request(tmp_path: Path) -> None:
+    # uvloop is the default where installed; PLICA_EVENT_LOOP=asyncio runs asyncio's own loop, and an
+    # unknown name stops the start with a message rather than a worker's traceback.
+    files = make_ca(tmp_path, ssh=False)
+    log = tmp_path / "server.log"
+    with ca_server(files, log, workers=2, env={"PLICA_EVENT_LOOP": "asyncio"}):
+        both_serving(log)
+        assert log.read_text().count("asyncio event loop)") == 2
+        assert sign(files, admin_key(files), "loop.example") == 201
+    r = subprocess.run(
+        [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
+         str(files.password_file)],
+        capture_output=True, text=True, env={**files.env(), "PLICA_EVENT_LOOP": "twisted"}, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1 and "unknown event loop 'twisted'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_start_init_creates_and_serves_a_ca(tmp_path: Path) -> None:

@@ -301,13 +301,15 @@ def write_leaf(tmp: Path, name: str, reply: Reply, key: Any) -> tuple[Path, Path
 
 
 @contextlib.contextmanager
-def ca_server(files: CAFiles, log: Path, *, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
+def ca_server(
+    files: CAFiles, log: Path, *, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """`plica start` in a subprocess, its output in `log` (a file never fills up the way a pipe does, and a
     test can read what the server said while it runs). Stopped with SIGTERM."""
     cmd = [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
            str(files.password_file), "--workers", str(workers)]  # fmt: skip
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=files.env())
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**files.env(), **(env or {})})
     try:
         try:
             wait_healthy(files.url, files.root, proc=proc)

@@ -7,7 +7,7 @@ unexpected exception becomes a generic 500 (details to the log only, never to th
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,7 +46,7 @@ def error_response(err: PlicaError) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rid = request.headers.get("X-Request-Id") or request.headers.get("X-Smallstep-Id") or uuid.uuid4().hex
+    rid = request.headers.get("X-Request-Id") or request.headers.get("X-Smallstep-Id") or os.urandom(16).hex()
     try:
         resp = await handler(request)
     except PlicaError as e:

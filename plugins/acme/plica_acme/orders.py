@@ -366,12 +366,22 @@ async def certificate(ctx: Ctx) -> web.StreamResponse:
 def _alternate_roots(ctx: Ctx) -> list[str]:
     """Alternate chains (RFC 8555 §7.4.2): the default chain ends at the last intermediate; each
     alternate adds a root that intermediate chains to, for servers and clients that want the full path."""
-    inters = ctx.rt.authority.intermediates
-    if not inters:
-        return []
-    top = inters[-1]
-    return [
-        r.public_bytes(serialization.Encoding.PEM).decode("ascii")
-        for r in ctx.rt.authority.roots
-        if r.subject == top.issuer
-    ]
+    a = ctx.rt.authority
+    roots, inters = a.roots, a.intermediates
+    cached = _alternates_cache.get("last")
+    if cached is not None and cached[0] is roots and cached[1] is inters:
+        return cached[2]
+    out: list[str] = []
+    if inters:
+        top = inters[-1]
+        out = [
+            r.public_bytes(serialization.Encoding.PEM).decode("ascii")
+            for r in roots
+            if r.subject == top.issuer
+        ]
+    # Encoded once per set of roots and intermediates rather than for every download.
+    _alternates_cache["last"] = (roots, inters, out)
+    return out
+
+
+_alternates_cache: dict[str, tuple[Any, Any, list[str]]] = {}
