@@ -370,23 +370,6 @@ class FaultyDNS(TestDNS):
         reply.header.tc = 1
         return reply.pack()
 
-    def _serve(self) -> None:  # as TestDNS's, with truncation
-        while not self._stopped:
-            try:
-                data, addr = self._sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                out = self.udp_answer(data)
-            except Exception:
-                continue
-            try:
-                self._sock.sendto(out, addr)
-            except OSError:
-                return
-
     async def tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             size = int.from_bytes(await reader.readexactly(2), "big")
