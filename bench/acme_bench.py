@@ -6,8 +6,8 @@
 Builds a real CA in a temp dir with an ACME provisioner `acme` (http-01 only; the validator's http-01 port
 is this benchmark's responder, its resolver this benchmark's DNS server) and starts `plica start --workers
 N`. Before the clock starts it registers one account per concurrent client and makes the CSRs (each with
-its own P-256 key). Then C order loops in one asyncio process (aiohttp, HTTPS keep-alive, the CA root as
-trust) each run orders back to back: newOrder → the authorization → respond to its http-01 challenge (the
+its own P-256 key). Then C order loops in one asyncio process (uvloop where installed; a lean HTTP/1.1
+client, one HTTPS keep-alive connection per account, the CA root as trust) each run orders back to back: newOrder → the authorization → respond to its http-01 challenge (the
 responder in this process serves the key authorization) → poll the authorization until valid → finalize
 with the CSR → download the chain, which must parse and name the identifier. An order counts only then.
 
@@ -35,9 +35,10 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import orjson
 from acme_load import (
     Account,
+    Connection,
     CSRPool,
     OrderFailed,
     Responder,
@@ -141,7 +142,7 @@ async def order_loop(b: Bench, acct: Account, deadline: float, stats: Stats) -> 
         except OrderFailed as e:
             msg = str(e)
             stats.fail(":".join(msg.split(":")[:2])[:60], msg)
-        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as e:
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, KeyError, ValueError) as e:
             stats.fail(type(e).__name__, f"{type(e).__name__}: {e}")
 
 
@@ -160,99 +161,104 @@ async def run(
     ip = args.identifier == "ip"
     b = Bench(pool=CSRPool(None if ip else ZONE), responder=responder, poll_cap=args.poll_ms / 1000, ip=ip)
     ctx = ssl.create_default_context(cafile=str(files.root))
-    connector = aiohttp.TCPConnector(ssl=ctx, limit=0, keepalive_timeout=60)
     failed = False
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async with session.get(f"{files.url}/acme/acme/directory") as r:
-            directory = await r.json()
-        accounts = [Account(session, directory) for _ in range(max(levels))]
-        await asyncio.gather(*(a.register() for a in accounts))
-        # One order per account before the clock starts: the flow works, and every connection, cache and
-        # code path of the CA is warm.
-        b.pool.fill(len(accounts))
-        warm = Stats()
-        try:
-            await asyncio.gather(*(one_order(b, a, warm) for a in accounts))
-        except OrderFailed as e:
-            print(f"the warm-up order failed: {e}", file=sys.stderr)
-            return 1
-        pids = server_pids(ca_pid)
-        if len(pids) > 1:
-            print(f"CA pids: master {pids[0]}, workers {' '.join(map(str, pids[1:]))}", file=sys.stderr)
+    setup = Connection(files.url, ctx)
+    status, _, raw = await setup.request("GET", f"{files.url}/acme/acme/directory")
+    setup.close()
+    if status != 200:
+        print(f"the directory answered {status}: {raw[:200]!r}", file=sys.stderr)
+        return 1
+    directory = orjson.loads(raw)
+    accounts = [Account(Connection(files.url, ctx), directory) for _ in range(max(levels))]
+    await asyncio.gather(*(a.register() for a in accounts))
+    # One order per account before the clock starts: the flow works, and every connection, cache and
+    # code path of the CA is warm.
+    b.pool.fill(len(accounts))
+    warm = Stats()
+    try:
+        await asyncio.gather(*(one_order(b, a, warm) for a in accounts))
+    except OrderFailed as e:
+        print(f"the warm-up order failed: {e}", file=sys.stderr)
+        return 1
+    pids = server_pids(ca_pid)
+    if len(pids) > 1:
+        print(f"CA pids: master {pids[0]}, workers {' '.join(map(str, pids[1:]))}", file=sys.stderr)
 
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        idents = "IP 127.0.0.1" if ip else "DNS names (own resolver)"
-        print(
-            f"plica: {args.workers} worker(s), ACME http-01, {idents} identifiers, ES256 accounts, P-256 CSRs,"
-            f" polls capped at {args.poll_ms:g} ms; {os.cpu_count()} CPUs, load average {load} before the run"
-        )
-        print(
-            f"{'concurrency':>11} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CA CPU ms/order':>16}"
-            f" {'bench CPU ms/order':>19} {'polls/order':>12} {'errors':>7} {'open to responder':>18}"
-        )
-        breakdown = []
-        target: tuple[float, float] | None = None
-        for c in levels:
-            # CSRs for the whole run, made before the clock (late ones are counted and reported).
-            b.pool.fill(args.seconds * min(700, 60 * c) + c)
-            stats = Stats()
-            cpu0, me0 = cpu_seconds(pids), time.process_time()
-            t0 = time.perf_counter()
-            await asyncio.gather(*(order_loop(b, a, t0 + args.seconds, stats) for a in accounts[:c]))
-            elapsed = time.perf_counter() - t0
-            cpu, me = cpu_seconds(pids) - cpu0, time.process_time() - me0
-            await asyncio.sleep(1)  # the CA closes the last validations' sockets
-            left = connections_to(pids, http_port)
-            ok = len(stats.latencies)
-            lat = sorted(stats.latencies)
-            n_err = sum(stats.errors.values())
-            print(
-                f"{c:>11} {ok / elapsed:>9.0f} {ms(percentile(lat, 0.5)):>8} {ms(percentile(lat, 0.99)):>8}"
-                f" {ms(cpu / max(ok, 1)):>16} {ms(me / max(ok, 1)):>19} {stats.polls / max(ok, 1):>12.2f}"
-                f" {n_err:>7} {sum(left.values()):>18}",
-                flush=True,
-            )
-            for key, n in stats.errors.most_common(5):
-                print(f"{'':>11}   {n} × {stats.examples[key]}")
-            if b.pool.late:
-                print(f"{'':>11}   ({b.pool.late} CSRs were made during the run: the pool ran dry)")
-            breakdown.append((c, {p: percentile(sorted(v), 0.5) for p, v in stats.phases.items()}))
-            if c == TARGET_CONCURRENCY:
-                target = (ok / elapsed, percentile(lat, 0.99))
-            failed |= n_err > 0 or ok == 0
-        print("\nmedian order, by step (ms):")
-        print(f"{'concurrency':>11} " + " ".join(f"{p:>11}" for p in PHASES))
-        for c, ph in breakdown:
-            print(f"{c:>11} " + " ".join(f"{ms(ph[p]):>11}" for p in PHASES))
-        print(
-            "  order = newOrder + fetch authorization; challenge = POST challenge; validation = until the"
-            " authorization is valid; finalize = issue; download = certificate"
-        )
-
-        await asyncio.sleep(1)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    idents = "IP 127.0.0.1" if ip else "DNS names (own resolver)"
+    print(
+        f"plica: {args.workers} worker(s), ACME http-01, {idents} identifiers, ES256 accounts, P-256 CSRs,"
+        f" polls capped at {args.poll_ms:g} ms; {os.cpu_count()} CPUs, load average {load} before the run"
+    )
+    print(
+        f"{'concurrency':>11} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CA CPU ms/order':>16}"
+        f" {'bench CPU ms/order':>19} {'polls/order':>12} {'errors':>7} {'open to responder':>18}"
+    )
+    breakdown = []
+    target: tuple[float, float] | None = None
+    for c in levels:
+        # CSRs for the whole run, made before the clock (late ones are counted and reported).
+        b.pool.fill(args.seconds * min(700, 60 * c) + c)
+        stats = Stats()
+        cpu0, me0 = cpu_seconds(pids), time.process_time()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(order_loop(b, a, t0 + args.seconds, stats) for a in accounts[:c]))
+        elapsed = time.perf_counter() - t0
+        cpu, me = cpu_seconds(pids) - cpu0, time.process_time() - me0
+        await asyncio.sleep(1)  # the CA closes the last validations' sockets
         left = connections_to(pids, http_port)
-        held = accepted_on(http_port)
-
-        def states(d: dict[str, int]) -> str:
-            return f"{sum(d.values())}" + (f" {d}" if d else "")
-
+        ok = len(stats.latencies)
+        lat = sorted(stats.latencies)
+        n_err = sum(stats.errors.values())
         print(
-            f"\nvalidator connections after {responder.hits + responder.misses} http-01 requests: the CA holds"
-            f" {states(left)} socket(s) to the responder port, the responder {states(held)} open; a connection"
-            f" reused for a second validation: {responder.reused} time(s)"
+            f"{c:>11} {ok / elapsed:>9.0f} {ms(percentile(lat, 0.5)):>8} {ms(percentile(lat, 0.99)):>8}"
+            f" {ms(cpu / max(ok, 1)):>16} {ms(me / max(ok, 1)):>19} {stats.polls / max(ok, 1):>12.2f}"
+            f" {n_err:>7} {sum(left.values()):>18}",
+            flush=True,
         )
-        leak = sum(left.values()) + sum(held.values()) + responder.reused
-        print("leak check:", "OK (every validation closed its own connection)" if leak == 0 else "FAILED")
-        failed |= leak > 0
-        if target is not None:
-            met = target[0] >= TARGET_RATE and target[1] * 1000 <= TARGET_P99_MS
-            print(
-                f"target at concurrency {TARGET_CONCURRENCY} (issue 5): >= {TARGET_RATE} orders/s and p99 <="
-                f" {TARGET_P99_MS} ms: {'met' if met else 'missed'} ({target[0]:.0f}/s, p99 {ms(target[1])} ms)"
-            )
-        bad = sum(a.bad_nonces for a in accounts)
-        if bad:
-            print(f"badNonce answers retried: {bad}")
+        for key, n in stats.errors.most_common(5):
+            print(f"{'':>11}   {n} × {stats.examples[key]}")
+        if b.pool.late:
+            print(f"{'':>11}   ({b.pool.late} CSRs were made during the run: the pool ran dry)")
+        breakdown.append((c, {p: percentile(sorted(v), 0.5) for p, v in stats.phases.items()}))
+        if c == TARGET_CONCURRENCY:
+            target = (ok / elapsed, percentile(lat, 0.99))
+        failed |= n_err > 0 or ok == 0
+    print("\nmedian order, by step (ms):")
+    print(f"{'concurrency':>11} " + " ".join(f"{p:>11}" for p in PHASES))
+    for c, ph in breakdown:
+        print(f"{c:>11} " + " ".join(f"{ms(ph[p]):>11}" for p in PHASES))
+    print(
+        "  order = newOrder + fetch authorization; challenge = POST challenge; validation = until the"
+        " authorization is valid; finalize = issue; download = certificate"
+    )
+
+    await asyncio.sleep(1)
+    left = connections_to(pids, http_port)
+    held = accepted_on(http_port)
+
+    def states(d: dict[str, int]) -> str:
+        return f"{sum(d.values())}" + (f" {d}" if d else "")
+
+    print(
+        f"\nvalidator connections after {responder.hits + responder.misses} http-01 requests: the CA holds"
+        f" {states(left)} socket(s) to the responder port, the responder {states(held)} open; a connection"
+        f" reused for a second validation: {responder.reused} time(s)"
+    )
+    leak = sum(left.values()) + sum(held.values()) + responder.reused
+    print("leak check:", "OK (every validation closed its own connection)" if leak == 0 else "FAILED")
+    failed |= leak > 0
+    if target is not None:
+        met = target[0] >= TARGET_RATE and target[1] * 1000 <= TARGET_P99_MS
+        print(
+            f"target at concurrency {TARGET_CONCURRENCY} (issue 5): >= {TARGET_RATE} orders/s and p99 <="
+            f" {TARGET_P99_MS} ms: {'met' if met else 'missed'} ({target[0]:.0f}/s, p99 {ms(target[1])} ms)"
+        )
+    bad = sum(a.bad_nonces for a in accounts)
+    if bad:
+        print(f"badNonce answers retried: {bad}")
+    for a in accounts:
+        a.conn.close()
     await responder.stop()
     dns.stop()
     return 1 if failed else 0

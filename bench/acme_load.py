@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import struct
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from multidict import CIMultiDictProxy
 
 from plica.jose import b64url_encode, public_jwk, sign_compact, thumbprint
 
@@ -31,12 +31,99 @@ class OrderFailed(Exception):
     """An order that did not end in a certificate; the message says at which step and why."""
 
 
+class Headers:
+    """A response's headers, looked up case-insensitively (the first value of each name)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self._d: dict[str, str] = {}
+        for k, v in items:
+            self._d.setdefault(k.lower(), v)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._d.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return self._d[name.lower()]
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._d
+
+
+class Connection:
+    """One HTTP/1.1 keep-alive connection over TLS to the CA, used by one account at a time. The load
+    generator shares the machine's two cores with the CA, so its client is as lean as a correct one can be
+    (the reason sign_bench.py drives wrk): requests written in one go, answers delimited by Content-Length
+    (what the CA sends), a new connection when the CA closes one."""
+
+    def __init__(self, base_url: str, ctx: ssl.SSLContext) -> None:
+        u = urlsplit(base_url)
+        self.host = u.hostname or "127.0.0.1"
+        self.port = u.port or 443
+        self.authority = u.netloc
+        self.ctx = ctx
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(
+        self, method: str, url: str, body: bytes = b"", content_type: str | None = None
+    ) -> tuple[int, Headers, bytes]:
+        u = urlsplit(url)
+        target = u.path + (f"?{u.query}" if u.query else "")
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.authority}\r\nContent-Length: {len(body)}\r\n"
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        data = head.encode("ascii") + b"\r\n" + body
+        for attempt in range(2):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=self.ctx, server_hostname=self.host
+                )
+            assert self.reader is not None
+            try:
+                self.writer.write(data)
+                status_line = await self.reader.readline()
+            except OSError:
+                status_line = b""
+            if not status_line:
+                # The CA closed an idle keep-alive connection before reading this request: once more on a
+                # new one. (Had it answered, the nonce would be spent and the retry a badNonce.)
+                self.close()
+                if attempt == 0:
+                    continue
+                raise ConnectionResetError(f"{method} {url}: the connection closed without an answer")
+            return await self._answer(method, status_line)
+        raise AssertionError("unreachable")
+
+    async def _answer(self, method: str, status_line: bytes) -> tuple[int, Headers, bytes]:
+        assert self.reader is not None
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise ValueError(f"not an HTTP/1.x answer: {status_line[:80]!r}")
+        items: list[tuple[str, str]] = []
+        while (line := await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+            k, _, v = line.decode("latin-1").partition(":")
+            items.append((k.strip(), v.strip()))
+        h = Headers(items)
+        if "Transfer-Encoding" in h:
+            raise ValueError("a chunked answer (the CA answers with Content-Length)")
+        n = int(h.get("Content-Length", "0"))
+        raw = b"" if method == "HEAD" or n == 0 else await self.reader.readexactly(n)
+        if h.get("Connection", "").lower() == "close":
+            self.close()
+        return int(parts[1]), h, raw
+
+
 class Account:
     """One ACME account used by one order loop at a time, so the nonce of each answer is the next
     request's (RFC 8555 §6.5: no extra newNonce round trip after the first)."""
 
-    def __init__(self, session: aiohttp.ClientSession, directory: dict[str, Any]) -> None:
-        self.session = session
+    def __init__(self, conn: Connection, directory: dict[str, Any]) -> None:
+        self.conn = conn
         self.dir = directory
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.jwk = public_jwk(self.key)
@@ -50,8 +137,8 @@ class Account:
         return f"{token}.{self.thumbprint}"
 
     async def fresh_nonce(self) -> str:
-        async with self.session.head(self.dir["newNonce"]) as r:
-            return r.headers["Replay-Nonce"]
+        _, headers, _ = await self.conn.request("HEAD", self.dir["newNonce"])
+        return str(headers["Replay-Nonce"])
 
     def _body(self, url: str, payload: Any, nonce: str) -> bytes:
         header: dict[str, Any] = {"alg": "ES256", "nonce": nonce, "url": url}
@@ -63,29 +150,27 @@ class Account:
         p, pl, s = sign_compact(header, raw, self.key).split(".")
         return orjson.dumps({"protected": p, "payload": pl, "signature": s})
 
-    async def post(self, url: str, payload: Any = None) -> tuple[int, Any, bytes, CIMultiDictProxy[str]]:
+    async def post(self, url: str, payload: Any = None) -> tuple[int, Any, bytes, Headers]:
         """POST a JWS (payload None = POST-as-GET): (status, parsed JSON or None, raw body, headers).
         A badNonce answer is retried once with the nonce it carries, as RFC 8555 §6.5 tells clients to."""
         for attempt in range(2):
             nonce = self.nonce or await self.fresh_nonce()
             self.nonce = None
             self.requests += 1
-            async with self.session.post(
-                url, data=self._body(url, payload, nonce), headers={"Content-Type": "application/jose+json"}
-            ) as r:
-                raw = await r.read()
-                self.nonce = r.headers.get("Replay-Nonce")
-                ctype = r.headers.get("Content-Type", "")
-                body = orjson.loads(raw) if "json" in ctype and raw else None
-                if (
-                    attempt == 0
-                    and r.status == 400
-                    and isinstance(body, dict)
-                    and body.get("type") == PROBLEM + "badNonce"
-                ):
-                    self.bad_nonces += 1
-                    continue
-                return r.status, body, raw, r.headers
+            status, headers, raw = await self.conn.request(
+                "POST", url, self._body(url, payload, nonce), "application/jose+json"
+            )
+            self.nonce = headers.get("Replay-Nonce")
+            body = orjson.loads(raw) if "json" in headers.get("Content-Type", "") and raw else None
+            if (
+                attempt == 0
+                and status == 400
+                and isinstance(body, dict)
+                and body.get("type") == PROBLEM + "badNonce"
+            ):
+                self.bad_nonces += 1
+                continue
+            return status, body, raw, headers
         raise AssertionError("unreachable")
 
     async def register(self) -> None:
