@@ -38,8 +38,8 @@ from plica.storage.group_commit import GroupCommit, is_busy
 T = TypeVar("T")
 LOCK_SPIN = 0.002  # seconds a lock wait may block the event loop before it yields
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints
-WAL_RESTART_FRAMES = 4096  # WAL frames (pages) beyond which a checkpoint makes the next commit restart it
-WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a WAL file is cut back to when it starts over
+WAL_RESTART_FRAMES = 32768  # WAL frames (pages) beyond which a checkpoint makes the next commit restart it
+WAL_SIZE_LIMIT = 128 * 1024 * 1024  # bytes a WAL file is cut back to when it starts over
 LOCK_WAIT = 10.0  # seconds a write may wait for another process's write lock
 
 
