@@ -17,6 +17,14 @@ NONCE_LIFETIME = 3600
 BATCH = 64
 
 
+def new_nonce() -> str:
+    """A nonce: the time it was made (milliseconds, 12 hex digits) and 120 random bits, 32 base64url
+    characters in all (RFC 8555 §6.5.1). The time prefix keeps the nonces made and spent around the same
+    moment side by side in the table's index, so a commit of many requests' nonces touches a few pages of
+    it rather than one page per nonce."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_urlsafe(15)}"
+
+
 class NoncePool:
     def __init__(self, storage: Storage, *, lifetime: int = NONCE_LIFETIME, batch: int = BATCH) -> None:
         self.storage = storage
@@ -39,7 +47,7 @@ class NoncePool:
 
     async def _refill(self) -> None:
         expires = int(time.time()) + self.lifetime
-        fresh = [(secrets.token_urlsafe(16), expires) for _ in range(self.batch)]
+        fresh = [(new_nonce(), expires) for _ in range(self.batch)]
         values = ", ".join(["(?, ?)"] * len(fresh))
         params = [v for pair in fresh for v in pair]
         await self.storage.execute(f"INSERT INTO acme_nonces (nonce, expires) VALUES {values}", params)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any
 
 import aiohttp
@@ -66,6 +68,8 @@ async def test_directory_nonces_and_mounts(acme_ca: CAFiles, session: aiohttp.Cl
                 assert r.status == 204
                 n2 = r.headers["Replay-Nonce"]
             assert n1 != n2 and len(b64url_decode(n1)) >= 16
+            # base64url whose length needs no padding, so strict decoders take it too
+            assert re.fullmatch(r"[A-Za-z0-9_-]{32}", n1) and len(base64.urlsafe_b64decode(n1)) == 24
             async with session.head(f"{base}/directory", ssl=ctx) as r:
                 assert r.status == 200
         # Unknown provisioner, and a provisioner that is not ACME (the CA's JWK "admin").
