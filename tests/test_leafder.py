@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.asn1 import ProvisionerExtension
 from plica.keys import generate
-from plica.leafder import LeafEncoder, der_oid
+from plica.leafder import LeafEncoder, der_oid, der_time
 from plica.pki import create_intermediate, create_root, default_key_usage, signature_hash
 
 EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -105,3 +105,28 @@ def test_oid_encoding() -> None:
         .sign(key, hashes.SHA256())  # type: ignore[arg-type]
     )
     assert der_oid("1.3.6.1.4.1.37476.9000.64.1") in cert.tbs_certificate_bytes
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=dt.UTC),  # the last UTCTime
+        dt.datetime(2050, 1, 1, 0, 0, 0, tzinfo=dt.UTC),  # the first GeneralizedTime
+        dt.datetime(2106, 2, 7, 6, 28, 16, 999999, tzinfo=dt.UTC),  # fractions are dropped
+        dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone(dt.timedelta(hours=-5))),  # not UTC
+    ],
+)
+def test_times_as_cryptography_writes_them(when: dt.datetime) -> None:
+    inter, key = ca("P-256")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(inter.subject)
+        .issuer_name(inter.subject)
+        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .serial_number(7)
+        .not_valid_before(dt.datetime(1990, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(when)
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    assert der_time(when) in cert.tbs_certificate_bytes

@@ -186,6 +186,8 @@ def _alg_matches(alg: str, key: PublicKey | PrivateKey) -> bool:
 
 
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+# Built once: a verify or sign per request should not also build its algorithm objects.
+_ECDSA = {bits: ec.ECDSA(h()) for bits, h in _HASHES.items()}
 
 
 def verify_signature(alg: str, key: PublicKey, signing_input: bytes, signature: bytes) -> bool:
@@ -199,7 +201,7 @@ def verify_signature(alg: str, key: PublicKey, signing_input: bytes, signature: 
                 return False
             r = int.from_bytes(signature[:size], "big")
             s = int.from_bytes(signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(_HASHES[alg[2:]]()))  # type: ignore[union-attr,call-arg]
+            key.verify(encode_dss_signature(r, s), signing_input, _ECDSA[alg[2:]])  # type: ignore[union-attr,call-arg]
         elif alg.startswith("RS"):
             key.verify(signature, signing_input, padding.PKCS1v15(), _HASHES[alg[2:]]())  # type: ignore[union-attr,call-arg]
         elif alg.startswith("PS"):
@@ -222,7 +224,7 @@ def sign_compact(header: Mapping[str, Any], payload: bytes | Mapping[str, Any], 
     body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     signing_input = f"{b64url_encode(orjson.dumps(dict(header)))}.{b64url_encode(body)}".encode("ascii")
     if alg.startswith("ES"):
-        der = key.sign(signing_input, ec.ECDSA(_HASHES[alg[2:]]()))  # type: ignore[union-attr,call-arg]
+        der = key.sign(signing_input, _ECDSA[alg[2:]])  # type: ignore[union-attr,call-arg]
         r, s = decode_dss_signature(der)
         size = (key.curve.key_size + 7) // 8  # type: ignore[union-attr]
         sig = r.to_bytes(size, "big") + s.to_bytes(size, "big")

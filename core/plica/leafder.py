@@ -47,10 +47,12 @@ def extension(oid_der: bytes, critical: bool, value_der: bytes) -> bytes:
 
 
 def der_time(t: dt.datetime) -> bytes:
+    """UTCTime before 2050, GeneralizedTime from then on (RFC 5280 §4.1.2.5), whole seconds."""
     t = t.astimezone(dt.UTC)
+    hms = f"{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
     if 1950 <= t.year < 2050:
-        return tlv(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
-    return tlv(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
+        return tlv(0x17, f"{t.year % 100:02d}{hms}".encode())
+    return tlv(0x18, f"{t.year:04d}{hms}".encode())
 
 
 class LeafEncoder:
@@ -61,6 +63,7 @@ class LeafEncoder:
     ) -> None:
         self.key = key
         self.hash_alg = hash_alg
+        self._ecdsa = ec.ECDSA(hash_alg) if isinstance(key, ec.EllipticCurvePrivateKey) else None  # type: ignore[arg-type]
         self.issuer_der = issuer.subject.public_bytes()
         self.aki_ext = extension(_OID_AKI, False, akid.public_bytes())
         # The signature AlgorithmIdentifier as cryptography writes it for this key: read it once from a
@@ -135,7 +138,7 @@ class LeafEncoder:
         )
         key = self.key
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            sig = key.sign(tbs, ec.ECDSA(self.hash_alg))  # type: ignore[arg-type]
+            sig = key.sign(tbs, self._ecdsa)  # type: ignore[arg-type]
         elif isinstance(key, rsa.RSAPrivateKey):
             sig = key.sign(tbs, padding.PKCS1v15(), self.hash_alg)  # type: ignore[arg-type]
         elif isinstance(key, ed25519.Ed25519PrivateKey):

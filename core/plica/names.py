@@ -39,11 +39,15 @@ def split_sans(values: Iterable[str]) -> SANs:
     for v in values:
         if not v:
             continue
-        try:
-            out.ips.append(ipaddress.ip_address(v.strip("[]")))
-            continue
-        except ValueError:
-            pass
+        bare = v.strip("[]")
+        # Only an IPv6 address has a colon and only an IPv4 one is all digits and dots: anything else
+        # skips the costly ValueError of ip_address (a DNS name is the common case).
+        if ":" in bare or bare.replace(".", "").isdigit():
+            try:
+                out.ips.append(ipaddress.ip_address(bare))
+                continue
+            except ValueError:
+                pass
         if ":" in v and _has_scheme(v):
             out.uris.append(v)
         elif "@" in v:
