@@ -337,3 +337,25 @@ async def test_the_wal_starts_over_under_steady_writes(
     # Without restarts the WAL grows to ~4 MB here; with them it stays near 1.5 MB.
     assert biggest < 2_500_000, biggest
     assert frames[1] < 1000, frames
+
+
+async def test_a_group_that_cannot_begin_fails_and_the_next_one_works(
+    db: SQLiteStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever stops BEGIN (an I/O error, a full disk) must answer the waiting requests, not leave them
+    # hanging on a callback that raised.
+    group = db._group
+    assert group is not None
+    real = group._begin
+
+    def broken() -> bool:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(group, "_begin", broken)
+    results = await asyncio.gather(
+        db.store_x509(cert("b1"), token_id="b1"), db.use_token("b2", "p", NOW), return_exceptions=True
+    )
+    assert all(isinstance(r, StorageError) and "disk I/O error" in str(r) for r in results), results
+    monkeypatch.setattr(group, "_begin", real)
+    await db.store_x509(cert("b3"), token_id="b3")
+    assert count(tmp_path / "plica.db", "x509_certs") == 1

@@ -66,7 +66,15 @@ class GroupCommit:
         if not batch:
             self._scheduled = False
             return
-        if not self._begin():
+        try:
+            began = self._begin()
+        except Exception as e:  # e.g. an I/O error: this group fails, the next one tries afresh
+            self._scheduled = False
+            err = StorageError(f"the database refused the write: {e}")
+            for _, fut, _ in batch:
+                fut.set_exception(err)
+            return
+        if not began:
             now = time.monotonic()
             for _, fut, deadline in batch:
                 if now > deadline:
