@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from plica.asn1 import ProvisionerExtension
+from plica.asn1 import ProvisionerExtension, der_oid
 from plica.keys import generate
-from plica.leafder import LeafEncoder, der_oid, der_time
+from plica.leafder import LeafEncoder, der_time
 from plica.pki import create_intermediate, create_root, default_key_usage, signature_hash
 
 EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])

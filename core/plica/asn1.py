@@ -1,4 +1,5 @@
-"""The little DER the kernel writes and reads itself: step's provisioner extension (api.md §3a)."""
+"""The DER the kernel writes and reads itself: TLVs, INTEGERs and OIDs for the hand-assembled leaf
+(leafder), the certificate descriptions (certdesc) and step's provisioner extension (api.md §3a)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from cryptography import x509
 PROVISIONER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.37476.9000.64.1")
 
 
-def _len(n: int) -> bytes:
+def der_length(n: int) -> bytes:
     if n < 0x80:
         return bytes([n])
     b = n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -16,12 +17,63 @@ def _len(n: int) -> bytes:
 
 
 def tlv(tag: int, value: bytes) -> bytes:
-    return bytes([tag]) + _len(len(value)) + value
+    return bytes([tag]) + der_length(len(value)) + value
 
 
 def der_int(n: int) -> bytes:
-    b = n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big", signed=True)
-    return tlv(0x02, b)
+    """An INTEGER in the fewest two's-complement octets (so -128 is 0x80, 128 is 0x0080)."""
+    length = max(1, (n + (n < 0)).bit_length() // 8 + 1)
+    return tlv(0x02, n.to_bytes(length, "big", signed=True))
+
+
+def oid_content(arcs: list[int]) -> bytes:
+    """The content octets of an OBJECT IDENTIFIER (base-128 arcs, the first two folded into one)."""
+    out = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
+def der_oid(dotted: str) -> bytes:
+    return tlv(0x06, oid_content([int(a) for a in dotted.split(".")]))
+
+
+def der_read(data: bytes, pos: int = 0) -> tuple[int, int, int]:
+    """Read one TLV at `pos`: (first tag byte, content start, content end). Definite lengths only."""
+    if pos >= len(data):
+        raise ValueError("truncated DER")
+    tag = data[pos]
+    pos += 1
+    if tag & 0x1F == 0x1F:  # high tag number: skip its base-128 bytes
+        while pos < len(data) and data[pos] & 0x80:
+            pos += 1
+        pos += 1
+    if pos >= len(data):
+        raise ValueError("truncated DER")
+    first = data[pos]
+    pos += 1
+    if first < 0x80:
+        length = first
+    else:
+        n = first & 0x7F
+        if n == 0 or n > 4 or pos + n > len(data):
+            raise ValueError("unsupported DER length")
+        length = int.from_bytes(data[pos : pos + n], "big")
+        pos += n
+    if pos + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def read_tlv(data: bytes) -> tuple[int, bytes, bytes]:
+    """The first TLV of `data`: (tag, content, what follows it)."""
+    tag, start, end = der_read(data)
+    return tag, data[start:end], data[end:]
 
 
 @frozen
@@ -42,22 +94,22 @@ class ProvisionerExtension:
 
     @classmethod
     def from_der(cls, data: bytes) -> ProvisionerExtension:
-        tag, body, rest = _read(data)
+        tag, body, rest = read_tlv(data)
         if tag != 0x30 or rest:
             raise ValueError("provisioner extension is not a SEQUENCE")
-        t, v, body = _read(body)
+        t, v, body = read_tlv(body)
         if t != 0x02:
             raise ValueError("provisioner extension: type is not an INTEGER")
         ptype = int.from_bytes(v, "big", signed=True)
-        t, name, body = _read(body)
-        t2, cred, body = _read(body)
+        t, name, body = read_tlv(body)
+        t2, cred, body = read_tlv(body)
         if t != 0x04 or t2 != 0x04:
             raise ValueError("provisioner extension: name/credentialID are not OCTET STRINGs")
         kvs: list[str] = []
         if body:
-            t, seq, _ = _read(body)
+            t, seq, _ = read_tlv(body)
             while seq:
-                _, item, seq = _read(seq)
+                _, item, seq = read_tlv(seq)
                 kvs.append(item.decode())
         return cls(ptype, name.decode(), cred.decode(), tuple(kvs))
 
@@ -74,18 +126,3 @@ class ProvisionerExtension:
             return cls.from_der(value.value)
         except (ValueError, IndexError, UnicodeDecodeError):
             return None
-
-
-def _read(data: bytes) -> tuple[int, bytes, bytes]:
-    if len(data) < 2:
-        raise ValueError("truncated DER")
-    tag = data[0]
-    n = data[1]
-    pos = 2
-    if n & 0x80:
-        k = n & 0x7F
-        n = int.from_bytes(data[2 : 2 + k], "big")
-        pos = 2 + k
-    if pos + n > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[pos : pos + n], data[pos + n :]

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from plica.asn1 import _read, der_int, tlv
+from plica.asn1 import der_int, der_oid, read_tlv, tlv
 
 _OID_KU = bytes.fromhex("0603551d0f")
 _OID_EKU = bytes.fromhex("0603551d25")
@@ -27,19 +27,6 @@ _OID_AKI = bytes.fromhex("0603551d23")
 _OID_SAN = bytes.fromhex("0603551d11")
 _TRUE = bytes.fromhex("0101ff")
 _VERSION_3 = bytes.fromhex("a003020102")
-
-
-def der_oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray([arcs[0] * 40 + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return tlv(0x06, bytes(body))
 
 
 def extension(oid_der: bytes, critical: bool, value_der: bytes) -> bytes:
@@ -78,9 +65,9 @@ class LeafEncoder:
             .not_valid_after(dt.datetime(2020, 1, 2, tzinfo=dt.UTC))
             .sign(key, hash_alg)
         )
-        _, body, _ = _read(probe.public_bytes(serialization.Encoding.DER))
-        _, _, rest = _read(body)  # skip the TBS
-        tag, alg, _ = _read(rest)
+        _, body, _ = read_tlv(probe.public_bytes(serialization.Encoding.DER))
+        _, _, rest = read_tlv(body)  # skip the TBS
+        tag, alg, _ = read_tlv(rest)
         self.sig_alg_der = tlv(tag, alg)
         self._ext_cache: dict[tuple[int, bool], bytes] = {}
 
@@ -112,9 +99,9 @@ class LeafEncoder:
         spki = public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        _, spki_body, _ = _read(spki)
-        _, _, after_alg = _read(spki_body)
-        _, bits, _ = _read(after_alg)
+        _, spki_body, _ = read_tlv(spki)
+        _, _, after_alg = read_tlv(spki_body)
+        _, bits, _ = read_tlv(after_alg)
         exts = [self.constant_extension(key_usage, True)]
         if ext_key_usage is not None:
             exts.append(self.constant_extension(ext_key_usage, False))

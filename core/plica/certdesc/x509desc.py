@@ -29,6 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.name import _NAMEOID_LENGTH_LIMIT, _ASN1Type
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
+from plica.asn1 import der_int, der_read, tlv
+from plica.asn1 import der_oid as asn1_der_oid
+
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -400,64 +403,13 @@ def ia5_name(cls: Any, value: str) -> Any:
 # Minimal DER writing and reading (only what SANs and CSR parsing need)
 
 
-def der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(b)]) + b
-
-
-def der_tlv(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + der_length(len(content)) + content
-
-
 def der_oid(oid: str) -> bytes:
-    arcs = [int(a) for a in parse_oid(oid).dotted_string.split(".")]
-    out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return der_tlv(0x06, bytes(out))
-
-
-def der_integer(n: int) -> bytes:
-    length = max(1, (n + (n < 0)).bit_length() // 8 + 1)
-    return der_tlv(0x02, n.to_bytes(length, "big", signed=True))
+    """An OID given by name or dotted string (parse_oid's forms)."""
+    return asn1_der_oid(parse_oid(oid).dotted_string)
 
 
 def der_sequence(*items: bytes) -> bytes:
-    return der_tlv(0x30, b"".join(items))
-
-
-def der_read(data: bytes, pos: int = 0) -> tuple[int, int, int]:
-    """Read one TLV at `pos`: (first tag byte, content start, content end). Definite lengths only."""
-    if pos >= len(data):
-        raise ValueError("truncated DER")
-    tag = data[pos]
-    pos += 1
-    if tag & 0x1F == 0x1F:  # high tag number: skip its base-128 bytes
-        while pos < len(data) and data[pos] & 0x80:
-            pos += 1
-        pos += 1
-    if pos >= len(data):
-        raise ValueError("truncated DER")
-    first = data[pos]
-    pos += 1
-    if first < 0x80:
-        length = first
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 4 or pos + n > len(data):
-            raise ValueError("unsupported DER length")
-        length = int.from_bytes(data[pos : pos + n], "big")
-        pos += n
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, pos, pos + length
+    return tlv(0x30, b"".join(items))
 
 
 def der_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
@@ -679,8 +631,8 @@ def name_from_der(der: bytes, public_key: Any) -> x509.Name:
     spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    info = der_sequence(der_integer(0), der, spki, der_tlv(0xA0, b""))
-    shell = der_sequence(info, der_sequence(der_oid("1.2.840.10045.4.3.2")), der_tlv(0x03, b"\x00"))
+    info = der_sequence(der_int(0), der, spki, tlv(0xA0, b""))
+    shell = der_sequence(info, der_sequence(der_oid("1.2.840.10045.4.3.2")), tlv(0x03, b"\x00"))
     return x509.load_der_x509_csr(shell).subject
 
 
@@ -777,8 +729,8 @@ def _der_time(t: dt.datetime, kind: str) -> bytes:
     if kind == "utc":
         if not 1950 <= t.year < 2050:
             raise ValueError("cannot represent time as UTCTime")
-        return der_tlv(0x17, (t.strftime("%y%m%d%H%M%S") + zone).encode())
-    return der_tlv(0x18, (f"{t.year:04d}" + t.strftime("%m%d%H%M%S") + zone).encode())
+        return tlv(0x17, (t.strftime("%y%m%d%H%M%S") + zone).encode())
+    return tlv(0x18, (f"{t.year:04d}" + t.strftime("%m%d%H%M%S") + zone).encode())
 
 
 def encode_typed_value(text: str, kind: str) -> bytes:
@@ -787,21 +739,21 @@ def encode_typed_value(text: str, kind: str) -> bytes:
         # Go's PrintableString marshaller accepts '*' but refuses '&'.
         if not set(text) <= _PRINTABLE | {"*"}:
             raise ValueError("invalid printable value")
-        return der_tlv(0x13, text.encode())
+        return tlv(0x13, text.encode())
     if kind == "utf8":
-        return der_tlv(0x0C, text.encode("utf-8"))
+        return tlv(0x0C, text.encode("utf-8"))
     if kind == "ia5":
         if not text.isascii():
             raise ValueError("invalid ia5 value")
-        return der_tlv(0x16, text.encode())
+        return tlv(0x16, text.encode())
     if kind == "numeric":
         if not set(text) <= set("0123456789 "):
             raise ValueError("invalid numeric value")
-        return der_tlv(0x12, text.encode())
+        return tlv(0x12, text.encode())
     if kind == "int":
         if not re.fullmatch(r"[+-]?\d+", text, re.ASCII) or not -(2**63) <= int(text) < 2**63:
             raise ValueError("invalid int value")
-        return der_integer(int(text))
+        return der_int(int(text))
     if kind == "oid":
         return der_oid(text)
     if kind in ("bool", "boolean"):
@@ -809,7 +761,7 @@ def encode_typed_value(text: str, kind: str) -> bytes:
         falsity = {"0", "f", "F", "FALSE", "false", "False"}
         if text not in truth and text not in falsity:
             raise ValueError("invalid bool value")
-        return der_tlv(0x01, b"\xff" if text in truth else b"\x00")
+        return tlv(0x01, b"\xff" if text in truth else b"\x00")
     if kind in ("utc", "generalized"):
         return _der_time(_parse_asn1_time(text), kind)
     if kind == "raw":
@@ -904,7 +856,7 @@ def general_name_for(san: SANEntry) -> x509.GeneralName:
             identifier, assigner = fields.get("identifier", ""), fields.get("assigner", "")
         parts = []
         if identifier:
-            parts.append(der_tlv(0x0C, identifier.encode("utf-8")))
+            parts.append(tlv(0x0C, identifier.encode("utf-8")))
         if assigner:
             parts.append(der_oid(assigner))
         return x509.OtherName(x509.ObjectIdentifier(_OID_PERMANENT_IDENTIFIER), der_sequence(*parts))
@@ -920,10 +872,10 @@ def general_name_for(san: SANEntry) -> x509.GeneralName:
         )
         if not fields.get("type"):
             raise ValueError("error marshaling HardwareModuleName SAN: missing type")
-        body = der_sequence(der_oid(fields["type"]), der_tlv(0x04, fields.get("serial", b"")))
+        body = der_sequence(der_oid(fields["type"]), tlv(0x04, fields.get("serial", b"")))
         return x509.OtherName(x509.ObjectIdentifier(_OID_HARDWARE_MODULE_NAME), body)
     if typ == "userPrincipalName":
-        return x509.OtherName(x509.ObjectIdentifier(_OID_USER_PRINCIPAL_NAME), der_tlv(0x0C, value.encode()))
+        return x509.OtherName(x509.ObjectIdentifier(_OID_USER_PRINCIPAL_NAME), tlv(0x0C, value.encode()))
     if typ in ("x400Address", "ediPartyName"):
         raise ValueError(f"unimplemented SAN type {typ}")
     try:
@@ -1010,7 +962,7 @@ def key_usage_extension(bits: int) -> x509.ExtensionType:
         data = data.rstrip(b"\x00") or b"\x00"
         last = data[-1]
         unused = (last & -last).bit_length() - 1 if last else 0
-        return x509.UnrecognizedExtension(ExtensionOID.KEY_USAGE, der_tlv(0x03, bytes([unused]) + data))
+        return x509.UnrecognizedExtension(ExtensionOID.KEY_USAGE, tlv(0x03, bytes([unused]) + data))
     return x509.KeyUsage(
         digital_signature=flags["digitalSignature"],
         content_commitment=flags["contentCommitment"],

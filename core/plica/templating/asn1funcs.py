@@ -11,6 +11,8 @@ import binascii
 import datetime as _dt
 from typing import Any
 
+from plica.asn1 import oid_content
+
 from .gotypes import GoError, TimeParseError, TypedNil, as_aware, go_quote, go_type_name, parse_time
 
 __all__ = ["asn1_enc", "asn1_marshal", "asn1_seq", "asn1_set"]
@@ -128,15 +130,7 @@ def _int_content(i: int) -> bytes:
 def _oid_content(arcs: list[int]) -> bytes:
     if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40) or any(a < 0 for a in arcs):
         raise GoError("asn1: structure error: invalid object identifier")
-    out = bytearray()
-    for v in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [v & 0x7F]
-        v >>= 7
-        while v:
-            chunk.append(0x80 | (v & 0x7F))
-            v >>= 7
-        out += bytes(reversed(chunk))
-    return bytes(out)
+    return oid_content(arcs)
 
 
 def _two(n: int) -> str:
