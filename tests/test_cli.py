@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from kernelkit import ca_server, plica_cli
+from kernelkit import plica_cli
 
 from plica.cli.main import build_cli
 from plica.jose import jwe_decrypt_pbes2, key_from_jwk, public_jwk
-from plica.testing import CAFiles, free_port
+from plica.testing import CAFiles, ca_process, free_port
 
 PASSWORD = "init-pass-1234"
 
@@ -135,7 +135,7 @@ def test_the_initialised_ca_serves_root_and_provisioners(
                     password=PASSWORD.encode(), port=port, fingerprint=fp)  # fmt: skip
     # A client that knows nothing but the URL and the fingerprint (no PLICA_HOME, no root yet).
     bare = {k: v for k, v in os.environ.items() if not k.startswith("PLICA_")} | {"HOME": str(tmp_path)}
-    with ca_server(files, tmp_path / "server.log"):
+    with ca_process(files, log=tmp_path / "server.log"):
         out = tmp_path / "root.crt"
         colon_upper = ":".join(fp[i : i + 2] for i in range(0, 64, 2)).upper()
         r = plica_cli("root", str(out), "--ca-url", f"https://127.0.0.1:{port}", "--fingerprint", colon_upper,

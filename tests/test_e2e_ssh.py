@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from attrs import define
-from kernelkit import ca_server, plica_cli, stop, wait_port
+from kernelkit import plica_cli, stop, wait_port
 
-from plica.testing import CAFiles, free_port, make_ca
+from plica.testing import CAFiles, ca_process, free_port, make_ca
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,7 +67,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("e2e-ssh")
     files = make_ca(tmp)
     certs = files.home / "certs"
-    with ca_server(files, tmp / "server.log"):
+    with ca_process(files, log=tmp / "server.log"):
         e = Env(files=files, tmp=tmp, port=free_port(), host_ca=(certs / "ssh_host_ca_key.pub").read_text().strip(),
                 user_ca=(certs / "ssh_user_ca_key.pub").read_text().strip())  # fmt: skip
         # The host's key and certificate, from the CA.

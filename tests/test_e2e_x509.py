@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from attrs import define
 from cryptography import x509
-from kernelkit import ca_server, plica_cli, stop, wait_port
+from kernelkit import plica_cli, stop, wait_port
 
-from plica.testing import CAFiles, free_port, make_ca
+from plica.testing import CAFiles, ca_process, free_port, make_ca
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ class CA:
 def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CA]:
     tmp = tmp_path_factory.mktemp("e2e-x509")
     files = make_ca(tmp)
-    with ca_server(files, tmp / "server.log"):
+    with ca_process(files, log=tmp / "server.log"):
         yield CA(files=files, tmp=tmp)
 
 

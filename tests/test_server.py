@@ -26,7 +26,6 @@ from attrs import define
 from kernelkit import (
     ProvKey,
     admin_key,
-    ca_server,
     csr_pem,
     db_counts,
     ec_key,
@@ -37,7 +36,7 @@ from kernelkit import (
     wait_for,
 )
 
-from plica.testing import CAFiles, free_port, make_ca, wait_healthy
+from plica.testing import CAFiles, ca_process, free_port, make_ca, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +96,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("workers")
     files = make_ca(tmp, ssh=False)
     log = tmp / "server.log"
-    with ca_server(files, log, workers=2) as proc:
+    with ca_process(files, workers=2, log=log) as proc:
         both_serving(log)
         yield Server(files=files, log=log, proc=proc, admin=admin_key(files))
 
@@ -159,7 +158,7 @@ def test_sigterm_stops_cleanly_and_restart_invalidates_old_tokens(tmp_path: Path
     early = admin.token("early.example", f"{files.url}/1.0/sign", sans=["early.example"])
     time.sleep(1.1)  # the CA's start is then strictly after this token's iat
     log = tmp_path / "server.log"
-    with ca_server(files, log, workers=2) as proc:
+    with ca_process(files, workers=2, log=log) as proc:
         both_serving(log)
         status, body = request(
             files,
@@ -206,7 +205,7 @@ def test_asyncio_event_loop_on_request(tmp_path: Path) -> None:
     # unknown name stops the start with a message rather than a worker's traceback.
     files = make_ca(tmp_path, ssh=False)
     log = tmp_path / "server.log"
-    with ca_server(files, log, workers=2, env={"PLICA_EVENT_LOOP": "asyncio"}):
+    with ca_process(files, workers=2, log=log, env={"PLICA_EVENT_LOOP": "asyncio"}):
         both_serving(log)
         assert log.read_text().count("asyncio event loop)") == 2
         assert sign(files, admin_key(files), "loop.example") == 201

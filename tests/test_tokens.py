@@ -282,3 +282,22 @@ async def test_disable_issued_at_check(tmp_path_factory: pytest.TempPathFactory)
         csr = make_csr(ec_key(), "old.example", ["old.example"])
         r = await api.post("/sign", {"csr": csr_pem(csr), "ott": tok})
         assert r.status == 201, r.raw
+
+
+def test_token_claims_as_step_clients_write_them() -> None:
+    from plica.tokens import token_claims
+
+    c = token_claims("admin", "a.example", "https://ca/1.0/sign", sans=["a.example"], now=1_000)
+    assert c.pop("jti") != token_claims("i", "s", "a")["jti"]
+    assert c == {
+        "iss": "admin",
+        "sub": "a.example",
+        "aud": "https://ca/1.0/sign",
+        "iat": 1_000,
+        "nbf": 1_000,
+        "exp": 1_300,
+        "sans": ["a.example"],
+    }
+    c = token_claims("i", "s", "a", sans=[], lifetime=60, extra={"step": {"ssh": {}}, "sub": "other"}, now=5)
+    assert "sans" not in c and c["exp"] == 65 and c["sub"] == "other" and c["step"] == {"ssh": {}}
+    assert len(c["jti"]) == 64

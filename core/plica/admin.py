@@ -20,7 +20,6 @@ import binascii
 import datetime as dt
 import functools
 import logging
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -37,7 +36,7 @@ from plica.asn1 import ProvisionerExtension
 from plica.errors import PlicaError, Unauthorized
 from plica.jose import PrivateKey, default_alg, public_jwk, sign_compact, thumbprint, verify_signature
 from plica.storage import TokenReused, UniqueViolation
-from plica.tokens import LEEWAY, Token, normalize_audience
+from plica.tokens import LEEWAY, Token, normalize_audience, token_claims
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -489,7 +488,6 @@ def admin_token(
     now: float | None = None,
 ) -> str:  # fmt: skip
     """An admin token for one request to `audience` (`https://<ca>/admin/...`), as step's admin client."""
-    t = int(time.time() if now is None else now)
     jwk = public_jwk(creds.key)
     header = {
         "alg": default_alg(jwk),
@@ -499,15 +497,7 @@ def admin_token(
             base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in creds.chain
         ],
     }
-    claims = {
-        "iss": issuer,
-        "sub": creds.subject,
-        "aud": audience,
-        "iat": t,
-        "nbf": t,
-        "exp": t + lifetime,
-        "jti": secrets.token_hex(32),
-    }
+    claims = token_claims(issuer, creds.subject, audience, lifetime=lifetime, now=now)
     return sign_compact(header, claims, creds.key)
 
 

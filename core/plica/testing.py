@@ -146,9 +146,16 @@ def wait_healthy(
 
 @contextlib.contextmanager
 def ca_process(
-    files: CAFiles, *, workers: int = 1, extra_args: list[str] | None = None
+    files: CAFiles,
+    *,
+    workers: int = 1,
+    extra_args: list[str] | None = None,
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `plica start` for `files` in a subprocess (the real server), stopped with SIGTERM afterwards."""
+    """Run `plica start` for `files` in a subprocess (the real server), stopped with SIGTERM afterwards.
+    Its output goes to `log` (default: plica.log in the CA's home), which a test may read while it runs;
+    `env` adds to the environment it starts with."""
     cmd = [
         sys.executable,
         "-m",
@@ -163,9 +170,9 @@ def ca_process(
         *(extra_args or []),
     ]
     # The server's log goes to a file (a pipe nobody reads would block the server once it fills up).
-    log_path = files.home / "plica.log"
-    log = log_path.open("ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=files.env())
+    log_path = log or files.home / "plica.log"
+    out = log_path.open("ab")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**files.env(), **(env or {})})
     try:
         try:
             wait_healthy(files.url, files.root, proc=proc)
@@ -180,7 +187,7 @@ def ca_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        log.close()
+        out.close()
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ leeway, audience forms, single use) are written in one place.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -135,6 +136,35 @@ def normalize_audience(aud: str) -> str:
         return aud
     host = u.hostname if ":" not in u.hostname else f"[{u.hostname}]"
     return f"{u.scheme}://{host}{u.path}"
+
+
+def token_claims(
+    issuer: str,
+    subject: str,
+    audience: str,
+    *,
+    sans: list[str] | None = None,
+    lifetime: int = 300,
+    extra: Mapping[str, Any] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The claims of a one-time token as step's clients write them (client side: the `client_token` hook,
+    admin and renew tokens): a random `jti`, valid from now for `lifetime` seconds, `sans` when there are
+    any, then `extra` (which may override any of them). `now` backdates or postdates it (tests)."""
+    t = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "jti": secrets.token_hex(32),
+        "iat": t,
+        "nbf": t,
+        "exp": t + lifetime,
+    }
+    if sans:
+        claims["sans"] = sans
+    claims.update(extra or {})
+    return claims
 
 
 def token_sans(claims: Mapping[str, Any], default: str) -> list[str]:

@@ -8,7 +8,6 @@ the same bug on the client side.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import os
 import secrets
@@ -20,7 +19,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from joserfc.jws import JWSRegistry
 
 from plica.jose import jwe_decrypt_pbes2, key_from_jwk, private_jwk, public_jwk, thumbprint
 from plica.names import split_sans
-from plica.testing import CAFiles, wait_healthy
+from plica.testing import CAFiles
 
 KERNEL_TABLES = ("x509_certs", "used_tokens", "revoked_x509_certs", "ssh_certs", "revoked_ssh_certs")
 
@@ -298,26 +297,6 @@ def write_leaf(tmp: Path, name: str, reply: Reply, key: Any) -> tuple[Path, Path
 
 
 # ------------------------------------------------------------------------------------------- processes
-
-
-@contextlib.contextmanager
-def ca_server(
-    files: CAFiles, log: Path, *, workers: int = 1, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`plica start` in a subprocess, its output in `log` (a file never fills up the way a pipe does, and a
-    test can read what the server said while it runs). Stopped with SIGTERM."""
-    cmd = [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
-           str(files.password_file), "--workers", str(workers)]  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**files.env(), **(env or {})})
-    try:
-        try:
-            wait_healthy(files.url, files.root, proc=proc)
-        except RuntimeError as e:
-            raise RuntimeError(f"{e}\n--- server log ---\n{log.read_text(errors='replace')}") from None
-        yield proc
-    finally:
-        stop(proc)
 
 
 def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15) -> int:

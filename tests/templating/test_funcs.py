@@ -87,10 +87,11 @@ def test_sha512sum() -> None:
 
 
 def test_random_functions() -> None:
+    # Newlines part the values: randAscii draws from printable ASCII, which includes every punctuation mark.
     out = r(
-        "{{ randAlphaNum 10 }}|{{ randAlpha 5 }}|{{ randNumeric 4 }}|{{ randAscii 3 }}|{{ uuidv4 }}|{{ randBytes 6 }}"
+        "{{ randAlphaNum 10 }}\n{{ randAlpha 5 }}\n{{ randNumeric 4 }}\n{{ randAscii 3 }}\n{{ uuidv4 }}\n{{ randBytes 6 }}"
     )
-    an, al, num, asc, uid, rb = out.split("|")
+    an, al, num, asc, uid, rb = out.split("\n")
     assert re.fullmatch(r"[A-Za-z0-9]{10}", an)
     assert re.fullmatch(r"[A-Za-z]{5}", al)
     assert re.fullmatch(r"[0-9]{4}", num)

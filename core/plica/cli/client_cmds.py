@@ -23,6 +23,7 @@ from plica.client import CAClient, CAClientError, fetch_root
 from plica.keys import generate, write_private_file
 from plica.names import split_sans
 from plica.plugins import get_plugins
+from plica.tokens import token_claims
 
 # The audience path of each operation (step CLI uses the /1.0/ prefixed URLs).
 AUDIENCE_PATH = {
@@ -313,15 +314,12 @@ def renew_cmd(crt_file: str, key_file: str, out: str | None, expired: bool, **kw
 
 
 def renew_token(client: CAClient, crt_file: str, key_file: str) -> str:
-    import secrets
-    import time
 
     from plica.jose import sign_compact
 
     certs = x509.load_pem_x509_certificates(Path(crt_file).read_bytes())
     key = serialization.load_pem_private_key(Path(key_file).read_bytes(), None)
     cn = certs[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    now = int(time.time())
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     alg = (
@@ -338,15 +336,9 @@ def renew_token(client: CAClient, crt_file: str, key_file: str) -> str:
         "typ": "JWT",
         "x5cInsecure": [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in certs],
     }
-    claims = {
-        "iss": "step-ca-client/1.0",
-        "sub": cn[0].value if cn else "",
-        "aud": client.ca_url.rstrip("/") + "/1.0/renew",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 300,
-        "jti": secrets.token_hex(32),
-    }
+    claims = token_claims(
+        "step-ca-client/1.0", str(cn[0].value) if cn else "", client.ca_url.rstrip("/") + "/1.0/renew"
+    )
     return sign_compact(header, claims, key)  # type: ignore[arg-type]
 
 

@@ -6,8 +6,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from plica.errors import ConfigError, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import b64url_encode
 from plica.names import check_csr_names
-from plica.tokens import Token, token_sans
+from plica.tokens import Token, token_claims, token_sans
 
 
 @define(kw_only=True)
@@ -120,17 +118,8 @@ def client_token(provisioner_type: str, context: ClientContext, operation: str) 
     if not path:
         raise click.UsageError("the HMAC provisioner needs --hmac-secret-file")
     key = base64.b64decode(Path(path).read_text().strip())
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": context.provisioner.get("name"),
-        "sub": context.subject,
-        "aud": f"{context.audience}#hmac/{context.provisioner.get('name')}",
-        "jti": secrets.token_hex(32),
-        "iat": now,
-        "nbf": now,
-        "exp": now + 300,
-        "sans": context.sans,
-    }
+    name = str(context.provisioner.get("name", ""))
+    claims = token_claims(name, context.subject, f"{context.audience}#hmac/{name}", sans=context.sans)
     import orjson
 
     signing_input = (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from plica.jose import (
     public_jwk,
     sign_compact,
 )
+from plica.tokens import token_claims
 
 
 @hookimpl
@@ -80,18 +79,12 @@ def client_token(provisioner_type: str, context: ClientContext, operation: str) 
         key = key_from_jwk(jwk)  # type: ignore[assignment]
     pub = prov.get("key") or {}
     kid = pub.get("kid") or jwk.get("kid")
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": prov.get("name"),
-        "sub": context.subject,
-        "aud": context.audience,
-        "jti": secrets.token_hex(32),
-        "iat": now,
-        "nbf": now,
-        "exp": now + 300,
-    }
-    if context.sans:
-        claims["sans"] = context.sans
-    claims.update(context.extra_claims)
+    claims = token_claims(
+        str(prov.get("name", "")),
+        context.subject,
+        context.audience,
+        sans=context.sans,
+        extra=context.extra_claims,
+    )
     header = {"alg": default_alg(pub or jwk), "kid": kid, "typ": "JWT"}
     return sign_compact(header, claims, key)

@@ -4,8 +4,6 @@ in the `nebula` header (as `step ca token --nebula-cert --nebula-key` makes them
 from __future__ import annotations
 
 import base64
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from plica.api import ClientContext
 from plica.hookspecs import hookimpl
 from plica.jose import b64url_encode
+from plica.tokens import token_claims
 from plica_nebula.nebulacert import (
     Curve,
     NebulaCertificate,
@@ -92,17 +91,12 @@ def client_token(provisioner_type: str, context: ClientContext, operation: str) 
         raise click.UsageError("a Nebula provisioner needs --nebula-cert and --nebula-key")
     cert, curve, key = load_credentials(opts["nebula_cert"], opts["nebula_key"])
     name = context.provisioner.get("name")
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": name,
-        "sub": context.subject,
-        "aud": f"{context.audience}#nebula/{name}",
-        "jti": secrets.token_hex(32),
-        "iat": now,
-        "nbf": now,
-        "exp": now + TOKEN_LIFETIME,
-    }
-    if context.sans:
-        claims["sans"] = context.sans
-    claims.update(context.extra_claims)
+    claims = token_claims(
+        str(name),
+        context.subject,
+        f"{context.audience}#nebula/{name}",
+        sans=context.sans,
+        lifetime=TOKEN_LIFETIME,
+        extra=context.extra_claims,
+    )
     return make_token(cert, curve, key, claims)

@@ -3,8 +3,6 @@ certificate in the `sshpop` header (as the step CLI makes them for `step ssh ren
 
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate
 from plica.api import ClientContext
 from plica.hookspecs import hookimpl
 from plica.jose import PrivateKey, sign_compact
+from plica.tokens import token_claims
 from plica_sshpop.sshcert import public_key_wire, to_wire_b64
 
 TOKEN_LIFETIME = 300
@@ -86,16 +85,7 @@ def sshpop_token(
 ) -> str:
     if public_key_wire(cert.public_key()) != public_key_wire(key.public_key()):
         raise click.UsageError("the sshpop key does not belong to the sshpop certificate")
-    now = int(time.time())
-    claims = {
-        "iss": issuer,
-        "sub": subject,
-        "aud": audience,
-        "jti": secrets.token_hex(32),
-        "iat": now,
-        "nbf": now,
-        "exp": now + lifetime,
-    }
+    claims = token_claims(issuer, subject, audience, lifetime=lifetime)
     header = {"alg": jws_alg(key), "typ": "JWT", "sshpop": to_wire_b64(cert)}
     return sign_compact(header, claims, key)
 

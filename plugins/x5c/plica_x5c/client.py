@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import base64
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from plica.api import ClientContext
 from plica.hookspecs import hookimpl
 from plica.jose import PrivateKey, sign_compact
+from plica.tokens import token_claims
 
 TOKEN_LIFETIME = 300
 
@@ -92,19 +91,7 @@ def x5c_token(
 ) -> str:
     if _pub_der(chain[0].public_key()) != _pub_der(key.public_key()):
         raise click.UsageError("the x5c key does not belong to the first certificate of the x5c chain")
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": issuer,
-        "sub": subject,
-        "aud": audience,
-        "jti": secrets.token_hex(32),
-        "iat": now,
-        "nbf": now,
-        "exp": now + lifetime,
-    }
-    if sans:
-        claims["sans"] = sans
-    claims.update(extra_claims or {})
+    claims = token_claims(issuer, subject, audience, sans=sans, lifetime=lifetime, extra=extra_claims)
     header = {
         "alg": jws_alg(key),
         "typ": "JWT",
