@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from plica.asn1 import der_int, der_oid, der_read, read_tlv, tlv
+from plica.asn1 import (
+    DERError,
+    der_elements,
+    der_int,
+    der_oid,
+    der_read,
+    der_read_strict,
+    int_content,
+    int_value,
+    read_tlv,
+    tlv,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,3 +38,50 @@ def test_oids_lengths_and_reading_back() -> None:
     for broken in (b"", b"\x04", b"\x04\x05abc", b"\x04\x80", b"\x04\x85\x01\x01\x01\x01\x01"):
         with pytest.raises(ValueError):
             der_read(broken)
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 255, 256, -1, -128, -129, 2**63 - 1, -(2**63), 2**127])
+def test_integer_content_round_trips(n: int) -> None:
+    assert int_value(int_content(n)) == n
+    assert der_int(n) == tlv(0x02, int_content(n))
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [("", "empty"), ("0000", "non-minimal"), ("007f", "non-minimal"), ("ff80", "non-minimal"),
+     ("ffff", "non-minimal")],
+)  # fmt: skip
+def test_integer_values_must_be_minimal(content: str, why: str) -> None:
+    with pytest.raises(DERError, match=why):
+        int_value(bytes.fromhex(content))
+
+
+def test_strict_reader_reads_what_der_read_reads() -> None:
+    data = tlv(0x30, tlv(0x80, b"name") + tlv(0xA1, tlv(0x04, b"x" * 200))) + b"\xff"
+    assert der_read_strict(data) == der_read(data)
+    _, start, end = der_read_strict(data)
+    children = list(der_elements(data, start, end))
+    assert [(tag, data[s:e][:4]) for tag, s, e in children] == [(0x80, b"name"), (0xA1, b"\x04\x81\xc8x")]
+    _, s, e = children[1]
+    assert [(tag, e2 - s2) for tag, s2, e2 in der_elements(data, s, e)] == [(0x04, 200)]
+    assert list(der_elements(data, start, start)) == []
+
+
+@pytest.mark.parametrize(
+    ("der", "end", "why"),
+    [("04", None, "truncated"), ("0403abcd", None, "truncated"), ("0402abcd", 3, "truncated"),
+     ("1f0100", None, "high tag"), ("0480", None, "bad ASN.1 length"), ("0485010101010100", None, "bad ASN.1 length"),
+     ("048201", None, "bad ASN.1 length"), ("048105" + "00" * 5, None, "non-minimal"),
+     ("04820081" + "00" * 0x81, None, "non-minimal")],
+)  # fmt: skip
+def test_strict_reader_refuses_what_der_forbids(der: str, end: int | None, why: str) -> None:
+    with pytest.raises(DERError, match=why):
+        der_read_strict(bytes.fromhex(der), 0, end)
+
+
+def test_walking_a_sequence_stops_at_a_bad_child() -> None:
+    content = tlv(0x04, b"ok") + b"\x04\x05ab"
+    walk = der_elements(content, 0, len(content))
+    assert next(walk) == (0x04, 2, 4)
+    with pytest.raises(DERError, match="truncated"):
+        next(walk)

@@ -1,12 +1,19 @@
 """The DER the kernel writes and reads itself: TLVs, INTEGERs and OIDs for the hand-assembled leaf
-(leafder), the certificate descriptions (certdesc) and step's provisioner extension (api.md §3a)."""
+(leafder), the certificate descriptions (certdesc) and step's provisioner extension (api.md §3a); and a
+strict reader (DER's distinguished rules enforced) for plugins that parse DER formats of their own."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from attrs import frozen
 from cryptography import x509
 
 PROVISIONER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.37476.9000.64.1")
+
+
+class DERError(ValueError):
+    """DER that `int_value` or the strict reader refuses: cut short, or breaking DER's rules."""
 
 
 def der_length(n: int) -> bytes:
@@ -20,10 +27,27 @@ def tlv(tag: int, value: bytes) -> bytes:
     return bytes([tag]) + der_length(len(value)) + value
 
 
+def int_content(n: int) -> bytes:
+    """The content octets of an INTEGER: the fewest two's-complement octets (so -128 is 0x80, 128 is
+    0x0080), as X.690 §8.3.2 demands."""
+    length = max(1, (n + (n < 0)).bit_length() // 8 + 1)
+    return n.to_bytes(length, "big", signed=True)
+
+
 def der_int(n: int) -> bytes:
     """An INTEGER in the fewest two's-complement octets (so -128 is 0x80, 128 is 0x0080)."""
-    length = max(1, (n + (n < 0)).bit_length() // 8 + 1)
-    return tlv(0x02, n.to_bytes(length, "big", signed=True))
+    return tlv(0x02, int_content(n))
+
+
+def int_value(content: bytes) -> int:
+    """The value of an INTEGER's content octets, which must be present and minimal (X.690 §8.3.2)."""
+    if not content:
+        raise DERError("empty ASN.1 integer")
+    if len(content) > 1 and (
+        (content[0] == 0 and content[1] < 0x80) or (content[0] == 0xFF and content[1] >= 0x80)
+    ):
+        raise DERError("non-minimal ASN.1 integer")
+    return int.from_bytes(content, "big", signed=True)
 
 
 def oid_content(arcs: list[int]) -> bytes:
@@ -74,6 +98,43 @@ def read_tlv(data: bytes) -> tuple[int, bytes, bytes]:
     """The first TLV of `data`: (tag, content, what follows it)."""
     tag, start, end = der_read(data)
     return tag, data[start:end], data[end:]
+
+
+def der_read_strict(data: bytes, pos: int = 0, end: int | None = None) -> tuple[int, int, int]:
+    """Read one TLV at `pos`, within `data[:end]`, as DER demands it: (tag, content start, content end).
+
+    Stricter than `der_read`, for formats whose signatures cover their exact bytes: it refuses the
+    indefinite form and lengths not in their fewest octets (X.690 §10.1), lengths of more than four
+    octets, high tag numbers (which it does not read) and a TLV that runs past `end`. Raises `DERError`.
+    """
+    end = len(data) if end is None else end
+    if pos + 2 > end:
+        raise DERError("truncated ASN.1 element")
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise DERError("unsupported ASN.1 high tag number")
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 4 or pos + n > end:
+            raise DERError("bad ASN.1 length")
+        length = int.from_bytes(data[pos : pos + n], "big")
+        if length < 0x80 or data[pos] == 0:
+            raise DERError("non-minimal ASN.1 length")
+        pos += n
+    if pos + length > end:
+        raise DERError("truncated ASN.1 element")
+    return tag, pos, pos + length
+
+
+def der_elements(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """Each TLV in `data[start:end]` (a constructed element's content, e.g. a SEQUENCE OF), read with
+    `der_read_strict`: (tag, content start, content end)."""
+    pos = start
+    while pos < end:
+        tag, content_start, pos = der_read_strict(data, pos, end)
+        yield tag, content_start, pos
 
 
 @frozen
