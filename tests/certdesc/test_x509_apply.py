@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from plica.certdesc import DescriptionError, X509Description, signing_params
-from plica.certdesc.x509desc import SANEntry, general_name_for, hash_for_signature_algorithm
+from plica.certdesc.sans import SANEntry, general_name_for
+from plica.certdesc.signing import hash_for_signature_algorithm
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from plica.certdesc import DescriptionError, X509Description
-from plica.certdesc.x509desc import BasicConstraints, ExtraName, Name, RawExtension, parse_go_bigint
+from plica.certdesc.extensions import BasicConstraints, RawExtension
+from plica.certdesc.names import ExtraName, Name
+from plica.certdesc.x509desc import parse_go_bigint
 
 
 def decode(text: str) -> X509Description:

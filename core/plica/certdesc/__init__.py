@@ -22,15 +22,11 @@ from .data import (
     ssh_data,
     x509_data,
 )
+from .errors import DescriptionError
 from .render import has_custom_template, load_template_option, render_ssh, render_x509
+from .signing import SigningParams, hash_for_signature_algorithm, signing_params
 from .sshdesc import SSHDescription
-from .x509desc import (
-    DescriptionError,
-    SigningParams,
-    X509Description,
-    hash_for_signature_algorithm,
-    signing_params,
-)
+from .x509desc import X509Description
 
 __all__ = [
     "DEFAULT_SSH_USER_EXTENSIONS",

@@ -22,20 +22,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
-from .x509desc import (
-    EXT_KEY_USAGES,
-    KEY_USAGES,
-    STANDARD_NAME_OIDS,
-    DescriptionError,
-    IPAddress,
-    classify_san,
-    convert_name,
-    der_children,
-    der_decode_oid,
-    der_read,
-    normalize_go_url,
-    parse_go_ip,
-)
+from plica.asn1 import der_read
+
+from .der import der_children, der_decode_oid
+from .errors import DescriptionError
+from .goparse import IPAddress, classify_san, normalize_go_url, parse_go_ip
+from .keyusage import EXT_KEY_USAGES, KEY_USAGES, convert_name
+from .names import STANDARD_NAME_OIDS
 
 # ---------------------------------------------------------------------------------------------------------
 # Go value helpers

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .data import merge_template_data
+from .errors import DescriptionError
 from .sshdesc import SSHDescription
-from .x509desc import DescriptionError, X509Description
+from .x509desc import X509Description
 
 _CACHE_MAX = 256
 _cache: dict[tuple[str, str], Any] = {}

@@ -14,9 +14,9 @@ from typing import Any
 import attrs
 from cryptography.hazmat.primitives.serialization import SSHCertificateBuilder, SSHCertificateType
 
-from .x509desc import (
+from .errors import DescriptionError
+from .gojson import (
     Decoder,
-    DescriptionError,
     dec_bytes,
     dec_string,
     dec_string_list,
