@@ -12,7 +12,7 @@ Public API::
 functions), ``"ssh"`` (SSH certificate templates) or ``"webhook"`` (webhook URLs: sprig only).
 
 This package is a leaf: it imports only the standard library (and ``cryptography`` for a few sprig crypto
-functions). The Go value model that template data follows is described in ``plica.templating.gotypes``.
+functions). The Go value model that template data follows is described in ``plica.templating.golang``.
 """
 
 from __future__ import annotations
@@ -21,17 +21,10 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import TemplateError
 from .executor import Template
 from .funcs import FUNCSETS
-from .gotypes import (
-    MISSING,
-    Duration,
-    Int64,
-    RawJSON,
-    StringSlice,
-    TemplateError,
-    TypedNil,
-)
+from .golang.types import MISSING, Duration, Int64, RawJSON, StringSlice, TypedNil
 from .parser import parse_trees
 
 __all__ = [

@@ -13,7 +13,11 @@ from typing import Any
 
 from plica.asn1 import oid_content
 
-from .gotypes import GoError, TimeParseError, TypedNil, as_aware, go_quote, go_type_name, parse_time
+from .errors import GoError
+from .golang.reflect import go_type_name
+from .golang.strconv import atoi, go_quote
+from .golang.time import TimeParseError, as_aware, parse_time
+from .golang.types import TypedNil
 
 __all__ = ["asn1_enc", "asn1_marshal", "asn1_seq", "asn1_set"]
 
@@ -252,23 +256,13 @@ def _step_params(s: str) -> tuple[str, str]:
     return typ, ",".join(params)
 
 
-def _go_atoi(s: str) -> int:
-    body = s[1:] if s[:1] in "+-" else s
-    if not body or not body.isascii() or not body.isdigit():
-        raise GoError(f"strconv.Atoi: parsing {go_quote(s)}: invalid syntax")
-    v = int(s)
-    if not -(1 << 63) <= v < (1 << 63):
-        raise GoError(f"strconv.Atoi: parsing {go_quote(s)}: value out of range")
-    return v
-
-
 def _parse_oid(s: str) -> ObjectIdentifier:
     if s == "":
         return ObjectIdentifier(())
     arcs = []
     for part in s.split("."):
         try:
-            arcs.append(_go_atoi(part))
+            arcs.append(atoi(part))
         except GoError:
             raise GoError(f"invalid oid value: invalid object identifier {s}") from None
     return ObjectIdentifier(arcs)
@@ -282,7 +276,7 @@ def marshal_value(value: str, params: str) -> bytes:
     typ, go_params = _step_params(params)
     if typ == "int":
         try:
-            i = _go_atoi(value)
+            i = atoi(value)
         except GoError as e:
             raise GoError(f"invalid int value: {e}") from None
         return marshal_with_params(i, go_params)

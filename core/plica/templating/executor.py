@@ -11,9 +11,14 @@ import datetime as _dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import gotypes as G
+from .errors import FailSignal, GoError, TemplateError
 from .funcs import FuncSpec
-from .gotypes import MISSING, FailSignal, GoError, TemplateError, TypedNil
+from .golang.duration import as_duration_ns, duration_string
+from .golang.fmt import sort_key, sprint_value
+from .golang.reflect import go_kind, go_type_name
+from .golang.strconv import go_quote
+from .golang.time import MONTHS, as_aware, format_time, local_tz, time_string, time_unix
+from .golang.types import MISSING, Duration, Int64, TypedNil, truth
 from .parser import (
     ActionNode,
     BoolNode,
@@ -112,7 +117,7 @@ def _wrong(v: Any, ptype: str, node: Node | None, from_field: bool) -> ExecError
     tn = _GO_PARAM_TYPES[ptype]
     if v is MISSING or (v is None and not from_field):
         return ExecError(node, f"invalid value; expected {tn}")
-    got = "interface {}" if v is None else G.go_type_name(v)
+    got = "interface {}" if v is None else go_type_name(v)
     return ExecError(node, f"wrong type for value; expected {tn}; got {got}")
 
 
@@ -129,7 +134,7 @@ def convert(v: Any, ptype: str, node: Node | None, from_field: bool) -> Any:
         if t is int:
             return v
     elif ptype == "int64":
-        if t is G.Int64:
+        if t is Int64:
             return v
     elif ptype == "float64":
         if t is float:
@@ -188,7 +193,7 @@ class _Month(int):
     __go_type__ = "time.Month"
 
     def __go_str__(self) -> str:
-        return G._MONTHS[int(self) - 1]
+        return MONTHS[int(self) - 1]
 
     def String(self) -> str:
         return self.__go_str__()
@@ -205,14 +210,14 @@ class _Weekday(int):
 
 
 def _time_method(t: _dt.datetime, name: str) -> Callable[..., Any] | None:
-    t = G.as_aware(t)
+    t = as_aware(t)
     m: dict[str, Callable[..., Any]] = {
-        "Unix": lambda: G.Int64(G.time_unix(t)),
-        "UnixMilli": lambda: G.Int64(G.time_unix(t) * 1000 + t.microsecond // 1000),
-        "UnixMicro": lambda: G.Int64(G.time_unix(t) * 1_000_000 + t.microsecond),
-        "UnixNano": lambda: G.Int64(G.time_unix(t) * 1_000_000_000 + t.microsecond * 1000),
+        "Unix": lambda: Int64(time_unix(t)),
+        "UnixMilli": lambda: Int64(time_unix(t) * 1000 + t.microsecond // 1000),
+        "UnixMicro": lambda: Int64(time_unix(t) * 1_000_000 + t.microsecond),
+        "UnixNano": lambda: Int64(time_unix(t) * 1_000_000_000 + t.microsecond * 1000),
         "UTC": lambda: t.astimezone(_dt.UTC),
-        "Local": lambda: t.astimezone(G.local_tz()),
+        "Local": lambda: t.astimezone(local_tz()),
         "Year": lambda: t.year,
         "Month": lambda: _Month(t.month),
         "Day": lambda: t.day,
@@ -223,14 +228,14 @@ def _time_method(t: _dt.datetime, name: str) -> Callable[..., Any] | None:
         "YearDay": lambda: t.timetuple().tm_yday,
         "Weekday": lambda: _Weekday((t.weekday() + 1) % 7),
         "IsZero": lambda: t.replace(tzinfo=None) == _dt.datetime(1, 1, 1),
-        "String": lambda: G.time_string(t),
-        "Format": lambda layout: G.format_time(t, layout),
-        "Add": lambda d: t + _dt.timedelta(microseconds=G.as_duration_ns(d) // 1000),
+        "String": lambda: time_string(t),
+        "Format": lambda layout: format_time(t, layout),
+        "Add": lambda d: t + _dt.timedelta(microseconds=as_duration_ns(d) // 1000),
         "AddDate": lambda y, mo, d: _add_date(t, y, mo, d),
-        "Sub": lambda u: G.Duration(int((t - G.as_aware(u)) / _dt.timedelta(microseconds=1)) * 1000),
-        "Before": lambda u: t < G.as_aware(u),
-        "After": lambda u: t > G.as_aware(u),
-        "Equal": lambda u: t == G.as_aware(u),
+        "Sub": lambda u: Duration(int((t - as_aware(u)) / _dt.timedelta(microseconds=1)) * 1000),
+        "Before": lambda u: t < as_aware(u),
+        "After": lambda u: t > as_aware(u),
+        "Equal": lambda u: t == as_aware(u),
     }
     return m.get(name)
 
@@ -245,15 +250,15 @@ def _add_date(t: _dt.datetime, years: int, months: int, days: int) -> _dt.dateti
 
 
 def _duration_method(d: Any, name: str) -> Callable[..., Any] | None:
-    ns = G.as_duration_ns(d)
+    ns = as_duration_ns(d)
     m: dict[str, Callable[..., Any]] = {
-        "String": lambda: G.duration_string(ns),
+        "String": lambda: duration_string(ns),
         "Seconds": lambda: ns / 1e9,
         "Minutes": lambda: ns / 6e10,
         "Hours": lambda: ns / 3.6e12,
-        "Milliseconds": lambda: G.Int64(ns // 1_000_000),
-        "Microseconds": lambda: G.Int64(ns // 1000),
-        "Nanoseconds": lambda: G.Int64(ns),
+        "Milliseconds": lambda: Int64(ns // 1_000_000),
+        "Microseconds": lambda: Int64(ns // 1000),
+        "Nanoseconds": lambda: Int64(ns),
     }
     return m.get(name)
 
@@ -285,7 +290,7 @@ def _field_kind(t: type) -> int:
             k = _FK_TYPEDNIL
         elif issubclass(t, _dt.datetime):
             k = _FK_TIME
-        elif issubclass(t, G.Duration | _dt.timedelta):
+        elif issubclass(t, Duration | _dt.timedelta):
             k = _FK_DURATION
         elif issubclass(t, _BASIC) and not hasattr(t, "__go_type__"):
             k = _FK_BASIC
@@ -305,7 +310,7 @@ def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_arg
     if kind == _FK_OBJECT:
         attr = _NO if name[:1] == "_" else getattr(recv, name, _NO)
         if attr is _NO:
-            raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
+            raise ExecError(node, f"can't evaluate field {name} in type {go_type_name(recv)}")
         if callable(attr) and hasattr(attr, "__self__") and not isinstance(attr, type):
             return _call_method(attr, name, args or [], node)
         if has_args:
@@ -337,7 +342,7 @@ def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_arg
         if fn is None:
             raise ExecError(node, f"can't evaluate field {name} in type time.Duration")
         return _call_method(fn, name, args or [], node)
-    raise ExecError(node, f"can't evaluate field {name} in type {G.go_type_name(recv)}")
+    raise ExecError(node, f"can't evaluate field {name} in type {go_type_name(recv)}")
 
 
 def _print_value(v: Any) -> str:
@@ -345,7 +350,7 @@ def _print_value(v: Any) -> str:
         return "<no value>"
     if isinstance(v, TypedNil) and v.kind == "ptr":
         return "<nil>"
-    return G.sprint_value(v)
+    return sprint_value(v)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -452,7 +457,6 @@ class _Compiler:
         body = self.list(n.list)
         else_body = self.list(n.else_list) if n.else_list is not None else None
         is_with = isinstance(n, WithNode)
-        truth = G.truth
         needs_pop = bool(n.pipe.decl) or _declares(n.list) or _declares(n.else_list)
 
         if not is_with and not needs_pop:
@@ -520,12 +524,12 @@ class _Compiler:
                 if t is list or t is tuple or isinstance(val, list | tuple | bytes | bytearray):
                     items = enumerate(val)
                 elif isinstance(val, Mapping):
-                    items = ((k, val[k]) for k in sorted(val, key=G._sort_key))
+                    items = ((k, val[k]) for k in sorted(val, key=sort_key))
                 elif t is int or (isinstance(val, int) and not isinstance(val, bool)):
                     if ndecl > 1:
                         raise ExecError(
                             err_node,
-                            f"can't use {G.sprint_value(val)} to iterate over more than one variable",
+                            f"can't use {sprint_value(val)} to iterate over more than one variable",
                         )
                     items = ((MISSING, i) for i in range(int(val)))
                 elif (
@@ -534,10 +538,10 @@ class _Compiler:
                     or (isinstance(val, TypedNil) and val.kind in ("slice", "map"))
                 ):
                     items = ()
-                elif G.go_kind(val) in ("slice", "array") and hasattr(val, "__iter__"):
+                elif go_kind(val) in ("slice", "array") and hasattr(val, "__iter__"):
                     items = enumerate(list(val))
                 else:
-                    raise ExecError(err_node, f"range can't iterate over {G.sprint_value(val)}")
+                    raise ExecError(err_node, f"range can't iterate over {sprint_value(val)}")
                 ran = False
                 for index, elem in items:
                     ran = True
@@ -565,7 +569,7 @@ class _Compiler:
         def walk_template(s: State, dot: Any) -> None:
             w = s.compiled.get(name)
             if w is None:
-                raise ExecError(n, f"template {G.go_quote(name)} not defined")
+                raise ExecError(n, f"template {go_quote(name)} not defined")
             if s.depth >= MAX_EXEC_DEPTH:
                 raise ExecError(n, f"exceeded maximum template depth ({MAX_EXEC_DEPTH})")
             newdot = ev(s, dot) if ev is not None else MISSING
@@ -669,7 +673,7 @@ class _Compiler:
             return _cmd_raiser(first, err) if err else _cmd_const(v)
         if isinstance(first, StringNode):
             return _cmd_const(first.text)
-        return _cmd_raiser(first, f"can't evaluate command {G.go_quote(str(first))}")
+        return _cmd_raiser(first, f"can't evaluate command {go_quote(str(first))}")
 
     def field_chain_cmd(
         self, recv: Eval | None, idents: list[str], node: Node, arg_nodes: list[Node], has_final: bool
@@ -770,7 +774,7 @@ class _Compiler:
         if isinstance(n, NumberNode):
             if ptype in ("int", "int64"):
                 if n.is_int:
-                    return _const(n.int_val if ptype == "int" else G.Int64(n.int_val))
+                    return _const(n.int_val if ptype == "int" else Int64(n.int_val))
                 return _raiser(n, f"expected integer; found {n}")
             if ptype == "float64":
                 if n.is_float:
@@ -800,7 +804,7 @@ class _Compiler:
         name = ident.ident
         spec = self.funcs.get(name)
         if spec is None:
-            return _cmd_raiser(ident, f"{G.go_quote(name)} is not a defined function")
+            return _cmd_raiser(ident, f"{go_quote(name)} is not a defined function")
         nargs = len(arg_nodes)
         num_in = nargs + (1 if has_final else 0)
         fixed = len(spec.params)
@@ -889,7 +893,6 @@ class _Compiler:
 
     def _and_or(self, which: str, evs: list[Eval], has_final: bool) -> Cmd:
         want = which == "or"
-        truth = G.truth
         ev_t = tuple(evs)
 
         def cmd_and_or(s: State, dot: Any, final: Any) -> Any:
@@ -920,7 +923,7 @@ class _Compiler:
                 raise ExecError(call_node, "error calling call: call of nil")
             if not callable(fn) or isinstance(fn, type):
                 raise ExecError(
-                    call_node, f"error calling call: non-function {fn_node_text} of type {G.go_type_name(fn)}"
+                    call_node, f"error calling call: non-function {fn_node_text} of type {go_type_name(fn)}"
                 )
             try:
                 return fn(*args)
@@ -1037,7 +1040,7 @@ class Template:
             msg = f"template: {exec_name}: {e.msg}"
             return TemplateError(msg, name=self.name, fail_message=e.fail_message)
         loc, line, col = _location(self.text, self.name, node.pos)
-        msg = f"template: {loc}: executing {G.go_quote(exec_name)} at <{node}>: {e.msg}"
+        msg = f"template: {loc}: executing {go_quote(exec_name)} at <{node}>: {e.msg}"
         return TemplateError(msg, name=self.name, line=line, column=col, fail_message=e.fail_message)
 
 

@@ -37,8 +37,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import asn1funcs
-from . import gotypes as G
-from .gotypes import MISSING, FailSignal, GoError, TypedNil
+from .errors import FailSignal, GoError
+from .golang.duration import as_duration_ns, duration_string, parse_duration
+from .golang.fmt import sprint, sprint_value, sprintf, sprintln
+from .golang.json import from_json, go_json
+from .golang.reflect import deep_equal, go_kind, go_type_name, is_slice
+from .golang.strconv import atoi, go_quote, parse_int
+from .golang.time import (
+    as_aware,
+    format_time,
+    load_location,
+    local_tz,
+    now_local,
+    parse_time,
+    time_unix,
+    unix_time,
+)
+from .golang.types import MISSING, Duration, Int64, StringSlice, TypedNil, go_empty, truth
 
 __all__ = ["FUNCSETS", "FuncSpec"]
 
@@ -110,7 +125,7 @@ _BUILTINS["call"] = FuncSpec("call", lambda *a: None, ("value",), "value", "call
 
 @builtin("not", "value")
 def _not(v: Any) -> bool:
-    return not G.truth(v)
+    return not truth(v)
 
 
 @builtin("len", "value")
@@ -126,16 +141,16 @@ def _len(v: Any) -> int:
             return 0
     if isinstance(v, list | tuple | Mapping | bytes | bytearray):
         return len(v)
-    if G.go_kind(v) in ("slice", "map", "array", "string") and hasattr(v, "__len__"):
+    if go_kind(v) in ("slice", "map", "array", "string") and hasattr(v, "__len__"):
         return len(v)
-    raise GoError(f"len of type {G.go_type_name(v)}")
+    raise GoError(f"len of type {go_type_name(v)}")
 
 
 def _index_arg(idx: Any, cap: int) -> int:
     if idx is None or idx is MISSING:
         raise GoError("cannot index slice/array with nil")
     if isinstance(idx, bool) or not isinstance(idx, int):
-        raise GoError(f"cannot index slice/array with type {G.go_type_name(idx)}")
+        raise GoError(f"cannot index slice/array with type {go_type_name(idx)}")
     x = int(idx)
     if x < 0 or x > cap:
         raise GoError(f"index out of range: {x}")
@@ -166,13 +181,13 @@ def _index(item: Any, *indexes: Any) -> Any:
             if idx is None or idx is MISSING:
                 raise GoError("value is nil; should be of type string")
             if not isinstance(idx, str):
-                raise GoError(f"value has type {G.go_type_name(idx)}; should be string")
+                raise GoError(f"value has type {go_type_name(idx)}; should be string")
             item = item.get(idx) if isinstance(item, Mapping) else None
         elif isinstance(item, TypedNil) and item.kind == "slice":
             _index_arg(idx, 0)
             raise GoError("reflect: slice index out of range")
         else:
-            raise GoError(f"can't index item of type {G.go_type_name(item)}")
+            raise GoError(f"can't index item of type {go_type_name(item)}")
     return item
 
 
@@ -211,12 +226,12 @@ def _is_nil(v: Any) -> bool:
 
 
 def _incompatible(a: Any, b: Any) -> GoError:
-    return GoError(f"incompatible types for comparison: {G.go_type_name(a)} and {G.go_type_name(b)}")
+    return GoError(f"incompatible types for comparison: {go_type_name(a)} and {go_type_name(b)}")
 
 
 def _num(v: Any) -> Any:
     if isinstance(v, _dt.timedelta):
-        return G.as_duration_ns(v)
+        return as_duration_ns(v)
     return v
 
 
@@ -237,14 +252,14 @@ def _eq(arg1: Any, *arg2: Any) -> bool:
             if _is_nil(arg1) or _is_nil(arg):
                 truth = _is_nil(arg1) == _is_nil(arg)
             else:
-                if G.go_kind(arg1) != G.go_kind(arg):
+                if go_kind(arg1) != go_kind(arg):
                     raise GoError(
-                        f"non-comparable types {G.sprint_value(arg1)}: {G.go_type_name(arg1)}, "
-                        f"{G.go_type_name(arg)}: {G.sprint_value(arg)}"
+                        f"non-comparable types {sprint_value(arg1)}: {go_type_name(arg1)}, "
+                        f"{go_type_name(arg)}: {sprint_value(arg)}"
                     )
                 if isinstance(arg, list | tuple | Mapping | bytes | bytearray):
-                    raise GoError(f"non-comparable type {G.sprint_value(arg)}: {G.go_type_name(arg)}")
-                truth = arg1 is arg or (G.go_type_name(arg1) == G.go_type_name(arg) and arg1 == arg)
+                    raise GoError(f"non-comparable type {sprint_value(arg)}: {go_type_name(arg)}")
+                truth = arg1 is arg or (go_type_name(arg1) == go_type_name(arg) and arg1 == arg)
         if truth:
             return True
     return False
@@ -292,24 +307,24 @@ def _ge(a: Any, b: Any) -> bool:
 
 @builtin("print", variadic="any")
 def _print(*args: Any) -> str:
-    return G.sprint(list(args))
+    return sprint(list(args))
 
 
 @builtin("printf", "string", variadic="any")
 def _printf(fmt: str, *args: Any) -> str:
-    return G.sprintf(fmt, list(args))
+    return sprintf(fmt, list(args))
 
 
 @builtin("println", variadic="any")
 def _println(*args: Any) -> str:
-    return G.sprintln(list(args))
+    return sprintln(list(args))
 
 
 def _eval_args(args: tuple[Any, ...]) -> str:
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
     conv = ["<no value>" if a is None or a is MISSING else a for a in args]
-    return G.sprint(conv)
+    return sprint(conv)
 
 
 _HTML_ESC = {"\0": "\ufffd", '"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -381,11 +396,9 @@ def _trim_zero_decimal(s: str) -> str:
 
 
 def _parse_int_base0(s: str) -> int | None:
-    from .parser import _parse_go_int
-
     if not s:
         return None
-    v = _parse_go_int(s)
+    v = parse_int(s)
     if v is None or not -(1 << 63) <= v < (1 << 63):
         return None
     return v
@@ -396,7 +409,7 @@ def to_int64(v: Any) -> int:
         return 0
     if isinstance(v, bool):
         return 1 if v else 0
-    if isinstance(v, G.Duration):
+    if isinstance(v, Duration):
         return 0
     if isinstance(v, int):
         return int(v)
@@ -415,7 +428,7 @@ def to_float64(v: Any) -> float:
         return 0.0
     if isinstance(v, bool):
         return 1.0 if v else 0.0
-    if isinstance(v, G.Duration):
+    if isinstance(v, Duration):
         return 0.0
     if isinstance(v, int | float):
         return float(v)
@@ -439,17 +452,17 @@ def strval(v: Any) -> str:
     gs = getattr(v, "__go_str__", None)
     if callable(gs):
         return str(gs())
-    return G.sprint_value(v)
+    return sprint_value(v)
 
 
 def _strslice(v: Any) -> list[str]:
     if isinstance(v, list | tuple):
-        return G.StringSlice(strval(s) for s in v if s is not None and s is not MISSING)
+        return StringSlice(strval(s) for s in v if s is not None and s is not MISSING)
     if isinstance(v, TypedNil) and v.kind == "slice":
-        return G.StringSlice()
+        return StringSlice()
     if v is None or v is MISSING:
-        return G.StringSlice()
-    return G.StringSlice([strval(v)])
+        return StringSlice()
+    return StringSlice([strval(v)])
 
 
 # ========================================================================================================
@@ -460,17 +473,17 @@ sprig("hello")(lambda: "Hello!")
 
 def _date_arg(date: Any) -> _dt.datetime:
     if isinstance(date, _dt.datetime):
-        return G.as_aware(date)
-    if isinstance(date, int) and not isinstance(date, bool | G.Duration):
-        return G.unix_time(int(date))
-    return G.now_local()
+        return as_aware(date)
+    if isinstance(date, int) and not isinstance(date, bool | Duration):
+        return unix_time(int(date))
+    return now_local()
 
 
 @sprig("date_in_zone dateInZone", "string", "any", "string")
 def date_in_zone(fmt: str, date: Any, zone: str) -> str:
     t = _date_arg(date)
-    loc = G.load_location(zone) or _dt.UTC
-    return G.format_time(t.astimezone(loc), fmt)
+    loc = load_location(zone) or _dt.UTC
+    return format_time(t.astimezone(loc), fmt)
 
 
 @sprig("date", "string", "any")
@@ -499,7 +512,7 @@ def _add_ns(t: _dt.datetime, ns: int) -> _dt.datetime:
 @sprig("date_modify dateModify", "string", "time")
 def _date_modify(fmt: str, date: _dt.datetime) -> _dt.datetime:
     try:
-        d = G.parse_duration(fmt)
+        d = parse_duration(fmt)
     except GoError:
         return date
     return _add_ns(date, d)
@@ -507,38 +520,37 @@ def _date_modify(fmt: str, date: _dt.datetime) -> _dt.datetime:
 
 @sprig("must_date_modify mustDateModify", "string", "time")
 def _must_date_modify(fmt: str, date: _dt.datetime) -> _dt.datetime:
-    return _add_ns(date, G.parse_duration(fmt))
+    return _add_ns(date, parse_duration(fmt))
 
 
 @sprig("ago", "any")
 def _ago(date: Any) -> str:
     if isinstance(date, _dt.datetime):
-        t = G.as_aware(date)
-    elif isinstance(date, int) and not isinstance(date, bool | G.Duration):
-        t = G.unix_time(int(date))
+        t = as_aware(date)
+    elif isinstance(date, int) and not isinstance(date, bool | Duration):
+        t = unix_time(int(date))
     else:
-        t = G.now_local()
+        t = now_local()
     delta = _dt.datetime.now(_dt.UTC) - t
     secs = round(delta.total_seconds())
-    return G.duration_string(secs * 1_000_000_000)
+    return duration_string(secs * 1_000_000_000)
 
 
 @sprig("duration", "any")
 def _duration(sec: Any) -> str:
     n = 0
     if isinstance(sec, str):
-        n = _go_parse_int10(sec) or 0
-    elif isinstance(sec, G.Int64):
+        n = _atoi_or_zero(sec)
+    elif isinstance(sec, Int64):
         n = int(sec)
-    return G.duration_string(n * 1_000_000_000)
+    return duration_string(n * 1_000_000_000)
 
 
-def _go_parse_int10(s: str) -> int | None:
-    body = s[1:] if s[:1] in "+-" else s
-    if not body or not body.isascii() or not body.isdigit():
-        return None
-    v = int(s)
-    return v if -(1 << 63) <= v < (1 << 63) else None
+def _atoi_or_zero(s: str) -> int:
+    try:
+        return atoi(s)
+    except GoError:
+        return 0
 
 
 @sprig("durationRound", "any")
@@ -546,13 +558,13 @@ def _duration_round(duration: Any) -> str:
     d = 0
     if isinstance(duration, str):
         try:
-            d = G.parse_duration(duration)
+            d = parse_duration(duration)
         except GoError:
             d = 0
-    elif isinstance(duration, G.Int64):
+    elif isinstance(duration, Int64):
         d = int(duration)
     elif isinstance(duration, _dt.datetime):
-        d = int((_dt.datetime.now(_dt.UTC) - G.as_aware(duration)).total_seconds() * 1e9)
+        d = int((_dt.datetime.now(_dt.UTC) - as_aware(duration)).total_seconds() * 1e9)
     u = abs(d)
     year = 3600 * 24 * 365 * 10**9
     month = 3600 * 24 * 30 * 10**9
@@ -568,7 +580,7 @@ def _duration_round(duration: Any) -> str:
 
 @sprig("now")
 def _now() -> _dt.datetime:
-    return G.now_local()
+    return now_local()
 
 
 _ZERO_TIME = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
@@ -577,19 +589,19 @@ _ZERO_TIME = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
 @sprig("toDate", "string", "string")
 def _to_date(fmt: str, s: str) -> _dt.datetime:
     try:
-        return G.parse_time(fmt, s, G.local_tz())
+        return parse_time(fmt, s, local_tz())
     except GoError:
         return _ZERO_TIME
 
 
 @sprig("mustToDate", "string", "string")
 def _must_to_date(fmt: str, s: str) -> _dt.datetime:
-    return G.parse_time(fmt, s, G.local_tz())
+    return parse_time(fmt, s, local_tz())
 
 
 @sprig("unixEpoch", "time")
 def _unix_epoch(date: _dt.datetime) -> str:
-    return str(G.time_unix(date))
+    return str(time_unix(date))
 
 
 # ========================================================================================================
@@ -856,17 +868,17 @@ sprig("hasSuffix", "string", "string")(lambda p, s: s.endswith(p))
 
 @sprig("quote", variadic="any")
 def _quote(*args: Any) -> str:
-    return " ".join(G.go_quote(strval(a)) for a in args if a is not None)
+    return " ".join(go_quote(strval(a)) for a in args if a is not None)
 
 
 @sprig("squote", variadic="any")
 def _squote(*args: Any) -> str:
-    return " ".join(f"'{G.sprint_value(a)}'" for a in args if a is not None)
+    return " ".join(f"'{sprint_value(a)}'" for a in args if a is not None)
 
 
 @sprig("cat", variadic="any")
 def _cat(*args: Any) -> str:
-    return " ".join(G.sprint_value(a) for a in args if a is not None)
+    return " ".join(sprint_value(a) for a in args if a is not None)
 
 
 @sprig("indent", "int", "string")
@@ -902,10 +914,10 @@ sprig("toString", "any")(strval)
 
 @sprig("atoi", "string")
 def _atoi(s: str) -> int:
-    return _go_parse_int10(s) or 0
+    return _atoi_or_zero(s)
 
 
-sprig("int64", "any")(lambda v: G.Int64(to_int64(v)))
+sprig("int64", "any")(lambda v: Int64(to_int64(v)))
 sprig("int", "any")(to_int64)
 sprig("float64", "any")(to_float64)
 
@@ -952,13 +964,13 @@ def _seq(*params: int) -> str:
 
 
 @sprig("toDecimal", "any")
-def _to_decimal(v: Any) -> G.Int64:
-    s = G.sprint_value(v)
+def _to_decimal(v: Any) -> Int64:
+    s = sprint_value(v)
     body = s[1:] if s[:1] in "+-" else s
     if not body or any(c not in "01234567" for c in body):
-        return G.Int64(0)
+        return Int64(0)
     r = int(s, 8)
-    return G.Int64(r if -(1 << 63) <= r < (1 << 63) else 0)
+    return Int64(r if -(1 << 63) <= r < (1 << 63) else 0)
 
 
 def _go_split(s: str, sep: str, n: int = -1) -> list[str]:
@@ -986,7 +998,7 @@ def _splitn(sep: str, n: int, s: str) -> StringMap:
 
 @sprig("splitList", "string", "string")
 def _split_list(sep: str, s: str) -> list[str]:
-    return G.StringSlice(_go_split(s, sep))
+    return StringSlice(_go_split(s, sep))
 
 
 sprig("toStrings", "any")(_strslice)
@@ -1004,10 +1016,10 @@ sprig("untilStep", "int", "int", "int")(_until_step)
 # sprig: math
 
 
-def _i64(v: int) -> G.Int64:
+def _i64(v: int) -> Int64:
     # Go int64 arithmetic wraps around
     v = (v + (1 << 63)) % (1 << 64) - (1 << 63)
-    return G.Int64(v)
+    return Int64(v)
 
 
 sprig("add1", "any")(lambda a: _i64(to_int64(a) + 1))
@@ -1026,7 +1038,7 @@ sprig("div", "any", "any")(lambda a, b: _i64(_go_div(to_int64(a), to_int64(b))))
 
 
 @sprig("mod", "any", "any")
-def _mod(a: Any, b: Any) -> G.Int64:
+def _mod(a: Any, b: Any) -> Int64:
     x, y = to_int64(a), to_int64(b)
     if y == 0:
         raise GoError("runtime error: integer divide by zero")
@@ -1034,7 +1046,7 @@ def _mod(a: Any, b: Any) -> G.Int64:
 
 
 @sprig("mul", "any", variadic="any")
-def _mul(a: Any, *v: Any) -> G.Int64:
+def _mul(a: Any, *v: Any) -> Int64:
     r = to_int64(a)
     for x in v:
         r = int(_i64(r * to_int64(x)))
@@ -1078,9 +1090,9 @@ sprig("subf", "any", variadic="any")(lambda a, *v: _dec_op(a, v, lambda c, ab: c
 sprig("divf", "any", variadic="any")(lambda a, *v: _dec_op(a, v, _DIV))
 sprig("mulf", "any", variadic="any")(lambda a, *v: _dec_op(a, v, lambda c, ab: c.multiply(*ab)))
 sprig("biggest max", "any", variadic="any")(
-    lambda a, *v: G.Int64(max([to_int64(a), *(to_int64(x) for x in v)]))
+    lambda a, *v: Int64(max([to_int64(a), *(to_int64(x) for x in v)]))
 )
-sprig("min", "any", variadic="any")(lambda a, *v: G.Int64(min([to_int64(a), *(to_int64(x) for x in v)])))
+sprig("min", "any", variadic="any")(lambda a, *v: Int64(min([to_int64(a), *(to_int64(x) for x in v)])))
 
 
 def _fmax(a: float, b: float) -> float:
@@ -1133,9 +1145,9 @@ def _join(sep: str, v: Any) -> str:
 
 @sprig("sortAlpha", "any")
 def _sort_alpha(v: Any) -> list[str]:
-    if G.is_slice(v):
-        return G.StringSlice(sorted(_strslice(v), key=_b))
-    return G.StringSlice([strval(v)])
+    if is_slice(v):
+        return StringSlice(sorted(_strslice(v), key=_b))
+    return StringSlice([strval(v)])
 
 
 # ========================================================================================================
@@ -1144,58 +1156,58 @@ def _sort_alpha(v: Any) -> list[str]:
 
 @sprig("default", "any", variadic="any")
 def _default(d: Any, *given: Any) -> Any:
-    if not given or G.go_empty(given[0]):
+    if not given or go_empty(given[0]):
         return d
     return given[0]
 
 
-sprig("empty", "any")(G.go_empty)
+sprig("empty", "any")(go_empty)
 
 
 @sprig("coalesce", variadic="any")
 def _coalesce(*v: Any) -> Any:
     for x in v:
-        if not G.go_empty(x):
+        if not go_empty(x):
             return x
     return None
 
 
-sprig("all", variadic="any")(lambda *v: all(not G.go_empty(x) for x in v))
-sprig("any", variadic="any")(lambda *v: any(not G.go_empty(x) for x in v))
+sprig("all", variadic="any")(lambda *v: all(not go_empty(x) for x in v))
+sprig("any", variadic="any")(lambda *v: any(not go_empty(x) for x in v))
 
 
 @sprig("fromJson", "string")
 def _from_json(s: str) -> Any:
     try:
-        return G.from_json(s)
+        return from_json(s)
     except GoError:
         return None
 
 
-sprig("mustFromJson", "string")(G.from_json)
+sprig("mustFromJson", "string")(from_json)
 
 
 @sprig("toJson", "any")
 def _to_json(v: Any) -> str:
     try:
-        return G.go_json(v)
+        return go_json(v)
     except GoError:
         return ""
 
 
-sprig("mustToJson", "any")(lambda v: G.go_json(v))
+sprig("mustToJson", "any")(lambda v: go_json(v))
 
 
 @sprig("toPrettyJson", "any")
 def _to_pretty_json(v: Any) -> str:
     try:
-        return G.go_json(v, indent="  ")
+        return go_json(v, indent="  ")
     except GoError:
         return ""
 
 
-sprig("mustToPrettyJson", "any")(lambda v: G.go_json(v, indent="  "))
-sprig("toRawJson mustToRawJson", "any")(lambda v: G.go_json(v, escape_html=False))
+sprig("mustToPrettyJson", "any")(lambda v: go_json(v, indent="  "))
+sprig("toRawJson mustToRawJson", "any")(lambda v: go_json(v, escape_html=False))
 sprig("ternary", "any", "any", "bool")(lambda vt, vf, c: vt if c else vf)
 
 
@@ -1209,12 +1221,12 @@ def _deep_copy(v: Any) -> Any:
         raise GoError(f"deepCopy error: {e}") from None
 
 
-sprig("typeOf", "any")(lambda v: G.go_type_name(v))
-sprig("typeIs", "string", "any")(lambda target, v: target == G.go_type_name(v))
-sprig("typeIsLike", "string", "any")(lambda target, v: G.go_type_name(v) in (target, "*" + target))
-sprig("kindOf", "any")(G.go_kind)
-sprig("kindIs", "string", "any")(lambda target, v: target == G.go_kind(v))
-sprig("deepEqual", "any", "any")(G.deep_equal)
+sprig("typeOf", "any")(lambda v: go_type_name(v))
+sprig("typeIs", "string", "any")(lambda target, v: target == go_type_name(v))
+sprig("typeIsLike", "string", "any")(lambda target, v: go_type_name(v) in (target, "*" + target))
+sprig("kindOf", "any")(go_kind)
+sprig("kindIs", "string", "any")(lambda target, v: target == go_kind(v))
+sprig("deepEqual", "any", "any")(deep_equal)
 
 
 # ========================================================================================================
@@ -1345,7 +1357,7 @@ def _list_kind(v: Any, what: str) -> Any:
         return v
     if isinstance(v, TypedNil) and v.kind == "slice":
         return ()
-    raise GoError(f"{what} {G.go_kind(v)}")
+    raise GoError(f"{what} {go_kind(v)}")
 
 
 @sprig("list tuple", variadic="any")
@@ -1393,7 +1405,7 @@ def _reverse(lst: Any) -> list[Any]:
 
 
 def _in_list(haystack: Any, needle: Any) -> bool:
-    return any(G.deep_equal(needle, h) for h in haystack)
+    return any(deep_equal(needle, h) for h in haystack)
 
 
 @sprig("uniq mustUniq", "any")
@@ -1419,15 +1431,15 @@ def _has(needle: Any, haystack: Any) -> bool:
 
 @sprig("compact mustCompact", "any")
 def _compact(lst: Any) -> list[Any]:
-    return [x for x in _list_kind(lst, "Cannot compact on type") if not G.go_empty(x)]
+    return [x for x in _list_kind(lst, "Cannot compact on type") if not go_empty(x)]
 
 
 @sprig("slice mustSlice", "any", variadic="any")
 def _slice(lst: Any, *indices: Any) -> Any:
     if lst is None or lst is MISSING:
         raise GoError(_NIL_DEREF)
-    if not G.is_slice(lst):
-        raise GoError(f"list should be type of slice or array but {G.go_kind(lst)}")
+    if not is_slice(lst):
+        raise GoError(f"list should be type of slice or array but {go_kind(lst)}")
     n = len(lst)
     if n == 0:
         return None
@@ -1436,7 +1448,7 @@ def _slice(lst: Any, *indices: Any) -> Any:
     if start < 0 or end < start or end > n:
         raise GoError("reflect: slice index out of range")
     out = lst[start:end]
-    return type(lst)(out) if isinstance(lst, G.StringSlice | IntSlice) else list(out)
+    return type(lst)(out) if isinstance(lst, StringSlice | IntSlice) else list(out)
 
 
 @sprig("concat", variadic="any")
@@ -1445,8 +1457,8 @@ def _concat(*lists: Any) -> Any:
     for lst in lists:
         if lst is None or lst is MISSING:
             raise GoError(_NIL_DEREF)
-        if not G.is_slice(lst):
-            raise GoError(f"Cannot concat type {G.go_kind(lst)} as list")
+        if not is_slice(lst):
+            raise GoError(f"Cannot concat type {go_kind(lst)} as list")
         res = [*(res or []), *lst]
     return res if res is not None else TypedNil("[]interface {}")
 
@@ -1472,10 +1484,10 @@ def _dig(*ps: Any) -> Any:
     keys = ps[:-2]
     for k in keys:
         if not isinstance(k, str):
-            raise GoError(f"interface conversion: interface {{}} is {G.go_type_name(k)}, not string")
+            raise GoError(f"interface conversion: interface {{}} is {go_type_name(k)}, not string")
     if not isinstance(d, Mapping):
         raise GoError(
-            f"interface conversion: interface {{}} is {G.go_type_name(d)}, not map[string]interface {{}}"
+            f"interface conversion: interface {{}} is {go_type_name(d)}, not map[string]interface {{}}"
         )
     for i, k in enumerate(keys):
         if k not in d:
@@ -1485,7 +1497,7 @@ def _dig(*ps: Any) -> Any:
             return v
         if not isinstance(v, Mapping):
             raise GoError(
-                f"interface conversion: interface {{}} is {G.go_type_name(v)}, not map[string]interface {{}}"
+                f"interface conversion: interface {{}} is {go_type_name(v)}, not map[string]interface {{}}"
             )
         d = v
     return default
@@ -1536,7 +1548,7 @@ def _pluck(key: str, *ds: Any) -> list[Any]:
 
 @sprig("keys", variadic="map")
 def _keys(*ds: Any) -> list[str]:
-    out = G.StringSlice()
+    out = StringSlice()
     for d in ds:
         if d is not None:
             out.extend(d.keys())
@@ -1568,7 +1580,7 @@ def _mergo(dst: Any, src: Any, overwrite: bool) -> None:
             dv = dst[k]
             if isinstance(dv, Mapping) and isinstance(sv, Mapping):
                 _mergo(dv, sv, overwrite)
-            elif (overwrite and not G.go_empty(sv)) or G.go_empty(dv):
+            elif (overwrite and not go_empty(sv)) or go_empty(dv):
                 dst[k] = sv
         else:
             dst[k] = sv
@@ -1800,7 +1812,7 @@ def _is_ed(key: Any) -> bool:
 def _as_cert(v: Any) -> SprigCertificate:
     if isinstance(v, SprigCertificate):
         return v
-    raise GoError(f"wrong type for value; expected sprig.certificate; got {G.go_type_name(v)}")
+    raise GoError(f"wrong type for value; expected sprig.certificate; got {go_type_name(v)}")
 
 
 sprig("genCA", "string", "int")(
@@ -2256,11 +2268,11 @@ def _replace_all(pat: re.Pattern[str], s: str, repl: Callable[[re.Match[str]], s
 
 def _regex_split(pat: re.Pattern[str], s: str, n: int) -> list[str]:
     if n == 0:
-        return G.StringSlice()
+        return StringSlice()
     if pat.pattern and s == "":
-        return G.StringSlice([""])
+        return StringSlice([""])
     matches = _go_matches(pat, s, n)
-    parts = G.StringSlice()
+    parts = StringSlice()
     beg = 0
     end = 0
     for m in matches:
@@ -2291,7 +2303,7 @@ def _regex_find_all(regex: str, s: str, n: int) -> Any:
     if n == 0:
         return TypedNil("[]string")
     ms = _go_matches(go_regexp(regex), s, n)
-    return G.StringSlice(m.group() for m in ms) if ms else TypedNil("[]string")
+    return StringSlice(m.group() for m in ms) if ms else TypedNil("[]string")
 
 
 @sprig("regexFind mustRegexFind", "string", "string")
@@ -2363,7 +2375,7 @@ def _url_join(d: Any) -> str:
     def get(k: str) -> str:
         v = d.get(k, "")
         if not isinstance(v, str):
-            raise GoError(f"unable to parse {k} key, must be of type string, but {G.go_type_name(v)} found")
+            raise GoError(f"unable to parse {k} key, must be of type string, but {go_type_name(v)} found")
         return v
 
     scheme, host, path, query, opaque, fragment = (
@@ -2408,22 +2420,22 @@ def _step_fail(msg: str) -> str:
 
 def to_time(v: Any) -> _dt.datetime:
     if isinstance(v, _dt.datetime):
-        t = G.as_aware(v)
+        t = as_aware(v)
     elif isinstance(v, float):
-        t = G.unix_time(int(v) if math.isfinite(v) else 0)
-    elif isinstance(v, int) and not isinstance(v, bool | G.Duration):
-        t = G.unix_time(int(v))
+        t = unix_time(int(v) if math.isfinite(v) else 0)
+    elif isinstance(v, int) and not isinstance(v, bool | Duration):
+        t = unix_time(int(v))
     else:
         numeric_date = getattr(v, "Time", None)
         if callable(numeric_date) and getattr(v, "__go_type__", "").endswith("NumericDate"):
-            t = G.as_aware(numeric_date())
+            t = as_aware(numeric_date())
         else:
-            t = G.now_local()
+            t = now_local()
     return t.astimezone(_dt.UTC)
 
 
 step("toTime", "any")(to_time)
-step("formatTime", "any")(lambda v: G.format_time(to_time(v), "2006-01-02T15:04:05Z07:00"))
+step("formatTime", "any")(lambda v: format_time(to_time(v), "2006-01-02T15:04:05Z07:00"))
 
 _LAYOUTS = {
     "layout": "01/02 03:04:05PM '06 -0700",
@@ -2458,14 +2470,14 @@ def _must_parse_time(*v: str) -> _dt.datetime:
     if len(v) == 0:
         return _dt.datetime.now(_dt.UTC)
     if len(v) == 1:
-        return G.parse_time("2006-01-02T15:04:05Z07:00", v[0])
+        return parse_time("2006-01-02T15:04:05Z07:00", v[0])
     if len(v) == 2:
-        return G.parse_time(to_time_layout(v[0]), v[1])
+        return parse_time(to_time_layout(v[0]), v[1])
     if len(v) == 3:
-        loc = G.load_location(v[2])
+        loc = load_location(v[2])
         if loc is None:
             raise GoError(f"unknown time zone {v[2]}")
-        return G.parse_time(to_time_layout(v[0]), v[1], loc)
+        return parse_time(to_time_layout(v[0]), v[1], loc)
     raise GoError("unsupported number of parameters")
 
 

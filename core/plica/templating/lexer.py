@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from typing import NamedTuple
 
+from .golang.strconv import go_quote
+
 __all__ = ["Item", "lex"]
 
 # Item types. Keywords sort after KEYWORD so that ``typ > KEYWORD`` identifies them, as in Go.
@@ -80,11 +82,7 @@ class Item(NamedTuple):
         if self.typ > KEYWORD:
             return f"<{self.val}>"
         if len(self.val) > 10:
-            from .gotypes import go_quote
-
             return go_quote(self.val[:10]) + "..."
-        from .gotypes import go_quote
-
         return go_quote(self.val)
 
 
@@ -365,11 +363,11 @@ class _Lexer:
 
     def lex_number(self) -> bool:
         if not self.scan_number():
-            self.error(f"bad number syntax: {_q(self.s[self.start : self.pos])}")
+            self.error(f"bad number syntax: {go_quote(self.s[self.start : self.pos])}")
             return False
         if self.peek() in ("+", "-") and self.peek() != "":
             if not self.scan_number() or self.s[self.pos - 1] != "i":
-                self.error(f"bad number syntax: {_q(self.s[self.start : self.pos])}")
+                self.error(f"bad number syntax: {go_quote(self.s[self.start : self.pos])}")
                 return False
             self.emit(COMPLEX)
             return True
@@ -440,12 +438,6 @@ class _Lexer:
         self.pos = x + 1
         self.emit(RAW_STRING)
         return True
-
-
-def _q(s: str) -> str:
-    from .gotypes import go_quote
-
-    return go_quote(s)
 
 
 def _rune_repr(c: str) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Container
 
 from . import lexer as L
-from .gotypes import TemplateError, go_quote
+from .errors import TemplateError
+from .golang.strconv import UnquoteError, go_quote, go_unquote, parse_float, parse_int
 from .lexer import Item
 
 __all__ = [
@@ -344,121 +345,6 @@ def is_empty_tree(n: Node | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Go string literal unquoting (strconv.Unquote)
-
-
-class _SyntaxError(Exception):
-    pass
-
-
-def go_unquote(s: str) -> str:
-    if len(s) < 2:
-        raise _SyntaxError
-    q = s[0]
-    if q != s[-1]:
-        raise _SyntaxError
-    body = s[1:-1]
-    if q == "`":
-        if "`" in body:
-            raise _SyntaxError
-        return body.replace("\r", "")
-    if q not in "\"'":
-        raise _SyntaxError
-    if "\n" in body:
-        raise _SyntaxError
-    if "\\" not in body and q not in body:
-        if q == "'" and len(body) != 1:
-            raise _SyntaxError
-        return body
-    out = bytearray()
-    i = 0
-    n = len(body)
-    while i < n:
-        c = body[i]
-        if c == q and q == '"':
-            raise _SyntaxError
-        if c != "\\":
-            out += c.encode("utf-8", "surrogateescape")
-            i += 1
-            continue
-        i += 1
-        if i >= n:
-            raise _SyntaxError
-        c = body[i]
-        i += 1
-        simple = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92}
-        if c in simple:
-            out.append(simple[c])
-        elif c in "xuU":
-            width = {"x": 2, "u": 4, "U": 8}[c]
-            hx = body[i : i + width]
-            if len(hx) != width or any(h not in "0123456789abcdefABCDEF" for h in hx):
-                raise _SyntaxError
-            i += width
-            v = int(hx, 16)
-            if c == "x":
-                out.append(v)
-            else:
-                if v > 0x10FFFF or 0xD800 <= v <= 0xDFFF:
-                    raise _SyntaxError
-                out += chr(v).encode()
-        elif c in "01234567":
-            oc = body[i - 1 : i + 2]
-            if len(oc) != 3 or any(o not in "01234567" for o in oc):
-                raise _SyntaxError
-            v = int(oc, 8)
-            if v > 255:
-                raise _SyntaxError
-            i += 2
-            out.append(v)
-        elif c == q:
-            out.append(ord(q))
-        else:
-            raise _SyntaxError
-    result = bytes(out).decode("utf-8", "surrogateescape")
-    if q == "'" and len(result) != 1:
-        raise _SyntaxError
-    return result
-
-
-def _parse_go_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64) without the range check."""
-    t = text.replace("_", "") if "_" in text else text
-    if "_" in text and (text.startswith("_") or text.endswith("_") or "__" in text):
-        return None
-    sign = 1
-    body = t
-    if body[:1] in "+-":
-        sign = -1 if body[0] == "-" else 1
-        body = body[1:]
-    if not body:
-        return None
-    try:
-        low = body[:2].lower()
-        if low in ("0x", "0o", "0b"):
-            return sign * int(body[2:], {"0x": 16, "0o": 8, "0b": 2}[low])
-        if len(body) > 1 and body[0] == "0":
-            return sign * int(body[1:], 8)
-        if not body.isdigit():
-            return None
-        return sign * int(body, 10)
-    except ValueError:
-        return None
-
-
-def _parse_go_float(text: str) -> float | None:
-    t = text.replace("_", "")
-    try:
-        if t.lower().lstrip("+-").startswith("0x"):
-            return float.fromhex(t)
-        if t.lower().lstrip("+-") in ("inf", "infinity", "nan"):
-            return None
-        return float(t)
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------------------------------------
 
 
 class ParseError(Exception):
@@ -572,7 +458,7 @@ class _Parser:
             raise self.unexpected(tok, context)
         try:
             name = go_unquote(tok.val)
-        except _SyntaxError:
+        except UnquoteError:
             raise self.errorf("invalid syntax") from None
         self.expect(L.RIGHT_DELIM, context)
         saved_vars = self.vars
@@ -760,7 +646,7 @@ class _Parser:
         if tok.typ in (L.STRING, L.RAW_STRING):
             try:
                 return go_unquote(tok.val)
-            except _SyntaxError:
+            except UnquoteError:
                 raise self.errorf("invalid syntax") from None
         raise self.unexpected(tok, context)
 
@@ -861,7 +747,7 @@ class _Parser:
         if t in (L.STRING, L.RAW_STRING):
             try:
                 s = go_unquote(tok.val)
-            except _SyntaxError:
+            except UnquoteError:
                 raise self.errorf("invalid syntax") from None
             return StringNode(tok.pos, tok.val, s)
         self.backup()
@@ -879,7 +765,7 @@ class _Parser:
         if tok.typ == L.CHAR_CONSTANT:
             try:
                 r = go_unquote(text)
-            except _SyntaxError:
+            except UnquoteError:
                 raise self.errorf(f"malformed character constant: {text}") from None
             v = ord(r) if len(r) == 1 else 0xFFFD
             n.int_val = v
@@ -890,7 +776,7 @@ class _Parser:
             raise self.errorf(f"complex constants are not supported: {go_quote(text)}")
         if text.endswith("i"):
             raise self.errorf(f"imaginary constants are not supported: {go_quote(text)}")
-        iv = _parse_go_int(text)
+        iv = parse_int(text)
         if iv is not None:
             if 0 <= iv < (1 << 64):
                 n.is_uint = True
@@ -903,7 +789,7 @@ class _Parser:
                 if not n.is_int:
                     n.int_val = iv
                 return n
-        fv = _parse_go_float(text)
+        fv = parse_float(text)
         if fv is not None and not (iv is not None):
             if not any(c in text for c in ".eEpP"):
                 raise self.errorf(f"integer overflow: {go_quote(text)}")

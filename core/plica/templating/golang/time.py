@@ -1,0 +1,627 @@
+"""Go ``time.Time``: zones, ``Unix``, ``Format`` and ``Parse`` with Go's reference layouts."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import zoneinfo
+
+from ..errors import GoError
+from .strconv import go_quote
+
+__all__ = [
+    "MONTHS",
+    "TimeParseError",
+    "as_aware",
+    "format_time",
+    "load_location",
+    "local_tz",
+    "now_local",
+    "parse_time",
+    "time_string",
+    "time_unix",
+    "unix_time",
+    "zone_of",
+]
+
+
+_UTC = _dt.UTC
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def as_aware(t: _dt.datetime) -> _dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=_UTC)
+
+
+def zone_of(t: _dt.datetime) -> tuple[str, int]:
+    """Go zone abbreviation (may be empty for unnamed fixed offsets) and offset in seconds."""
+    t = as_aware(t)
+    off = t.utcoffset()
+    secs = int(off.total_seconds()) if off is not None else 0
+    name = t.tzname() or ""
+    if name.startswith("UTC") and name != "UTC":
+        name = ""  # Python's "UTC+02:00" is Go's unnamed FixedZone, printed as "+0200"
+    if name == "UTC" and secs != 0:
+        name = ""
+    return name, secs
+
+
+def load_location(name: str) -> _dt.tzinfo | None:
+    """Go ``time.LoadLocation``; None when unknown."""
+    if name in ("", "UTC"):
+        return _UTC
+    if name == "Local":
+        return local_tz()
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def local_tz() -> _dt.tzinfo:
+    tz = _dt.datetime.now().astimezone().tzinfo
+    return tz if tz is not None else _UTC
+
+
+def now_local() -> _dt.datetime:
+    return _dt.datetime.now().astimezone()
+
+
+def unix_time(secs: int, nanos: int = 0) -> _dt.datetime:
+    """Go ``time.Unix`` in the local zone."""
+    base = _dt.datetime(1970, 1, 1, tzinfo=_UTC) + _dt.timedelta(seconds=secs, microseconds=nanos // 1000)
+    return base.astimezone(local_tz())
+
+
+def time_unix(t: _dt.datetime) -> int:
+    t = as_aware(t)
+    delta = t - _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+    return delta.days * 86400 + delta.seconds
+
+
+def _frac_digits(t: _dt.datetime) -> str:
+    return f"{t.microsecond:06d}000"
+
+
+def time_string(t: _dt.datetime) -> str:
+    """Go ``Time.String()``: ``2006-01-02 15:04:05.999999999 -0700 MST``."""
+    return format_time(t, "2006-01-02 15:04:05.999999999 -0700 MST")
+
+
+# std chunk codes
+(
+    _S_LIT,
+    _S_LONGMONTH,
+    _S_MONTH,
+    _S_NUMMONTH,
+    _S_ZEROMONTH,
+    _S_LONGWEEKDAY,
+    _S_WEEKDAY,
+    _S_DAY,
+    _S_UNDERDAY,
+    _S_ZERODAY,
+    _S_UNDERYEARDAY,
+    _S_ZEROYEARDAY,
+    _S_HOUR,
+    _S_HOUR12,
+    _S_ZEROHOUR12,
+    _S_MINUTE,
+    _S_ZEROMINUTE,
+    _S_SECOND,
+    _S_ZEROSECOND,
+    _S_LONGYEAR,
+    _S_YEAR,
+    _S_PM,
+    _S_pm,
+    _S_TZ,
+    _S_ISO8601TZ,
+    _S_ISO8601SECONDSTZ,
+    _S_ISO8601SHORTTZ,
+    _S_ISO8601COLONTZ,
+    _S_ISO8601COLONSECONDSTZ,
+    _S_NUMTZ,
+    _S_NUMSECONDSTZ,
+    _S_NUMSHORTTZ,
+    _S_NUMCOLONTZ,
+    _S_NUMCOLONSECONDSTZ,
+    _S_FRAC0,
+    _S_FRAC9,
+) = range(36)
+
+_layout_cache: dict[str, list[tuple[int, str]]] = {}
+
+
+def _is_digit(s: str, i: int) -> bool:
+    return i < len(s) and "0" <= s[i] <= "9"
+
+
+def _layout_chunks(layout: str) -> list[tuple[int, str]]:
+    """Split a Go reference layout into (code, text) chunks, like Go's nextStdChunk."""
+    cached = _layout_cache.get(layout)
+    if cached is not None:
+        return cached
+    out: list[tuple[int, str]] = []
+    lit: list[str] = []
+    i = 0
+    n = len(layout)
+
+    def emit(code: int, text: str) -> None:
+        if lit:
+            out.append((_S_LIT, "".join(lit)))
+            lit.clear()
+        out.append((code, text))
+
+    while i < n:
+        c = layout[i]
+        rest = layout[i:]
+        if c == "J":
+            if rest.startswith("January"):
+                emit(_S_LONGMONTH, "January")
+                i += 7
+                continue
+            if rest.startswith("Jan"):
+                emit(_S_MONTH, "Jan")
+                i += 3
+                continue
+        elif c == "M":
+            if rest.startswith("Monday"):
+                emit(_S_LONGWEEKDAY, "Monday")
+                i += 6
+                continue
+            if rest.startswith("Mon"):
+                emit(_S_WEEKDAY, "Mon")
+                i += 3
+                continue
+            if rest.startswith("MST"):
+                emit(_S_TZ, "MST")
+                i += 3
+                continue
+        elif c == "0":
+            if len(rest) >= 2 and "1" <= rest[1] <= "6":
+                code = [_S_ZEROMONTH, _S_ZERODAY, _S_ZEROHOUR12, _S_ZEROMINUTE, _S_ZEROSECOND, _S_YEAR][
+                    int(rest[1]) - 1
+                ]
+                emit(code, rest[:2])
+                i += 2
+                continue
+            if rest.startswith("002"):
+                emit(_S_ZEROYEARDAY, "002")
+                i += 3
+                continue
+        elif c == "1":
+            if rest.startswith("15"):
+                emit(_S_HOUR, "15")
+                i += 2
+                continue
+            emit(_S_NUMMONTH, "1")
+            i += 1
+            continue
+        elif c == "2":
+            if rest.startswith("2006"):
+                emit(_S_LONGYEAR, "2006")
+                i += 4
+                continue
+            emit(_S_DAY, "2")
+            i += 1
+            continue
+        elif c == "_":
+            if rest.startswith("_2"):
+                if rest.startswith("_2006"):
+                    lit.append("_")
+                    emit(_S_LONGYEAR, "2006")
+                    i += 5
+                    continue
+                emit(_S_UNDERDAY, "_2")
+                i += 2
+                continue
+            if rest.startswith("__2"):
+                emit(_S_UNDERYEARDAY, "__2")
+                i += 3
+                continue
+        elif c in "345":
+            emit({"3": _S_HOUR12, "4": _S_MINUTE, "5": _S_SECOND}[c], c)
+            i += 1
+            continue
+        elif c == "P":
+            if rest.startswith("PM"):
+                emit(_S_PM, "PM")
+                i += 2
+                continue
+        elif c == "p":
+            if rest.startswith("pm"):
+                emit(_S_pm, "pm")
+                i += 2
+                continue
+        elif c == "-":
+            matched = False
+            for text, code in (
+                ("-070000", _S_NUMSECONDSTZ),
+                ("-07:00:00", _S_NUMCOLONSECONDSTZ),
+                ("-0700", _S_NUMTZ),
+                ("-07:00", _S_NUMCOLONTZ),
+                ("-07", _S_NUMSHORTTZ),
+            ):
+                if rest.startswith(text):
+                    emit(code, text)
+                    i += len(text)
+                    matched = True
+                    break
+            if matched:
+                continue
+        elif c == "Z":
+            matched = False
+            for text, code in (
+                ("Z070000", _S_ISO8601SECONDSTZ),
+                ("Z07:00:00", _S_ISO8601COLONSECONDSTZ),
+                ("Z0700", _S_ISO8601TZ),
+                ("Z07:00", _S_ISO8601COLONTZ),
+                ("Z07", _S_ISO8601SHORTTZ),
+            ):
+                if rest.startswith(text):
+                    emit(code, text)
+                    i += len(text)
+                    matched = True
+                    break
+            if matched:
+                continue
+        elif c in ".," and i + 1 < n and layout[i + 1] in "09":
+            ch = layout[i + 1]
+            j = i + 1
+            while j < n and layout[j] == ch:
+                j += 1
+            if not _is_digit(layout, j):
+                emit(_S_FRAC0 if ch == "0" else _S_FRAC9, layout[i:j])
+                i = j
+                continue
+        lit.append(c)
+        i += 1
+    if lit:
+        out.append((_S_LIT, "".join(lit)))
+    if len(_layout_cache) < 256:
+        _layout_cache[layout] = out
+    return out
+
+
+def _tz_numeric(secs: int, colon: bool, with_seconds: bool, short: bool) -> str:
+    sign = "-" if secs < 0 else "+"
+    secs = abs(secs)
+    h, rem = divmod(secs, 3600)
+    m, s = divmod(rem, 60)
+    out = f"{sign}{h:02d}"
+    if short:
+        return out
+    out += (":" if colon else "") + f"{m:02d}"
+    if with_seconds:
+        out += (":" if colon else "") + f"{s:02d}"
+    return out
+
+
+def format_time(t: _dt.datetime, layout: str) -> str:
+    """Go ``Time.Format(layout)``."""
+    t = as_aware(t)
+    name, off = zone_of(t)
+    parts: list[str] = []
+    ap = parts.append
+    for code, text in _layout_chunks(layout):
+        if code == _S_LIT:
+            ap(text)
+        elif code == _S_LONGYEAR:
+            ap(f"{t.year:04d}")
+        elif code == _S_YEAR:
+            ap(f"{t.year % 100:02d}")
+        elif code == _S_LONGMONTH:
+            ap(MONTHS[t.month - 1])
+        elif code == _S_MONTH:
+            ap(MONTHS[t.month - 1][:3])
+        elif code == _S_NUMMONTH:
+            ap(str(t.month))
+        elif code == _S_ZEROMONTH:
+            ap(f"{t.month:02d}")
+        elif code == _S_LONGWEEKDAY:
+            ap(_WEEKDAYS[t.weekday()])
+        elif code == _S_WEEKDAY:
+            ap(_WEEKDAYS[t.weekday()][:3])
+        elif code == _S_DAY:
+            ap(str(t.day))
+        elif code == _S_UNDERDAY:
+            ap(f"{t.day:2d}")
+        elif code == _S_ZERODAY:
+            ap(f"{t.day:02d}")
+        elif code == _S_UNDERYEARDAY:
+            ap(f"{t.timetuple().tm_yday:3d}")
+        elif code == _S_ZEROYEARDAY:
+            ap(f"{t.timetuple().tm_yday:03d}")
+        elif code == _S_HOUR:
+            ap(f"{t.hour:02d}")
+        elif code == _S_HOUR12:
+            ap(str(t.hour % 12 or 12))
+        elif code == _S_ZEROHOUR12:
+            ap(f"{t.hour % 12 or 12:02d}")
+        elif code == _S_MINUTE:
+            ap(str(t.minute))
+        elif code == _S_ZEROMINUTE:
+            ap(f"{t.minute:02d}")
+        elif code == _S_SECOND:
+            ap(str(t.second))
+        elif code == _S_ZEROSECOND:
+            ap(f"{t.second:02d}")
+        elif code == _S_PM:
+            ap("PM" if t.hour >= 12 else "AM")
+        elif code == _S_pm:
+            ap("pm" if t.hour >= 12 else "am")
+        elif code == _S_TZ:
+            ap(name if name else _tz_numeric(off, False, False, False))
+        elif (
+            code
+            in (
+                _S_ISO8601TZ,
+                _S_ISO8601SECONDSTZ,
+                _S_ISO8601SHORTTZ,
+                _S_ISO8601COLONTZ,
+                _S_ISO8601COLONSECONDSTZ,
+            )
+            and off == 0
+        ):
+            ap("Z")
+        elif code in (_S_ISO8601TZ, _S_NUMTZ):
+            ap(_tz_numeric(off, False, False, False))
+        elif code in (_S_ISO8601SECONDSTZ, _S_NUMSECONDSTZ):
+            ap(_tz_numeric(off, False, True, False))
+        elif code in (_S_ISO8601SHORTTZ, _S_NUMSHORTTZ):
+            ap(_tz_numeric(off, False, False, True))
+        elif code in (_S_ISO8601COLONTZ, _S_NUMCOLONTZ):
+            ap(_tz_numeric(off, True, False, False))
+        elif code in (_S_ISO8601COLONSECONDSTZ, _S_NUMCOLONSECONDSTZ):
+            ap(_tz_numeric(off, True, True, False))
+        elif code == _S_FRAC0:
+            ap(text[0] + _frac_digits(t)[: len(text) - 1])
+        elif code == _S_FRAC9:
+            digits = _frac_digits(t)[: len(text) - 1].rstrip("0")
+            if digits:
+                ap(text[0] + digits)
+    return "".join(parts)
+
+
+class TimeParseError(GoError):
+    pass
+
+
+def parse_time(layout: str, value: str, default_tz: _dt.tzinfo | None = None) -> _dt.datetime:
+    """Go ``time.Parse`` / ``ParseInLocation``; raises TimeParseError with Go's message."""
+    orig_value = value
+    year, month, day, yday = 1, 1, 1, -1
+    hour, minute, second, micro = 0, 0, 0, 0
+    pm_set, pm = False, False
+    tz_off: int | None = None
+    tz_name: str | None = None
+
+    def fail(elem: str, val: str, msg: str = "") -> TimeParseError:
+        text = f"parsing time {go_quote(orig_value)} as {go_quote(layout)}: cannot parse {go_quote(val)} as {go_quote(elem)}"
+        if msg:
+            text = f"parsing time {go_quote(orig_value)}{msg}"
+        return TimeParseError(text)
+
+    def getnum(v: str, fixed: bool, width: int = 2) -> tuple[int, str]:
+        if not _is_digit(v, 0):
+            raise ValueError
+        if not _is_digit(v, 1):
+            if fixed:
+                raise ValueError
+            return int(v[0]), v[1:]
+        return int(v[:2]), v[2:]
+
+    chunks = _layout_chunks(layout)
+    for idx, (code, text) in enumerate(chunks):
+        hold = value
+        try:
+            if code == _S_LIT:
+                # Go skips leading spaces in both when the literal starts with space
+                lt = text
+                while lt and lt[0] == " " and value and value[0] == " ":
+                    lt, value = lt[1:], value[1:]
+                if not value.startswith(lt):
+                    raise fail(lt, value)
+                value = value[len(lt) :]
+                continue
+            if code == _S_LONGYEAR:
+                if len(value) < 4 or not value[:4].isdigit():
+                    raise ValueError
+                year, value = int(value[:4]), value[4:]
+            elif code == _S_YEAR:
+                if len(value) < 2 or not value[:2].isdigit():
+                    raise ValueError
+                y = int(value[:2])
+                year = y + (1900 if y >= 69 else 2000)
+                value = value[2:]
+            elif code in (_S_LONGMONTH, _S_MONTH):
+                names = MONTHS if code == _S_LONGMONTH else [m[:3] for m in MONTHS]
+                for k, nm in enumerate(names):
+                    if value[: len(nm)].lower() == nm.lower():
+                        month, value = k + 1, value[len(nm) :]
+                        break
+                else:
+                    raise ValueError
+            elif code in (_S_NUMMONTH, _S_ZEROMONTH):
+                month, value = getnum(value, code == _S_ZEROMONTH)
+                if not 1 <= month <= 12:
+                    raise fail(text, hold, ": month out of range")
+            elif code in (_S_LONGWEEKDAY, _S_WEEKDAY):
+                names = _WEEKDAYS if code == _S_LONGWEEKDAY else [w[:3] for w in _WEEKDAYS]
+                for nm in names:
+                    if value[: len(nm)].lower() == nm.lower():
+                        value = value[len(nm) :]
+                        break
+                else:
+                    raise ValueError
+            elif code in (_S_DAY, _S_UNDERDAY, _S_ZERODAY):
+                if code == _S_UNDERDAY and value[:1] == " ":
+                    value = value[1:]
+                day, value = getnum(value, code == _S_ZERODAY)
+            elif code in (_S_UNDERYEARDAY, _S_ZEROYEARDAY):
+                v2 = value.lstrip(" ") if code == _S_UNDERYEARDAY else value
+                m = re.match(r"\d{1,3}" if code == _S_UNDERYEARDAY else r"\d{3}", v2)
+                if not m:
+                    raise ValueError
+                yday, value = int(m.group()), v2[m.end() :]
+            elif code == _S_HOUR:
+                hour, value = getnum(value, False)
+                if hour > 23:
+                    raise fail(text, hold, ": hour out of range")
+            elif code in (_S_HOUR12, _S_ZEROHOUR12):
+                hour, value = getnum(value, code == _S_ZEROHOUR12)
+                if hour > 12:
+                    raise fail(text, hold, ": hour out of range")
+            elif code in (_S_MINUTE, _S_ZEROMINUTE):
+                minute, value = getnum(value, code == _S_ZEROMINUTE)
+                if minute > 59:
+                    raise fail(text, hold, ": minute out of range")
+            elif code in (_S_SECOND, _S_ZEROSECOND):
+                second, value = getnum(value, code == _S_ZEROSECOND)
+                if second > 59:
+                    raise fail(text, hold, ": second out of range")
+                # Go accepts a fractional second after seconds even if the layout has none
+                nxt = chunks[idx + 1][0] if idx + 1 < len(chunks) else None
+                if (
+                    len(value) >= 2
+                    and value[0] in ".,"
+                    and value[1].isdigit()
+                    and nxt not in (_S_FRAC0, _S_FRAC9)
+                ):
+                    m = re.match(r"[.,](\d+)", value)
+                    assert m is not None
+                    micro = int((m.group(1) + "000000")[:6])
+                    value = value[m.end() :]
+            elif code in (_S_PM, _S_pm):
+                p = value[:2]
+                if p.upper() == "PM":
+                    pm_set, pm = True, True
+                elif p.upper() == "AM":
+                    pm_set, pm = True, False
+                else:
+                    raise ValueError
+                value = value[2:]
+            elif code == _S_TZ:
+                if value.startswith("UTC"):
+                    tz_name, tz_off, value = "UTC", 0, value[3:]
+                else:
+                    m = re.match(r"[A-Z][A-Za-z]{2,4}|[+-]\d\d(\d\d)?", value)
+                    if not m:
+                        raise ValueError
+                    tz_name, value = m.group(), value[m.end() :]
+                    if tz_name[0] in "+-":
+                        tz_off = _parse_offset(tz_name)
+                        tz_name = None
+            elif (
+                code
+                in (
+                    _S_ISO8601TZ,
+                    _S_ISO8601SECONDSTZ,
+                    _S_ISO8601SHORTTZ,
+                    _S_ISO8601COLONTZ,
+                    _S_ISO8601COLONSECONDSTZ,
+                )
+                and value[:1] == "Z"
+            ):
+                tz_off, tz_name, value = 0, "UTC", value[1:]
+            elif code in (
+                _S_ISO8601TZ,
+                _S_ISO8601SECONDSTZ,
+                _S_ISO8601SHORTTZ,
+                _S_ISO8601COLONTZ,
+                _S_ISO8601COLONSECONDSTZ,
+                _S_NUMTZ,
+                _S_NUMSECONDSTZ,
+                _S_NUMSHORTTZ,
+                _S_NUMCOLONTZ,
+                _S_NUMCOLONSECONDSTZ,
+            ):
+                colon = code in (
+                    _S_ISO8601COLONTZ,
+                    _S_ISO8601COLONSECONDSTZ,
+                    _S_NUMCOLONTZ,
+                    _S_NUMCOLONSECONDSTZ,
+                )
+                secs = code in (
+                    _S_ISO8601SECONDSTZ,
+                    _S_ISO8601COLONSECONDSTZ,
+                    _S_NUMSECONDSTZ,
+                    _S_NUMCOLONSECONDSTZ,
+                )
+                short = code in (_S_ISO8601SHORTTZ, _S_NUMSHORTTZ)
+                pat = r"[+-]\d\d"
+                if not short:
+                    pat += (":" if colon else "") + r"\d\d"
+                if secs:
+                    pat += (":" if colon else "") + r"\d\d"
+                m = re.match(pat, value)
+                if not m:
+                    raise ValueError
+                tz_off, value = _parse_offset(m.group().replace(":", "")), value[m.end() :]
+            elif code in (_S_FRAC0, _S_FRAC9):
+                ndigit = len(text) - 1
+                if code == _S_FRAC0:
+                    if len(value) < ndigit + 1 or value[0] != text[0] or not value[1 : ndigit + 1].isdigit():
+                        raise ValueError
+                    micro = int((value[1 : ndigit + 1] + "000000")[:6])
+                    value = value[ndigit + 1 :]
+                else:
+                    m = re.match(r"[.,](\d+)", value)
+                    if m:
+                        micro = int((m.group(1) + "000000")[:6])
+                        value = value[m.end() :]
+        except ValueError:
+            raise fail(text, hold) from None
+    if value:
+        raise TimeParseError(f"parsing time {go_quote(orig_value)}: extra text: {go_quote(value)}")
+    if pm_set:
+        if pm and hour < 12:
+            hour += 12
+        elif not pm and hour == 12:
+            hour = 0
+    if yday >= 0:
+        base = _dt.date(year, 1, 1) + _dt.timedelta(days=yday - 1)
+        month, day = base.month, base.day
+    try:
+        if tz_off is not None:
+            tz: _dt.tzinfo = (
+                _UTC if tz_off == 0 and tz_name == "UTC" else _dt.timezone(_dt.timedelta(seconds=tz_off))
+            )
+            if tz_off == 0 and tz_name != "UTC":
+                tz = _dt.timezone(_dt.timedelta(0), "+0000")
+            return _dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+        loc = default_tz or _UTC
+        naive = _dt.datetime(year, month, day, hour, minute, second, micro)
+        if tz_name is not None and tz_name != "UTC":
+            # Go keeps an unknown abbreviation with a zero offset unless the location knows it.
+            aware = naive.replace(tzinfo=loc)
+            if aware.tzname() == tz_name:
+                return aware
+            return naive.replace(tzinfo=_dt.timezone(_dt.timedelta(0), tz_name))
+        if tz_name == "UTC":
+            return naive.replace(tzinfo=_UTC)
+        return naive.replace(tzinfo=loc)
+    except ValueError:
+        raise TimeParseError(f"parsing time {go_quote(orig_value)}: day out of range") from None
+
+
+def _parse_offset(s: str) -> int:
+    sign = -1 if s[0] == "-" else 1
+    digits = s[1:]
+    h = int(digits[:2])
+    m = int(digits[2:4]) if len(digits) >= 4 else 0
+    sec = int(digits[4:6]) if len(digits) >= 6 else 0
+    return sign * (h * 3600 + m * 60 + sec)
