@@ -34,7 +34,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kernelkit import jose_sign, new_jwk_provisioner, plica_cli
 
 from plica import admin
-from plica.api import Route
 from plica.asn1 import ProvisionerExtension
 from plica.client import CAClientError
 from plica.config import load as load_config
@@ -43,6 +42,7 @@ from plica.http.server import load_material
 from plica.plugins import load_plugins
 from plica.storage import open_storage
 from plica.testing import CAFiles, client_context, in_process_ca, make_ca
+from plica.types import Route
 
 WHOAMI = "/test/admin/whoami"
 SUDO = "/test/admin/sudo"

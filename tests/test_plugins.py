@@ -15,12 +15,12 @@ import orjson
 import pytest
 from kernelkit import Api, new_jwk_provisioner
 
-from plica.api import CAPABILITIES, ProvisionerType
 from plica.errors import PluginError
 from plica.hookspecs import hookimpl
 from plica.http.server import run
 from plica.plugins import KNOWN_DISTRIBUTIONS, load_plugins
 from plica.testing import in_process_ca, make_ca
+from plica.types import CAPABILITIES, ProvisionerType
 
 JWK_CAPABILITIES = [
     "x509-sign",
@@ -59,7 +59,7 @@ async def test_kernel_alone_serves_and_refuses_tokens_clearly(tmp_path: Path) ->
         api = Api(files, session)
         assert (await api.get("/health")).status == 200
         r = await api.get("/capabilities")
-        assert r.json == {"provisionerTypes": [], "identifierTypes": []}
+        assert r.json == {"provisionerTypes": [], "identifierTypes": [], "brokenPlugins": []}
         assert (await api.get("/provisioners")).json == {"provisioners": [], "nextCursor": ""}
         r, _ = await api.sign(key, "a.example")
         assert r.status == 401
@@ -155,6 +155,82 @@ def test_the_cli_reports_a_broken_plugin(broken_site: Path, tmp_path: Path) -> N
     assert r.returncode == 1
     assert "plica-broken-demo 0.3 failed to import: RuntimeError: boom at import" in r.stderr
     assert "provisioner type 'brokendemo' is not installed" in r.stderr
+
+
+MISSPELT_PLUGIN = """
+from attrs import define
+from plica.api import ProvisionerConfig, ProvisionerType, hookimpl
+
+
+@define(kw_only=True)
+class Config(ProvisionerConfig):
+    pass
+
+
+@hookimpl
+def provisioner_types():
+    return [ProvisionerType(name="Misspelt", type_id=1999, config_class=Config)]
+
+
+@hookimpl
+def authorise_sign(provisioner, token, request, authority):
+    raise AssertionError("never called")
+"""
+
+
+@pytest.fixture
+def misspelt_site(tmp_path: Path) -> Iterator[Path]:
+    """An installed distribution whose plugin implements `authorise_sign`, a hook the kernel does not have."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "plica_misspelt_demo.py").write_text(MISSPELT_PLUGIN)
+    info = site / "plica_misspelt_demo-1.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plica-misspelt-demo\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text("[plica.provisioners]\nmisspelt = plica_misspelt_demo\n")
+    sys.path.insert(0, str(site))
+    try:
+        yield site
+    finally:
+        sys.path.remove(str(site))
+        sys.modules.pop("plica_misspelt_demo", None)
+
+
+MISSPELT_ERROR = "is broken: it implements hooks the kernel does not define: authorise_sign (did you mean 'authorize_sign'?)"
+
+
+async def test_a_misspelt_hook_makes_the_plugin_broken(misspelt_site: Path, tmp_path: Path) -> None:
+    plugins = load_plugins()
+    assert "misspelt" not in plugins.types and "jwk" in plugins.types
+    assert [b.as_json() for b in plugins.broken] == [
+        {
+            "plugin": "misspelt",
+            "distribution": "plica-misspelt-demo",
+            "version": "1.2",
+            "error": MISSPELT_ERROR,
+        }
+    ]
+    assert f"plugin 'misspelt' from distribution plica-misspelt-demo 1.2 {MISSPELT_ERROR}" in plugins.failures
+    files = make_ca(tmp_path, plugins=plugins)
+    async with in_process_ca(files, plugins=plugins), aiohttp.ClientSession() as session:
+        r = await Api(files, session).get("/capabilities")
+        assert r.json["brokenPlugins"] == [b.as_json() for b in plugins.broken]
+        assert "Misspelt" not in [row["type"] for row in r.json["provisionerTypes"]]
+
+
+@pytest.mark.slow
+def test_the_cli_reports_a_misspelt_hook(misspelt_site: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(misspelt_site), os.environ.get("PYTHONPATH", "")]),
+    }
+    r = plica("provisioner", "capabilities", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (
+        f"warning: plugin 'misspelt' from distribution plica-misspelt-demo 1.2 {MISSPELT_ERROR}" in r.stdout
+    )
+    r = plica("provisioner", "capabilities", "--json", env=env)
+    assert orjson.loads(r.stdout)["brokenPlugins"][0]["distribution"] == "plica-misspelt-demo"
 
 
 def _module(name: str, **hooks: object) -> types.ModuleType:

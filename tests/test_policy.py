@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from plica.api import ClientContext
 from plica.cli.client_cmds import build_csr
 from plica.errors import ConfigError, Forbidden
 from plica.names import SANs, split_sans
 from plica.plugins import get_plugins
 from plica.policy import NamePolicy
 from plica.testing import client_context, in_process_ca, make_ca
+from plica.types import ClientContext
 
 AUTH = "ca.json.authority.policy"
 

@@ -23,10 +23,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from plica.api import ClientContext
 from plica.cli.client_cmds import build_csr
 from plica.plugins import get_plugins
 from plica.testing import CAFiles, ca_process, client_context, make_ca
+from plica.types import ClientContext
 
 pytestmark = pytest.mark.slow
 

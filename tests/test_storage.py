@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from plica.api import Migration
 from plica.storage import AlreadyRevoked, StorageError, TokenReused
 from plica.storage.base import IssuedCert
 from plica.storage.sqlite import SQLiteStorage
+from plica.types import Migration
 
 NOW = 1_700_000_000
 

@@ -29,10 +29,10 @@ import pytest
 from attrs import evolve
 from cryptography import x509
 
-from plica.api import Migration
 from plica.storage import AlreadyRevoked, StorageError, TokenReused, open_storage
 from plica.storage.base import IssuedCert
 from plica.testing import CAFiles, free_port, make_ca, wait_healthy
+from plica.types import Migration
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
 
@@ -473,7 +473,7 @@ async def test_a_missing_database_is_created_once(database: str) -> None:
 
 def test_step_ca_database_field_names_the_database(tmp_path: Path) -> None:
     from plica import config as config_mod
-    from plica.http.server import db_source
+    from plica.storage import db_source
 
     files = make_ca(tmp_path)
     cfg = files.config()

@@ -33,6 +33,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.asn1 import ProvisionerExtension
+from plica.durations import rfc3339
 from plica.errors import PlicaError, Unauthorized
 from plica.jose import PrivateKey, default_alg, public_jwk, sign_compact, thumbprint, verify_signature
 from plica.storage import TokenReused, UniqueViolation
@@ -41,8 +42,8 @@ from plica.tokens import LEEWAY, Token, normalize_audience, token_claims
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from plica.api import Provisioner
     from plica.storage import Storage
+    from plica.types import Provisioner
 
 log = logging.getLogger("plica.admin")
 
@@ -151,11 +152,6 @@ class Admin:
             "type": self.type,
             "createdAt": rfc3339(self.created_at),
         }
-
-
-def rfc3339(ts: int | float) -> str:
-    """Unix seconds as protobuf-JSON writes a Timestamp (`2024-05-01T12:00:00Z`)."""
-    return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _COLUMNS = "id, subject, provisioner_name, type, created_at"

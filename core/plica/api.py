@@ -1,294 +1,200 @@
-"""Public types that plugins receive from and return to the kernel.
+"""The kernel's public face: every name a plugin may import, and nothing else.
 
-A plugin imports from here, `plica.hookspecs`, `plica.tokens`, `plica.jose`, `plica.errors`,
-`plica.names` and `plica.config`/`plica.claims` types — nothing else of the kernel.
+A plugin (and a plugin's tests, with `plica.testing` besides) imports only from here. The names are defined in
+the kernel's own modules and re-exported; `__all__` is the contract, docs/plugins.md lists the same names (a
+test keeps the two equal), and `tools/check_plugin_imports.py` fails the lint environment when a plugin
+imports anything else of the kernel, or another plugin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from attrs import define, field, frozen
-from cryptography import x509
-
+from plica import __version__
+from plica.admin import AdminClient, AdminCredentials, AdminError, admin_route, require_admin
+from plica.asn1 import (
+    PROVISIONER_OID,
+    ProvisionerExtension,
+    der_int,
+    der_length,
+    der_oid,
+    der_read,
+    oid_content,
+    read_tlv,
+    tlv,
+)
 from plica.claims import Claims
-
-if TYPE_CHECKING:
-    from plica.storage.base import Storage
-
-CAPABILITIES: dict[str, str] = {
-    "x509-sign": "authorize_sign",
-    "x509-renew": "authorize_renew",
-    "x509-revoke": "authorize_revoke",
-    "ssh-user-cert-sign": "authorize_ssh_user_sign",
-    "ssh-host-cert-sign": "authorize_ssh_host_sign",
-    "ssh-user-cert-renew": "authorize_ssh_user_renew",
-    "ssh-host-cert-renew": "authorize_ssh_host_renew",
-    "ssh-revoke": "authorize_ssh_revoke",
-    "ssh-rekey": "authorize_ssh_rekey",
-}
-
-# The seed's "Choosing a Provisioner" columns (spec/provisioners.txt); a type declares which it can vouch for.
-IDENTIFIER_TYPES = ("ip-address", "hardware-id", "service-account", "dns-name", "email", "uri")
-
-
-@frozen
-class ProvisionerType:
-    """What a plugin registers through `provisioner_types`.
-
-    `name` is the ca.json `type` (matched case-insensitively); `type_id` is the integer step writes in the
-    provisioner extension (JWK=1 … Nebula=11; third parties use ≥ 1000); `config_class` is the attrs class
-    the provisioner block is structured into (it must accept `type`, `name`, `claims`, `options` keys);
-    `identifier_types` maps a column name (see IDENTIFIER_TYPES, or a sub-column such as "ACME http-01")
-    to whether this type can put that identifier on a certificate.
-    """
-
-    name: str
-    type_id: int
-    config_class: type
-    identifier_types: Mapping[str, bool] = field(factory=dict)
-    description: str = ""
-    # Columns of the identifier table when one type has several (ACME: one per challenge type).
-    identifier_columns: Mapping[str, Mapping[str, bool]] = field(factory=dict)
-    # step rejects tokens issued before the CA started (api.md §4b). Types whose credentials are minted
-    # elsewhere and live for hours (Kubernetes projected tokens) opt out.
-    iat_check: bool = True
-    # At most this many provisioners of the type in one CA (step allows one K8sSA); None = no limit.
-    max_instances: int | None = None
-
-
-class ProvisionerState(Protocol):
-    """Whatever a plugin keeps per loaded provisioner (parsed keys, HTTP clients, ...)."""
-
-
-@define(eq=False)
-class Provisioner:
-    """A loaded provisioner: its raw ca.json block, the plugin's structured config, resolved claims, and the
-    plugin's runtime state. Built once per (re)load; the hot path only reads it."""
-
-    type: ProvisionerType
-    name: str
-    raw: dict[str, Any]
-    config: Any
-    claims: Claims
-    index: int
-    id: str = ""
-    state: Any = None
-    x509_template: str | None = None
-    x509_template_data: dict[str, Any] | None = None
-    ssh_template: str | None = None
-    ssh_template_data: dict[str, Any] | None = None
-    policy: Any = None
-
-    @property
-    def type_name(self) -> str:
-        return self.type.name
-
-
-@frozen
-class Audiences:
-    """The CA's token audiences per operation (api.md §4a), normalised without ports."""
-
-    sign: frozenset[str]
-    renew: frozenset[str]
-    revoke: frozenset[str]
-    ssh_sign: frozenset[str]
-    ssh_renew: frozenset[str]
-    ssh_rekey: frozenset[str]
-    ssh_revoke: frozenset[str]
-
-
-class AuthorityView(Protocol):
-    """What a plugin may use of the authority."""
-
-    audiences: Audiences
-    storage: Storage
-    roots: list[x509.Certificate]
-    intermediates: list[x509.Certificate]
-    start_time: float
-    disable_issued_at_check: bool
-
-    def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]: ...
-
-    def provisioners_of_type(self, type_name: str) -> list[Provisioner]: ...
-
-    def provisioner_by_name(self, name: str) -> Provisioner | None: ...
-
-    async def issue(
-        self, prov: Provisioner, auth: X509Authorization, request: SignRequest
-    ) -> list[x509.Certificate]:
-        """Steps 3-4 of the pipeline (claims, policy, template, sign, store) for an X.509 leaf that a
-        protocol plugin (ACME, SCEP) has authorized itself; returns the leaf and its intermediates."""
-        ...
-
-
-# -------------------------------------------------------------------------------------------- requests
-
-
-@frozen
-class SignRequest:
-    """A /sign request after the kernel parsed the body (the CSR signature is already checked)."""
-
-    csr: x509.CertificateSigningRequest
-    csr_der: bytes
-    not_before: datetime | None
-    not_after: datetime | None
-    template_data: dict[str, Any] | None
-    raw_not_after: str | None = None
-
-
-@frozen
-class RevokeRequest:
-    serial: int
-    reason_code: int
-    reason: str
-    passive: bool
-
-
-@frozen
-class SSHSignRequest:
-    public_key: Any  # cryptography SSH public key
-    public_key_blob: bytes
-    cert_type: Literal["user", "host"]
-    key_id: str
-    principals: list[str]
-    valid_after: datetime | None
-    valid_before: datetime | None
-    template_data: dict[str, Any] | None
-    raw_valid_after: str = ""
-    raw_valid_before: str = ""
-
-
-@frozen
-class SSHRevokeRequest:
-    serial: str
-    reason_code: int
-    reason: str
-    passive: bool
-
-
-@frozen
-class SSHRenewRequest:
-    """/ssh/renew and /ssh/rekey: `public_key` is set only for rekey."""
-
-    public_key: Any = None
-    public_key_blob: bytes = b""
-
-
-# -------------------------------------------------------------------------------------------- answers
-
-CSRCheck = Callable[[x509.CertificateSigningRequest], None]
-
-
-@frozen
-class X509Authorization:
-    """What an `authorize_sign` hook allows.
-
-    The kernel builds the default leaf from `subject` (the CN) and `sans`, unless `csr_passthrough` (the CSR's
-    own subject and SANs: K8sSA, OIDC admins, cloud types) — or a template decides. `check_csr` enforces the
-    name rules the type has (use `plica.names.check_csr_names` for step's JWK rule). `not_before`/
-    `not_after` bound the validity (X5C, Nebula). `token_id` is recorded single-use atomically with the
-    certificate; None means the type has no replay protection (K8sSA).
-    """
-
-    subject: str
-    sans: list[str] | None
-    check_csr: CSRCheck | None
-    token_id: str | None
-    credential_id: str = ""
-    key_value_pairs: list[str] = field(factory=list)
-    csr_passthrough: bool = False
-    not_before: datetime | None = None
-    not_after: datetime | None = None
-    template_data: dict[str, Any] = field(factory=dict)
-    token_claims: dict[str, Any] | None = None
-    authorization_crt: Any = None
-    force_cn: bool = False
-
-
-@frozen
-class RenewAuthorization:
-    """What `authorize_renew` allows (None from the hook means: renew with the provisioner's claims)."""
-
-    token_id: str | None = None
-
-
-@frozen
-class RevokeAuthorization:
-    token_id: str | None
-
-
-@frozen
-class SSHAuthorization:
-    """What an `authorize_ssh_*_sign` hook allows.
-
-    `principals`/`key_id` are the trusted values from the credential; `request_must_match` applies step's rule
-    (a field is compared only when both the token and the request set it; principals must be a subset).
-    """
-
-    cert_type: Literal["user", "host"]
-    key_id: str
-    principals: list[str]
-    token_id: str | None
-    valid_after: datetime | None = None
-    valid_before: datetime | None = None
-    extensions: dict[str, str] | None = None
-    critical_options: dict[str, str] | None = None
-    template_data: dict[str, Any] = field(factory=dict)
-    token_claims: dict[str, Any] | None = None
-    authorization_crt: Any = None
-    use_request_values: bool = False
-    # X5C/Nebula: the authorizing credential's expiry caps the default validBefore and bounds a requested one.
-    not_after: datetime | None = None
-
-
-@frozen
-class SSHRenewAuthorization:
-    """`authorize_ssh_host_renew` / `authorize_ssh_rekey`: the certificate being renewed (an SSH cert object)."""
-
-    certificate: Any
-    token_id: str | None
-
-
-@frozen
-class SSHRevokeAuthorization:
-    token_id: str | None
-
-
-# -------------------------------------------------------------------------------------------- extension
-
-
-@frozen
-class Route:
-    """An HTTP route a plugin adds (ACME, SCEP). `handler` is an aiohttp handler coroutine."""
-
-    method: str
-    path: str
-    handler: Callable[..., Any]
-    name: str = ""
-
-
-@frozen
-class Migration:
-    """A storage schema step a plugin needs. `id` is unique and stable (e.g. "acme-0001"); `sql` is a list of
-    statements per engine ("sqlite", "postgresql")."""
-
-    id: str
-    sql: Mapping[str, list[str]]
-
-
-@frozen
-class ClientContext:
-    """What a client-side token hook gets: the provisioner as `/provisioners` published it, the CA URL and
-    audiences, and the command's options (flags by name)."""
-
-    provisioner: dict[str, Any]
-    ca_url: str
-    audience: str
-    subject: str
-    sans: list[str]
-    options: Mapping[str, Any]
-    prompt: Callable[[str], str] | None = None
-    extra_claims: dict[str, Any] = field(factory=dict)
+from plica.cli.common import read_defaults, read_password_file
+from plica.client import CAClient, CAClientError
+from plica.clientkit import ca_options, client_for, make_token, pick_provisioner, refused, write_ssh_cert
+from plica.config import ProvisionerConfig, j
+from plica.csr import MIN_RSA_BITS, check_public_key, parse_csr_der, parse_csr_pem, rsa_too_short
+from plica.durations import format_duration, parse_duration, parse_time, resolve_time_duration, rfc3339
+from plica.errors import (
+    BadRequest,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InternalError,
+    NotFound,
+    NotImplementedYet,
+    PayloadTooLarge,
+    PlicaError,
+    PluginError,
+    RateLimited,
+    Unauthorized,
+)
+from plica.hookspecs import hookimpl
+from plica.jose import (
+    JOSEError,
+    PrivateKey,
+    PublicKey,
+    b64url_decode,
+    b64url_encode,
+    default_alg,
+    jwe_decrypt_pbes2,
+    jwe_encrypt_pbes2,
+    key_from_jwk,
+    private_jwk,
+    public_jwk,
+    sign_compact,
+    thumbprint,
+    verify_signature,
+)
+from plica.keys import generate, write_private_file
+from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
+from plica.provisioning import SSHOptions, renew_with_kernel_checks
+from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
+from plica.tokens import LEEWAY, Token, normalize_audience, token_claims, token_sans
+from plica.types import (
+    CAPABILITIES,
+    IDENTIFIER_TYPES,
+    Audiences,
+    AuthorityView,
+    ClientContext,
+    CSRCheck,
+    Migration,
+    Provisioner,
+    ProvisionerState,
+    ProvisionerType,
+    RenewAuthorization,
+    RevokeAuthorization,
+    RevokeRequest,
+    Route,
+    SignRequest,
+    SSHAuthorization,
+    SSHRenewAuthorization,
+    SSHRenewRequest,
+    SSHRevokeAuthorization,
+    SSHRevokeRequest,
+    SSHSignRequest,
+    X509Authorization,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "IDENTIFIER_TYPES",
+    "LEEWAY",
+    "MIN_RSA_BITS",
+    "PROVISIONER_OID",
+    "AdminClient",
+    "AdminCredentials",
+    "AdminError",
+    "AlreadyRevoked",
+    "Audiences",
+    "AuthorityView",
+    "BadRequest",
+    "CAClient",
+    "CAClientError",
+    "CSRCheck",
+    "Claims",
+    "ClientContext",
+    "ConfigError",
+    "Conflict",
+    "Forbidden",
+    "InternalError",
+    "JOSEError",
+    "Migration",
+    "NotFound",
+    "NotImplementedYet",
+    "PayloadTooLarge",
+    "PlicaError",
+    "PluginError",
+    "PrivateKey",
+    "Provisioner",
+    "ProvisionerConfig",
+    "ProvisionerExtension",
+    "ProvisionerState",
+    "ProvisionerType",
+    "PublicKey",
+    "RateLimited",
+    "RenewAuthorization",
+    "RevokeAuthorization",
+    "RevokeRequest",
+    "Route",
+    "SANs",
+    "SSHAuthorization",
+    "SSHOptions",
+    "SSHRenewAuthorization",
+    "SSHRenewRequest",
+    "SSHRevokeAuthorization",
+    "SSHRevokeRequest",
+    "SSHSignRequest",
+    "SignRequest",
+    "Storage",
+    "StorageError",
+    "Token",
+    "Unauthorized",
+    "X509Authorization",
+    "__version__",
+    "admin_route",
+    "b64url_decode",
+    "b64url_encode",
+    "ca_options",
+    "check_csr_names",
+    "check_public_key",
+    "client_for",
+    "csr_common_name",
+    "csr_sans",
+    "default_alg",
+    "der_int",
+    "der_length",
+    "der_oid",
+    "der_read",
+    "format_duration",
+    "generate",
+    "hookimpl",
+    "j",
+    "jwe_decrypt_pbes2",
+    "jwe_encrypt_pbes2",
+    "key_from_jwk",
+    "make_token",
+    "normalize_audience",
+    "oid_content",
+    "open_storage",
+    "open_storage_for",
+    "parse_csr_der",
+    "parse_csr_pem",
+    "parse_duration",
+    "parse_time",
+    "pick_provisioner",
+    "private_jwk",
+    "public_jwk",
+    "read_defaults",
+    "read_password_file",
+    "read_tlv",
+    "refused",
+    "renew_with_kernel_checks",
+    "require_admin",
+    "resolve_time_duration",
+    "rfc3339",
+    "rsa_too_short",
+    "sans_of",
+    "sign_compact",
+    "split_sans",
+    "thumbprint",
+    "tlv",
+    "token_claims",
+    "token_sans",
+    "verify_signature",
+    "write_private_file",
+    "write_ssh_cert",
+]

@@ -14,23 +14,13 @@ from typing import Any, Literal
 
 from attrs import define, field
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from plica import config as config_mod
-from plica.api import (
-    CAPABILITIES,
-    Audiences,
-    Provisioner,
-    RenewAuthorization,
-    RevokeRequest,
-    SignRequest,
-    X509Authorization,
-)
 from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
 from plica.config import CAConfig
+from plica.csr import check_public_key, parse_csr_pem
 from plica.durations import parse_duration
 from plica.errors import BadRequest, Forbidden, InternalError, NotFound, Unauthorized
 from plica.names import SANs, csr_sans, sans_of, split_sans
@@ -40,6 +30,15 @@ from plica.provisioners import ProvisionerSet, load_provisioners
 from plica.storage import AlreadyRevoked, Storage, TokenReused
 from plica.storage.base import IssuedCert
 from plica.tokens import Token
+from plica.types import (
+    CAPABILITIES,
+    Audiences,
+    Provisioner,
+    RenewAuthorization,
+    RevokeRequest,
+    SignRequest,
+    X509Authorization,
+)
 
 log = logging.getLogger("plica.authority")
 UTC = dt.UTC
@@ -182,7 +181,7 @@ class Authority:
         csr_pem = body.get("csr")
         if not csr_pem or not isinstance(csr_pem, str):
             raise BadRequest("missing csr")
-        csr, csr_der = parse_csr(csr_pem)
+        csr, csr_der = parse_csr_pem(csr_pem)
         token, prov = self.parse_token(body.get("ott"))
         now = self.now()
         try:
@@ -505,7 +504,7 @@ class Authority:
     async def rekey(self, cert: x509.Certificate, csr_pem: Any) -> list[x509.Certificate]:
         if not csr_pem or not isinstance(csr_pem, str):
             raise BadRequest("missing csr")
-        csr, _ = parse_csr(csr_pem)
+        csr, _ = parse_csr_pem(csr_pem)
         check_public_key(csr.public_key())
         return await self.renew(cert, new_key=csr.public_key())
 
@@ -618,34 +617,6 @@ def _str_or_none(v: Any, name: str) -> str | None:
     raise BadRequest(f"{name} must be a string (an RFC 3339 time or a duration such as '24h')")
 
 
-def parse_csr(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
-    try:
-        csr = x509.load_pem_x509_csr(text.encode("utf-8", "replace"))
-    except ValueError:
-        raise BadRequest("invalid csr: not a PEM-encoded certificate request") from None
-    try:
-        ok = csr.is_signature_valid
-    except (ValueError, InvalidSignature, TypeError):
-        ok = False
-    if not ok:
-        raise BadRequest("invalid csr: its signature does not verify")
-    try:
-        _ = csr.extensions
-    except ValueError as e:
-        raise BadRequest(f"invalid csr: malformed extensions ({e})") from None
-    return csr, csr.public_bytes(serialization.Encoding.DER)
-
-
-def check_public_key(key: Any) -> None:
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < 2048:
-            raise Forbidden(f"RSA key of {key.key_size} bits is too short (at least 2048 bits)")
-        return
-    if isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
-        return
-    raise BadRequest(f"unsupported public key type {type(key).__name__} (use EC, RSA or Ed25519)")
-
-
 def parse_serial(s: str) -> int:
     v = parse_serial_or_none(s)
     if v is None:
@@ -664,4 +635,4 @@ def parse_serial_or_none(s: str) -> int | None:
     return None
 
 
-__all__ = ["Authority", "InternalError", "Snapshot", "build_audiences", "parse_csr"]
+__all__ = ["Authority", "InternalError", "Snapshot", "build_audiences", "parse_csr_pem"]

@@ -28,10 +28,10 @@ from attrs import define
 from cryptography import x509
 
 from plica import config as config_mod
-from plica.api import Audiences, Provisioner
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError
 from plica.plugins import Plugins, get_plugins
+from plica.types import Audiences, Provisioner
 
 BACKUP_SUFFIX = ".bak"
 
@@ -167,9 +167,8 @@ class _OfflineView:
     touches it (`provisioner_load` is synchronous)."""
 
     def __init__(self, cfg: CAConfig, audiences: Audiences) -> None:
-        from plica.http.server import db_source
         from plica.pki import load_certs
-        from plica.storage import open_storage
+        from plica.storage import db_source, open_storage
 
         self._cfg = cfg
         self.audiences = audiences

@@ -86,3 +86,9 @@ def resolve_time_duration(
         raise ValueError(
             f"invalid time or duration {value!r} (expected RFC 3339 like 2026-01-02T15:04:05Z or a duration like 24h)"
         ) from None
+
+
+def rfc3339(ts: int | float | datetime) -> str:
+    """A time as step-ca and protobuf-JSON write it: UTC, whole seconds, `Z` (`2024-05-01T12:00:00Z`)."""
+    when = ts if isinstance(ts, datetime) else datetime.fromtimestamp(int(ts), UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,9 +24,11 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
+    from aiohttp import web
     from cryptography import x509
 
-    from plica.api import (
+    from plica.tokens import Token
+    from plica.types import (
         AuthorityView,
         ClientContext,
         Migration,
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
         SSHSignRequest,
         X509Authorization,
     )
-    from plica.tokens import Token
 
 PROJECT = "plica"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -194,8 +195,24 @@ def storage_migrations() -> list[Migration]:
 
 
 @hookspec
+def http_setup(app: web.Application, authority: AuthorityView) -> None:
+    """Set up what this plugin keeps for as long as the server's application lives: store it in `app` under
+    the plugin's own `web.AppKey` (its handlers read `request.app[KEY]`) and append an async generator to
+    `app.cleanup_ctx` that starts it, yields, and stops it.
+
+    Why a hook: protocol plugins (ACME, SCEP) keep per-server state (nonce pools, validators, background
+    tasks). Held in the application instead of a module-level registry, it lives and dies with the server
+    that made it; run through `cleanup_ctx`, its shutdown runs exactly when its startup ran, and the kernel's
+    storage close (an earlier context) still runs when a plugin's startup fails.
+
+    Called when: once per application, after the routes are added and before the server starts."""
+
+
+@hookspec
 async def on_startup(authority: AuthorityView) -> None:
-    """Start background work (ACME challenge validation, housekeeping). Awaited once per worker process.
+    """Start background work that needs nothing but the authority. Awaited once per worker process, through
+    the application's `cleanup_ctx` (so `on_shutdown` runs only if this finished). State a plugin's handlers
+    need belongs in `http_setup` instead.
 
     Why a hook: some types need tasks that live as long as the server, started after the storage is open."""
 

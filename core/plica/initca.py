@@ -104,7 +104,7 @@ def init_ca(opts: InitOptions, plugins: Plugins) -> InitResult:
 
     provs: list[dict[str, Any]] = cfg["authority"]["provisioners"]
     if "jwk" in plugins.types:
-        block = plugins.pm.hook.provisioner_block_from_cli(
+        block = plugins.types["jwk"].hooks["provisioner_block_from_cli"](
             provisioner_type="JWK",
             name=opts.provisioner,
             options={"create": True, "password": opts.provisioner_password or opts.password},

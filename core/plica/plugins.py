@@ -6,6 +6,7 @@ once per process (`get_plugin_manager`); requests use the per-type dispatch tabl
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable
@@ -15,8 +16,8 @@ import pluggy
 from attrs import define, field, frozen
 
 from plica import hookspecs
-from plica.api import CAPABILITIES, ProvisionerType
 from plica.errors import PluginError
+from plica.types import CAPABILITIES, ProvisionerType
 
 log = logging.getLogger("plica.plugins")
 
@@ -43,6 +44,10 @@ PER_TYPE_HOOKS = (
     "provisioner_public_json",
     "provisioner_encrypted_key",
     *CAPABILITIES.values(),
+    # Client side and management: asked only of the plugin that registered the type, so a plugin never
+    # has to check "is this my type?".
+    "client_token",
+    "provisioner_block_from_cli",
 )
 
 
@@ -58,6 +63,29 @@ class PluginInfo:
     distribution: str
     version: str
     module: Any
+
+
+@frozen
+class BrokenPlugin:
+    """A plugin that was found but not loaded: it failed to import, registers a hook the kernel does not
+    have (a misspelt `authorise_sign` would otherwise load with no capability), or failed to list its types."""
+
+    name: str
+    distribution: str
+    version: str
+    error: str
+
+    def message(self) -> str:
+        version = f" {self.version}" if self.version else ""
+        return f"plugin {self.name!r} from distribution {self.distribution}{version} {self.error}"
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "plugin": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "error": self.error,
+        }
 
 
 @frozen
@@ -79,6 +107,7 @@ class Plugins:
     plugins: list[PluginInfo]
     types: dict[str, TypeEntry]  # lower-case type name → entry
     failures: list[str] = field(factory=list)
+    broken: list[BrokenPlugin] = field(factory=list)
 
     def get_type(self, type_name: str) -> TypeEntry:
         entry = self.types.get(type_name.lower())
@@ -88,6 +117,19 @@ class Plugins:
                 f"{distribution_for(type_name)}`"
             )
         return entry
+
+    def type_hook(self, type_name: str, hook: str) -> Callable[..., Any] | None:
+        """The `hook` function of the plugin that registered `type_name`, or None when it has none."""
+        return self.get_type(type_name).hooks.get(hook)
+
+    def capabilities_json(self) -> dict[str, Any]:
+        """`GET /capabilities` and `plica provisioner capabilities --json`: both tables, and the plugins that
+        were found but could not be loaded."""
+        return {
+            "provisionerTypes": self.capability_rows(),
+            "identifierTypes": self.identifier_rows(),
+            "brokenPlugins": [b.as_json() for b in self.broken],
+        }
 
     def capability_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -132,12 +174,22 @@ def _new_manager() -> pluggy.PluginManager:
 def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plugins:
     """Discover plugins through entry points (plus `extra` modules, for tests) and build the type table.
 
-    A plugin that fails to import is reported by name and distribution and skipped, so one broken plugin
-    does not take the CA down; a ca.json that needs its type then fails to load with that report.
+    A plugin that fails to import, or implements a hook the kernel does not define, is reported by name and
+    distribution (`Plugins.broken`, the start-up log, `plica provisioner capabilities`, `GET /capabilities`)
+    and skipped, so one broken plugin does not take the CA down; a ca.json that needs its type then fails to
+    load with that report.
     """
     pm = _new_manager()
     infos: list[PluginInfo] = []
+    broken: list[BrokenPlugin] = []
     failures: list[str] = []
+
+    def fail(name: str, dist: str, version: str, error: str) -> None:
+        b = BrokenPlugin(name=name, distribution=dist, version=version, error=error)
+        log.error("%s", b.message())
+        broken.append(b)
+        failures.append(b.message())
+
     if entry_points:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist is not None else "unknown distribution"
@@ -145,9 +197,7 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
             try:
                 module = ep.load()
             except Exception as e:
-                msg = f"plugin {ep.name!r} from distribution {dist} {version} failed to import: {type(e).__name__}: {e}"
-                log.error(msg)
-                failures.append(msg)
+                fail(ep.name, dist, version, f"failed to import: {type(e).__name__}: {e}")
                 continue
             infos.append(PluginInfo(name=ep.name, distribution=dist, version=version, module=module))
     for module in extra:
@@ -167,11 +217,22 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
         try:
             pm.register(info.module, name=info.name)
         except Exception as e:
-            msg = f"plugin {info.name!r} from distribution {info.distribution} is invalid: {e}"
-            log.error(msg)
-            failures.append(msg)
+            fail(info.name, info.distribution, info.version, f"is invalid: {e}")
+            continue
+        unknown = _unknown_hooks(pm, info.module)
+        if unknown:
+            pm.unregister(info.module)
+            fail(
+                info.name,
+                info.distribution,
+                info.version,
+                "is broken: it implements hooks the kernel does not define: "
+                + ", ".join(f"{u}{_did_you_mean(u)}" for u in unknown),
+            )
             continue
         registered.append(info)
+    # Nothing unknown is left registered; pluggy's own check stays as the guard of that promise.
+    pm.check_pending()
     for info in registered:
         impls = _hooks_of(pm, info.module)
         provide = impls.get("provisioner_types")
@@ -180,7 +241,7 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
         try:
             provided = list(provide() or [])
         except Exception as e:
-            failures.append(f"plugin {info.name!r} ({info.distribution}) failed to list its types: {e}")
+            fail(info.name, info.distribution, info.version, f"failed to list its types: {e}")
             continue
         for t in provided:
             key = t.name.lower()
@@ -192,7 +253,24 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
                 continue
             hooks = {name: fn for name, fn in impls.items() if name in PER_TYPE_HOOKS}
             types[key] = TypeEntry(type=t, plugin=info, hooks=hooks)
-    return Plugins(pm=pm, plugins=registered, types=types, failures=failures)
+    return Plugins(pm=pm, plugins=registered, types=types, failures=failures, broken=broken)
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> list[str]:
+    out = []
+    for caller in pm.get_hookcallers(module) or []:
+        if caller.spec is not None:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is module and not impl.optionalhook:
+                out.append(caller.name)
+    return sorted(set(out))
+
+
+def _did_you_mean(name: str) -> str:
+    specs = [n for n, f in vars(hookspecs).items() if hasattr(f, f"{hookspecs.PROJECT}_spec")]
+    close = difflib.get_close_matches(name, specs, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _hooks_of(pm: pluggy.PluginManager, module: Any) -> dict[str, Callable[..., Any]]:

@@ -13,11 +13,11 @@ from typing import Any
 from attrs import define, field
 
 from plica import claims as claims_mod
-from plica.api import AuthorityView, Provisioner
 from plica.config import CAConfig, ClaimsConfig, structure
 from plica.errors import ConfigError, NotFound, PluginError, Unauthorized
 from plica.plugins import Plugins, TypeEntry
 from plica.tokens import Token
+from plica.types import AuthorityView, Provisioner
 
 
 @define

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.serialization import (
     SSHCertificateType,
 )
 
-from plica.api import Provisioner, SSHAuthorization, SSHRenewRequest, SSHRevokeRequest, SSHSignRequest
 from plica.durations import format_duration, resolve_time_duration
 from plica.errors import BadRequest, Forbidden, InternalError, NotImplementedYet, Unauthorized
 from plica.storage import AlreadyRevoked, TokenReused
+from plica.types import Provisioner, SSHAuthorization, SSHRenewRequest, SSHRevokeRequest, SSHSignRequest
 
 if TYPE_CHECKING:
     from plica.authority import Authority

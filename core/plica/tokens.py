@@ -80,6 +80,13 @@ class Token:
         """step's fallback token id: lower-hex SHA-256 of the token string."""
         return hashlib.sha256(self.raw.encode()).hexdigest()
 
+    @property
+    def id(self) -> str:
+        """The id a one-time token is recorded under: its `jti` when it has one, else `hash_id()` (step
+        does the same, so a replay is caught whichever way a client wrote the token)."""
+        jti = self.claims.get("jti")
+        return jti if isinstance(jti, str) and jti else self.hash_id()
+
     def verify(self, key: PublicKey, *, what: str = "token") -> None:
         alg = self.header.get("alg", "")
         if alg == "none" or not verify_signature(alg, key, self.signing_input, self.signature):

@@ -28,8 +28,7 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
     `enableAdmin` is on (what `plica start` does), and run `fn(storage, cfg)`."""
     from plica import config as config_mod
     from plica.errors import ConfigError
-    from plica.http.server import db_source
-    from plica.storage import StorageError, open_storage
+    from plica.storage import StorageError, db_source, open_storage
 
     path = config or (home or default_home()) / "config" / "ca.json"
     try:

@@ -7,7 +7,6 @@ every installed type; type-specific flags come from the plugins (`cli_client_opt
 from __future__ import annotations
 
 import base64
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,50 +16,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from plica.api import ClientContext
-from plica.cli.common import read_defaults, read_password_file
 from plica.client import CAClient, CAClientError, fetch_root
+from plica.clientkit import ca_options, client_for, make_token, refused, write_ssh_cert
 from plica.keys import generate, write_private_file
 from plica.names import split_sans
 from plica.plugins import get_plugins
 from plica.tokens import token_claims
-
-# The audience path of each operation (step CLI uses the /1.0/ prefixed URLs).
-AUDIENCE_PATH = {
-    "sign": "/1.0/sign",
-    "revoke": "/1.0/revoke",
-    "ssh-sign": "/1.0/ssh/sign",
-    "ssh-revoke": "/1.0/ssh/revoke",
-    "ssh-renew": "/1.0/ssh/renew",
-    "ssh-rekey": "/1.0/ssh/rekey",
-    "renew": "/1.0/renew",
-}
-
-
-def ca_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--ca-url/--root/--provisioner/--password-file, with defaults from <home>/config/defaults.json."""
-
-    @click.option("--ca-url", envvar="PLICA_CA_URL", help="URL of the CA (default from defaults.json).")
-    @click.option(
-        "--root",
-        "root",
-        envvar="PLICA_ROOT",
-        type=click.Path(dir_okay=False),
-        help="Root certificate to trust (default from defaults.json).",
-    )
-    @click.option("--provisioner", "--issuer", "provisioner", help="Name of the provisioner to use.")
-    @click.option(
-        "--password-file",
-        "--provisioner-password-file",
-        "password_file",
-        type=click.Path(exists=True, dir_okay=False),
-        help="Password of the provisioner key.",
-    )
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return f(*args, **kwargs)
-
-    return wrapper
 
 
 def plugin_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,103 +37,6 @@ def _attach(f: Callable[..., Any], opt: click.Option) -> Callable[..., Any]:
     params.append(opt)
     f.__click_params__ = params  # type: ignore[attr-defined]
     return f
-
-
-def client_for(kw: dict[str, Any]) -> CAClient:
-    d = read_defaults()
-    url = kw.get("ca_url") or d.get("ca-url")
-    root = kw.get("root") or d.get("root")
-    if not url:
-        raise click.UsageError("no CA URL: give --ca-url (or run `plica init`, which writes defaults.json)")
-    return CAClient(url, Path(root) if root else None)
-
-
-def credential_types(kw: dict[str, Any]) -> set[str]:
-    """The provisioner types (lower-case) whose plugin contributed a client option the user set: with
-    `--x5c-cert` only X5C provisioners are candidates, as step offers only those."""
-    plugins = get_plugins()
-    impls = {id(i.plugin): i.function for i in plugins.pm.hook.cli_client_options.get_hookimpls()}
-    ctx = click.get_current_context(silent=True)
-
-    def given(opt: click.Option) -> bool:
-        # Only flags the user gave count: an option with a default (--k8ssa-token-path) is always in kw.
-        if not kw.get(opt.name or ""):
-            return False
-        if ctx is not None and opt.name:
-            src = ctx.get_parameter_source(opt.name)
-            if src is not None:
-                return src not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
-        return kw.get(opt.name or "") != opt.default
-
-    out: set[str] = set()
-    for key, entry in plugins.types.items():
-        fn = impls.get(id(entry.plugin.module))
-        if fn is not None and any(given(o) for o in fn() or []):
-            out.add(key)
-    return out
-
-
-def pick_provisioner(client: CAClient, name: str | None, kw: dict[str, Any] | None = None) -> dict[str, Any]:
-    provs = client.provisioners()
-    installed = get_plugins().types
-    if name:
-        for p in provs:
-            if p.get("name") == name:
-                return p
-        raise click.ClickException(f"the CA has no provisioner named {name!r}")
-    wanted = credential_types(kw or {})
-    if wanted:
-        usable = [p for p in provs if str(p.get("type", "")).lower() in wanted]
-    else:
-        usable = [
-            p
-            for p in provs
-            if str(p.get("type", "")).lower() in installed and str(p.get("type")).upper() == "JWK"
-        ]
-        usable = usable or [p for p in provs if str(p.get("type", "")).lower() in installed]
-    if len(usable) == 1:
-        return usable[0]
-    if not usable:
-        raise click.ClickException("the CA has no provisioner this client can use")
-    names = ", ".join(repr(p.get("name")) for p in usable)
-    raise click.UsageError(f"the CA has several provisioners ({names}): choose one with --provisioner")
-
-
-def make_token(
-    client: CAClient,
-    kw: dict[str, Any],
-    operation: str,
-    subject: str,
-    sans: list[str],
-    extra_claims: dict[str, Any] | None = None,
-) -> str:
-    prov = pick_provisioner(client, kw.get("provisioner"), kw)
-    options = dict(kw)
-    options["password"] = read_password_file(kw.get("password_file"))
-    ctx = ClientContext(
-        provisioner=prov,
-        ca_url=client.ca_url,
-        audience=client.ca_url.rstrip("/") + AUDIENCE_PATH[operation],
-        subject=subject,
-        sans=sans,
-        options=options,
-        prompt=(lambda msg: click.prompt(msg, hide_input=True)),
-        extra_claims=extra_claims or {},
-    )
-    token = get_plugins().pm.hook.client_token(
-        provisioner_type=str(prov.get("type")), context=ctx, operation=operation
-    )
-    if not token:
-        raise click.ClickException(
-            f"no installed plugin can make tokens for provisioner type {prov.get('type')!r}"
-        )
-    return token
-
-
-def _fail(e: CAClientError) -> click.ClickException:
-    return click.ClickException(
-        f"the CA refused the request ({e.status}): {e.message}" if e.status else e.message
-    )
 
 
 @click.command("token")
@@ -208,7 +72,7 @@ def token_cmd(
         else:
             click.echo(make_token(client, kw, "sign", subject, list(sans) or [subject]))
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
 
 
 def _write_chain(path: str, resp: dict[str, Any]) -> None:
@@ -257,7 +121,7 @@ def certificate_cmd(
             body["templateData"] = dict(kv.split("=", 1) for kv in template_data if "=" in kv)
         resp = client.post("/sign", body)
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     _write_chain(crt_file, resp)
     write_private_file(
         Path(key_file),
@@ -308,7 +172,7 @@ def renew_cmd(crt_file: str, key_file: str, out: str | None, expired: bool, **kw
             client.cert = (crt_file, key_file)
             resp = client.post("/renew")
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     _write_chain(out or crt_file, resp)
     click.echo(f"✔ Certificate: {out or crt_file}")
 
@@ -363,7 +227,7 @@ def rekey_cmd(
     try:
         resp = client.post("/rekey", {"csr": csr})
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     _write_chain(out_cert or crt_file, resp)
     write_private_file(
         Path(out_key or key_file),
@@ -414,7 +278,7 @@ def revoke_cmd(
             body["ott"] = token or make_token(client, kw, "revoke", serial, [])
         client.post("/revoke", body)
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     click.echo(f"✔ Certificate with serial number {body['serial']} has been revoked.")
 
 
@@ -427,7 +291,7 @@ def root_cmd(root_file: str, ca_url: str, fingerprint: str) -> None:
     try:
         data = fetch_root(ca_url, fingerprint)
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     Path(root_file).write_bytes(data)
     click.echo(f"✔ Root certificate: {root_file} (fingerprint verified)")
 
@@ -459,12 +323,6 @@ def _ssh_key(key_file: str, sign: bool) -> tuple[Any, bytes]:
     )
     pub_path.write_bytes(pub_line + b"\n")
     return key, pub_line
-
-
-def write_ssh_cert(path: Path, b64: str) -> None:
-    blob = base64.b64decode(b64)
-    kind = blob[4 : 4 + int.from_bytes(blob[:4], "big")]
-    path.write_bytes(kind + b" " + b64.encode() + b"\n")
 
 
 @ssh_group.command("certificate")
@@ -512,7 +370,7 @@ def ssh_certificate_cmd(
         }
         resp = client.post("/ssh/sign", body)
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     out = Path(key_file + "-cert.pub")
     write_ssh_cert(out, resp["crt"])
     click.echo(f"✔ Certificate: {out}")
@@ -535,5 +393,5 @@ def ssh_revoke_cmd(serial: str, reason: str, reason_code: int, token: str | None
             {"serial": serial, "ott": ott, "reason": reason, "reasonCode": reason_code, "passive": True},
         )
     except CAClientError as e:
-        raise _fail(e) from None
+        raise refused(e) from None
     click.echo(f"✔ SSH certificate with serial number {serial} has been revoked.")

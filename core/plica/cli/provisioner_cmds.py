@@ -19,9 +19,9 @@ from typing import Any
 import click
 import orjson
 
-from plica.cli.client_cmds import client_for
 from plica.cli.common import default_home, read_password_file
 from plica.client import CAClientError
+from plica.clientkit import client_for
 from plica.errors import PluginError
 from plica.plugins import Plugins, get_plugins
 
@@ -97,7 +97,7 @@ def list_cmd(home: Path | None, config_path: Path | None, **kw: Any) -> None:
 
 
 def capability_table() -> str:
-    from plica.api import CAPABILITIES
+    from plica.types import CAPABILITIES
 
     plugins = get_plugins()
     rows = plugins.capability_rows()
@@ -133,13 +133,7 @@ def capability_table() -> str:
 def capabilities_cmd(as_json: bool) -> None:
     """Show each installed provisioner type and the capabilities its plugin implements."""
     if as_json:
-        p = get_plugins()
-        click.echo(
-            orjson.dumps(
-                {"provisionerTypes": p.capability_rows(), "identifierTypes": p.identifier_rows()},
-                option=orjson.OPT_INDENT_2,
-            ).decode()
-        )
+        click.echo(orjson.dumps(get_plugins().capabilities_json(), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(capability_table())
 
@@ -476,14 +470,7 @@ def _block_from_plugin(
         entry = plugins.get_type(type_name)
     except PluginError as e:
         raise click.ClickException(f"cannot manage provisioner {name!r}: {e}") from None
-    fn = next(
-        (
-            impl.function
-            for impl in plugins.pm.hook.provisioner_block_from_cli.get_hookimpls()
-            if impl.plugin is entry.plugin.module
-        ),
-        None,
-    )
+    fn = entry.hooks.get("provisioner_block_from_cli")
     if fn is None:
         block = dict(existing or {"type": entry.type.name, "name": name})
     else:

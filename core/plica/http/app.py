@@ -16,7 +16,6 @@ from aiohttp import web
 from cryptography import x509
 
 from plica import sshops
-from plica.api import Route
 from plica.authority import Authority
 from plica.errors import (
     BadRequest,
@@ -28,6 +27,7 @@ from plica.errors import (
 )
 from plica.pki import pem
 from plica.renewtoken import authorize_renew_token
+from plica.types import Route
 
 log = logging.getLogger("plica.http")
 
@@ -169,10 +169,7 @@ class Handlers:
         return json_response({"key": key})
 
     async def capabilities(self, request: web.Request) -> web.Response:
-        plugins = self.a.plugins
-        return json_response(
-            {"provisionerTypes": plugins.capability_rows(), "identifierTypes": plugins.identifier_rows()}
-        )
+        return json_response(self.a.plugins.capabilities_json())
 
     async def sign(self, request: web.Request) -> web.Response:
         return self.sign_response(await self.a.sign(await read_json(request)))

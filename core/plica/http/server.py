@@ -36,7 +36,7 @@ from plica.errors import ConfigError, PluginError
 from plica.http.app import build_app
 from plica.pki import CAMaterial, random_serial
 from plica.plugins import Plugins, get_plugins
-from plica.storage import Storage, open_storage
+from plica.storage import Storage, db_source, open_storage
 
 log = logging.getLogger("plica.server")
 
@@ -56,23 +56,6 @@ _TLS_VERSIONS = {
     1.2: ssl.TLSVersion.TLSv1_2,
     1.3: ssl.TLSVersion.TLSv1_3,
 }
-
-
-def db_source(cfg: CAConfig) -> tuple[str, str]:
-    if cfg.db is None or (not cfg.db.data_source and cfg.db.type.lower() == "sqlite"):
-        return "sqlite", str(cfg.home / "db" / "plica.db")
-    kind = cfg.db.type.lower()
-    src = cfg.db.data_source
-    if kind == "sqlite" and not src.startswith(":memory:"):
-        path, sep, q = src.partition("?")
-        src = str(cfg.resolve(path)) + sep + q
-    database = cfg.db.extra.get("database")
-    if kind in ("postgresql", "postgres") and isinstance(database, str) and database:
-        from urllib.parse import quote, urlsplit, urlunsplit
-
-        # step-ca's `database` names the database apart from the URL, and wins over the URL's.
-        src = urlunsplit(urlsplit(src)._replace(path="/" + quote(database, safe="")))
-    return kind, src
 
 
 def load_material(cfg: CAConfig, password: bytes | None) -> CAMaterial:

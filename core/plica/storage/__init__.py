@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
+
 from plica.storage.base import AlreadyRevoked, Storage, StorageError, TokenReused, UniqueViolation
+
+if TYPE_CHECKING:
+    from plica.config import CAConfig
 
 
 def open_storage(db_type: str, data_source: str) -> Storage:
@@ -19,4 +25,35 @@ def open_storage(db_type: str, data_source: str) -> Storage:
     raise StorageError(f"unsupported database type {db_type!r} (expected 'sqlite' or 'postgresql')")
 
 
-__all__ = ["AlreadyRevoked", "Storage", "StorageError", "TokenReused", "UniqueViolation", "open_storage"]
+def db_source(cfg: CAConfig) -> tuple[str, str]:
+    """The engine and data source ca.json's `db` block names (relative SQLite paths resolved against the
+    CA's home; step-ca's separate `database` name applied to a PostgreSQL URL)."""
+    if cfg.db is None or (not cfg.db.data_source and cfg.db.type.lower() == "sqlite"):
+        return "sqlite", str(cfg.home / "db" / "plica.db")
+    kind = cfg.db.type.lower()
+    src = cfg.db.data_source
+    if kind == "sqlite" and not src.startswith(":memory:"):
+        path, sep, q = src.partition("?")
+        src = str(cfg.resolve(path)) + sep + q
+    database = cfg.db.extra.get("database")
+    if kind in ("postgresql", "postgres") and isinstance(database, str) and database:
+        # step-ca's `database` names the database apart from the URL, and wins over the URL's.
+        src = urlunsplit(urlsplit(src)._replace(path="/" + quote(database, safe="")))
+    return kind, src
+
+
+def open_storage_for(cfg: CAConfig) -> Storage:
+    """The storage ca.json configures, not yet opened (`await storage.open()`; `close()` when done)."""
+    return open_storage(*db_source(cfg))
+
+
+__all__ = [
+    "AlreadyRevoked",
+    "Storage",
+    "StorageError",
+    "TokenReused",
+    "UniqueViolation",
+    "db_source",
+    "open_storage",
+    "open_storage_for",
+]

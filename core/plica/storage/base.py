@@ -13,7 +13,7 @@ from typing import Any
 
 from attrs import frozen
 
-from plica.api import Migration
+from plica.types import Migration
 
 
 class StorageError(Exception):

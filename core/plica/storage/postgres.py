@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from plica.api import Migration
 from plica.storage.base import (
     KERNEL_MIGRATIONS,
     AlreadyRevoked,
@@ -34,6 +33,7 @@ from plica.storage.base import (
     TokenReused,
     UniqueViolation,
 )
+from plica.types import Migration
 
 log = logging.getLogger("plica.storage")
 

@@ -23,7 +23,6 @@ from urllib.parse import parse_qs
 
 import aiosqlite
 
-from plica.api import Migration
 from plica.storage.base import (
     KERNEL_MIGRATIONS,
     AlreadyRevoked,
@@ -34,6 +33,7 @@ from plica.storage.base import (
     UniqueViolation,
 )
 from plica.storage.group_commit import GroupCommit, is_busy
+from plica.types import Migration
 
 T = TypeVar("T")
 LOCK_SPIN = 0.002  # seconds a lock wait may block the event loop before it yields

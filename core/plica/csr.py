@@ -1,0 +1,73 @@
+"""Certificate requests as every protocol receives them: parsed, signature checked, key strength checked.
+
+Public (through `plica.api`): `/sign` takes PEM, ACME and SCEP take DER; all apply the same rules, with
+step-ca's one RSA rule (at least 2048 bits) for CSR keys and SSH keys alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from plica.errors import BadRequest, Forbidden
+
+MIN_RSA_BITS = 2048
+
+
+def parse_csr_pem(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
+    """A PEM CSR and its DER; BadRequest when it is not one, its signature fails or its extensions are
+    malformed."""
+    try:
+        csr = x509.load_pem_x509_csr(text.encode("utf-8", "replace"))
+    except ValueError:
+        raise BadRequest("invalid csr: not a PEM-encoded certificate request") from None
+    _check(csr)
+    return csr, csr.public_bytes(serialization.Encoding.DER)
+
+
+def parse_csr_der(der: bytes) -> x509.CertificateSigningRequest:
+    """A DER CSR, with the same checks as `parse_csr_pem`."""
+    try:
+        csr = x509.load_der_x509_csr(der)
+    except ValueError:
+        raise BadRequest("invalid csr: not a DER-encoded certificate request") from None
+    _check(csr)
+    return csr
+
+
+def _check(csr: x509.CertificateSigningRequest) -> None:
+    try:
+        ok = csr.is_signature_valid
+    except (ValueError, InvalidSignature, TypeError):
+        ok = False
+    if not ok:
+        raise BadRequest("invalid csr: its signature does not verify")
+    try:
+        _ = csr.extensions
+    except ValueError as e:
+        raise BadRequest(f"invalid csr: malformed extensions ({e})") from None
+
+
+def rsa_too_short(key: Any) -> str | None:
+    """Why an RSA key is too short for this CA, or None (any other key, or a long enough RSA key)."""
+    size = getattr(key, "key_size", None)
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey) and size is not None and size < MIN_RSA_BITS:
+        return f"RSA key of {size} bits is too short (at least {MIN_RSA_BITS} bits)"
+    return None
+
+
+def check_public_key(key: Any) -> None:
+    """A certificate key this CA signs: RSA of at least 2048 bits (Forbidden), EC or Ed25519 (else
+    BadRequest)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        short = rsa_too_short(key)
+        if short:
+            raise Forbidden(short)
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        return
+    raise BadRequest(f"unsupported public key type {type(key).__name__} (use EC, RSA or Ed25519)")
