@@ -25,7 +25,8 @@ from plica.certdesc import (
     ssh_data,
     x509_data,
 )
-from plica.certdesc.data import GoSlice, X509CertificateData, go_json, go_str
+from plica.certdesc.certdata import X509CertificateData
+from plica.certdesc.govalues import GoSlice, go_json, go_str
 
 
 def make_csr(
