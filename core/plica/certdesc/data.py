@@ -97,8 +97,22 @@ def _finish(
     return data
 
 
-def _authorization_crt(value: Any) -> Any:
-    return X509CertificateData.from_x509(value) if isinstance(value, x509.Certificate) else value
+def _add_request_values(
+    data: dict[str, Any],
+    *,
+    token: Mapping[str, Any] | None,
+    authorization_crt: Any,
+    extra: Mapping[str, Any] | None,
+) -> None:
+    """`.Token`, `.AuthorizationCrt` and the provisioner's extra keys, which both maps take alike."""
+    if token is not None:
+        data["Token"] = json_to_go(dict(token))
+    if authorization_crt is not None:
+        if isinstance(authorization_crt, x509.Certificate):
+            authorization_crt = X509CertificateData.from_x509(authorization_crt)
+        data["AuthorizationCrt"] = authorization_crt
+    if extra:
+        data.update(extra)
 
 
 def x509_data(
@@ -132,12 +146,7 @@ def x509_data(
             data["SANs"] = create_sans(items)  # type: ignore[arg-type]
         else:
             data["SANs"] = GoSlice(items, go_type="[]x509util.SubjectAlternativeName", nil=False)
-    if token is not None:
-        data["Token"] = json_to_go(dict(token))
-    if authorization_crt is not None:
-        data["AuthorizationCrt"] = _authorization_crt(authorization_crt)
-    if extra:
-        data.update(extra)
+    _add_request_values(data, token=token, authorization_crt=authorization_crt, extra=extra)
     cr = csr if isinstance(csr, CertificateRequest) else CertificateRequest.from_csr(csr)
     return _finish(
         data,
@@ -184,12 +193,7 @@ def ssh_data(
     }
     if critical_options is not None:
         data["CriticalOptions"] = dict(critical_options)
-    if token is not None:
-        data["Token"] = json_to_go(dict(token))
-    if authorization_crt is not None:
-        data["AuthorizationCrt"] = _authorization_crt(authorization_crt)
-    if extra:
-        data.update(extra)
+    _add_request_values(data, token=token, authorization_crt=authorization_crt, extra=extra)
     request_list = list(request_principals) if request_principals is not None else None
     cr = SSHCertificateRequest(
         Key=SSHPublicKey(public_key) if public_key is not None else None,

@@ -10,14 +10,14 @@ from cryptography import x509
 
 from .errors import DescriptionError
 from .gojson import (
-    JSONObject,
+    Decoder,
     dec_bool,
     dec_bytes,
     dec_int,
     dec_multistring,
     decode_struct,
+    decode_struct_list,
     tuple_multistring,
-    type_error,
 )
 from .goparse import IPNetwork, dec_oid, ia5_name, parse_go_ip
 
@@ -31,22 +31,17 @@ class RawExtension:
     value: bytes = b""
 
 
+_EXTENSION_FIELDS: dict[str, tuple[str, Decoder]] = {
+    "id": ("id", dec_oid),
+    "critical": ("critical", dec_bool),
+    "value": ("value", dec_bytes),
+}
+
+
 def dec_extensions(value: Any, path: str) -> tuple[RawExtension, ...]:
-    if not isinstance(value, list) or isinstance(value, JSONObject):
-        raise type_error(value, path, "[]x509util.Extension")
-    out = []
-    for i, item in enumerate(value):
-        if item is None:
-            continue
-        fields = decode_struct(
-            item,
-            {"id": ("id", dec_oid), "critical": ("critical", dec_bool), "value": ("value", dec_bytes)},
-            f"{path}[{i}]",
-            "x509util.Extension",
-        )
-        if fields.get("id"):  # an entry with an empty id is skipped (§1.4)
-            out.append(RawExtension(**fields))
-    return tuple(out)
+    items = decode_struct_list(value, _EXTENSION_FIELDS, path, "x509util.Extension")
+    # A null entry, or one with an empty id, is skipped (§1.4).
+    return tuple(RawExtension(**f) for f in items if f is not None and f.get("id"))
 
 
 @attrs.frozen

@@ -113,6 +113,30 @@ def decode_struct(
     return out
 
 
+def decode_struct_list(
+    value: Any, fields: dict[str, tuple[str, Decoder]], path: str, go_type: str
+) -> list[dict[str, Any] | None]:
+    """A JSON array of objects (`[]go_type`), each decoded by `decode_struct`; a null element gives None."""
+    if not isinstance(value, list) or isinstance(value, JSONObject):
+        raise type_error(value, path, f"[]{go_type}")
+    return [
+        None if item is None else decode_struct(item, fields, f"{path}[{i}]", go_type)
+        for i, item in enumerate(value)
+    ]
+
+
+def decode_certificate(
+    text: str, fields: dict[str, tuple[str, Decoder]], go_type: str, *, template: str
+) -> dict[str, Any]:
+    """Decode rendered template output (the first JSON value only) into the fields of the `Certificate`
+    struct `go_type`; `null` leaves every field unset, as in Go. Errors name `template`."""
+    try:
+        value = decode_first_value(text)
+        return {} if value is None else decode_struct(value, fields, "Certificate", go_type)
+    except DescriptionError as e:
+        raise e.with_template(template) from None
+
+
 def dec_string(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise type_error(value, path, "string")
@@ -185,12 +209,12 @@ def dec_bytes(value: Any, path: str) -> bytes:
         raise DescriptionError(f"json: {path}: illegal base64 data in {value!r}") from None
 
 
-def tuple_multistring(value: Any, path: str) -> tuple[str, ...]:
-    return tuple(dec_multistring(value, path))
-
-
 def tuple_of(decoder: Decoder) -> Decoder:
+    """`decoder` with its list result as a tuple (the descriptions are frozen)."""
     return lambda value, path: tuple(decoder(value, path))
+
+
+tuple_multistring = tuple_of(dec_multistring)
 
 
 _RFC3339 = re.compile(
@@ -245,8 +269,10 @@ __all__ = [
     "dec_string_map",
     "dec_time",
     "dec_uint64",
+    "decode_certificate",
     "decode_first_value",
     "decode_struct",
+    "decode_struct_list",
     "json_kind",
     "parse_rfc3339",
     "to_python",

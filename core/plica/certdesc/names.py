@@ -17,13 +17,12 @@ from .der import der_oid, der_sequence
 from .errors import DescriptionError
 from .gojson import (
     Decoder,
-    JSONObject,
     dec_string,
     decode_struct,
+    decode_struct_list,
     json_kind,
     to_python,
     tuple_multistring,
-    type_error,
 )
 from .goparse import dec_oid
 
@@ -160,22 +159,18 @@ class Name:
         return x509.Name(rdns)
 
 
+_EXTRA_NAME_FIELDS: dict[str, tuple[str, Decoder]] = {
+    "type": ("type", dec_oid),
+    "value": ("value", lambda v, p: to_python(v)),
+}
+
+
 def _dec_extra_names(value: Any, path: str) -> tuple[ExtraName, ...]:
-    if not isinstance(value, list) or isinstance(value, JSONObject):
-        raise type_error(value, path, "[]x509util.DistinguishedName")
-    out = []
-    for i, item in enumerate(value):
-        if item is None:
-            out.append(ExtraName("", None))
-            continue
-        fields = decode_struct(
-            item,
-            {"type": ("type", dec_oid), "value": ("value", lambda v, p: to_python(v))},
-            f"{path}[{i}]",
-            "x509util.DistinguishedName",
-        )
-        out.append(ExtraName(fields.get("type", ""), fields.get("value")))
-    return tuple(out)
+    items = decode_struct_list(value, _EXTRA_NAME_FIELDS, path, "x509util.DistinguishedName")
+    # A null entry stays, typeless, and is refused when the name is encoded.
+    return tuple(
+        ExtraName("", None) if f is None else ExtraName(f.get("type", ""), f.get("value")) for f in items
+    )
 
 
 _NAME_FIELDS: dict[str, tuple[str, Decoder]] = {

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from plica.templating import parse
+
 from .data import merge_template_data
 from .errors import DescriptionError
 from .sshdesc import SSHDescription
@@ -29,8 +31,6 @@ def _parsed(text: str, name: str) -> Any:
     key = (name, text)
     template = _cache.get(key)
     if template is None:
-        from plica.templating import parse  # imported late: the engine is optional until a template is used
-
         template = parse(text, name=name)
         with _cache_lock:
             if len(_cache) >= _CACHE_MAX:

@@ -17,15 +17,16 @@ from plica.asn1 import der_int, der_read, tlv
 from .der import der_oid, der_sequence
 from .errors import DescriptionError
 from .gojson import (
+    Decoder,
     JSONObject,
     dec_bytes,
     dec_multistring,
     dec_string,
     decode_first_value,
     decode_struct,
+    decode_struct_list,
     json_kind,
     parse_rfc3339,
-    type_error,
 )
 from .goparse import IPAddress, classify_san, dec_oid, ia5_name, normalize_go_url, parse_go_ip, parse_oid
 from .names import PRINTABLE, Name, dec_name
@@ -45,29 +46,18 @@ class SANEntry:
     asn1_value: Any = None
 
 
+_SAN_FIELDS: dict[str, tuple[str, Decoder]] = {
+    "type": ("type", dec_string),
+    "value": ("value", dec_string),
+    "asn1Value": ("asn1_value", lambda v, p: v),
+}
+
+
 def dec_sans(value: Any, path: str) -> tuple[SANEntry, ...]:
-    if not isinstance(value, list) or isinstance(value, JSONObject):
-        raise type_error(value, path, "[]x509util.SubjectAlternativeName")
-    out = []
-    for i, item in enumerate(value):
-        if item is None:
-            continue
-        fields = decode_struct(
-            item,
-            {
-                "type": ("type", dec_string),
-                "value": ("value", dec_string),
-                "asn1Value": ("asn1_value", lambda v, p: v),
-            },
-            f"{path}[{i}]",
-            "x509util.SubjectAlternativeName",
-        )
-        entry = SANEntry(**fields)
-        # An entry with neither a value nor an asn1Value says nothing: skip it (§1.3).
-        if entry.value == "" and entry.asn1_value is None:
-            continue
-        out.append(entry)
-    return tuple(out)
+    items = decode_struct_list(value, _SAN_FIELDS, path, "x509util.SubjectAlternativeName")
+    entries = [SANEntry(**f) for f in items if f is not None]
+    # An entry with neither a value nor an asn1Value says nothing: skip it (§1.3).
+    return tuple(e for e in entries if e.value != "" or e.asn1_value is not None)
 
 
 _IDNA_ASCII_OK = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.?", re.ASCII)
@@ -186,12 +176,18 @@ def _split_typed_value(value: str) -> tuple[str, str]:
     return kind, text
 
 
+def _asn1_json(value: Any, what: str) -> Any:
+    """A SAN value given as JSON text, decoded (its first value only); any other value as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return decode_first_value(value)
+    except DescriptionError as e:
+        raise ValueError(f"error unmarshaling {what}: {e.detail}") from None
+
+
 def _name_json(value: Any, what: str) -> Name:
-    if isinstance(value, str):
-        try:
-            value = decode_first_value(value)
-        except DescriptionError as e:
-            raise ValueError(f"error unmarshaling {what}: {e.detail}") from None
+    value = _asn1_json(value, what)
     try:
         return dec_name(value, what)
     except DescriptionError as e:
@@ -199,11 +195,7 @@ def _name_json(value: Any, what: str) -> Name:
 
 
 def _struct_json(value: Any, what: str) -> JSONObject:
-    if isinstance(value, str):
-        try:
-            value = decode_first_value(value)
-        except DescriptionError as e:
-            raise ValueError(f"error unmarshaling {what}: {e.detail}") from None
+    value = _asn1_json(value, what)
     if not isinstance(value, JSONObject):
         raise ValueError(f"error unmarshaling {what}: json: cannot unmarshal {json_kind(value)} into object")
     return value

@@ -35,14 +35,16 @@ SIGNATURE_ALGORITHMS: tuple[str, ...] = (
 _SIG_BY_UPPER = {n.upper(): n for n in SIGNATURE_ALGORITHMS}
 
 
-def dec_signature_algorithm(value: Any, path: str) -> str:
-    name = dec_string(value, path)
-    if name == "":
-        return ""
+def _canonical(name: str) -> str:
     canonical = _SIG_BY_UPPER.get(name.upper())
     if canonical is None:
         raise DescriptionError(f"unsupported signatureAlgorithm {name}")
     return canonical
+
+
+def dec_signature_algorithm(value: Any, path: str) -> str:
+    name = dec_string(value, path)
+    return _canonical(name) if name else ""
 
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
@@ -107,9 +109,7 @@ def signing_params(name: str, ca_key: Any, *, ca_cert: x509.Certificate | None =
         if kind == "Ed25519":
             return SigningParams(None)
         raise DescriptionError(f"x509: cannot sign with a {kind} key")
-    canonical = _SIG_BY_UPPER.get(name.upper())
-    if canonical is None:
-        raise DescriptionError(f"unsupported signatureAlgorithm {name}")
+    canonical = _canonical(name)
     if canonical in ("MD2-RSA", "MD5-RSA", "DSA-SHA1", "DSA-SHA256"):
         raise DescriptionError(f"x509: signing with {canonical} is not supported")
     if canonical == "Ed25519":

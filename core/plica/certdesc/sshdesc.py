@@ -23,8 +23,8 @@ from .gojson import (
     dec_string_map,
     dec_time,
     dec_uint64,
-    decode_first_value,
-    decode_struct,
+    decode_certificate,
+    tuple_of,
     type_error,
 )
 
@@ -41,16 +41,12 @@ def _dec_cert_type(value: Any, path: str) -> str:
     return kind
 
 
-def _tuple_strings(value: Any, path: str) -> tuple[str, ...]:
-    return tuple(dec_string_list(value, path))
-
-
 _SSH_FIELDS: dict[str, tuple[str, Decoder]] = {
     "nonce": ("nonce", dec_bytes),
     "serial": ("serial", dec_uint64),
     "type": ("type", _dec_cert_type),
     "keyId": ("key_id", dec_string),
-    "principals": ("principals", _tuple_strings),
+    "principals": ("principals", tuple_of(dec_string_list)),
     "validAfter": ("valid_after", dec_time),
     "validBefore": ("valid_before", dec_time),
     "criticalOptions": ("critical_options", dec_string_map),
@@ -82,13 +78,7 @@ class SSHDescription:
     @classmethod
     def from_json(cls, text: str, *, template: str = "template") -> SSHDescription:
         """Decode rendered template output (the first JSON value only) with Go's rules."""
-        try:
-            value = decode_first_value(text)
-            if value is None:
-                return cls(template=template)
-            fields = decode_struct(value, _SSH_FIELDS, "Certificate", "sshutil.Certificate")
-        except DescriptionError as e:
-            raise e.with_template(template) from None
+        fields = decode_certificate(text, _SSH_FIELDS, "sshutil.Certificate", template=template)
         return cls(**fields, template=template)
 
     @property

@@ -39,8 +39,7 @@ from .gojson import (
     dec_bytes,
     dec_int,
     dec_time,
-    decode_first_value,
-    decode_struct,
+    decode_certificate,
     tuple_multistring,
     tuple_of,
 )
@@ -169,13 +168,7 @@ class X509Description:
     @classmethod
     def from_json(cls, text: str, *, template: str = "template") -> X509Description:
         """Decode rendered template output (the first JSON value only) with Go's rules."""
-        try:
-            value = decode_first_value(text)
-            if value is None:  # `null` decodes to an empty description in Go
-                return cls(template=template)
-            fields = decode_struct(value, _X509_FIELDS, "Certificate", "x509util.Certificate")
-        except DescriptionError as e:
-            raise e.with_template(template) from None
+        fields = decode_certificate(text, _X509_FIELDS, "x509util.Certificate", template=template)
         return cls(**fields, template=template)
 
     # -- derived views -----------------------------------------------------------------------------------
