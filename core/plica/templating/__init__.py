@@ -11,8 +11,9 @@ Public API::
 ``funcs`` selects the function map: ``"x509"`` (default: X.509 certificate templates, with the asn1
 functions), ``"ssh"`` (SSH certificate templates) or ``"webhook"`` (webhook URLs: sprig only).
 
-This package is a leaf: it imports only the standard library (and ``cryptography`` for a few sprig crypto
-functions). The Go value model that template data follows is described in ``plica.templating.golang``.
+This package is a leaf: it imports only the standard library, ``cryptography`` (sprig's crypto functions)
+and ``plica.asn1`` (the asn1 functions). The Go value model that template data follows is described in
+``plica.templating.golang``.
 """
 
 from __future__ import annotations

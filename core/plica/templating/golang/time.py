@@ -11,6 +11,7 @@ from .strconv import go_quote
 
 __all__ = [
     "MONTHS",
+    "ZERO_TIME",
     "TimeParseError",
     "as_aware",
     "format_time",
@@ -41,6 +42,9 @@ MONTHS = [
     "November",
     "December",
 ]
+
+# Go's zero time.Time (January 1, year 1, 00:00:00 UTC), what failed parses return
+ZERO_TIME = _dt.datetime(1, 1, 1, tzinfo=_UTC)
 
 
 def as_aware(t: _dt.datetime) -> _dt.datetime:

@@ -13,13 +13,17 @@ from typing import Any
 
 from plica.asn1 import oid_content
 
-from .errors import GoError
-from .golang.reflect import go_type_name
-from .golang.strconv import atoi, go_quote
-from .golang.time import TimeParseError, as_aware, parse_time
-from .golang.types import TypedNil
+from ..errors import GoError
+from ..golang.reflect import go_type_name
+from ..golang.strconv import atoi, go_quote
+from ..golang.time import TimeParseError, as_aware, parse_time
+from ..golang.types import TypedNil
+from .registry import FuncSpec, registrar
 
-__all__ = ["asn1_enc", "asn1_marshal", "asn1_seq", "asn1_set"]
+__all__ = ["FUNCS", "asn1_enc", "asn1_marshal", "asn1_seq", "asn1_set"]
+
+FUNCS: dict[str, FuncSpec] = {}
+register = registrar(FUNCS)
 
 TAG_BOOLEAN = 1
 TAG_INTEGER = 2
@@ -333,6 +337,7 @@ def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
+@register("asn1Enc", "string")
 def asn1_enc(s: str) -> str:
     value, params = s, "printable"
     if ":" in value:
@@ -340,13 +345,16 @@ def asn1_enc(s: str) -> str:
     return _b64(marshal_value(value, params))
 
 
+@register("asn1Marshal", "any", variadic="string")
 def asn1_marshal(v: Any, *params: str) -> str:
     return _b64(marshal_with_params(v, ",".join(params)))
 
 
+@register("asn1Seq", variadic="string")
 def asn1_seq(*b64: str) -> str:
     return _b64(tlv(CLASS_UNIVERSAL, True, TAG_SEQUENCE, b"".join(_b64decode(x) for x in b64)))
 
 
+@register("asn1Set", variadic="string")
 def asn1_set(*b64: str) -> str:
     return _b64(tlv(CLASS_UNIVERSAL, True, TAG_SET, b"".join(_b64decode(x) for x in b64)))
