@@ -7,19 +7,18 @@ column and node text the way Go does.
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .errors import FailSignal, GoError, TemplateError
+from .args import GO_PARAM_TYPES, NILABLE, convert, ideal_constant
+from .errors import FailSignal, TemplateError
+from .fields import field_slow, print_value
 from .funcs import FuncSpec
-from .golang.duration import as_duration_ns, duration_string
 from .golang.fmt import sort_key, sprint_value
 from .golang.reflect import go_kind, go_type_name
 from .golang.strconv import go_quote
-from .golang.time import MONTHS, as_aware, format_time, local_tz, time_string, time_unix
-from .golang.types import MISSING, Duration, Int64, TypedNil, truth
-from .parser import (
+from .golang.types import MISSING, Int64, TypedNil, truth
+from .nodes import (
     ActionNode,
     BoolNode,
     BreakNode,
@@ -43,315 +42,29 @@ from .parser import (
     VariableNode,
     WithNode,
 )
+from .runtime import (
+    BREAK,
+    CONTINUE,
+    NOFINAL,
+    BreakLoop,
+    Cmd,
+    ContinueLoop,
+    Eval,
+    ExecError,
+    State,
+    Walk,
+    cmd_const,
+    cmd_raiser,
+    const,
+    get_var,
+    noop,
+    raiser,
+    set_var,
+)
 
 __all__ = ["Template"]
 
 MAX_EXEC_DEPTH = 100000
-
-Walk = Callable[["State", Any], None]
-Eval = Callable[["State", Any], Any]
-Cmd = Callable[["State", Any, Any], Any]
-
-
-class _NoFinal:
-    """No value is piped into this command (Go's ``missingVal``)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOFINAL"
-
-
-NOFINAL: Any = _NoFinal()
-
-
-class ExecError(Exception):
-    def __init__(self, node: Node | None, msg: str, fail_message: str | None = None) -> None:
-        super().__init__(msg)
-        self.node = node
-        self.msg = msg
-        self.exec_name: str | None = None
-        self.fail_message = fail_message
-
-
-class _Break(Exception):
-    pass
-
-
-class _Continue(Exception):
-    pass
-
-
-_BREAK = _Break()
-_CONTINUE = _Continue()
-
-
-class State:
-    __slots__ = ("compiled", "depth", "out", "vars")
-
-    def __init__(self, compiled: dict[str, Walk], data: Any) -> None:
-        self.compiled = compiled
-        self.out: list[str] = []
-        self.vars: list[list[Any]] = [["$", data]]
-        self.depth = 0
-
-
-# --------------------------------------------------------------------------------------------------------
-# argument conversion (Go's validateType / evalArg)
-
-_GO_PARAM_TYPES = {
-    "any": "interface {}",
-    "value": "reflect.Value",
-    "string": "string",
-    "int": "int",
-    "int64": "int64",
-    "float64": "float64",
-    "bool": "bool",
-    "map": "map[string]interface {}",
-    "time": "time.Time",
-}
-_NILABLE = frozenset({"any", "value", "map"})
-
-
-def _wrong(v: Any, ptype: str, node: Node | None, from_field: bool) -> ExecError:
-    tn = _GO_PARAM_TYPES[ptype]
-    if v is MISSING or (v is None and not from_field):
-        return ExecError(node, f"invalid value; expected {tn}")
-    got = "interface {}" if v is None else go_type_name(v)
-    return ExecError(node, f"wrong type for value; expected {tn}; got {got}")
-
-
-def convert(v: Any, ptype: str, node: Node | None, from_field: bool) -> Any:
-    if ptype == "any":
-        return None if v is MISSING else v
-    if ptype == "value":
-        return v
-    t = type(v)
-    if ptype == "string":
-        if t is str or (isinstance(v, str) and not hasattr(v, "__go_type__")):
-            return v
-    elif ptype == "int":
-        if t is int:
-            return v
-    elif ptype == "int64":
-        if t is Int64:
-            return v
-    elif ptype == "float64":
-        if t is float:
-            return v
-    elif ptype == "bool":
-        if t is bool:
-            return v
-    elif ptype == "map":
-        if v is None or v is MISSING:
-            return None
-        if isinstance(v, Mapping):
-            return v
-        if isinstance(v, TypedNil) and v.kind == "map":
-            return None
-    elif ptype == "time" and isinstance(v, _dt.datetime):
-        return v
-    raise _wrong(v, ptype, node, from_field)
-
-
-def _raiser(node: Node, msg: str) -> Eval:
-    def ev(s: State, dot: Any) -> Any:
-        raise ExecError(node, msg)
-
-    return ev
-
-
-def _const(v: Any) -> Eval:
-    def ev(s: State, dot: Any) -> Any:
-        return v
-
-    return ev
-
-
-def _ideal_constant(n: NumberNode) -> tuple[Any, str | None]:
-    """Value of a number literal passed where any type is accepted; or an error message."""
-    text = n.text
-    is_hex = len(text) > 2 and text[0] == "0" and text[1] in "xX" and not any(c in text for c in "pP")
-    if n.is_float and not is_hex and not text.startswith("'") and any(c in text for c in ".eEpP"):
-        return n.float_val, None
-    if n.is_int:
-        return n.int_val, None
-    if n.is_uint:
-        return None, f"{text} overflows int"
-    return None, f"{text} overflows int"
-
-
-# --------------------------------------------------------------------------------------------------------
-# field access
-
-
-_NO = object()
-_BASIC = (str, bool, int, float, list, tuple, bytes, bytearray)
-
-
-class _Month(int):
-    __go_type__ = "time.Month"
-
-    def __go_str__(self) -> str:
-        return MONTHS[int(self) - 1]
-
-    def String(self) -> str:
-        return self.__go_str__()
-
-
-class _Weekday(int):
-    __go_type__ = "time.Weekday"
-
-    def __go_str__(self) -> str:
-        return ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"][int(self)]
-
-    def String(self) -> str:
-        return self.__go_str__()
-
-
-def _time_method(t: _dt.datetime, name: str) -> Callable[..., Any] | None:
-    t = as_aware(t)
-    m: dict[str, Callable[..., Any]] = {
-        "Unix": lambda: Int64(time_unix(t)),
-        "UnixMilli": lambda: Int64(time_unix(t) * 1000 + t.microsecond // 1000),
-        "UnixMicro": lambda: Int64(time_unix(t) * 1_000_000 + t.microsecond),
-        "UnixNano": lambda: Int64(time_unix(t) * 1_000_000_000 + t.microsecond * 1000),
-        "UTC": lambda: t.astimezone(_dt.UTC),
-        "Local": lambda: t.astimezone(local_tz()),
-        "Year": lambda: t.year,
-        "Month": lambda: _Month(t.month),
-        "Day": lambda: t.day,
-        "Hour": lambda: t.hour,
-        "Minute": lambda: t.minute,
-        "Second": lambda: t.second,
-        "Nanosecond": lambda: t.microsecond * 1000,
-        "YearDay": lambda: t.timetuple().tm_yday,
-        "Weekday": lambda: _Weekday((t.weekday() + 1) % 7),
-        "IsZero": lambda: t.replace(tzinfo=None) == _dt.datetime(1, 1, 1),
-        "String": lambda: time_string(t),
-        "Format": lambda layout: format_time(t, layout),
-        "Add": lambda d: t + _dt.timedelta(microseconds=as_duration_ns(d) // 1000),
-        "AddDate": lambda y, mo, d: _add_date(t, y, mo, d),
-        "Sub": lambda u: Duration(int((t - as_aware(u)) / _dt.timedelta(microseconds=1)) * 1000),
-        "Before": lambda u: t < as_aware(u),
-        "After": lambda u: t > as_aware(u),
-        "Equal": lambda u: t == as_aware(u),
-    }
-    return m.get(name)
-
-
-def _add_date(t: _dt.datetime, years: int, months: int, days: int) -> _dt.datetime:
-    y = t.year + years
-    mo = t.month - 1 + months
-    y += mo // 12
-    mo = mo % 12 + 1
-    base = _dt.datetime(y, mo, 1, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo)
-    return base + _dt.timedelta(days=t.day - 1 + days)
-
-
-def _duration_method(d: Any, name: str) -> Callable[..., Any] | None:
-    ns = as_duration_ns(d)
-    m: dict[str, Callable[..., Any]] = {
-        "String": lambda: duration_string(ns),
-        "Seconds": lambda: ns / 1e9,
-        "Minutes": lambda: ns / 6e10,
-        "Hours": lambda: ns / 3.6e12,
-        "Milliseconds": lambda: Int64(ns // 1_000_000),
-        "Microseconds": lambda: Int64(ns // 1000),
-        "Nanoseconds": lambda: Int64(ns),
-    }
-    return m.get(name)
-
-
-def _call_method(fn: Callable[..., Any], name: str, args: list[Any], node: Node) -> Any:
-    try:
-        return fn(*args)
-    except ExecError:
-        raise
-    except FailSignal as e:
-        raise ExecError(node, f"error calling {name}: {e}", e.message or None) from None
-    except RecursionError:
-        raise
-    except Exception as e:
-        raise ExecError(node, f"error calling {name}: {e}") from None
-
-
-_FK_MAP, _FK_TYPEDNIL, _FK_TIME, _FK_DURATION, _FK_BASIC, _FK_OBJECT = range(6)
-_field_kinds: dict[type, int] = {}
-
-
-def _field_kind(t: type) -> int:
-    """How field access treats instances of ``t`` (cached: ABC isinstance checks are slow)."""
-    k = _field_kinds.get(t)
-    if k is None:
-        if issubclass(t, Mapping):
-            k = _FK_MAP
-        elif issubclass(t, TypedNil):
-            k = _FK_TYPEDNIL
-        elif issubclass(t, _dt.datetime):
-            k = _FK_TIME
-        elif issubclass(t, Duration | _dt.timedelta):
-            k = _FK_DURATION
-        elif issubclass(t, _BASIC) and not hasattr(t, "__go_type__"):
-            k = _FK_BASIC
-        else:
-            k = _FK_OBJECT
-        _field_kinds[t] = k
-    return k
-
-
-def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_args: bool) -> Any:
-    """Go ``evalField``: ``recv.name``, calling methods with ``args``."""
-    if recv is MISSING:
-        return MISSING
-    if recv is None:
-        raise ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
-    kind = _field_kind(type(recv))
-    if kind == _FK_OBJECT:
-        attr = _NO if name[:1] == "_" else getattr(recv, name, _NO)
-        if attr is _NO:
-            raise ExecError(node, f"can't evaluate field {name} in type {go_type_name(recv)}")
-        if callable(attr) and hasattr(attr, "__self__") and not isinstance(attr, type):
-            return _call_method(attr, name, args or [], node)
-        if has_args:
-            raise ExecError(node, f"{name} has arguments but cannot be invoked as function")
-        return attr
-    if kind == _FK_MAP:
-        meth = getattr(type(recv), name, None) if not hasattr(dict, name) and name[:1] != "_" else None
-        if callable(meth):
-            return _call_method(getattr(recv, name), name, args or [], node)
-        if has_args:
-            raise ExecError(node, f"{name} is not a method but has arguments")
-        return recv.get(name, MISSING)
-    if kind == _FK_TYPEDNIL:
-        k = recv.kind
-        if k == "map":
-            if has_args:
-                raise ExecError(node, f"{name} is not a method but has arguments")
-            return MISSING
-        if k == "ptr":
-            raise ExecError(node, f"nil pointer evaluating {recv.go_type}.{name}")
-        raise ExecError(node, f"can't evaluate field {name} in type {recv.go_type}")
-    if kind == _FK_TIME:
-        fn = _time_method(recv, name)
-        if fn is None:
-            raise ExecError(node, f"can't evaluate field {name} in type time.Time")
-        return _call_method(fn, name, args or [], node)
-    if kind == _FK_DURATION:
-        fn = _duration_method(recv, name)
-        if fn is None:
-            raise ExecError(node, f"can't evaluate field {name} in type time.Duration")
-        return _call_method(fn, name, args or [], node)
-    raise ExecError(node, f"can't evaluate field {name} in type {go_type_name(recv)}")
-
-
-def _print_value(v: Any) -> str:
-    if v is MISSING or v is None:
-        return "<no value>"
-    if isinstance(v, TypedNil) and v.kind == "ptr":
-        return "<nil>"
-    return sprint_value(v)
-
 
 # --------------------------------------------------------------------------------------------------------
 # compiler
@@ -381,7 +94,7 @@ class _Compiler:
         fns = [self.node(n) for n in lst.nodes]
         fns = [f for f in fns if f is not None]
         if not fns:
-            return _noop
+            return noop
         if len(fns) == 1:
             return fns[0]
         if len(fns) == 2:
@@ -421,13 +134,13 @@ class _Compiler:
         if isinstance(n, BreakNode):
 
             def walk_break(s: State, dot: Any) -> None:
-                raise _BREAK
+                raise BREAK
 
             return walk_break
         if isinstance(n, ContinueNode):
 
             def walk_continue(s: State, dot: Any) -> None:
-                raise _CONTINUE
+                raise CONTINUE
 
             return walk_continue
         if isinstance(n, ListNode):
@@ -448,7 +161,7 @@ class _Compiler:
             if type(v) is str:
                 s.out.append(v)
             else:
-                s.out.append(_print_value(v))
+                s.out.append(print_value(v))
 
         return walk_action
 
@@ -504,10 +217,10 @@ class _Compiler:
             vs = s.vars
             if assign:
                 if ndecl > 1:
-                    _set_var(s, names[0], index, n)
-                    _set_var(s, names[1], elem, n)
+                    set_var(s, names[0], index, n)
+                    set_var(s, names[1], elem, n)
                 else:
-                    _set_var(s, names[0], elem, n)
+                    set_var(s, names[0], elem, n)
             else:
                 vs[-1][1] = elem
                 if ndecl > 1:
@@ -549,9 +262,9 @@ class _Compiler:
                         set_vars(s, index, elem)
                     try:
                         body(s, elem)
-                    except _Continue:
+                    except ContinueLoop:
                         pass
-                    except _Break:
+                    except BreakLoop:
                         break
                     finally:
                         del vs[mark:]
@@ -613,7 +326,7 @@ class _Compiler:
                     v = MISSING
             for name in names:
                 if assign:
-                    _set_var(s, name, v, pipe)
+                    set_var(s, name, v, pipe)
                 else:
                     s.vars.append([name, v])
             return v
@@ -627,7 +340,7 @@ class _Compiler:
             return self.field_chain_cmd(None, first.ident, first, rest, has_final)
         if isinstance(first, ChainNode):
             if isinstance(first.node, NilNode):
-                return _cmd_raiser(first, f"indirection through explicit nil in {first}")
+                return cmd_raiser(first, f"indirection through explicit nil in {first}")
             recv = self.arg(first.node, "any")
             return self.field_chain_cmd(recv, first.field, first, rest, has_final)
         if isinstance(first, IdentifierNode):
@@ -635,22 +348,22 @@ class _Compiler:
         if isinstance(first, VariableNode):
             if len(first.ident) == 1:
                 if rest or has_final:
-                    return _cmd_raiser(first, f"can't give argument to non-function {first}")
+                    return cmd_raiser(first, f"can't give argument to non-function {first}")
                 vname = first.ident[0]
 
                 def cmd_var(s: State, dot: Any, final: Any) -> Any:
-                    return _var(s, vname, first)
+                    return get_var(s, vname, first)
 
                 return cmd_var
             vname = first.ident[0]
             vnode = first
 
             def var_recv(s: State, dot: Any) -> Any:
-                return _var(s, vname, vnode)
+                return get_var(s, vname, vnode)
 
             return self.field_chain_cmd(var_recv, first.ident[1:], first, rest, has_final)
         if rest or has_final:
-            return _cmd_raiser(first, f"can't give argument to non-function {first}")
+            return cmd_raiser(first, f"can't give argument to non-function {first}")
         if isinstance(first, PipeNode):
             ev = self.pipeline(first)
 
@@ -659,7 +372,7 @@ class _Compiler:
 
             return cmd_pipe
         if isinstance(first, BoolNode):
-            return _cmd_const(first.value)
+            return cmd_const(first.value)
         if isinstance(first, DotNode):
 
             def cmd_dot(s: State, dot: Any, final: Any) -> Any:
@@ -667,13 +380,13 @@ class _Compiler:
 
             return cmd_dot
         if isinstance(first, NilNode):
-            return _cmd_raiser(first, "nil is not a command")
+            return cmd_raiser(first, "nil is not a command")
         if isinstance(first, NumberNode):
-            v, err = _ideal_constant(first)
-            return _cmd_raiser(first, err) if err else _cmd_const(v)
+            v, err = ideal_constant(first)
+            return cmd_raiser(first, err) if err else cmd_const(v)
         if isinstance(first, StringNode):
-            return _cmd_const(first.text)
-        return _cmd_raiser(first, f"can't evaluate command {go_quote(str(first))}")
+            return cmd_const(first.text)
+        return cmd_raiser(first, f"can't evaluate command {go_quote(str(first))}")
 
     def field_chain_cmd(
         self, recv: Eval | None, idents: list[str], node: Node, arg_nodes: list[Node], has_final: bool
@@ -719,9 +432,9 @@ class _Compiler:
 
             return arg_dot
         if isinstance(n, NilNode):
-            if ptype in _NILABLE:
-                return _const(None)
-            return _raiser(n, f"cannot assign nil to {_GO_PARAM_TYPES[ptype]}")
+            if ptype in NILABLE:
+                return const(None)
+            return raiser(n, f"cannot assign nil to {GO_PARAM_TYPES[ptype]}")
         if isinstance(n, FieldNode | ChainNode | VariableNode | PipeNode | IdentifierNode):
             if isinstance(n, FieldNode):
                 c = self.field_chain_cmd(None, n.ident, n, [], False)
@@ -760,61 +473,61 @@ class _Compiler:
                 return convert(c(s, dot, NOFINAL), ptype, n, from_field)
 
             return arg_typed
-        tn = _GO_PARAM_TYPES.get(ptype, ptype)
+        tn = GO_PARAM_TYPES.get(ptype, ptype)
         if isinstance(n, StringNode):
             if ptype in ("string", "any", "value"):
-                return _const(n.text)
+                return const(n.text)
             if ptype in ("int", "int64"):
-                return _raiser(n, f"expected integer; found {n}")
+                return raiser(n, f"expected integer; found {n}")
             if ptype == "float64":
-                return _raiser(n, f"expected float; found {n}")
+                return raiser(n, f"expected float; found {n}")
             if ptype == "bool":
-                return _raiser(n, f"expected bool; found {n}")
-            return _raiser(n, f"can't handle {n} for arg of type {tn}")
+                return raiser(n, f"expected bool; found {n}")
+            return raiser(n, f"can't handle {n} for arg of type {tn}")
         if isinstance(n, NumberNode):
             if ptype in ("int", "int64"):
                 if n.is_int:
-                    return _const(n.int_val if ptype == "int" else Int64(n.int_val))
-                return _raiser(n, f"expected integer; found {n}")
+                    return const(n.int_val if ptype == "int" else Int64(n.int_val))
+                return raiser(n, f"expected integer; found {n}")
             if ptype == "float64":
                 if n.is_float:
-                    return _const(n.float_val)
-                return _raiser(n, f"expected float; found {n}")
+                    return const(n.float_val)
+                return raiser(n, f"expected float; found {n}")
             if ptype in ("any", "value"):
-                v, err = _ideal_constant(n)
-                return _raiser(n, err) if err else _const(v)
+                v, err = ideal_constant(n)
+                return raiser(n, err) if err else const(v)
             if ptype == "string":
-                return _raiser(n, f"expected string; found {n}")
+                return raiser(n, f"expected string; found {n}")
             if ptype == "bool":
-                return _raiser(n, f"expected bool; found {n}")
-            return _raiser(n, f"can't handle {n} for arg of type {tn}")
+                return raiser(n, f"expected bool; found {n}")
+            return raiser(n, f"can't handle {n} for arg of type {tn}")
         if isinstance(n, BoolNode):
             if ptype in ("bool", "any", "value"):
-                return _const(n.value)
+                return const(n.value)
             if ptype == "string":
-                return _raiser(n, f"expected string; found {n}")
+                return raiser(n, f"expected string; found {n}")
             if ptype in ("int", "int64"):
-                return _raiser(n, f"expected integer; found {n}")
+                return raiser(n, f"expected integer; found {n}")
             if ptype == "float64":
-                return _raiser(n, f"expected float; found {n}")
-            return _raiser(n, f"can't handle {n} for arg of type {tn}")
-        return _raiser(n, f"can't handle {n} for arg of type {tn}")
+                return raiser(n, f"expected float; found {n}")
+            return raiser(n, f"can't handle {n} for arg of type {tn}")
+        return raiser(n, f"can't handle {n} for arg of type {tn}")
 
     def function(self, ident: IdentifierNode, call_node: Node, arg_nodes: list[Node], has_final: bool) -> Cmd:
         name = ident.ident
         spec = self.funcs.get(name)
         if spec is None:
-            return _cmd_raiser(ident, f"{go_quote(name)} is not a defined function")
+            return cmd_raiser(ident, f"{go_quote(name)} is not a defined function")
         nargs = len(arg_nodes)
         num_in = nargs + (1 if has_final else 0)
         fixed = len(spec.params)
         if spec.variadic is not None:
             if num_in < fixed:
-                return _cmd_raiser(
+                return cmd_raiser(
                     ident, f"wrong number of args for {name}: want at least {fixed} got {nargs}"
                 )
         elif num_in != fixed:
-            return _cmd_raiser(ident, f"wrong number of args for {name}: want {fixed} got {num_in}")
+            return cmd_raiser(ident, f"wrong number of args for {name}: want {fixed} got {num_in}")
 
         def ptype_at(i: int) -> str:
             if i < fixed:
@@ -943,41 +656,6 @@ def _single(n: Node) -> CommandNode:
     return c
 
 
-def _noop(s: State, dot: Any) -> None:
-    return None
-
-
-def _cmd_raiser(node: Node, msg: str) -> Cmd:
-    def cmd(s: State, dot: Any, final: Any) -> Any:
-        raise ExecError(node, msg)
-
-    return cmd
-
-
-def _cmd_const(v: Any) -> Cmd:
-    def cmd(s: State, dot: Any, final: Any) -> Any:
-        return v
-
-    return cmd
-
-
-def _var(s: State, name: str, node: Node) -> Any:
-    vs = s.vars
-    for i in range(len(vs) - 1, -1, -1):
-        if vs[i][0] == name:
-            return vs[i][1]
-    raise ExecError(node, f"undefined variable: {name}")
-
-
-def _set_var(s: State, name: str, value: Any, node: Node) -> None:
-    vs = s.vars
-    for i in range(len(vs) - 1, -1, -1):
-        if vs[i][0] == name:
-            vs[i][1] = value
-            return
-    raise ExecError(node, f"undefined variable: {name}")
-
-
 # --------------------------------------------------------------------------------------------------------
 
 
@@ -1010,7 +688,7 @@ class Template:
         for tname, tree in trees.items():
             assert tree.root is not None
             self._compiled[tname] = comp.list(tree.root)
-        self._root = self._compiled.get(name, _noop)
+        self._root = self._compiled.get(name, noop)
 
     def defined_templates(self) -> list[str]:
         return sorted(self._trees)
@@ -1042,6 +720,3 @@ class Template:
         loc, line, col = _location(self.text, self.name, node.pos)
         msg = f"template: {loc}: executing {go_quote(exec_name)} at <{node}>: {e.msg}"
         return TemplateError(msg, name=self.name, line=line, column=col, fail_message=e.fail_message)
-
-
-__all__ += ["NOFINAL", "ExecError", "GoError"]

@@ -5,20 +5,26 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import zoneinfo
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import GoError
+from .duration import as_duration_ns, duration_string
 from .strconv import go_quote
+from .types import Duration, Int64
 
 __all__ = [
     "MONTHS",
     "ZERO_TIME",
     "TimeParseError",
     "as_aware",
+    "duration_method",
     "format_time",
     "load_location",
     "local_tz",
     "now_local",
     "parse_time",
+    "time_method",
     "time_string",
     "time_unix",
     "unix_time",
@@ -629,3 +635,83 @@ def _parse_offset(s: str) -> int:
     m = int(digits[2:4]) if len(digits) >= 4 else 0
     sec = int(digits[4:6]) if len(digits) >= 6 else 0
     return sign * (h * 3600 + m * 60 + sec)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Methods of time.Time and time.Duration (what ``.Foo`` on such a value calls)
+
+
+class _Month(int):
+    __go_type__ = "time.Month"
+
+    def __go_str__(self) -> str:
+        return MONTHS[int(self) - 1]
+
+    def String(self) -> str:
+        return self.__go_str__()
+
+
+class _Weekday(int):
+    __go_type__ = "time.Weekday"
+
+    def __go_str__(self) -> str:
+        return ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"][int(self)]
+
+    def String(self) -> str:
+        return self.__go_str__()
+
+
+def time_method(t: _dt.datetime, name: str) -> Callable[..., Any] | None:
+    """The ``time.Time`` method ``name`` bound to ``t``; None when Go has no such method."""
+    t = as_aware(t)
+    m: dict[str, Callable[..., Any]] = {
+        "Unix": lambda: Int64(time_unix(t)),
+        "UnixMilli": lambda: Int64(time_unix(t) * 1000 + t.microsecond // 1000),
+        "UnixMicro": lambda: Int64(time_unix(t) * 1_000_000 + t.microsecond),
+        "UnixNano": lambda: Int64(time_unix(t) * 1_000_000_000 + t.microsecond * 1000),
+        "UTC": lambda: t.astimezone(_dt.UTC),
+        "Local": lambda: t.astimezone(local_tz()),
+        "Year": lambda: t.year,
+        "Month": lambda: _Month(t.month),
+        "Day": lambda: t.day,
+        "Hour": lambda: t.hour,
+        "Minute": lambda: t.minute,
+        "Second": lambda: t.second,
+        "Nanosecond": lambda: t.microsecond * 1000,
+        "YearDay": lambda: t.timetuple().tm_yday,
+        "Weekday": lambda: _Weekday((t.weekday() + 1) % 7),
+        "IsZero": lambda: t.replace(tzinfo=None) == _dt.datetime(1, 1, 1),
+        "String": lambda: time_string(t),
+        "Format": lambda layout: format_time(t, layout),
+        "Add": lambda d: t + _dt.timedelta(microseconds=as_duration_ns(d) // 1000),
+        "AddDate": lambda y, mo, d: _add_date(t, y, mo, d),
+        "Sub": lambda u: Duration(int((t - as_aware(u)) / _dt.timedelta(microseconds=1)) * 1000),
+        "Before": lambda u: t < as_aware(u),
+        "After": lambda u: t > as_aware(u),
+        "Equal": lambda u: t == as_aware(u),
+    }
+    return m.get(name)
+
+
+def _add_date(t: _dt.datetime, years: int, months: int, days: int) -> _dt.datetime:
+    y = t.year + years
+    mo = t.month - 1 + months
+    y += mo // 12
+    mo = mo % 12 + 1
+    base = _dt.datetime(y, mo, 1, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo)
+    return base + _dt.timedelta(days=t.day - 1 + days)
+
+
+def duration_method(d: Any, name: str) -> Callable[..., Any] | None:
+    """The ``time.Duration`` method ``name`` bound to ``d``; None when Go has no such method."""
+    ns = as_duration_ns(d)
+    m: dict[str, Callable[..., Any]] = {
+        "String": lambda: duration_string(ns),
+        "Seconds": lambda: ns / 1e9,
+        "Minutes": lambda: ns / 6e10,
+        "Hours": lambda: ns / 3.6e12,
+        "Milliseconds": lambda: Int64(ns // 1_000_000),
+        "Microseconds": lambda: Int64(ns // 1000),
+        "Nanoseconds": lambda: Int64(ns),
+    }
+    return m.get(name)
