@@ -16,7 +16,7 @@ from plica.api import ClientContext
 from plica.hookspecs import hookimpl
 from plica.jose import b64url_encode
 from plica.tokens import token_claims
-from plica_nebula.nebulacert import (
+from plica_nebula.cert import (
     Curve,
     NebulaCertificate,
     NebulaCertificateError,

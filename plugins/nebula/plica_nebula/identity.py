@@ -17,7 +17,7 @@ from attrs import frozen
 
 from plica.errors import Forbidden
 from plica.names import SANs, split_sans
-from plica_nebula.nebulacert import IPInterface, NebulaCertificate
+from plica_nebula.cert import IPInterface, NebulaCertificate
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

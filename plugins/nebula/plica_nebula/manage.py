@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from plica.hookspecs import hookimpl
-from plica_nebula.nebulacert import NebulaCAPool, NebulaCertificateError, parse_pem
+from plica_nebula.cert import NebulaCAPool, NebulaCertificateError, parse_pem
 
 
 @hookimpl

@@ -32,8 +32,7 @@ from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.names import csr_common_name, csr_sans, split_sans
 from plica.tokens import Token
-from plica_nebula.identity import NebulaIdentity, template_view
-from plica_nebula.nebulacert import (
+from plica_nebula.cert import (
     NebulaCAPool,
     NebulaCertificate,
     NebulaCertificateError,
@@ -41,6 +40,7 @@ from plica_nebula.nebulacert import (
     parse_pem,
     verify_jws_signature,
 )
+from plica_nebula.identity import NebulaIdentity, template_view
 
 HEADER = "nebula"
 

@@ -17,7 +17,7 @@ from attrs import define
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from plica_nebula.nebulacert import NebulaCertificate, load_private_key_pem, parse_pem, sign_certificate
+from plica_nebula.cert import NebulaCertificate, load_private_key_pem, parse_pem, sign_certificate
 
 UTC = dt.UTC
 

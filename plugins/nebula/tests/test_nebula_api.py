@@ -31,8 +31,8 @@ from cryptography.x509.oid import NameOID
 from plica.errors import ConfigError
 from plica.jose import b64url_encode
 from plica.testing import CAFiles, in_process_ca, make_ca
+from plica_nebula.cert import xeddsa_sign
 from plica_nebula.client import load_credentials, make_token
-from plica_nebula.nebulacert import xeddsa_sign
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
