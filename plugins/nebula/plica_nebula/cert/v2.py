@@ -12,10 +12,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable
 
-from plica.api import tlv
-
-# Not in plica.api yet (added to plica.asn1 for this codec); the import moves there once it is.
-from plica.asn1 import DERError, der_elements, der_read_strict, int_content, int_value
+from plica.api import DERError, der_elements, der_read_strict, int_content, int_value, tlv
 from plica_nebula.cert.certificate import (
     CURVES,
     Curve,
