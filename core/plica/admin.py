@@ -432,7 +432,7 @@ def _provisioner_of(authority: Any, leaf: x509.Certificate) -> Provisioner:
         raise Unauthorized(
             "admin certificate has no provisioner extension (it was not issued by a provisioner)"
         )
-    prov = authority.provisioner_by_name(ext.name)
+    prov: Provisioner | None = authority.provisioner_by_name(ext.name)
     if prov is None:
         raise Unauthorized(f"admin certificate names provisioner {ext.name!r}, which this CA does not have")
     return prov

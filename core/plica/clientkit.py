@@ -11,7 +11,7 @@ import base64
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -71,7 +71,11 @@ def credential_types(kw: dict[str, Any]) -> set[str]:
     """The provisioner types (lower-case) whose plugin contributed a client option the user set: with
     `--x5c-cert` only X5C provisioners are candidates, as step offers only those."""
     plugins = get_plugins()
-    impls = {id(i.plugin): i.function for i in plugins.pm.hook.cli_client_options.get_hookimpls()}
+    # pluggy types a hookimpl's function as returning object; cli_client_options' spec says what it returns.
+    impls = {
+        id(i.plugin): cast(Callable[[], list[click.Option] | None], i.function)
+        for i in plugins.pm.hook.cli_client_options.get_hookimpls()
+    }
     ctx = click.get_current_context(silent=True)
 
     def given(opt: click.Option) -> bool:
@@ -146,7 +150,9 @@ def make_token(
         if type_name.lower() in plugins.types
         else None
     )
-    token = make(provisioner_type=type_name, context=ctx, operation=operation) if make is not None else None
+    token: str | None = (
+        make(provisioner_type=type_name, context=ctx, operation=operation) if make is not None else None
+    )
     if not token:
         raise click.ClickException(f"no installed plugin can make tokens for provisioner type {type_name!r}")
     return token

@@ -201,7 +201,7 @@ def _build_converter() -> cattrs.Converter:
             try:
                 out.append(conv.structure(v, item))
             except Exception as e:
-                e._plica_path = f"[{i}]"  # so the error names the element: dnsNames[1]
+                e._plica_path = f"[{i}]"  # type: ignore[attr-defined]  # so the error names the element: dnsNames[1]
                 errors.append(e)
         if errors:
             raise _FieldErrors(errors)
@@ -242,7 +242,7 @@ def _build_converter() -> cattrs.Converter:
                     kwargs[f.name] = conv.structure(value, f.type)
                 except Exception as e:
                     e.__notes__ = [*getattr(e, "__notes__", []), f"Structuring field {key!r}"]
-                    e._plica_path = key
+                    e._plica_path = key  # type: ignore[attr-defined]
                     errors.append(e)
             missing = [
                 n
@@ -251,8 +251,8 @@ def _build_converter() -> cattrs.Converter:
             ]
             for n in missing:
                 err = KeyError(n)
-                err._plica_path = n
-                err._plica_missing = True
+                err._plica_path = n  # type: ignore[attr-defined]
+                err._plica_missing = True  # type: ignore[attr-defined]
                 errors.append(err)
             if errors:
                 raise _FieldErrors(errors)
@@ -342,7 +342,7 @@ def load(path: str | os.PathLike[str]) -> CAConfig:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise ConfigError("", f"{p} is not valid JSON: {e}") from None
-    cfg = structure(data, CAConfig, "ca.json")
+    cfg: CAConfig = structure(data, CAConfig, "ca.json")
     cfg.path = p.resolve()
     validate(cfg)
     return cfg

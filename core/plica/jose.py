@@ -66,15 +66,15 @@ _CURVE_BY_NAME = {v[0].name: k for k, v in _CURVES.items()}
 
 def public_jwk(key: PublicKey | PrivateKey) -> dict[str, Any]:
     """The public JWK members (no kid/alg/use)."""
-    pub = key.public_key() if hasattr(key, "private_bytes") else key
+    pub = key.public_key() if hasattr(key, "private_bytes") else key  # type: ignore[union-attr]
     if isinstance(pub, ec.EllipticCurvePublicKey):
         crv = _CURVE_BY_NAME[pub.curve.name]
         size = _CURVES[crv][1]
         nums = pub.public_numbers()
         return {"kty": "EC", "crv": crv, "x": _int_b64(nums.x, size), "y": _int_b64(nums.y, size)}
     if isinstance(pub, rsa.RSAPublicKey):
-        nums = pub.public_numbers()
-        return {"kty": "RSA", "n": _int_b64(nums.n), "e": _int_b64(nums.e)}
+        rsa_nums = pub.public_numbers()
+        return {"kty": "RSA", "n": _int_b64(rsa_nums.n), "e": _int_b64(rsa_nums.e)}
     if isinstance(pub, ed25519.Ed25519PublicKey):
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -185,7 +185,11 @@ def _alg_matches(alg: str, key: PublicKey | PrivateKey) -> bool:
     return False
 
 
-_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
 # Built once: a verify or sign per request should not also build its algorithm objects.
 _ECDSA = {bits: ec.ECDSA(h()) for bits, h in _HASHES.items()}
 
@@ -201,12 +205,12 @@ def verify_signature(alg: str, key: PublicKey, signing_input: bytes, signature: 
                 return False
             r = int.from_bytes(signature[:size], "big")
             s = int.from_bytes(signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), signing_input, _ECDSA[alg[2:]])  # type: ignore[union-attr,call-arg]
+            key.verify(encode_dss_signature(r, s), signing_input, _ECDSA[alg[2:]])  # type: ignore[call-arg,arg-type]
         elif alg.startswith("RS"):
-            key.verify(signature, signing_input, padding.PKCS1v15(), _HASHES[alg[2:]]())  # type: ignore[union-attr,call-arg]
+            key.verify(signature, signing_input, padding.PKCS1v15(), _HASHES[alg[2:]]())  # type: ignore[call-arg,arg-type]
         elif alg.startswith("PS"):
             h = _HASHES[alg[2:]]()
-            key.verify(signature, signing_input, padding.PSS(padding.MGF1(h), h.digest_size), h)  # type: ignore[union-attr,call-arg]
+            key.verify(signature, signing_input, padding.PSS(padding.MGF1(h), h.digest_size), h)  # type: ignore[call-arg,arg-type]
         elif alg == "EdDSA":
             key.verify(signature, signing_input)  # type: ignore[call-arg]
         else:
@@ -224,15 +228,15 @@ def sign_compact(header: Mapping[str, Any], payload: bytes | Mapping[str, Any], 
     body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     signing_input = f"{b64url_encode(orjson.dumps(dict(header)))}.{b64url_encode(body)}".encode("ascii")
     if alg.startswith("ES"):
-        der = key.sign(signing_input, _ECDSA[alg[2:]])  # type: ignore[union-attr,call-arg]
+        der = key.sign(signing_input, _ECDSA[alg[2:]])  # type: ignore[call-arg,arg-type]
         r, s = decode_dss_signature(der)
         size = (key.curve.key_size + 7) // 8  # type: ignore[union-attr]
         sig = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     elif alg.startswith("RS"):
-        sig = key.sign(signing_input, padding.PKCS1v15(), _HASHES[alg[2:]]())  # type: ignore[union-attr,call-arg]
+        sig = key.sign(signing_input, padding.PKCS1v15(), _HASHES[alg[2:]]())  # type: ignore[call-arg,arg-type]
     elif alg.startswith("PS"):
         h = _HASHES[alg[2:]]()
-        sig = key.sign(signing_input, padding.PSS(padding.MGF1(h), h.digest_size), h)  # type: ignore[union-attr,call-arg]
+        sig = key.sign(signing_input, padding.PSS(padding.MGF1(h), h.digest_size), h)  # type: ignore[call-arg,arg-type]
     else:
         sig = key.sign(signing_input)  # type: ignore[call-arg]
     return f"{signing_input.decode('ascii')}.{b64url_encode(sig)}"

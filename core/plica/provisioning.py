@@ -8,7 +8,7 @@ provisioner's defaults); here they are written once so that the types cannot dri
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from attrs import frozen
 from cryptography import x509
@@ -62,7 +62,7 @@ class SSHOptions:
             raise Unauthorized("token step.ssh validAfter/validBefore are not valid times") from None
         data = opts.get("templateData")
         return cls(
-            cert_type=cert_type,
+            cert_type=cast(Literal["", "user", "host"], cert_type),  # one of these three: checked above
             key_id=key_id,
             principals=list(principals),
             valid_after=va,

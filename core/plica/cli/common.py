@@ -17,7 +17,8 @@ def default_home() -> Path:
 def read_defaults(home: Path | None = None) -> dict[str, Any]:
     p = (home or default_home()) / "config" / "defaults.json"
     try:
-        return orjson.loads(p.read_bytes())
+        defaults: dict[str, Any] = orjson.loads(p.read_bytes())
+        return defaults
     except (OSError, orjson.JSONDecodeError):
         return {}
 
