@@ -33,7 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kernelkit import jose_sign, new_jwk_provisioner, plica_cli
 
-from plica import admin
+from plica.admin.auth import ADMIN_ISSUER, require_admin
+from plica.admin.client import AdminClient, AdminCredentials
+from plica.admin.errors import AdminError, admin_route
+from plica.admin.store import add_admin, bootstrap, find_admin, list_admins, remove_admin
 from plica.asn1 import ProvisionerExtension
 from plica.client import CAClientError
 from plica.config import load as load_config
@@ -53,14 +56,14 @@ class AdminProbe:
 
     @hookimpl
     def http_routes(self, authority: Any) -> list[Route]:
-        @admin.admin_route
+        @admin_route
         async def whoami(request: web.Request) -> web.Response:
-            a = await admin.require_admin(request, authority)
+            a = await require_admin(request, authority)
             return web.json_response(a.to_json())
 
-        @admin.admin_route
+        @admin_route
         async def sudo(request: web.Request) -> web.Response:
-            a = await admin.require_admin(request, authority, super_admin=True)
+            a = await require_admin(request, authority, super_admin=True)
             return web.json_response(a.to_json())
 
         return [Route("GET", WHOAMI, whoami), Route("POST", SUDO, sudo)]
@@ -101,11 +104,11 @@ async def issue(
         "--password-file", str(password or files.password_file),
     )  # fmt: skip
     assert rc == 0, out + err
-    return admin.AdminCredentials.load(crt, key)
+    return AdminCredentials.load(crt, key)
 
 
 def step_token(
-    creds: Any, aud: str, *, key: Any = None, iss: str = admin.ADMIN_ISSUER, sub: str | None = None,
+    creds: Any, aud: str, *, key: Any = None, iss: str = ADMIN_ISSUER, sub: str | None = None,
     now: float | None = None, lifetime: int = 300, chain: list[x509.Certificate] | None = None,
 ) -> str:  # fmt: skip
     """An admin token as step's admin client makes it (ca/adminClient.go), signed by joserfc."""
@@ -147,7 +150,7 @@ def forge(
         .add_extension(ProvisionerExtension(1, provisioner, "kid").extension(), False)
         .sign(material.intermediate_key, hashes.SHA256())
     )
-    return admin.AdminCredentials(chain=[cert, material.intermediate], key=key)
+    return AdminCredentials(chain=[cert, material.intermediate], key=key)
 
 
 class Caller:
@@ -185,14 +188,14 @@ async def test_first_start_makes_step_a_super_admin_of_the_first_jwk(tmp_path: P
     cfg["authority"]["provisioners"].insert(0, {"type": "ACME", "name": "acme"})
     files.write_config(cfg)
     async with in_process_ca(files, PLUGINS) as a:
-        admins = await admin.list_admins(a.storage)
+        admins = await list_admins(a.storage)
     assert [(x.subject, x.provisioner, x.type) for x in admins] == [("step", "admin", "SUPER_ADMIN")]
     async with in_process_ca(files, PLUGINS) as a:  # a second start adds nobody
-        assert await admin.list_admins(a.storage) == admins
+        assert await list_admins(a.storage) == admins
 
     off = admin_ca(tmp_path / "off", enable=False)
     async with in_process_ca(off, PLUGINS) as a:
-        assert await admin.list_admins(a.storage) == []
+        assert await list_admins(a.storage) == []
 
 
 async def test_admin_token_of_step(tmp_path: Path, session: aiohttp.ClientSession) -> None:
@@ -280,7 +283,7 @@ async def test_refused_tokens_are_not_spent(tmp_path: Path, session: aiohttp.Cli
     async with in_process_ca(files, PLUGINS) as a:
         call = Caller(files, session)
         step = await issue(files, "step")
-        await admin.add_admin(a.storage, "carl", "admin")
+        await add_admin(a.storage, "carl", "admin")
         carl = await issue(files, "carl")
         token = step_token(carl, files.url + SUDO)
         assert "super admin" in refused(*await call(token, SUDO, "POST"))
@@ -310,12 +313,12 @@ async def test_admin_client(tmp_path: Path) -> None:
     files = admin_ca(tmp_path)
     async with in_process_ca(files, PLUGINS):
         step = await issue(files, "step")
-        client = admin.AdminClient(files.url, files.root, step)
+        client = AdminClient(files.url, files.root, step)
         body = await asyncio.to_thread(client.request, "GET", WHOAMI)
         assert body["subject"] == "step"
         with pytest.raises(CAClientError) as e:
             await asyncio.to_thread(
-                admin.AdminClient(files.url, files.root, forge(files, "zed")).request, "GET", WHOAMI
+                AdminClient(files.url, files.root, forge(files, "zed")).request, "GET", WHOAMI
             )
         assert e.value.status == 401 and "no admin" in e.value.message
     other_key = tmp_path / "other.key"
@@ -325,7 +328,7 @@ async def test_admin_client(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ValueError, match="does not belong"):
-        admin.AdminCredentials.load(tmp_path / "step-admin.crt", other_key)
+        AdminCredentials.load(tmp_path / "step-admin.crt", other_key)
 
 
 def test_plica_admin_cli(tmp_path: Path) -> None:
@@ -410,23 +413,23 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 async def test_admins_table(storage: Any) -> None:
     provs = [{"type": "X5C", "name": "x5c"}, {"type": "JWK", "name": "first"}, {"type": "JWK", "name": "b"}]
-    made = await asyncio.gather(*(admin.bootstrap(storage, provs) for _ in range(4)))
+    made = await asyncio.gather(*(bootstrap(storage, provs) for _ in range(4)))
     assert sum(m is not None for m in made) == 1  # concurrent first starts create one super admin
-    assert await admin.bootstrap(storage, provs) is None
-    carl = await admin.add_admin(storage, "carl", "b")
-    with pytest.raises(admin.AdminError) as e:
-        await admin.add_admin(storage, "carl", "b", "SUPER_ADMIN")
+    assert await bootstrap(storage, provs) is None
+    carl = await add_admin(storage, "carl", "b")
+    with pytest.raises(AdminError) as e:
+        await add_admin(storage, "carl", "b", "SUPER_ADMIN")
     assert e.value.status == 409
-    with pytest.raises(admin.AdminError):
-        await admin.add_admin(storage, " carl", "b")
-    assert (await admin.find_admin(storage, ["x", "carl"], "b")) == carl
-    assert await admin.find_admin(storage, ["carl"], "first") is None
-    step = await admin.find_admin(storage, ["step"], "first")
+    with pytest.raises(AdminError):
+        await add_admin(storage, " carl", "b")
+    assert (await find_admin(storage, ["x", "carl"], "b")) == carl
+    assert await find_admin(storage, ["carl"], "first") is None
+    step = await find_admin(storage, ["step"], "first")
     assert step is not None and step.is_super
-    with pytest.raises(admin.AdminError, match="last super admin"):
-        await admin.remove_admin(storage, step.id)
-    await admin.remove_admin(storage, carl.id)
-    with pytest.raises(admin.AdminError) as e:
-        await admin.remove_admin(storage, carl.id)
+    with pytest.raises(AdminError, match="last super admin"):
+        await remove_admin(storage, step.id)
+    await remove_admin(storage, carl.id)
+    with pytest.raises(AdminError) as e:
+        await remove_admin(storage, carl.id)
     assert e.value.status == 404
-    assert [a.subject for a in await admin.list_admins(storage)] == ["step"]
+    assert [a.subject for a in await list_admins(storage)] == ["step"]

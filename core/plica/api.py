@@ -9,7 +9,9 @@ imports anything else of the kernel, or another plugin.
 from __future__ import annotations
 
 from plica import __version__
-from plica.admin import AdminClient, AdminCredentials, AdminError, admin_route, require_admin
+from plica.admin.auth import require_admin
+from plica.admin.client import AdminClient, AdminCredentials
+from plica.admin.errors import AdminError, admin_route
 from plica.asn1 import (
     PROVISIONER_OID,
     DERError,

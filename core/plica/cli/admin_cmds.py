@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from plica import admin as admin_mod
+from plica.admin.errors import AdminError
+from plica.admin.store import Admin, AdminType, add_admin, bootstrap, get_admin, list_admins, remove_admin
 from plica.cli.common import default_home, home_option
 
 T = TypeVar("T")
@@ -42,14 +43,14 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
         try:
             await storage.migrate([])
             if cfg.authority.enable_admin:
-                await admin_mod.bootstrap(storage, cfg.authority.provisioners)
+                await bootstrap(storage, cfg.authority.provisioners)
             return await fn(storage, cfg)
         finally:
             await storage.close()
 
     try:
         return asyncio.run(run())
-    except admin_mod.AdminError as e:
+    except AdminError as e:
         raise click.ClickException(e.message) from None
     except StorageError as e:
         raise click.ClickException(f"database error: {e}") from None
@@ -63,7 +64,7 @@ def _warn_if_disabled(cfg: Any) -> None:
         )
 
 
-def _print(admins: list[admin_mod.Admin], as_json: bool) -> None:
+def _print(admins: list[Admin], as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps([a.to_json() for a in admins], option=orjson.OPT_INDENT_2).decode())
         return
@@ -92,9 +93,9 @@ def list_cmd(
 ) -> None:
     """List the admins."""
 
-    async def run(storage: Any, cfg: Any) -> list[admin_mod.Admin]:
+    async def run(storage: Any, cfg: Any) -> list[Admin]:
         _warn_if_disabled(cfg)
-        return await admin_mod.list_admins(storage, provisioner=provisioner)
+        return await list_admins(storage, provisioner=provisioner)
 
     admins = _run(home, config, run)
     _print([a for a in admins if a.is_super or not only_super], as_json)
@@ -113,13 +114,13 @@ def add_cmd(
     """Make SUBJECT of PROVISIONER an admin: a certificate that PROVISIONER issued naming SUBJECT (as its
     CN, a DNS SAN or an email) then authenticates admin requests."""
 
-    async def run(storage: Any, cfg: Any) -> admin_mod.Admin:
+    async def run(storage: Any, cfg: Any) -> Admin:
         names = [p.get("name") for p in cfg.authority.provisioners]
         if provisioner not in names:
             raise click.ClickException(f"ca.json has no provisioner named {provisioner!r}")
         _warn_if_disabled(cfg)
-        kind: admin_mod.AdminType = "SUPER_ADMIN" if make_super else "ADMIN"
-        return await admin_mod.add_admin(storage, subject, provisioner, kind)
+        kind: AdminType = "SUPER_ADMIN" if make_super else "ADMIN"
+        return await add_admin(storage, subject, provisioner, kind)
 
     _print([_run(home, config, run)], as_json)
 
@@ -132,16 +133,12 @@ def add_cmd(
 def remove_cmd(subject: str, provisioner: str | None, home: Path | None, config: Path | None) -> None:
     """Remove the admin SUBJECT (or the admin with that ID). The last super admin cannot be removed."""
 
-    async def run(storage: Any, cfg: Any) -> admin_mod.Admin:
-        by_id = await admin_mod.get_admin(storage, subject)
+    async def run(storage: Any, cfg: Any) -> Admin:
+        by_id = await get_admin(storage, subject)
         if by_id is not None:
             matches = [by_id]
         else:
-            matches = [
-                a
-                for a in await admin_mod.list_admins(storage, provisioner=provisioner)
-                if a.subject == subject
-            ]
+            matches = [a for a in await list_admins(storage, provisioner=provisioner) if a.subject == subject]
         if not matches:
             where = f" of provisioner {provisioner!r}" if provisioner else ""
             raise click.ClickException(f"there is no admin {subject!r}{where}")
@@ -150,7 +147,7 @@ def remove_cmd(subject: str, provisioner: str | None, home: Path | None, config:
             raise click.ClickException(
                 f"{subject!r} is an admin of several provisioners ({provs}): choose one with --provisioner"
             )
-        await admin_mod.remove_admin(storage, matches[0].id)
+        await remove_admin(storage, matches[0].id)
         return matches[0]
 
     gone = _run(home, config, run)

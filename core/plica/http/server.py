@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica import config as config_mod
+from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError
@@ -86,8 +87,6 @@ async def open_authority(
     try:
         authority.install(authority.load_snapshot(cfg))
         if migrate and cfg.authority.enable_admin:
-            from plica.admin import bootstrap
-
             await bootstrap(storage, cfg.authority.provisioners)
     except BaseException:
         await storage.close()
