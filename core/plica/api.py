@@ -29,10 +29,11 @@ from plica.asn1 import (
     tlv,
 )
 from plica.claims import Claims
-from plica.cli.common import read_defaults, read_password_file
+from plica.cli.common import default_home, read_defaults, read_password_file
 from plica.client import CAClient, CAClientError
 from plica.clientkit import ca_options, client_for, make_token, pick_provisioner, refused, write_ssh_cert
 from plica.config import ProvisionerConfig, j
+from plica.config import load as load_config
 from plica.csr import MIN_RSA_BITS, check_public_key, parse_csr_der, parse_csr_pem, rsa_too_short
 from plica.durations import format_duration, parse_duration, parse_time, resolve_time_duration, rfc3339
 from plica.errors import (
@@ -163,6 +164,7 @@ __all__ = [
     "csr_common_name",
     "csr_sans",
     "default_alg",
+    "default_home",
     "der_elements",
     "der_int",
     "der_length",
@@ -178,6 +180,7 @@ __all__ = [
     "jwe_decrypt_pbes2",
     "jwe_encrypt_pbes2",
     "key_from_jwk",
+    "load_config",
     "make_token",
     "normalize_audience",
     "oid_content",
