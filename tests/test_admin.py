@@ -31,7 +31,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from kernelkit import jose_sign, new_jwk_provisioner, plica_cli
 
 from plica.admin.auth import ADMIN_ISSUER, require_admin
 from plica.admin.client import AdminClient, AdminCredentials
@@ -44,7 +43,15 @@ from plica.hookspecs import hookimpl
 from plica.http.server import load_material
 from plica.plugins import load_plugins
 from plica.storage import open_storage
-from plica.testing import CAFiles, client_context, in_process_ca, make_ca
+from plica.testing import (
+    CAFiles,
+    client_context,
+    in_process_ca,
+    jose_sign,
+    make_ca,
+    new_jwk_provisioner,
+    plica_cli,
+)
 from plica.types import Route
 
 WHOAMI = "/test/admin/whoami"

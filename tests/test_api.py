@@ -25,8 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import SSHCertificateType
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from kernelkit import (
+
+from plica.testing import (
     Api,
+    CAFiles,
     ProvKey,
     admin_key,
     b64url_decode,
@@ -34,14 +36,14 @@ from kernelkit import (
     db_counts,
     db_row,
     ec_key,
+    in_process_ca,
+    make_ca,
     make_csr,
     new_jwk_provisioner,
     pem_cert,
     renew_token,
     write_leaf,
 )
-
-from plica.testing import CAFiles, in_process_ca, make_ca
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -12,12 +12,21 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from attrs import define
-from kernelkit import Api, ProvKey, admin_key, db_counts, new_jwk_provisioner, pem_cert
 
 from plica.claims import resolve
 from plica.config import ClaimsConfig, structure
 from plica.errors import ConfigError
-from plica.testing import CAFiles, in_process_ca, make_ca
+from plica.testing import (
+    Api,
+    CAFiles,
+    ProvKey,
+    admin_key,
+    db_counts,
+    in_process_ca,
+    make_ca,
+    new_jwk_provisioner,
+    pem_cert,
+)
 
 UTC = dt.UTC
 H, M = timedelta(hours=1), timedelta(minutes=1)

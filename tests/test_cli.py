@@ -15,11 +15,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from kernelkit import plica_cli
 
 from plica.cli.main import build_cli
 from plica.jose import jwe_decrypt_pbes2, key_from_jwk, public_jwk
-from plica.testing import CAFiles, ca_process, free_port
+from plica.testing import CAFiles, ca_process, free_port, plica_cli
 
 PASSWORD = "init-pass-1234"
 

@@ -9,14 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
-from kernelkit import new_jwk_provisioner
 
 from plica import config as config_mod
 from plica.authority import Authority
 from plica.errors import ConfigError, PluginError
 from plica.http.server import load_material
 from plica.plugins import get_plugins
-from plica.testing import CAFiles, make_ca
+from plica.testing import CAFiles, make_ca, new_jwk_provisioner
 
 
 @pytest.fixture(scope="module")

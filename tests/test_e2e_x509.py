@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from attrs import define
 from cryptography import x509
-from kernelkit import plica_cli, stop, wait_port
 
-from plica.testing import CAFiles, ca_process, free_port, make_ca
+from plica.testing import CAFiles, ca_process, free_port, make_ca, plica_cli, stop, wait_port
 
 pytestmark = pytest.mark.slow
 

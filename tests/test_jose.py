@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwe, jws
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
-from kernelkit import b64url, b64url_decode, jose_key
 
 from plica.errors import Unauthorized
 from plica.jose import (
@@ -37,6 +36,7 @@ from plica.jose import (
     thumbprint,
     verify_signature,
 )
+from plica.testing import b64url, b64url_decode, jose_key
 from plica.tokens import Token
 
 # --- smallstep docs, JWK provisioner example (password "asdf") ----------------------------------------

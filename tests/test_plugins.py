@@ -13,13 +13,12 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from kernelkit import Api, new_jwk_provisioner
 
 from plica.errors import PluginError
 from plica.hookspecs import hookimpl
 from plica.http.server import run
 from plica.plugins import KNOWN_DISTRIBUTIONS, load_plugins
-from plica.testing import in_process_ca, make_ca
+from plica.testing import Api, in_process_ca, make_ca, new_jwk_provisioner
 from plica.types import CAPABILITIES, ProvisionerType
 
 JWK_CAPABILITIES = [

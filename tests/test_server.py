@@ -23,20 +23,24 @@ from typing import Any
 
 import pytest
 from attrs import define
-from kernelkit import (
+
+from plica.testing import (
+    CAFiles,
     ProvKey,
     admin_key,
+    ca_process,
     csr_pem,
     db_counts,
     ec_key,
+    free_port,
+    make_ca,
     make_csr,
     new_jwk_provisioner,
     plica_cli,
     stop,
     wait_for,
+    wait_healthy,
 )
-
-from plica.testing import CAFiles, ca_process, free_port, make_ca, wait_healthy
 
 pytestmark = pytest.mark.slow
 

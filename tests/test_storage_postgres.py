@@ -31,12 +31,23 @@ from cryptography import x509
 
 from plica.storage import AlreadyRevoked, StorageError, TokenReused, open_storage
 from plica.storage.base import IssuedCert
-from plica.testing import CAFiles, free_port, make_ca, wait_healthy
+from plica.testing import (
+    Api,
+    CAFiles,
+    admin_key,
+    csr_pem,
+    ec_key,
+    free_port,
+    make_ca,
+    make_csr,
+    plica_cli,
+    stop,
+    wait_healthy,
+    write_leaf,
+)
 from plica.types import Migration
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
-
-from kernelkit import Api, admin_key, csr_pem, ec_key, make_csr, plica_cli, stop, write_leaf  # noqa: E402
 
 from plica.storage.postgres import PostgresStorage, redact, translate  # noqa: E402
 

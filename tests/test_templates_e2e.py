@@ -18,10 +18,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from kernelkit import Api, ProvKey, csr_pem, ec_key, make_csr, new_jwk_provisioner, pem_cert
 
 from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
-from plica.testing import CAFiles, in_process_ca, make_ca
+from plica.testing import (
+    Api,
+    CAFiles,
+    ProvKey,
+    csr_pem,
+    db_counts,
+    ec_key,
+    in_process_ca,
+    make_ca,
+    make_csr,
+    new_jwk_provisioner,
+    pem_cert,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -212,8 +223,6 @@ async def test_default_leaf_matches_step_default_template(env: Env, kind: str) -
 
 
 async def test_policy_applies_to_what_the_template_produced(env: Env) -> None:
-    from kernelkit import db_counts
-
     before = db_counts(env.files)
     r, _ = await env.api.sign(env.provs["policed"], "db.internal.example.com")
     assert r.status == 403, r.raw

@@ -14,8 +14,12 @@ import orjson
 import pytest
 import pytest_asyncio
 from attrs import define
-from kernelkit import (
+
+from plica.authority import build_audiences
+from plica.errors import Unauthorized
+from plica.testing import (
     Api,
+    CAFiles,
     ProvKey,
     admin_key,
     b64url,
@@ -24,14 +28,12 @@ from kernelkit import (
     csr_pem,
     db_counts,
     ec_key,
+    in_process_ca,
+    make_ca,
     make_csr,
     new_jwk_provisioner,
     tamper_payload,
 )
-
-from plica.authority import build_audiences
-from plica.errors import Unauthorized
-from plica.testing import CAFiles, in_process_ca, make_ca
 from plica.tokens import LEEWAY, Token, normalize_audience, token_sans
 
 

@@ -1,7 +1,13 @@
 """Helpers for tests of the kernel and of plugins: real CAs in temporary directories.
 
 Everything here builds the real thing — keys, certificates, ca.json, the SQLite database, the HTTPS
-server — only smaller and on a free port of 127.0.0.1.
+server — only smaller and on a free port of 127.0.0.1. A plugin's tests may import this package (and
+`plica.api`); installed with plica it is also a pytest plugin (`plica.testing.pytest_plugin`: fixtures)
+and holds the conformance suite every provisioner type runs (`plica.testing.conformance`).
+
+The submodules: `tokens` (client-side tokens signed with joserfc), `csrs` (keys, CSRs), `httpapi` (the API
+over real TLS and step's error shape), `db` (the SQLite file as another worker sees it), `processes` (the
+`plica` command, waiting), `loading` (a ca.json loaded as start-up loads it).
 """
 
 from __future__ import annotations
@@ -24,6 +30,63 @@ from attrs import define
 
 from plica.initca import InitOptions, init_ca
 from plica.plugins import Plugins, get_plugins
+from plica.testing.csrs import CSRFor, csr_fingerprint, csr_for, csr_pem, ec_key, make_csr, pem_cert
+from plica.testing.db import KERNEL_TABLES, db_counts, db_path, db_row
+from plica.testing.httpapi import Api, Reply, write_leaf
+from plica.testing.loading import opened_authority
+from plica.testing.processes import plica_cli, stop, wait_for, wait_port
+from plica.testing.tokens import (
+    ProvKey,
+    admin_key,
+    b64url,
+    b64url_decode,
+    garbage_token,
+    jose_key,
+    jose_sign,
+    new_jwk_provisioner,
+    renew_token,
+    tamper_payload,
+)
+
+__all__ = [
+    "KERNEL_TABLES",
+    "PASSWORD",
+    "Api",
+    "CAFiles",
+    "CSRFor",
+    "ProvKey",
+    "Reply",
+    "admin_key",
+    "b64url",
+    "b64url_decode",
+    "ca_process",
+    "client_context",
+    "csr_fingerprint",
+    "csr_for",
+    "csr_pem",
+    "db_counts",
+    "db_path",
+    "db_row",
+    "ec_key",
+    "free_port",
+    "garbage_token",
+    "in_process_ca",
+    "jose_key",
+    "jose_sign",
+    "make_ca",
+    "make_csr",
+    "new_jwk_provisioner",
+    "opened_authority",
+    "pem_cert",
+    "plica_cli",
+    "renew_token",
+    "stop",
+    "tamper_payload",
+    "wait_for",
+    "wait_healthy",
+    "wait_port",
+    "write_leaf",
+]
 
 PASSWORD = b"correct horse battery staple"
 

@@ -1,24 +1,19 @@
 """Fixtures for the ACME tests: a real CA with an ACME provisioner, a real DNS server on 127.0.0.1 (dnslib),
-and challenge responders. Helper modules live in acme_helpers/ (put on sys.path here, because pytest runs
-with --import-mode=importlib and test modules cannot import their neighbours)."""
+and challenge responders. The helpers live in acme_helpers/ (tests import them relatively:
+`from .acme_helpers.acme_test_client import Acme`); the CA, the aiohttp `session` and the rest of the
+author kit come from the `plica.testing` pytest plugin."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-HELPERS = str(Path(__file__).resolve().parent / "acme_helpers")
-if HELPERS not in sys.path:
-    sys.path.insert(0, HELPERS)
+from plica.testing import CAFiles, free_port, make_ca
 
-from acme_test_ca import acme_block  # noqa: E402
-from acme_test_dns import TestDNS  # noqa: E402
-
-from plica.testing import CAFiles, free_port, make_ca  # noqa: E402
+from .acme_helpers.acme_test_ca import acme_block
+from .acme_helpers.acme_test_dns import TestDNS
 
 
 @pytest.fixture
@@ -31,14 +26,6 @@ def dns_server(tmp_path: Path) -> Iterator[TestDNS]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-async def session() -> Any:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

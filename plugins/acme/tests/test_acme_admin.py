@@ -16,9 +16,6 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from acme_test_ca import client, obtain, set_block, validate_http01
-from acme_test_client import Acme, Resp
-from acme_test_responders import HTTP01
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +26,10 @@ from plica.testing import CAFiles, client_context, in_process_ca
 from plica_acme import ari, housekeeping
 from plica_acme.nonces import NoncePool
 from plica_acme.runtime import runtime_for
+
+from .acme_helpers.acme_test_ca import client, obtain, set_block, validate_http01
+from .acme_helpers.acme_test_client import Acme, Resp
+from .acme_helpers.acme_test_responders import HTTP01
 
 
 def problem(r: Resp, kind: str, status: int) -> None:

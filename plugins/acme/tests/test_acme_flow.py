@@ -8,14 +8,15 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
-from acme_test_client import Acme
-from acme_test_responders import HTTP01
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.asn1 import ProvisionerExtension
 from plica.testing import CAFiles, client_context, in_process_ca
+
+from .acme_helpers.acme_test_client import Acme
+from .acme_helpers.acme_test_responders import HTTP01
 
 
 def client(files: CAFiles, session: aiohttp.ClientSession, prefix: str = "") -> Acme:

@@ -19,8 +19,6 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import orjson
 import pytest
-from acme_test_ca import client, obtain, set_block
-from acme_test_responders import HTTP01
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -30,6 +28,9 @@ from plica.testing import CAFiles, in_process_ca
 from plica_acme import eab, housekeeping
 from plica_acme.nonces import NoncePool
 from plica_acme.schema import MIGRATIONS
+
+from .acme_helpers.acme_test_ca import client, obtain, set_block
+from .acme_helpers.acme_test_responders import HTTP01
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
 

@@ -10,14 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-from acme_test_dns import TestDNS
-from acme_test_peers import clean_env, is_revoked, run, sans, script, verify_chain
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from plica.testing import CAFiles, ca_process
+
+from .acme_helpers.acme_test_dns import TestDNS
+from .acme_helpers.acme_test_peers import clean_env, is_revoked, run, sans, script, verify_chain
 
 pytestmark = [
     pytest.mark.slow,

@@ -25,12 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import orjson
 import pytest
-from acme_test_ca import client, set_block
-from acme_test_peers import clean_env, run, sans, verify_chain
 
 from plica.admin import AdminCredentials, admin_token
 from plica.jose import b64url_decode
 from plica.testing import CAFiles, ca_process, client_context, in_process_ca, make_ca
+
+from .acme_helpers.acme_test_ca import client, set_block
+from .acme_helpers.acme_test_peers import clean_env, run, sans, verify_chain
 
 EAB = "/admin/acme/eab"
 

@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from acme_test_dns import TestDNS
-from acme_test_peers import clean_env, run, sans, script, verify_chain
 
 from plica.testing import CAFiles, ca_process
+
+from .acme_helpers.acme_test_dns import TestDNS
+from .acme_helpers.acme_test_peers import clean_env, run, sans, script, verify_chain
 
 pytestmark = [
     pytest.mark.slow,

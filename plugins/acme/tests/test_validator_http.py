@@ -16,8 +16,6 @@ from pathlib import Path
 
 import dns.rdatatype
 import pytest
-from acme_test_dns import TestDNS
-from acme_test_responders import alpn_certificate
 from aiohttp import web
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
@@ -26,6 +24,9 @@ from plica_acme.challenges import http01
 from plica_acme.challenges.resolve import MAX_CNAME_HOPS, addresses, lookup
 from plica_acme.problems import Problem
 from plica_acme.provisioner import ACMEState
+
+from .acme_helpers.acme_test_dns import TestDNS
+from .acme_helpers.acme_test_responders import alpn_certificate
 
 TOKEN = "tok-123_abc"
 KEY_AUTH = f"{TOKEN}.thumbprint"

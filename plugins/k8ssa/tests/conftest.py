@@ -1,22 +1,16 @@
-"""Fixtures for the K8sSA tests. Helpers live in k8ssakit.py (put on sys.path here, because pytest runs with
---import-mode=importlib and test modules cannot import their neighbours)."""
+"""Fixtures for the K8sSA tests: a fake Kubernetes API server (discovery and JWKS) on 127.0.0.1. The helpers
+live in k8ssakit.py (tests import them relatively: `from .k8ssakit import SAKey`)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest_asyncio
 from aiohttp import web
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+from plica.testing import free_port
 
-from k8ssakit import Cluster, SAKey, make_tls  # noqa: E402
-
-from plica.testing import free_port  # noqa: E402
+from .k8ssakit import Cluster, SAKey, make_tls
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

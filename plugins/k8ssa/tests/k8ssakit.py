@@ -28,7 +28,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
-from plica.jose import public_jwk, thumbprint
+from plica.api import public_jwk, thumbprint
 
 LEGACY_ISSUER = "kubernetes/serviceaccount"
 

@@ -21,10 +21,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
-from k8ssakit import LEGACY_ISSUER, Cluster, SAKey, b64, bound_claims, legacy_claims
 
 from plica.testing import CAFiles, in_process_ca, make_ca
 from plica_k8ssa import discovery
+
+from .k8ssakit import LEGACY_ISSUER, Cluster, SAKey, b64, bound_claims, legacy_claims
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -16,11 +16,12 @@ import click
 import orjson
 import pytest
 from cryptography import x509
-from k8ssakit import SAKey, b64, legacy_claims
 
 from plica.errors import ConfigError
 from plica.plugins import get_plugins
 from plica.testing import CAFiles, ca_process, in_process_ca, make_ca
+
+from .k8ssakit import SAKey, b64, legacy_claims
 
 # shared/ lies beside the repository (here and in CI).
 SPEC = Path(__file__).resolve().parents[4] / "shared" / "spec" / "provisioners.txt"

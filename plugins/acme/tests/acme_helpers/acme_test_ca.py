@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from acme_test_client import Acme
-from acme_test_dns import TestDNS
-from acme_test_responders import HTTP01
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.testing import CAFiles, client_context
+
+from .acme_test_client import Acme
+from .acme_test_dns import TestDNS
+from .acme_test_responders import HTTP01
 
 
 def set_block(files: CAFiles, name: str = "acme", **fields: Any) -> None:

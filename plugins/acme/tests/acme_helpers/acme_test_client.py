@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from plica.jose import PrivateKey, b64url_encode, default_alg, public_jwk, sign_compact, thumbprint
+from plica.api import PrivateKey, b64url_encode, default_alg, public_jwk, sign_compact, thumbprint
 
 PROBLEM = "urn:ietf:params:acme:error:"
 

@@ -1,0 +1,66 @@
+"""Keys, CSRs and certificates for tests, built with `cryptography` directly."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from attrs import frozen
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+
+from plica.names import split_sans
+from plica.testing.tokens import b64url
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def make_csr(key: Any, cn: str | None, sans: Iterable[str] = ()) -> x509.CertificateSigningRequest:
+    """A CSR for `cn` (none when None) with `sans` typed as step types them (IPs, emails, URIs, DNS names)."""
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    s = split_sans(list(sans))
+    if s:
+        b = b.add_extension(x509.SubjectAlternativeName(s.general_names()), critical=False)
+    return b.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
+
+
+def csr_pem(csr: x509.CertificateSigningRequest) -> str:
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def csr_fingerprint(csr: x509.CertificateSigningRequest) -> str:
+    """The token `cnf` value: base64url(SHA-256(CSR DER))."""
+    return b64url(hashlib.sha256(csr.public_bytes(serialization.Encoding.DER)).digest())
+
+
+def pem_cert(text: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(text.encode())
+
+
+@frozen
+class CSRFor:
+    """A new P-256 key and a CSR for names (the first is the CN), in the forms a test sends."""
+
+    key: Any  # cryptography private key
+    csr: x509.CertificateSigningRequest
+
+    @property
+    def pem(self) -> str:
+        return csr_pem(self.csr)
+
+    @property
+    def fingerprint(self) -> str:
+        return csr_fingerprint(self.csr)
+
+
+def csr_for(names: Iterable[str] | str, key: Any = None) -> CSRFor:
+    """A CSR whose CN is the first name and whose SANs are all of them (a string is one name)."""
+    names = [names] if isinstance(names, str) else list(names)
+    key = key or ec_key()
+    return CSRFor(key=key, csr=make_csr(key, names[0] if names else None, names))

@@ -1,0 +1,31 @@
+"""A CA's ca.json loaded the way `plica start` loads it, without serving."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from plica import config as config_mod
+from plica.authority import Authority
+from plica.http.server import load_material, open_authority
+from plica.plugins import Plugins, get_plugins
+
+if TYPE_CHECKING:
+    from plica.testing import CAFiles
+
+
+@contextlib.asynccontextmanager
+async def opened_authority(files: CAFiles, plugins: Plugins | None = None) -> AsyncIterator[Authority]:
+    """The Authority of `files`: config, key material, storage (migrated) and every provisioner loaded
+    through its plugin, exactly as start-up does it. Raises what start-up raises (`ConfigError` naming the
+    JSON path, `PluginError`); the storage is closed afterwards."""
+    plugins = plugins or get_plugins()
+    cfg = config_mod.load(files.config_path)
+    material = load_material(cfg, files.password)
+    authority = await open_authority(cfg, material, plugins, start_time=time.time() - 5)
+    try:
+        yield authority
+    finally:
+        await authority.storage.close()
