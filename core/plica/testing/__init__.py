@@ -28,6 +28,8 @@ from typing import Any
 import orjson
 from attrs import define
 
+from plica.admin.client import admin_token
+from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
 from plica.initca import InitOptions, init_ca
 from plica.plugins import Plugins, get_plugins
 from plica.testing.csrs import CSRFor, csr_fingerprint, csr_for, csr_pem, ec_key, make_csr, pem_cert
@@ -49,6 +51,7 @@ from plica.testing.tokens import (
 )
 
 __all__ = [
+    "DEFAULT_LEAF_TEMPLATE",
     "KERNEL_TABLES",
     "PASSWORD",
     "Api",
@@ -57,6 +60,7 @@ __all__ = [
     "ProvKey",
     "Reply",
     "admin_key",
+    "admin_token",
     "b64url",
     "b64url_decode",
     "ca_process",
@@ -70,6 +74,7 @@ __all__ = [
     "ec_key",
     "free_port",
     "garbage_token",
+    "get_plugins",
     "in_process_ca",
     "jose_key",
     "jose_sign",
