@@ -26,6 +26,8 @@ GO_PARAM_TYPES = {
     "time": "time.Time",
 }
 NILABLE = frozenset({"any", "value", "map"})
+# parameter types that take only that very Python type (a bool is no int, an int no int64)
+_EXACT_TYPES: dict[str, type] = {"int": int, "int64": Int64, "float64": float, "bool": bool}
 
 
 def _wrong(v: Any, ptype: str, node: Node | None, from_field: bool) -> ExecError:
@@ -45,17 +47,8 @@ def convert(v: Any, ptype: str, node: Node | None, from_field: bool) -> Any:
     if ptype == "string":
         if t is str or (isinstance(v, str) and not hasattr(v, "__go_type__")):
             return v
-    elif ptype == "int":
-        if t is int:
-            return v
-    elif ptype == "int64":
-        if t is Int64:
-            return v
-    elif ptype == "float64":
-        if t is float:
-            return v
-    elif ptype == "bool":
-        if t is bool:
+    elif ptype in _EXACT_TYPES:
+        if t is _EXACT_TYPES[ptype]:
             return v
     elif ptype == "map":
         if v is None or v is MISSING:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .args import GO_PARAM_TYPES, NILABLE, convert, ideal_constant
-from .errors import FailSignal, TemplateError
+from .errors import TemplateError
 from .fields import field_slow, print_value
 from .funcs import FuncSpec
 from .golang.fmt import sort_key, sprint_value
@@ -57,6 +57,7 @@ from .runtime import (
     cmd_raiser,
     const,
     get_var,
+    guarded_call,
     noop,
     raiser,
     set_var,
@@ -65,6 +66,15 @@ from .runtime import (
 __all__ = ["Template"]
 
 MAX_EXEC_DEPTH = 100000
+
+# what Go's evalArg says it expected when a literal does not fit the parameter type
+_LITERAL_WANTS = {
+    "string": "string",
+    "int": "integer",
+    "int64": "integer",
+    "float64": "float",
+    "bool": "bool",
+}
 
 # --------------------------------------------------------------------------------------------------------
 # compiler
@@ -477,40 +487,22 @@ class _Compiler:
         if isinstance(n, StringNode):
             if ptype in ("string", "any", "value"):
                 return const(n.text)
-            if ptype in ("int", "int64"):
-                return raiser(n, f"expected integer; found {n}")
-            if ptype == "float64":
-                return raiser(n, f"expected float; found {n}")
-            if ptype == "bool":
-                return raiser(n, f"expected bool; found {n}")
-            return raiser(n, f"can't handle {n} for arg of type {tn}")
-        if isinstance(n, NumberNode):
-            if ptype in ("int", "int64"):
-                if n.is_int:
-                    return const(n.int_val if ptype == "int" else Int64(n.int_val))
-                return raiser(n, f"expected integer; found {n}")
-            if ptype == "float64":
-                if n.is_float:
-                    return const(n.float_val)
-                return raiser(n, f"expected float; found {n}")
+        elif isinstance(n, NumberNode):
+            if ptype in ("int", "int64") and n.is_int:
+                return const(n.int_val if ptype == "int" else Int64(n.int_val))
+            if ptype == "float64" and n.is_float:
+                return const(n.float_val)
             if ptype in ("any", "value"):
                 v, err = ideal_constant(n)
                 return raiser(n, err) if err else const(v)
-            if ptype == "string":
-                return raiser(n, f"expected string; found {n}")
-            if ptype == "bool":
-                return raiser(n, f"expected bool; found {n}")
-            return raiser(n, f"can't handle {n} for arg of type {tn}")
-        if isinstance(n, BoolNode):
+        elif isinstance(n, BoolNode):
             if ptype in ("bool", "any", "value"):
                 return const(n.value)
-            if ptype == "string":
-                return raiser(n, f"expected string; found {n}")
-            if ptype in ("int", "int64"):
-                return raiser(n, f"expected integer; found {n}")
-            if ptype == "float64":
-                return raiser(n, f"expected float; found {n}")
+        else:
             return raiser(n, f"can't handle {n} for arg of type {tn}")
+        want = _LITERAL_WANTS.get(ptype)
+        if want is not None:
+            return raiser(n, f"expected {want}; found {n}")
         return raiser(n, f"can't handle {n} for arg of type {tn}")
 
     def function(self, ident: IdentifierNode, call_node: Node, arg_nodes: list[Node], has_final: bool) -> Cmd:
@@ -544,48 +536,25 @@ class _Compiler:
         final_type = ptype_at(num_in - 1) if has_final else "any"
         impl = spec.impl
 
-        def fail(e: BaseException) -> ExecError:
-            if isinstance(e, FailSignal):
-                return ExecError(call_node, f"error calling {name}: {e}", e.message or None)
-            return ExecError(call_node, f"error calling {name}: {e}")
-
         if not has_final:
             if nargs == 0:
 
                 def call0(s: State, dot: Any, final: Any) -> Any:
-                    try:
-                        return impl()
-                    except (ExecError, RecursionError):
-                        raise
-                    except Exception as e:
-                        raise fail(e) from None
+                    return guarded_call(call_node, name, impl)
 
                 return call0
             if nargs == 1:
                 e0 = evs[0]
 
                 def call1(s: State, dot: Any, final: Any) -> Any:
-                    a0 = e0(s, dot)
-                    try:
-                        return impl(a0)
-                    except (ExecError, RecursionError):
-                        raise
-                    except Exception as e:
-                        raise fail(e) from None
+                    return guarded_call(call_node, name, impl, e0(s, dot))
 
                 return call1
             if nargs == 2:
                 e0, e1 = evs
 
                 def call2(s: State, dot: Any, final: Any) -> Any:
-                    a0 = e0(s, dot)
-                    a1 = e1(s, dot)
-                    try:
-                        return impl(a0, a1)
-                    except (ExecError, RecursionError):
-                        raise
-                    except Exception as e:
-                        raise fail(e) from None
+                    return guarded_call(call_node, name, impl, e0(s, dot), e1(s, dot))
 
                 return call2
 
@@ -595,12 +564,7 @@ class _Compiler:
             argv = [e(s, dot) for e in evs]
             if has_final:
                 argv.append(convert(final, final_type, final_node, False))
-            try:
-                return impl(*argv)
-            except (ExecError, RecursionError):
-                raise
-            except Exception as e:
-                raise fail(e) from None
+            return guarded_call(call_node, name, impl, *argv)
 
         return calln
 
@@ -638,14 +602,7 @@ class _Compiler:
                 raise ExecError(
                     call_node, f"error calling call: non-function {fn_node_text} of type {go_type_name(fn)}"
                 )
-            try:
-                return fn(*args)
-            except (ExecError, RecursionError):
-                raise
-            except FailSignal as e:
-                raise ExecError(call_node, f"error calling call: {e}", e.message or None) from None
-            except Exception as e:
-                raise ExecError(call_node, f"error calling call: {e}") from None
+            return guarded_call(call_node, "call", fn, *args)
 
         return cmd_call
 

@@ -4,34 +4,20 @@ methods of ``time.Time`` and ``time.Duration`` (from ``golang.time``); and how a
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .errors import FailSignal
 from .golang.fmt import sprint_value
 from .golang.reflect import go_type_name
 from .golang.time import duration_method, time_method
 from .golang.types import MISSING, Duration, TypedNil
 from .nodes import Node
-from .runtime import ExecError
+from .runtime import ExecError, guarded_call
 
 __all__ = ["field_slow", "print_value"]
 
 _NO = object()
 _BASIC = (str, bool, int, float, list, tuple, bytes, bytearray)
-
-
-def _call_method(fn: Callable[..., Any], name: str, args: list[Any], node: Node) -> Any:
-    try:
-        return fn(*args)
-    except ExecError:
-        raise
-    except FailSignal as e:
-        raise ExecError(node, f"error calling {name}: {e}", e.message or None) from None
-    except RecursionError:
-        raise
-    except Exception as e:
-        raise ExecError(node, f"error calling {name}: {e}") from None
 
 
 _FK_MAP, _FK_TYPEDNIL, _FK_TIME, _FK_DURATION, _FK_BASIC, _FK_OBJECT = range(6)
@@ -70,14 +56,14 @@ def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_arg
         if attr is _NO:
             raise ExecError(node, f"can't evaluate field {name} in type {go_type_name(recv)}")
         if callable(attr) and hasattr(attr, "__self__") and not isinstance(attr, type):
-            return _call_method(attr, name, args or [], node)
+            return guarded_call(node, name, attr, *(args or ()))
         if has_args:
             raise ExecError(node, f"{name} has arguments but cannot be invoked as function")
         return attr
     if kind == _FK_MAP:
         meth = getattr(type(recv), name, None) if not hasattr(dict, name) and name[:1] != "_" else None
         if callable(meth):
-            return _call_method(getattr(recv, name), name, args or [], node)
+            return guarded_call(node, name, getattr(recv, name), *(args or ()))
         if has_args:
             raise ExecError(node, f"{name} is not a method but has arguments")
         return recv.get(name, MISSING)
@@ -94,12 +80,12 @@ def field_slow(recv: Any, name: str, node: Node, args: list[Any] | None, has_arg
         fn = time_method(recv, name)
         if fn is None:
             raise ExecError(node, f"can't evaluate field {name} in type time.Time")
-        return _call_method(fn, name, args or [], node)
+        return guarded_call(node, name, fn, *(args or ()))
     if kind == _FK_DURATION:
         fn = duration_method(recv, name)
         if fn is None:
             raise ExecError(node, f"can't evaluate field {name} in type time.Duration")
-        return _call_method(fn, name, args or [], node)
+        return guarded_call(node, name, fn, *(args or ()))
     raise ExecError(node, f"can't evaluate field {name} in type {go_type_name(recv)}")
 
 

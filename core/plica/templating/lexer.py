@@ -147,6 +147,11 @@ class _Lexer:
             return True, False
         return False, False
 
+    def skip_trimmed_space(self) -> None:
+        """Move past the space that a trim marker (`` -}}``) removes after its delimiter."""
+        rest = self.s[self.pos :]
+        self.pos += len(rest) - len(rest.lstrip(SPACE_CHARS))
+
     def at_terminator(self) -> bool:
         c = self.peek()
         if c == "" or _is_space(c) or c in ".,|:)(":
@@ -216,8 +221,7 @@ class _Lexer:
             self.pos += 2
         self.pos += len(RIGHT)
         if trim:
-            rest = s[self.pos :]
-            self.pos += len(rest) - len(rest.lstrip(SPACE_CHARS))
+            self.skip_trimmed_space()
         self.ignore()
         return False
 
@@ -229,8 +233,7 @@ class _Lexer:
         self.pos += len(RIGHT)
         self.emit(RIGHT_DELIM)
         if trim:
-            rest = self.s[self.pos :]
-            self.pos += len(rest) - len(rest.lstrip(SPACE_CHARS))
+            self.skip_trimmed_space()
             self.ignore()
         return False
 
@@ -342,24 +345,7 @@ class _Lexer:
         return True
 
     def lex_char(self) -> bool:
-        s = self.s
-        while True:
-            c = s[self.pos] if self.pos < len(s) else ""
-            self.pos += 1
-            if c == "\\":
-                c2 = s[self.pos] if self.pos < len(s) else ""
-                if c2 not in ("", "\n"):
-                    self.pos += 1
-                    continue
-                self.error("unterminated character constant")
-                return False
-            if c in ("", "\n"):
-                self.error("unterminated character constant")
-                return False
-            if c == "'":
-                break
-        self.emit(CHAR_CONSTANT)
-        return True
+        return self.lex_escaped("'", CHAR_CONSTANT, "unterminated character constant")
 
     def lex_number(self) -> bool:
         if not self.scan_number():
@@ -411,6 +397,10 @@ class _Lexer:
         return True
 
     def lex_quote(self) -> bool:
+        return self.lex_escaped('"', STRING, "unterminated quoted string")
+
+    def lex_escaped(self, quote: str, typ: int, unterminated: str) -> bool:
+        """The rest of a quoted string or character constant, up to the closing ``quote``."""
         s = self.s
         while True:
             c = s[self.pos] if self.pos < len(s) else ""
@@ -420,14 +410,14 @@ class _Lexer:
                 if c2 not in ("", "\n"):
                     self.pos += 1
                     continue
-                self.error("unterminated quoted string")
+                self.error(unterminated)
                 return False
             if c in ("", "\n"):
-                self.error("unterminated quoted string")
+                self.error(unterminated)
                 return False
-            if c == '"':
+            if c == quote:
                 break
-        self.emit(STRING)
+        self.emit(typ)
         return True
 
     def lex_raw_quote(self) -> bool:

@@ -6,6 +6,8 @@ failing node, and each node renders back to template text (``str(node)``) for th
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .golang.strconv import go_quote
 
 __all__ = [
@@ -15,7 +17,6 @@ __all__ = [
     "BreakNode",
     "ChainNode",
     "CommandNode",
-    "CommentNode",
     "ContinueNode",
     "DotNode",
     "ElseNode",
@@ -71,17 +72,6 @@ class TextNode(Node):
         return self.text
 
 
-class CommentNode(Node):
-    __slots__ = ("text",)
-
-    def __init__(self, pos: int, text: str) -> None:
-        super().__init__(pos)
-        self.text = text
-
-    def __str__(self) -> str:
-        return "{{" + self.text + "}}"
-
-
 class VariableNode(Node):
     __slots__ = ("ident",)
 
@@ -135,18 +125,34 @@ class IdentifierNode(Node):
         return self.ident
 
 
-class DotNode(Node):
+class _FixedNode(Node):
+    """A node whose template text is always the same: its class's ``text``."""
+
     __slots__ = ()
+    text: ClassVar[str] = ""
 
     def __str__(self) -> str:
-        return "."
+        return self.text
 
 
-class NilNode(Node):
+class _KeywordNode(_FixedNode):
+    """A keyword alone in its action (``{{else}}``, ``{{break}}``, ``{{continue}}``), which keeps its line."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, pos: int, line: int) -> None:
+        super().__init__(pos)
+        self.line = line
+
+
+class DotNode(_FixedNode):
     __slots__ = ()
+    text = "."
 
-    def __str__(self) -> str:
-        return "nil"
+
+class NilNode(_FixedNode):
+    __slots__ = ()
+    text = "nil"
 
 
 class FieldNode(Node):
@@ -218,22 +224,14 @@ class StringNode(Node):
         return self.quoted
 
 
-class EndNode(Node):
+class EndNode(_FixedNode):
     __slots__ = ()
-
-    def __str__(self) -> str:
-        return "{{end}}"
+    text = "{{end}}"
 
 
-class ElseNode(Node):
-    __slots__ = ("line",)
-
-    def __init__(self, pos: int, line: int) -> None:
-        super().__init__(pos)
-        self.line = line
-
-    def __str__(self) -> str:
-        return "{{else}}"
+class ElseNode(_KeywordNode):
+    __slots__ = ()
+    text = "{{else}}"
 
 
 class ActionNode(Node):
@@ -280,26 +278,14 @@ class WithNode(BranchNode):
     __slots__ = ()
 
 
-class BreakNode(Node):
-    __slots__ = ("line",)
-
-    def __init__(self, pos: int, line: int) -> None:
-        super().__init__(pos)
-        self.line = line
-
-    def __str__(self) -> str:
-        return "{{break}}"
+class BreakNode(_KeywordNode):
+    __slots__ = ()
+    text = "{{break}}"
 
 
-class ContinueNode(Node):
-    __slots__ = ("line",)
-
-    def __init__(self, pos: int, line: int) -> None:
-        super().__init__(pos)
-        self.line = line
-
-    def __str__(self) -> str:
-        return "{{continue}}"
+class ContinueNode(_KeywordNode):
+    __slots__ = ()
+    text = "{{continue}}"
 
 
 class TemplateNode(Node):
@@ -331,8 +317,6 @@ class Tree:
 
 def is_empty_tree(n: Node | None) -> bool:
     if n is None:
-        return True
-    if isinstance(n, CommentNode):
         return True
     if isinstance(n, ListNode):
         return all(is_empty_tree(x) for x in n.nodes)

@@ -159,8 +159,14 @@ class _Parser:
         except UnquoteError:
             raise self.errorf("invalid syntax") from None
         self.expect(L.RIGHT_DELIM, context)
-        saved_vars = self.vars
+        self.definition_body(name, context)
+
+    def definition_body(self, name: str, context: str) -> None:
+        """The body of a ``define`` or ``block`` up to its ``end``: a template of its own, with its own
+        variables and outside any range (Go's parseDefinition on a new tree)."""
+        saved_vars, saved_range = self.vars, self.range_depth
         self.vars = ["$"]
+        self.range_depth = 0
         tree = Tree(name, self.parse_name, self.text)
         lst, end = self.item_list()
         if not isinstance(end, EndNode):
@@ -168,6 +174,7 @@ class _Parser:
         tree.root = lst
         self.add(tree)
         self.vars = saved_vars
+        self.range_depth = saved_range
 
     def item_list(self) -> tuple[ListNode, Node]:
         lst = ListNode(self.peek_non_space().pos)
@@ -199,9 +206,9 @@ class _Parser:
         if t == L.BLOCK:
             return self.block_control()
         if t == L.BREAK:
-            return self.break_control(tok)
+            return self.loop_control(tok, BreakNode)
         if t == L.CONTINUE:
-            return self.continue_control(tok)
+            return self.loop_control(tok, ContinueNode)
         if t == L.ELSE:
             return self.else_control()
         if t == L.END:
@@ -218,21 +225,15 @@ class _Parser:
         tok = self.peek()
         return ActionNode(tok.pos, tok.line, self.pipeline("command", L.RIGHT_DELIM))
 
-    def break_control(self, tok: Item) -> Node:
+    def loop_control(self, tok: Item, node_type: type[BreakNode | ContinueNode]) -> Node:
+        """``{{break}}`` or ``{{continue}}``: nothing more in the action, and only inside a range."""
+        keyword = node_type.text
         nxt = self.next_non_space()
         if nxt.typ != L.RIGHT_DELIM:
-            raise self.unexpected(nxt, "{{break}}")
+            raise self.unexpected(nxt, keyword)
         if self.range_depth == 0:
-            raise self.errorf("{{break}} outside {{range}}")
-        return BreakNode(tok.pos, tok.line)
-
-    def continue_control(self, tok: Item) -> Node:
-        nxt = self.next_non_space()
-        if nxt.typ != L.RIGHT_DELIM:
-            raise self.unexpected(nxt, "{{continue}}")
-        if self.range_depth == 0:
-            raise self.errorf("{{continue}} outside {{range}}")
-        return ContinueNode(tok.pos, tok.line)
+            raise self.errorf(f"{keyword} outside {{{{range}}}}")
+        return node_type(tok.pos, tok.line)
 
     def pipeline(self, context: str, end: int) -> PipeNode:
         tok = self.peek_non_space()
@@ -353,18 +354,7 @@ class _Parser:
         tok = self.next_non_space()
         name = self.parse_template_name(tok, context)
         pipe = self.pipeline(context, L.RIGHT_DELIM)
-        saved_vars = self.vars
-        saved_range = self.range_depth
-        self.vars = ["$"]
-        self.range_depth = 0
-        tree = Tree(name, self.parse_name, self.text)
-        lst, end = self.item_list()
-        if not isinstance(end, EndNode):
-            raise self.errorf(f"unexpected {end} in {context}")
-        tree.root = lst
-        self.add(tree)
-        self.vars = saved_vars
-        self.range_depth = saved_range
+        self.definition_body(name, context)
         return TemplateNode(tok.pos, tok.line, name, pipe)
 
     def template_control(self) -> Node:

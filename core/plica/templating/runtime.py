@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .errors import FailSignal
 from .nodes import Node
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "cmd_raiser",
     "const",
     "get_var",
+    "guarded_call",
     "noop",
     "raiser",
     "set_var",
@@ -74,6 +76,19 @@ class State:
         self.out: list[str] = []
         self.vars: list[list[Any]] = [["$", data]]
         self.depth = 0
+
+
+def guarded_call(node: Node, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` for the function or method ``name`` at ``node``: what it raises becomes Go's ``error calling
+    NAME: …`` (step's ``fail`` keeps its message for the client); loop control and recursion pass through."""
+    try:
+        return fn(*args)
+    except (ExecError, RecursionError):
+        raise
+    except FailSignal as e:
+        raise ExecError(node, f"error calling {name}: {e}", e.message or None) from None
+    except Exception as e:
+        raise ExecError(node, f"error calling {name}: {e}") from None
 
 
 def raiser(node: Node, msg: str) -> Eval:

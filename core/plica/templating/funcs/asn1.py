@@ -79,20 +79,21 @@ class _Params:
         self.set = False
 
 
+_CLASS_WORDS = {"application": CLASS_APPLICATION, "private": CLASS_PRIVATE}
+_TIME_WORDS = {"generalized": TAG_GENERALIZED, "utc": TAG_UTCTIME}
+_STRING_WORDS = {"ia5": TAG_IA5, "printable": TAG_PRINTABLE, "numeric": TAG_NUMERIC, "utf8": TAG_UTF8}
+
+
 def _parse_go_params(s: str) -> _Params:
     """Go ``encoding/asn1`` field parameters (unknown words are ignored, as in Go)."""
     p = _Params()
     for part in s.split(","):
-        if part == "explicit":
-            p.explicit = True
-            if p.tag is None:
-                p.tag = 0
-        elif part == "application":
-            p.cls = CLASS_APPLICATION
-            if p.tag is None:
-                p.tag = 0
-        elif part == "private":
-            p.cls = CLASS_PRIVATE
+        if part == "explicit" or part in _CLASS_WORDS:
+            # explicit, application and private each imply tag 0 until a tag: word says otherwise
+            if part == "explicit":
+                p.explicit = True
+            else:
+                p.cls = _CLASS_WORDS[part]
             if p.tag is None:
                 p.tag = 0
         elif part.startswith("tag:"):
@@ -102,18 +103,10 @@ def _parse_go_params(s: str) -> _Params:
                 pass
         elif part == "set":
             p.set = True
-        elif part == "generalized":
-            p.time_type = TAG_GENERALIZED
-        elif part == "utc":
-            p.time_type = TAG_UTCTIME
-        elif part == "ia5":
-            p.string_type = TAG_IA5
-        elif part == "printable":
-            p.string_type = TAG_PRINTABLE
-        elif part == "numeric":
-            p.string_type = TAG_NUMERIC
-        elif part == "utf8":
-            p.string_type = TAG_UTF8
+        elif part in _TIME_WORDS:
+            p.time_type = _TIME_WORDS[part]
+        elif part in _STRING_WORDS:
+            p.string_type = _STRING_WORDS[part]
     return p
 
 

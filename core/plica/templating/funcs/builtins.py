@@ -246,24 +246,25 @@ def _html(*args: Any) -> str:
     return html_escape(_eval_args(args))
 
 
+# the escapes text/template's JSEscape writes as such
+_JS_ESCAPES = {
+    "\\": "\\\\",
+    "'": "\\'",
+    '"': '\\"',
+    "<": "\\u003C",
+    ">": "\\u003E",
+    "&": "\\u0026",
+    "=": "\\u003D",
+}
+
+
 def js_escape(s: str) -> str:
     out = []
     for c in s:
         o = ord(c)
-        if c == "\\":
-            out.append("\\\\")
-        elif c == "'":
-            out.append("\\'")
-        elif c == '"':
-            out.append('\\"')
-        elif c == "<":
-            out.append("\\u003C")
-        elif c == ">":
-            out.append("\\u003E")
-        elif c == "&":
-            out.append("\\u0026")
-        elif c == "=":
-            out.append("\\u003D")
+        esc = _JS_ESCAPES.get(c)
+        if esc is not None:
+            out.append(esc)
         elif o < 0x20:
             out.append(f"\\u00{o:02X}")
         elif o < 0x80 or c.isprintable():

@@ -97,33 +97,32 @@ def is_print(c: str) -> bool:
     return c.isprintable() or c == " "
 
 
+# the escapes strconv.Quote writes by name
+_QUOTE_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
 def go_quote(s: str, ascii_only: bool = False) -> str:
-    """Go ``strconv.Quote`` (``%q``)."""
+    """Go ``strconv.Quote`` (``%q``; ``QuoteToASCII`` with ``ascii_only``)."""
     out = ['"']
     for c in s:
         o = ord(c)
-        if c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
+        esc = _QUOTE_ESCAPES.get(c)
+        if esc is not None:
+            out.append(esc)
         elif 0xDC80 <= o <= 0xDCFF:
             out.append(f"\\x{o - 0xDC00:02x}")  # invalid UTF-8 byte kept by surrogateescape
-        elif (o < 0x80 and is_print(c)) or (not ascii_only and o >= 0x80 and is_print(c)):
+        elif is_print(c) and (o < 0x80 or not ascii_only):
             out.append(c)
-        elif c == "\a":
-            out.append("\\a")
-        elif c == "\b":
-            out.append("\\b")
-        elif c == "\f":
-            out.append("\\f")
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\v":
-            out.append("\\v")
         elif o < 0x20 or o == 0x7F:
             out.append(f"\\x{o:02x}")
         elif o < 0x10000:

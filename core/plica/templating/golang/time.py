@@ -152,11 +152,67 @@ def time_string(t: _dt.datetime) -> str:
     _S_FRAC9,
 ) = range(36)
 
+# the zone chunks that print "Z" for UTC
+_ISO8601_TZ = frozenset(
+    (_S_ISO8601TZ, _S_ISO8601SECONDSTZ, _S_ISO8601SHORTTZ, _S_ISO8601COLONTZ, _S_ISO8601COLONSECONDSTZ)
+)
+# numeric zone chunks: (colon, with seconds, hours only), as _tz_numeric takes them
+_NUMERIC_TZ: dict[int, tuple[bool, bool, bool]] = {
+    _S_ISO8601TZ: (False, False, False),
+    _S_NUMTZ: (False, False, False),
+    _S_ISO8601SECONDSTZ: (False, True, False),
+    _S_NUMSECONDSTZ: (False, True, False),
+    _S_ISO8601SHORTTZ: (False, False, True),
+    _S_NUMSHORTTZ: (False, False, True),
+    _S_ISO8601COLONTZ: (True, False, False),
+    _S_NUMCOLONTZ: (True, False, False),
+    _S_ISO8601COLONSECONDSTZ: (True, True, False),
+    _S_NUMCOLONSECONDSTZ: (True, True, False),
+}
+
 _layout_cache: dict[str, list[tuple[int, str]]] = {}
 
 
 def _is_digit(s: str, i: int) -> bool:
     return i < len(s) and "0" <= s[i] <= "9"
+
+
+# Go's std chunks by first character, in the order Go's nextStdChunk tries them
+_STD_PREFIXES: dict[str, tuple[tuple[str, int], ...]] = {
+    "J": (("January", _S_LONGMONTH), ("Jan", _S_MONTH)),
+    "M": (("Monday", _S_LONGWEEKDAY), ("Mon", _S_WEEKDAY), ("MST", _S_TZ)),
+    "0": (
+        ("01", _S_ZEROMONTH),
+        ("02", _S_ZERODAY),
+        ("03", _S_ZEROHOUR12),
+        ("04", _S_ZEROMINUTE),
+        ("05", _S_ZEROSECOND),
+        ("06", _S_YEAR),
+        ("002", _S_ZEROYEARDAY),
+    ),
+    "1": (("15", _S_HOUR), ("1", _S_NUMMONTH)),
+    "2": (("2006", _S_LONGYEAR), ("2", _S_DAY)),
+    "_": (("_2006", _S_LONGYEAR), ("_2", _S_UNDERDAY), ("__2", _S_UNDERYEARDAY)),
+    "3": (("3", _S_HOUR12),),
+    "4": (("4", _S_MINUTE),),
+    "5": (("5", _S_SECOND),),
+    "P": (("PM", _S_PM),),
+    "p": (("pm", _S_pm),),
+    "-": (
+        ("-070000", _S_NUMSECONDSTZ),
+        ("-07:00:00", _S_NUMCOLONSECONDSTZ),
+        ("-0700", _S_NUMTZ),
+        ("-07:00", _S_NUMCOLONTZ),
+        ("-07", _S_NUMSHORTTZ),
+    ),
+    "Z": (
+        ("Z070000", _S_ISO8601SECONDSTZ),
+        ("Z07:00:00", _S_ISO8601COLONSECONDSTZ),
+        ("Z0700", _S_ISO8601TZ),
+        ("Z07:00", _S_ISO8601COLONTZ),
+        ("Z07", _S_ISO8601SHORTTZ),
+    ),
+}
 
 
 def _layout_chunks(layout: str) -> list[tuple[int, str]]:
@@ -177,118 +233,16 @@ def _layout_chunks(layout: str) -> list[tuple[int, str]]:
 
     while i < n:
         c = layout[i]
-        rest = layout[i:]
-        if c == "J":
-            if rest.startswith("January"):
-                emit(_S_LONGMONTH, "January")
-                i += 7
-                continue
-            if rest.startswith("Jan"):
-                emit(_S_MONTH, "Jan")
-                i += 3
-                continue
-        elif c == "M":
-            if rest.startswith("Monday"):
-                emit(_S_LONGWEEKDAY, "Monday")
-                i += 6
-                continue
-            if rest.startswith("Mon"):
-                emit(_S_WEEKDAY, "Mon")
-                i += 3
-                continue
-            if rest.startswith("MST"):
-                emit(_S_TZ, "MST")
-                i += 3
-                continue
-        elif c == "0":
-            if len(rest) >= 2 and "1" <= rest[1] <= "6":
-                code = [_S_ZEROMONTH, _S_ZERODAY, _S_ZEROHOUR12, _S_ZEROMINUTE, _S_ZEROSECOND, _S_YEAR][
-                    int(rest[1]) - 1
-                ]
-                emit(code, rest[:2])
-                i += 2
-                continue
-            if rest.startswith("002"):
-                emit(_S_ZEROYEARDAY, "002")
-                i += 3
-                continue
-        elif c == "1":
-            if rest.startswith("15"):
-                emit(_S_HOUR, "15")
-                i += 2
-                continue
-            emit(_S_NUMMONTH, "1")
-            i += 1
+        std = next((tc for tc in _STD_PREFIXES.get(c, ()) if layout.startswith(tc[0], i)), None)
+        if std is not None:
+            text, code = std
+            i += len(text)
+            if text == "_2006":  # Go: the "_" stays literal before the long year
+                lit.append("_")
+                text = "2006"
+            emit(code, text)
             continue
-        elif c == "2":
-            if rest.startswith("2006"):
-                emit(_S_LONGYEAR, "2006")
-                i += 4
-                continue
-            emit(_S_DAY, "2")
-            i += 1
-            continue
-        elif c == "_":
-            if rest.startswith("_2"):
-                if rest.startswith("_2006"):
-                    lit.append("_")
-                    emit(_S_LONGYEAR, "2006")
-                    i += 5
-                    continue
-                emit(_S_UNDERDAY, "_2")
-                i += 2
-                continue
-            if rest.startswith("__2"):
-                emit(_S_UNDERYEARDAY, "__2")
-                i += 3
-                continue
-        elif c in "345":
-            emit({"3": _S_HOUR12, "4": _S_MINUTE, "5": _S_SECOND}[c], c)
-            i += 1
-            continue
-        elif c == "P":
-            if rest.startswith("PM"):
-                emit(_S_PM, "PM")
-                i += 2
-                continue
-        elif c == "p":
-            if rest.startswith("pm"):
-                emit(_S_pm, "pm")
-                i += 2
-                continue
-        elif c == "-":
-            matched = False
-            for text, code in (
-                ("-070000", _S_NUMSECONDSTZ),
-                ("-07:00:00", _S_NUMCOLONSECONDSTZ),
-                ("-0700", _S_NUMTZ),
-                ("-07:00", _S_NUMCOLONTZ),
-                ("-07", _S_NUMSHORTTZ),
-            ):
-                if rest.startswith(text):
-                    emit(code, text)
-                    i += len(text)
-                    matched = True
-                    break
-            if matched:
-                continue
-        elif c == "Z":
-            matched = False
-            for text, code in (
-                ("Z070000", _S_ISO8601SECONDSTZ),
-                ("Z07:00:00", _S_ISO8601COLONSECONDSTZ),
-                ("Z0700", _S_ISO8601TZ),
-                ("Z07:00", _S_ISO8601COLONTZ),
-                ("Z07", _S_ISO8601SHORTTZ),
-            ):
-                if rest.startswith(text):
-                    emit(code, text)
-                    i += len(text)
-                    matched = True
-                    break
-            if matched:
-                continue
-        elif c in ".," and i + 1 < n and layout[i + 1] in "09":
+        if c in ".," and i + 1 < n and layout[i + 1] in "09":
             ch = layout[i + 1]
             j = i + 1
             while j < n and layout[j] == ch:
@@ -375,28 +329,10 @@ def format_time(t: _dt.datetime, layout: str) -> str:
             ap("pm" if t.hour >= 12 else "am")
         elif code == _S_TZ:
             ap(name if name else _tz_numeric(off, False, False, False))
-        elif (
-            code
-            in (
-                _S_ISO8601TZ,
-                _S_ISO8601SECONDSTZ,
-                _S_ISO8601SHORTTZ,
-                _S_ISO8601COLONTZ,
-                _S_ISO8601COLONSECONDSTZ,
-            )
-            and off == 0
-        ):
+        elif code in _ISO8601_TZ and off == 0:
             ap("Z")
-        elif code in (_S_ISO8601TZ, _S_NUMTZ):
-            ap(_tz_numeric(off, False, False, False))
-        elif code in (_S_ISO8601SECONDSTZ, _S_NUMSECONDSTZ):
-            ap(_tz_numeric(off, False, True, False))
-        elif code in (_S_ISO8601SHORTTZ, _S_NUMSHORTTZ):
-            ap(_tz_numeric(off, False, False, True))
-        elif code in (_S_ISO8601COLONTZ, _S_NUMCOLONTZ):
-            ap(_tz_numeric(off, True, False, False))
-        elif code in (_S_ISO8601COLONSECONDSTZ, _S_NUMCOLONSECONDSTZ):
-            ap(_tz_numeric(off, True, True, False))
+        elif code in _NUMERIC_TZ:
+            ap(_tz_numeric(off, *_NUMERIC_TZ[code]))
         elif code == _S_FRAC0:
             ap(text[0] + _frac_digits(t)[: len(text) - 1])
         elif code == _S_FRAC9:
@@ -487,13 +423,9 @@ def parse_time(layout: str, value: str, default_tz: _dt.tzinfo | None = None) ->
                 if not m:
                     raise ValueError
                 yday, value = int(m.group()), v2[m.end() :]
-            elif code == _S_HOUR:
-                hour, value = getnum(value, False)
-                if hour > 23:
-                    raise fail(text, hold, ": hour out of range")
-            elif code in (_S_HOUR12, _S_ZEROHOUR12):
+            elif code in (_S_HOUR, _S_HOUR12, _S_ZEROHOUR12):
                 hour, value = getnum(value, code == _S_ZEROHOUR12)
-                if hour > 12:
+                if hour > (23 if code == _S_HOUR else 12):
                     raise fail(text, hold, ": hour out of range")
             elif code in (_S_MINUTE, _S_ZEROMINUTE):
                 minute, value = getnum(value, code == _S_ZEROMINUTE)
@@ -535,43 +467,10 @@ def parse_time(layout: str, value: str, default_tz: _dt.tzinfo | None = None) ->
                     if tz_name[0] in "+-":
                         tz_off = _parse_offset(tz_name)
                         tz_name = None
-            elif (
-                code
-                in (
-                    _S_ISO8601TZ,
-                    _S_ISO8601SECONDSTZ,
-                    _S_ISO8601SHORTTZ,
-                    _S_ISO8601COLONTZ,
-                    _S_ISO8601COLONSECONDSTZ,
-                )
-                and value[:1] == "Z"
-            ):
+            elif code in _ISO8601_TZ and value[:1] == "Z":
                 tz_off, tz_name, value = 0, "UTC", value[1:]
-            elif code in (
-                _S_ISO8601TZ,
-                _S_ISO8601SECONDSTZ,
-                _S_ISO8601SHORTTZ,
-                _S_ISO8601COLONTZ,
-                _S_ISO8601COLONSECONDSTZ,
-                _S_NUMTZ,
-                _S_NUMSECONDSTZ,
-                _S_NUMSHORTTZ,
-                _S_NUMCOLONTZ,
-                _S_NUMCOLONSECONDSTZ,
-            ):
-                colon = code in (
-                    _S_ISO8601COLONTZ,
-                    _S_ISO8601COLONSECONDSTZ,
-                    _S_NUMCOLONTZ,
-                    _S_NUMCOLONSECONDSTZ,
-                )
-                secs = code in (
-                    _S_ISO8601SECONDSTZ,
-                    _S_ISO8601COLONSECONDSTZ,
-                    _S_NUMSECONDSTZ,
-                    _S_NUMCOLONSECONDSTZ,
-                )
-                short = code in (_S_ISO8601SHORTTZ, _S_NUMSHORTTZ)
+            elif code in _NUMERIC_TZ:
+                colon, secs, short = _NUMERIC_TZ[code]
                 pat = r"[+-]\d\d"
                 if not short:
                     pat += (":" if colon else "") + r"\d\d"
