@@ -11,7 +11,7 @@ import binascii
 import datetime as _dt
 from typing import Any
 
-from plica.asn1 import oid_content
+from plica.asn1 import der_length, int_content, oid_content
 
 from ..errors import GoError
 from ..golang.reflect import go_type_name
@@ -44,13 +44,6 @@ CLASS_CONTEXT = 2
 CLASS_PRIVATE = 3
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(b)]) + b
-
-
 def _tag_bytes(cls: int, constructed: bool, tag: int) -> bytes:
     first = (cls << 6) | (0x20 if constructed else 0)
     if tag < 31:
@@ -64,7 +57,7 @@ def _tag_bytes(cls: int, constructed: bool, tag: int) -> bytes:
 
 
 def tlv(cls: int, constructed: bool, tag: int, content: bytes) -> bytes:
-    return _tag_bytes(cls, constructed, tag) + _length(len(content)) + content
+    return _tag_bytes(cls, constructed, tag) + der_length(len(content)) + content
 
 
 class _Params:
@@ -123,11 +116,6 @@ def _is_printable(c: str, asterisk: bool, ampersand: bool) -> bool:
     )
 
 
-def _int_content(i: int) -> bytes:
-    n = (i + (i < 0)).bit_length() // 8 + 1
-    return i.to_bytes(n, "big", signed=True)
-
-
 def _oid_content(arcs: list[int]) -> bytes:
     if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40) or any(a < 0 for a in arcs):
         raise GoError("asn1: structure error: invalid object identifier")
@@ -165,7 +153,7 @@ def _universal(v: Any, p: _Params) -> tuple[int, bool, bytes]:
     if isinstance(v, ObjectIdentifier):
         return TAG_OID, False, _oid_content(list(v))
     if isinstance(v, int):
-        return TAG_INTEGER, False, _int_content(int(v))
+        return TAG_INTEGER, False, int_content(int(v))
     if isinstance(v, float):
         raise GoError(f"asn1: structure error: unknown Go type: {go_type_name(v)}")
     if isinstance(v, str):
