@@ -31,7 +31,20 @@ from plica.asn1 import (
 from plica.claims import Claims
 from plica.cli.common import default_home, read_defaults, read_password_file
 from plica.client import CAClient, CAClientError
-from plica.clientkit import ca_options, client_for, make_token, pick_provisioner, refused, write_ssh_cert
+from plica.clientkit import (
+    ca_options,
+    client_for,
+    file_option,
+    jws_alg,
+    load_signing_key,
+    make_token,
+    need_password,
+    pick_provisioner,
+    refused,
+    required_options,
+    sign_token,
+    write_ssh_cert,
+)
 from plica.config import ProvisionerConfig, j
 from plica.config import load as load_config
 from plica.csr import MIN_RSA_BITS, check_public_key, parse_csr_der, parse_csr_pem, rsa_too_short
@@ -69,7 +82,14 @@ from plica.jose import (
 )
 from plica.keys import generate, write_private_file
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
-from plica.provisioning import SSHOptions, renew_with_kernel_checks
+from plica.provisioning import (
+    CertType,
+    SSHOptions,
+    check_signed_by,
+    check_token_claims,
+    renew_with_kernel_checks,
+    ssh_sign_hooks,
+)
 from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
 from plica.tokens import LEEWAY, Token, normalize_audience, token_claims, token_sans
 from plica.types import (
@@ -113,6 +133,7 @@ __all__ = [
     "CAClient",
     "CAClientError",
     "CSRCheck",
+    "CertType",
     "Claims",
     "ClientContext",
     "ConfigError",
@@ -160,6 +181,8 @@ __all__ = [
     "ca_options",
     "check_csr_names",
     "check_public_key",
+    "check_signed_by",
+    "check_token_claims",
     "client_for",
     "csr_common_name",
     "csr_sans",
@@ -171,6 +194,7 @@ __all__ = [
     "der_oid",
     "der_read",
     "der_read_strict",
+    "file_option",
     "format_duration",
     "generate",
     "hookimpl",
@@ -179,9 +203,12 @@ __all__ = [
     "j",
     "jwe_decrypt_pbes2",
     "jwe_encrypt_pbes2",
+    "jws_alg",
     "key_from_jwk",
     "load_config",
+    "load_signing_key",
     "make_token",
+    "need_password",
     "normalize_audience",
     "oid_content",
     "open_storage",
@@ -199,12 +226,15 @@ __all__ = [
     "refused",
     "renew_with_kernel_checks",
     "require_admin",
+    "required_options",
     "resolve_time_duration",
     "rfc3339",
     "rsa_too_short",
     "sans_of",
     "sign_compact",
+    "sign_token",
     "split_sans",
+    "ssh_sign_hooks",
     "thumbprint",
     "tlv",
     "token_claims",

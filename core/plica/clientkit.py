@@ -2,7 +2,8 @@
 `/provisioners` and a token made by that provisioner type's plugin.
 
 Public (through `plica.api`) so that a plugin's own client commands (`plica ssh renew` of SSHPOP, `plica acme
-eab` over the admin API) behave exactly as the kernel's do.
+eab` over the admin API) behave exactly as the kernel's do. The second half is what a type's `client_token`
+and `provisioner_block_from_cli` share: file options, the password, the key that signs a token and the token.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import click
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from plica.cli.common import read_defaults, read_password_file
 from plica.client import CAClient, CAClientError
+from plica.jose import PrivateKey, PublicKey, sign_compact
 from plica.plugins import get_plugins
 from plica.types import ClientContext
 
@@ -169,3 +174,88 @@ def refused(e: CAClientError) -> click.ClickException:
     return click.ClickException(
         f"the CA refused the request ({e.status}): {e.message}" if e.status else e.message
     )
+
+
+# ------------------------------------------------------------------ what the types' client sides share
+
+
+def file_option(*decls: str, help: str, **kw: Any) -> click.Option:
+    """An option naming a file that must exist (a key, a certificate, a PEM bundle): most of what a type's
+    `cli_client_options` and `provisioner_cli_options` return. `kw` goes to click.Option as is."""
+    return click.Option(list(decls), type=click.Path(exists=True, dir_okay=False), help=help, **kw)
+
+
+def required_options(context: ClientContext, *names: str) -> list[str]:
+    """The values of the client options a type cannot make a token without (`"x5c_cert", "x5c_key"`), in
+    order; UsageError naming the provisioner and the flags when one of them is not given."""
+    values = [context.options.get(n) for n in names]
+    if not all(values):
+        flags = " and ".join("--" + n.replace("_", "-") for n in names)
+        prov = context.provisioner
+        raise click.UsageError(
+            f"provisioner {prov.get('name')!r} is a {prov.get('type')} provisioner: give {flags}"
+        )
+    return [str(v) for v in values]
+
+
+def need_password(
+    given: bytes | None, prompt: Callable[[str], str | bytes] | None, message: str, *, missing: str
+) -> bytes:
+    """The password a command cannot do without: `given` (from --password-file), else what `prompt` answers
+    to `message` (a terminal); UsageError(`missing`) when neither gives one."""
+    password = given
+    if not password and prompt is not None:
+        answer = prompt(message)
+        password = answer.encode() if isinstance(answer, str) else answer
+    if not password:
+        raise click.UsageError(missing)
+    return password
+
+
+def load_signing_key(path: str, password: bytes | None) -> PrivateKey:
+    """The private key that signs a type's tokens (`--x5c-key`, `--sshpop-key`): PEM or OpenSSH, EC, RSA or
+    Ed25519. UsageError saying what is wrong (an encrypted key without --password-file, an unreadable or
+    unsupported key)."""
+    data = Path(path).read_bytes()
+    key: Any
+    try:
+        if b"OPENSSH PRIVATE KEY" in data:
+            key = serialization.load_ssh_private_key(data, password=password)
+        else:
+            key = serialization.load_pem_private_key(data, password=password)
+    except TypeError:
+        raise click.UsageError(f"{path} is encrypted: give --password-file") from None
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise click.UsageError(f"cannot read the private key {path}: {e}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+        raise click.UsageError(f"{path}: unsupported key type {type(key).__name__}")
+    return key
+
+
+def jws_alg(key: PrivateKey) -> str:
+    """The JWS algorithm step signs a token with for a key: ES256/384/512 by curve, RS256, or EdDSA."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        alg = {256: "ES256", 384: "ES384", 521: "ES512"}.get(key.curve.key_size)
+        if alg is None:
+            raise click.UsageError(f"unsupported elliptic curve {key.curve.name} for a token signature")
+        return alg
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "EdDSA"
+    raise click.UsageError(f"unsupported key type {type(key).__name__} for a token signature")
+
+
+def _spki(key: PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def sign_token(
+    key: PrivateKey, claims: dict[str, Any], *, holder: PublicKey, mismatch: str, **header: Any
+) -> str:
+    """A token signed with the key of the credential it carries, as step's clients make them: header `alg`
+    (from the key), `typ: JWT` and `header` (the credential: `x5c`, `sshpop`). UsageError(`mismatch`) when
+    `key` is not the private half of `holder`, the credential's public key."""
+    if _spki(holder) != _spki(key.public_key()):
+        raise click.UsageError(mismatch)
+    return sign_compact({"alg": jws_alg(key), "typ": "JWT", **header}, claims, key)

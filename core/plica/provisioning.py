@@ -1,5 +1,6 @@
-"""Helpers a token-based provisioner type shares with every other: the `step.ssh` claims, and renewal that
-needs nothing beyond the kernel's own checks.
+"""Helpers a token-based provisioner type shares with every other: the claim checks every token gets, proof
+that the token was signed with a credential's own key, the `step.ssh` claims, the pair of SSH sign hooks, and
+renewal that needs nothing beyond the kernel's own checks.
 
 step-ca keeps these in its provisioner package's common code (the `stepPayload` type and the base
 provisioner's defaults); here they are written once so that the types cannot drift apart.
@@ -8,6 +9,7 @@ provisioner's defaults); here they are written once so that the types cannot dri
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 from attrs import frozen
@@ -16,10 +18,37 @@ from cryptography import x509
 from plica.durations import resolve_time_duration
 from plica.errors import Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
+from plica.jose import PublicKey, verify_signature
 from plica.tokens import Token
-from plica.types import AuthorityView, Provisioner, RenewAuthorization, SSHAuthorization
+from plica.types import AuthorityView, Provisioner, RenewAuthorization, SSHAuthorization, SSHSignRequest
 
 CertType = Literal["user", "host"]
+
+
+def check_token_claims(
+    provisioner: Provisioner, token: Token, audiences: frozenset[str], *, fragment: str | None = None
+) -> str:
+    """The claim checks every provisioner token gets once its signature has verified, in step's order:
+    nbf/exp/iat (with the leeway), `iss` is the provisioner's name, an `aud` of this endpoint (ending in
+    `#fragment` for the types whose tokens address their provisioner that way: `x5c/<name>`, ...) and a
+    non-empty `sub`, which is returned. Unauthorized naming the first check that failed."""
+    token.check_times()
+    if token.issuer != provisioner.name:
+        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
+    token.check_audience(audiences, fragment=fragment)
+    return token.require_subject()
+
+
+def check_signed_by(token: Token, key: PublicKey, *, what: str, signer: str) -> None:
+    """Proof of possession: `token` must be signed with `key`, the key of the credential it carries (an x5c
+    leaf, an SSH certificate), so that holding a copy of the credential proves nothing. `what` names the
+    token and `signer` the key in the Unauthorized message; `alg: none` never verifies."""
+    alg = str(token.header.get("alg", ""))
+    if alg == "none" or not verify_signature(alg, key, token.signing_input, token.signature):
+        raise Unauthorized(
+            f"{what} signature does not verify with {signer} "
+            f"(forged or altered token, or 'alg' {alg!r} does not fit the key)"
+        )
 
 
 @frozen
@@ -37,12 +66,27 @@ class SSHOptions:
     template_data: dict[str, Any]
 
     @classmethod
-    def from_token(cls, token: Token, *, now: dt.datetime | None = None) -> SSHOptions:
+    def from_token(
+        cls,
+        token: Token,
+        *,
+        now: dt.datetime | None = None,
+        optional: bool = False,
+        default_principals: list[str] | None = None,
+    ) -> SSHOptions:
         """Parse `token.claims["step"]["ssh"]`; Unauthorized when the token has none or a field has the wrong
-        type, naming the field."""
+        type, naming the field.
+
+        `optional`: a token without the claim stands for an empty one (Nebula's tokens may leave the SSH
+        options to the certificate they carry); a claim that is not an object is still refused.
+        `default_principals` replaces `[sub]` as the principals of a token that names none."""
         step = token.claims.get("step")
         opts = step.get("ssh") if isinstance(step, dict) else None
+        if opts is None and optional:
+            opts = {}
         if not isinstance(opts, dict):
+            if optional:
+                raise Unauthorized("token claim step.ssh must be a JSON object")
             raise Unauthorized("token is not an SSH provisioning token (it has no step.ssh claim)")
         sub = token.subject
         cert_type = opts.get("certType") or ""
@@ -51,7 +95,9 @@ class SSHOptions:
         key_id = opts.get("keyID") or sub
         if not isinstance(key_id, str):
             raise Unauthorized("token step.ssh.keyID must be a string")
-        principals = opts.get("principals") or [sub]
+        principals = opts.get("principals") or (
+            default_principals if default_principals is not None else [sub]
+        )
         if not isinstance(principals, list) or not all(isinstance(p, str) for p in principals):
             raise Unauthorized("token step.ssh.principals must be a list of strings")
         when = now or dt.datetime.now(dt.UTC)
@@ -74,22 +120,50 @@ class SSHOptions:
         self, cert_type: CertType, token: Token, *, token_id: str | None = None, **extra: Any
     ) -> SSHAuthorization:
         """The SSHAuthorization for a request of `cert_type`: Forbidden when the token was made for the
-        other type. `extra` carries the type's own fields (authorization_crt, not_after, ...)."""
+        other type. `extra` carries the type's own fields (authorization_crt, not_after, ...) and wins over
+        the token's (Nebula passes `template_data={}`: its tokens do not choose template data)."""
         if self.cert_type and self.cert_type != cert_type:
             raise Forbidden(
                 f"token is for a {self.cert_type} certificate, the request is for a {cert_type} certificate"
             )
-        return SSHAuthorization(
-            cert_type=cert_type,
-            key_id=self.key_id,
-            principals=list(self.principals),
-            token_id=token.id if token_id is None else token_id,
-            valid_after=self.valid_after,
-            valid_before=self.valid_before,
-            token_claims=token.claims,
-            template_data=dict(self.template_data),
-            **extra,
-        )
+        fields: dict[str, Any] = {
+            "key_id": self.key_id,
+            "principals": list(self.principals),
+            "token_id": token.id if token_id is None else token_id,
+            "valid_after": self.valid_after,
+            "valid_before": self.valid_before,
+            "token_claims": token.claims,
+            "template_data": dict(self.template_data),
+        }
+        return SSHAuthorization(cert_type=cert_type, **{**fields, **extra})
+
+
+SSHSign = Callable[[Provisioner, Token, SSHSignRequest, AuthorityView, CertType], SSHAuthorization]
+
+
+def ssh_sign_hooks(
+    authorize: SSHSign,
+) -> tuple[Callable[..., SSHAuthorization], Callable[..., SSHAuthorization]]:
+    """`authorize_ssh_user_sign` and `authorize_ssh_host_sign` for a type that authorizes both kinds the
+    same way, told apart only by the certificate type passed to `authorize`:
+
+        authorize_ssh_user_sign, authorize_ssh_host_sign = ssh_sign_hooks(_ssh)
+
+    in the hooks module declares the ssh-user-cert-sign and ssh-host-cert-sign capabilities."""
+
+    @hookimpl(specname="authorize_ssh_user_sign")
+    def user(
+        provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
+    ) -> SSHAuthorization:
+        return authorize(provisioner, token, request, authority, "user")
+
+    @hookimpl(specname="authorize_ssh_host_sign")
+    def host(
+        provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
+    ) -> SSHAuthorization:
+        return authorize(provisioner, token, request, authority, "host")
+
+    return user, host
 
 
 @hookimpl(specname="authorize_renew")

@@ -9,26 +9,27 @@ import click
 import orjson
 from cryptography.hazmat.primitives import serialization
 
-from plica.api import ClientContext
-from plica.hookspecs import hookimpl
-from plica.jose import (
+from plica.api import (
+    ClientContext,
     JOSEError,
     PrivateKey,
     default_alg,
+    file_option,
+    hookimpl,
     jwe_decrypt_pbes2,
     key_from_jwk,
+    need_password,
     public_jwk,
     sign_compact,
+    token_claims,
 )
-from plica.tokens import token_claims
 
 
 @hookimpl
 def cli_client_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--key"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--key",
             help="JWK provisioner: the provisioner's private key (JWK, JWE or PEM file), when the CA does not "
             "publish an encrypted key or you keep it elsewhere.",
         ),
@@ -53,24 +54,20 @@ def load_private_key(path: str, password: bytes | None) -> tuple[PrivateKey, dic
 
 @hookimpl
 def client_token(provisioner_type: str, context: ClientContext, operation: str) -> str | None:
-    if provisioner_type.upper() != "JWK":
-        return None
     prov = context.provisioner
-    opts = context.options
-    password: bytes | None = opts.get("password")
-    if opts.get("key"):
-        key, jwk = load_private_key(opts["key"], password)
+    password: bytes | None = context.options.get("password")
+    if context.options.get("key"):
+        key, jwk = load_private_key(context.options["key"], password)
     else:
         enc = prov.get("encryptedKey")
         if not enc:
             raise click.UsageError(f"provisioner {prov.get('name')!r} publishes no encrypted key: use --key")
-        if password is None and context.prompt is not None:
-            password = context.prompt(
-                f"Please enter the password to decrypt the provisioner key ({prov.get('name')})"
-            )
-            password = password.encode() if isinstance(password, str) else password
-        if password is None:
-            raise click.UsageError("the provisioner key is encrypted: give --password-file")
+        password = need_password(
+            password,
+            context.prompt,
+            f"Please enter the password to decrypt the provisioner key ({prov.get('name')})",
+            missing="the provisioner key is encrypted: give --password-file",
+        )
         try:
             _, pt = jwe_decrypt_pbes2(enc, password)
         except JOSEError as e:

@@ -7,19 +7,25 @@ from typing import Any
 
 import click
 import orjson
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from plica.hookspecs import hookimpl
-from plica.jose import (
+from plica.api import (
     JOSEError,
     b64url_decode,
+    file_option,
+    generate,
+    hookimpl,
     jwe_decrypt_pbes2,
     jwe_encrypt_pbes2,
     key_from_jwk,
+    need_password,
     private_jwk,
     public_jwk,
     thumbprint,
 )
-from plica.keys import generate
+
+# When neither --password-file nor a terminal gives the password to encrypt the private key with.
+NO_PASSWORD = "a password is needed to encrypt the provisioner private key (--password-file)"
 
 
 @hookimpl
@@ -31,11 +37,7 @@ def provisioner_cli_options() -> list[click.Option]:
             default=None,
             help="JWK: create a new key pair; the private key is published encrypted with the password.",
         ),
-        click.Option(
-            ["--public-key"],
-            type=click.Path(exists=True, dir_okay=False),
-            help="JWK: use this public key (JWK or PEM file).",
-        ),
+        file_option("--public-key", help="JWK: use this public key (JWK or PEM file)."),
         click.Option(
             ["--private-key"],
             type=str,
@@ -69,8 +71,6 @@ def provisioner_block_from_cli(
     """add: --create (new key pair), or --public-key [--private-key]; update: the same flags rekey
     (--create), replace the public key, or replace/remove (--private-key "") the published encryptedKey
     (spec/provisioners.txt: password change, rekey, remove the private key)."""
-    if provisioner_type.upper() != "JWK":
-        return None
     block = dict(existing or {"type": "JWK", "name": name})
     pk = options.get("private_key")
     if options.get("create"):
@@ -101,17 +101,7 @@ def provisioner_block_from_cli(
 
 
 def _password(options: dict[str, Any], message: str) -> bytes:
-    password: bytes | None = options.get("password")
-    if password:
-        return password
-    prompt = options.get("prompt")
-    if prompt is not None:
-        password = prompt(message)
-    if not password:
-        raise click.UsageError(
-            "a password is needed to encrypt the provisioner private key (--password-file)"
-        )
-    return password
+    return need_password(options.get("password"), options.get("prompt"), message, missing=NO_PASSWORD)
 
 
 def _read_public_jwk(path: str) -> dict[str, Any]:
@@ -121,8 +111,6 @@ def _read_public_jwk(path: str) -> dict[str, Any]:
         if not isinstance(jwk, dict):
             raise click.BadParameter(f"{path} is not a JWK", param_hint="--public-key")
         return public_jwk(key_from_jwk(jwk))
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
     return public_jwk(load_pem_public_key(data))  # type: ignore[arg-type]
 
 
@@ -154,8 +142,6 @@ def _set_private_key(block: dict[str, Any], path: Path, options: dict[str, Any])
         block["encryptedKey"] = jwe
         return
     if data.startswith(b"-----BEGIN"):
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
         try:
             key = load_pem_private_key(data, password=None)
         except (TypeError, ValueError) as e:

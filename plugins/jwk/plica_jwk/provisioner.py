@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 from typing import Any
 
@@ -12,25 +11,33 @@ from cryptography import x509
 
 from plica.api import (
     AuthorityView,
+    CertType,
+    ConfigError,
+    Forbidden,
+    JOSEError,
     Provisioner,
+    ProvisionerConfig,
     ProvisionerType,
-    RenewAuthorization,
+    PublicKey,
     RevokeAuthorization,
     RevokeRequest,
     SignRequest,
     SSHAuthorization,
+    SSHOptions,
     SSHRevokeAuthorization,
     SSHRevokeRequest,
     SSHSignRequest,
+    Token,
     X509Authorization,
+    check_csr_names,
+    check_token_claims,
+    hookimpl,
+    j,
+    key_from_jwk,
+    ssh_sign_hooks,
+    thumbprint,
+    token_sans,
 )
-from plica.config import ProvisionerConfig, j
-from plica.durations import resolve_time_duration
-from plica.errors import ConfigError, Forbidden, Unauthorized
-from plica.hookspecs import hookimpl
-from plica.jose import JOSEError, PublicKey, key_from_jwk, thumbprint
-from plica.names import check_csr_names
-from plica.tokens import Token, token_sans
 
 
 @define(kw_only=True)
@@ -85,17 +92,8 @@ def provisioner_encrypted_key(provisioner: Provisioner) -> str | None:
 def _verify(provisioner: Provisioner, token: Token, audiences: frozenset[str]) -> dict[str, Any]:
     state: JWKState = provisioner.state
     token.verify(state.key)
-    token.check_times()
-    if token.issuer != provisioner.name:
-        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
-    token.check_audience(audiences)
-    token.require_subject()
+    check_token_claims(provisioner, token, audiences)
     return token.claims
-
-
-def _token_id(token: Token) -> str:
-    jti = token.claims.get("jti")
-    return jti if isinstance(jti, str) and jti else token.hash_id()
 
 
 @hookimpl
@@ -119,18 +117,10 @@ def authorize_sign(
         subject=sub,
         sans=sans,
         check_csr=check,
-        token_id=_token_id(token),
+        token_id=token.id,
         credential_id=provisioner.state.kid,
         token_claims=claims,
     )
-
-
-@hookimpl
-def authorize_renew(
-    provisioner: Provisioner, certificate: x509.Certificate, authority: AuthorityView
-) -> RenewAuthorization | None:
-    # Renewal needs nothing beyond the kernel's checks (not revoked, renewal enabled, not expired).
-    return None
 
 
 @hookimpl
@@ -138,55 +128,21 @@ def authorize_revoke(
     provisioner: Provisioner, token: Token, request: RevokeRequest, authority: AuthorityView
 ) -> RevokeAuthorization:
     _verify(provisioner, token, authority.audiences.revoke)
-    return RevokeAuthorization(token_id=_token_id(token))
+    return RevokeAuthorization(token_id=token.id)
 
 
 def _ssh(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView, cert_type: str
+    provisioner: Provisioner,
+    token: Token,
+    request: SSHSignRequest,
+    authority: AuthorityView,
+    cert_type: CertType,
 ) -> SSHAuthorization:
-    claims = _verify(provisioner, token, authority.audiences.ssh_sign)
-    step = claims.get("step")
-    opts = step.get("ssh") if isinstance(step, dict) else None
-    if not isinstance(opts, dict):
-        raise Unauthorized("token is not an SSH provisioning token (it has no step.ssh claim)")
-    tct = opts.get("certType") or ""
-    if tct and tct != cert_type:
-        raise Forbidden(f"token is for a {tct} certificate, the request is for a {cert_type} certificate")
-    sub = token.subject
-    key_id = opts.get("keyID") or sub
-    principals = opts.get("principals") or [sub]
-    if not isinstance(principals, list) or not all(isinstance(p, str) for p in principals):
-        raise Unauthorized("token step.ssh.principals must be a list of strings")
-    try:
-        now = dt.datetime.now(dt.UTC)
-        va = resolve_time_duration(opts.get("validAfter") or None, now=now)
-        vb = resolve_time_duration(opts.get("validBefore") or None, now=now, base=va or now)
-    except (ValueError, TypeError):
-        raise Unauthorized("token step.ssh validAfter/validBefore are not valid times") from None
-    return SSHAuthorization(
-        cert_type=cert_type,  # type: ignore[arg-type]
-        key_id=str(key_id),
-        principals=list(principals),
-        token_id=_token_id(token),
-        valid_after=va,
-        valid_before=vb,
-        token_claims=claims,
-        template_data=opts.get("templateData") if isinstance(opts.get("templateData"), dict) else {},
-    )
+    _verify(provisioner, token, authority.audiences.ssh_sign)
+    return SSHOptions.from_token(token).authorize(cert_type, token)
 
 
-@hookimpl
-def authorize_ssh_user_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    return _ssh(provisioner, token, request, authority, "user")
-
-
-@hookimpl
-def authorize_ssh_host_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    return _ssh(provisioner, token, request, authority, "host")
+authorize_ssh_user_sign, authorize_ssh_host_sign = ssh_sign_hooks(_ssh)
 
 
 @hookimpl
@@ -194,4 +150,4 @@ def authorize_ssh_revoke(
     provisioner: Provisioner, token: Token, request: SSHRevokeRequest, authority: AuthorityView
 ) -> SSHRevokeAuthorization:
     _verify(provisioner, token, authority.audiences.ssh_revoke)
-    return SSHRevokeAuthorization(token_id=_token_id(token))
+    return SSHRevokeAuthorization(token_id=token.id)
