@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from plica.errors import Unauthorized
+from plica.api import Unauthorized
 
 # A token carries a leaf and its intermediates; a longer list is noise (or an attempt to make us work).
 MAX_CHAIN_CERTS = 10

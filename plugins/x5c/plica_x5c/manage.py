@@ -9,15 +9,16 @@ from typing import Any
 import click
 from cryptography import x509
 
-from plica.hookspecs import hookimpl
+from plica.api import file_option, hookimpl
 
 
 @hookimpl
 def provisioner_cli_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--x5c-root", "--x5c-roots", "x5c_root"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--x5c-root",
+            "--x5c-roots",
+            "x5c_root",
             help="X5C: PEM file of the root certificate(s) that tokens' x5c chains must verify to "
             "(e.g. the CA's own certs/root_ca.crt).",
         ),
@@ -40,8 +41,6 @@ def roots_value(path: str) -> str:
 def provisioner_block_from_cli(
     provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    if provisioner_type.upper() != "X5C":
-        return None
     block = dict(existing or {"type": "X5C", "name": name})
     if options.get("x5c_root"):
         block["roots"] = roots_value(options["x5c_root"])

@@ -15,9 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from plica.asn1 import ProvisionerExtension
-from plica.errors import ConfigError
-from plica.jose import sign_compact
+from plica.api import ConfigError, ProvisionerExtension, sign_compact
 from plica.testing import CAFiles, in_process_ca
 from plica_x5c.client import x5c_token
 

@@ -15,8 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from plica.asn1 import ProvisionerExtension
-from plica.jose import b64url_decode
+from plica.api import ProvisionerExtension, b64url_decode
 from plica.testing import CAFiles, ca_process, make_ca
 
 pytestmark = pytest.mark.slow
