@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from typing import Any
@@ -64,3 +66,30 @@ def csr_for(names: Iterable[str] | str, key: Any = None) -> CSRFor:
     names = [names] if isinstance(names, str) else list(names)
     key = key or ec_key()
     return CSRFor(key=key, csr=make_csr(key, names[0] if names else None, names))
+
+
+def root_ca(cn: str = "Test Root", key: Any = None) -> tuple[x509.Certificate, Any]:
+    """A self-signed CA certificate (one day back, thirty ahead) and its key: an outside PKI to trust."""
+    key = key or ec_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def pem_b64(*certs: x509.Certificate) -> str:
+    """Standard base64 of the PEM text of `certs`: how ca.json holds roots (a Go []byte)."""
+    return base64.b64encode(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)).decode()

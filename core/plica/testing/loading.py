@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from plica import config as config_mod
-from plica.authority import Authority
+from plica.authority import Authority, Snapshot
 from plica.http.server import load_material, open_authority
 from plica.plugins import Plugins, get_plugins
+from plica.storage import open_storage_for
 
 if TYPE_CHECKING:
     from plica.testing import CAFiles
@@ -29,3 +30,16 @@ async def opened_authority(files: CAFiles, plugins: Plugins | None = None) -> As
         yield authority
     finally:
         await authority.storage.close()
+
+
+def load_snapshot(files: CAFiles, plugins: Plugins | None = None) -> Snapshot:
+    """What a reload of `files` builds: config, key material and every provisioner loaded through its plugin,
+    without opening the storage. Raises what a reload refuses (`ConfigError` naming the JSON path)."""
+    cfg = config_mod.load(files.config_path)
+    authority = Authority(
+        material=load_material(cfg, files.password),
+        storage=open_storage_for(cfg),  # never opened: loading provisioners does not touch it
+        plugins=plugins or get_plugins(),
+        start_time=time.time() - 5,
+    )
+    return authority.load_snapshot(cfg)

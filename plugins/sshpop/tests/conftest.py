@@ -4,21 +4,17 @@ certificates obtained from it through its JWK provisioner, and an HTTPS client."
 from __future__ import annotations
 
 import base64
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 from attrs import define
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import SSHCertificate
 
-from plica.jose import jwe_decrypt_pbes2, key_from_jwk, sign_compact
-from plica.testing import CAFiles, client_context, make_ca
+from plica.testing import CAFiles, admin_key, client_context, make_ca
 
 
 @pytest.fixture
@@ -34,12 +30,8 @@ def ca(tmp_path: Path) -> CAFiles:
 def jwk_token(files: CAFiles, subject: str, audience_path: str, extra: dict[str, Any] | None = None) -> str:
     """A token of the CA's JWK provisioner, made as `plica token` makes it (its encrypted key, decrypted)."""
     block = next(p for p in files.config()["authority"]["provisioners"] if p["type"] == "JWK")
-    _, plain = jwe_decrypt_pbes2(block["encryptedKey"], files.password)
-    key = key_from_jwk(orjson.loads(plain))
-    now = int(time.time())
-    claims = {"iss": block["name"], "sub": subject, "aud": files.url + audience_path, "jti": secrets.token_hex(32),
-              "iat": now, "nbf": now, "exp": now + 300, **(extra or {})}  # fmt: skip
-    return sign_compact({"alg": block["key"]["alg"], "kid": block["key"]["kid"], "typ": "JWT"}, claims, key)  # type: ignore[arg-type]
+    key = admin_key(files, block["name"])
+    return key.sign(key.claims(subject, files.url + audience_path, **(extra or {})))
 
 
 def wire_b64(key: Any) -> str:
