@@ -1,8 +1,9 @@
 """The SSHPOP provisioner: an SSH certificate signed by this CA authenticates its own renewal, rekey or
 revocation (api.md §3 /ssh/renew, /ssh/rekey, /ssh/revoke; §5 SSHPOP row).
 
-Server hooks use only the kernel's public API; the `plica ssh renew|rekey` commands use the kernel's CLI
-helpers, imported when the CLI is built.
+The hooks, by module: `provisioner` (the type, ssh-host-cert-renew, ssh-rekey, ssh-revoke), `client`
+(tokens), `commands` (`plica ssh renew|rekey`) and `manage` (`plica provisioner add`). Uses only the
+kernel's public face, `plica.api`.
 """
 
 from __future__ import annotations

@@ -9,20 +9,23 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives import serialization
 
-from plica.hookspecs import hookimpl
-from plica.keys import generate, write_private_file
+from plica.api import (
+    CAClient,
+    CAClientError,
+    ca_options,
+    client_for,
+    generate,
+    hookimpl,
+    make_token,
+    refused,
+    write_private_file,
+    write_ssh_cert,
+)
+from plica_sshpop.client import load_certificate
 
 
 def _commands() -> list[click.Command]:
-    # The kernel's CLI helpers are imported only when the CLI is built: importing them while plugins are
-    # being discovered would ask for the plugin set that is still being made.
-    from plica.cli.client_cmds import ca_options, client_for, make_token, write_ssh_cert
-    from plica.client import CAClient, CAClientError
-
-    def fail(e: CAClientError) -> click.ClickException:
-        return click.ClickException(
-            f"the CA refused the request ({e.status}): {e.message}" if e.status else e.message
-        )
+    """A new `ssh` group each time the CLI is built; the kernel moves its commands into its own."""
 
     def sshpop_provisioner(client: CAClient, name: str | None) -> str:
         if name:
@@ -39,8 +42,6 @@ def _commands() -> list[click.Command]:
         )
 
     def token(client: CAClient, kw: dict[str, Any], operation: str, cert_file: str, key_file: str) -> str:
-        from plica_sshpop.client import load_certificate
-
         serial = str(load_certificate(cert_file).serial)
         opts = {**kw, "provisioner": sshpop_provisioner(client, kw.get("provisioner")),
                 "sshpop_cert": cert_file, "sshpop_key": key_file}  # fmt: skip
@@ -63,7 +64,7 @@ def _commands() -> list[click.Command]:
         try:
             resp = client.post("/ssh/renew", {"ott": token(client, kw, "ssh-renew", cert_file, key_file)})
         except CAClientError as e:
-            raise fail(e) from None
+            raise refused(e) from None
         dest = Path(out or cert_file)
         write_ssh_cert(dest, resp["crt"])
         click.echo(f"✔ Certificate: {dest}")
@@ -97,7 +98,7 @@ def _commands() -> list[click.Command]:
             body["ott"] = token(client, kw, "ssh-rekey", cert_file, key_file)
             resp = client.post("/ssh/rekey", body)
         except CAClientError as e:
-            raise fail(e) from None
+            raise refused(e) from None
         # Nothing is written until the CA has answered, so a refusal leaves the old key pair intact.
         key_path = Path(out or key_file)
         write_private_file(

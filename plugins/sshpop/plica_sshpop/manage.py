@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from plica.hookspecs import hookimpl
+from plica.api import hookimpl
 
 
 @hookimpl
 def provisioner_block_from_cli(
     provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    if provisioner_type.upper() != "SSHPOP":
-        return None
     return dict(existing or {"type": "SSHPOP", "name": name})

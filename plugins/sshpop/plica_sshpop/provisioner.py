@@ -11,18 +11,22 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCert
 
 from plica.api import (
     AuthorityView,
+    BadRequest,
+    ConfigError,
+    Forbidden,
     Provisioner,
+    ProvisionerConfig,
     ProvisionerType,
     SSHRenewAuthorization,
     SSHRenewRequest,
     SSHRevokeAuthorization,
     SSHRevokeRequest,
+    Token,
+    Unauthorized,
+    check_signed_by,
+    check_token_claims,
+    hookimpl,
 )
-from plica.config import ProvisionerConfig
-from plica.errors import BadRequest, ConfigError, Forbidden, Unauthorized
-from plica.hookspecs import hookimpl
-from plica.jose import verify_signature
-from plica.tokens import Token
 from plica_sshpop.sshcert import INFINITY, SSHCertError, from_wire_b64, kind, public_key_wire, signed_by
 
 
@@ -45,12 +49,6 @@ class SSHPOPState:
     user_keys: frozenset[bytes]
     host_keys: frozenset[bytes]
     fragment: str
-
-
-@frozen
-class Verified:
-    certificate: SSHCertificate
-    token_id: str
 
 
 @hookimpl
@@ -77,12 +75,13 @@ def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
     return [provisioner.state.fragment]
 
 
-def _check_valid_now(cert: SSHCertificate, now: int) -> None:
+def _check_valid_now(cert: SSHCertificate, *, allow_expired: bool = False) -> None:
+    now = int(time.time())
     if now < cert.valid_after:
         raise Unauthorized(
             f"sshpop certificate (serial {cert.serial}) is not valid yet (validAfter {cert.valid_after})"
         )
-    if cert.valid_before != INFINITY and now >= cert.valid_before:
+    if cert.valid_before != INFINITY and now >= cert.valid_before and not allow_expired:
         raise Unauthorized(
             f"sshpop certificate (serial {cert.serial}) has expired (validBefore {cert.valid_before})"
         )
@@ -90,33 +89,24 @@ def _check_valid_now(cert: SSHCertificate, now: int) -> None:
 
 def _verify(
     provisioner: Provisioner, token: Token, audiences: frozenset[str], *, check_validity: bool
-) -> Verified:
+) -> SSHCertificate:
+    """The sshpop certificate of a token whose certificate, signature and claims passed."""
     state: SSHPOPState = provisioner.state
     try:
         cert = from_wire_b64(token.header.get("sshpop"))
     except SSHCertError as e:
         raise Unauthorized(f"token 'sshpop' header {e}") from None
     if check_validity:
-        _check_valid_now(cert, int(time.time()))
+        _check_valid_now(cert)
     ca_keys = state.user_keys if cert.type == SSHCertificateType.USER else state.host_keys
     if not signed_by(cert, ca_keys):
         raise Unauthorized(
             f"sshpop {kind(cert)} certificate (serial {cert.serial}) was not signed by this CA's SSH {kind(cert)} key"
         )
-    alg = token.header.get("alg", "")
     # The certificate's own key signs the token: holding a copy of a certificate proves nothing.
-    if alg == "none" or not verify_signature(alg, cert.public_key(), token.signing_input, token.signature):  # type: ignore[arg-type]
-        raise Unauthorized(
-            "sshpop token signature does not verify with the certificate's public key "
-            f"(forged or altered token, or 'alg' {alg!r} does not fit the key)"
-        )
-    token.check_times()
-    if token.issuer != provisioner.name:
-        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
-    token.check_audience(audiences, fragment=state.fragment)
-    token.require_subject()
-    jti = token.claims.get("jti")
-    return Verified(certificate=cert, token_id=jti if isinstance(jti, str) and jti else token.hash_id())
+    check_signed_by(token, cert.public_key(), what="sshpop token", signer="the certificate's public key")
+    check_token_claims(provisioner, token, audiences, fragment=state.fragment)
+    return cert
 
 
 def _require_host(cert: SSHCertificate, what: str) -> None:
@@ -132,42 +122,32 @@ def authorize_ssh_host_renew(
 ) -> SSHRenewAuthorization:
     # Renewal does not require the certificate to be valid now: it may have expired when the provisioner
     # allows renewal after expiry (step's Controller.AuthorizeSSHRenew).
-    v = _verify(provisioner, token, authority.audiences.ssh_renew, check_validity=False)
-    cert = v.certificate
+    cert = _verify(provisioner, token, authority.audiences.ssh_renew, check_validity=False)
     _require_host(cert, "renewed")
-    claims = provisioner.claims
-    if claims.disable_renewal:
+    if provisioner.claims.disable_renewal:
         raise Unauthorized(f"renew is disabled for provisioner {provisioner.name!r}")
-    now = int(time.time())
-    if now < cert.valid_after:
-        raise Unauthorized(
-            f"sshpop certificate (serial {cert.serial}) is not valid yet (validAfter {cert.valid_after})"
-        )
-    if cert.valid_before != INFINITY and now >= cert.valid_before and not claims.allow_renewal_after_expiry:
-        raise Unauthorized(
-            f"sshpop certificate (serial {cert.serial}) has expired (validBefore {cert.valid_before})"
-        )
-    return SSHRenewAuthorization(certificate=cert, token_id=v.token_id)
+    _check_valid_now(cert, allow_expired=provisioner.claims.allow_renewal_after_expiry)
+    return SSHRenewAuthorization(certificate=cert, token_id=token.id)
 
 
 @hookimpl
 def authorize_ssh_rekey(
     provisioner: Provisioner, token: Token, request: SSHRenewRequest, authority: AuthorityView
 ) -> SSHRenewAuthorization:
-    v = _verify(provisioner, token, authority.audiences.ssh_rekey, check_validity=True)
-    _require_host(v.certificate, "rekeyed")
-    return SSHRenewAuthorization(certificate=v.certificate, token_id=v.token_id)
+    cert = _verify(provisioner, token, authority.audiences.ssh_rekey, check_validity=True)
+    _require_host(cert, "rekeyed")
+    return SSHRenewAuthorization(certificate=cert, token_id=token.id)
 
 
 @hookimpl
 def authorize_ssh_revoke(
     provisioner: Provisioner, token: Token, request: SSHRevokeRequest, authority: AuthorityView
 ) -> SSHRevokeAuthorization:
-    v = _verify(provisioner, token, authority.audiences.ssh_revoke, check_validity=True)
+    cert = _verify(provisioner, token, authority.audiences.ssh_revoke, check_validity=True)
     # A certificate may revoke only itself: the subject names it, and the kernel matches it to the request.
-    if token.subject != str(v.certificate.serial):
+    if token.subject != str(cert.serial):
         raise Forbidden(
             f"sshpop token subject {token.subject!r} must be the serial number of the sshpop certificate "
-            f"({v.certificate.serial})"
+            f"({cert.serial})"
         )
-    return SSHRevokeAuthorization(token_id=v.token_id)
+    return SSHRevokeAuthorization(token_id=token.id)

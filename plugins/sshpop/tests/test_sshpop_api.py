@@ -19,10 +19,8 @@ from cryptography.hazmat.primitives.serialization import (
     SSHCertificateType,
 )
 
-from plica.errors import ConfigError
-from plica.jose import sign_compact
-from plica.keys import load_key
-from plica.testing import CAFiles, in_process_ca, make_ca
+from plica.api import ConfigError, sign_compact
+from plica.testing import CAFiles, in_process_ca, load_key, make_ca
 from plica_sshpop.client import sshpop_token
 from plica_sshpop.sshcert import from_wire_b64, to_wire_b64
 
