@@ -19,6 +19,7 @@ from plica.cli.client_cmds import (
     token_cmd,
 )
 from plica.cli.crypto_cmds import crypto_group
+from plica.cli.plugin_cmds import plugin_group
 from plica.cli.provisioner_cmds import provisioner_group
 
 
@@ -41,6 +42,7 @@ def build_cli() -> click.Group:
         provisioner_group,
         crypto_group,
         admin_group,
+        plugin_group,
     ):
         cli.add_command(cmd)
     from plica.plugins import get_plugins
