@@ -1,22 +1,26 @@
 """The ACME provisioner: an RFC 8555 server under /acme/<provisioner>/ (and /2.0/acme/<provisioner>/) with
 http-01, dns-01 and tls-alpn-01 challenges, External Account Binding, key rollover and Renewal Information.
 
-Uses the kernel's public API (hooks, `plica.api`, `plica.jose`, `plica.errors`, storage through the
-AuthorityView) and the kernel's `authority.issue` to sign at finalize.
+Uses only the kernel's public face (`plica.api`), and the kernel's `authority.issue` to sign at finalize.
+The kernel registers this package: its hooks are hooks.py's, named here.
 """
 
 from __future__ import annotations
 
-from plica_acme.cli import cli_commands, provisioner_block_from_cli, provisioner_cli_options
-from plica_acme.provisioner import (
-    ACMEConfig,
+from plica_acme.hooks import (
     authorize_renew,
     authorize_revoke,
     authorize_sign,
+    cli_commands,
+    http_routes,
+    http_setup,
+    provisioner_block_from_cli,
+    provisioner_cli_options,
     provisioner_load,
     provisioner_types,
+    storage_migrations,
 )
-from plica_acme.routes import http_routes, on_shutdown, on_startup, storage_migrations
+from plica_acme.provisioner import ACMEConfig
 
 __all__ = [
     "ACMEConfig",
@@ -25,8 +29,7 @@ __all__ = [
     "authorize_sign",
     "cli_commands",
     "http_routes",
-    "on_shutdown",
-    "on_startup",
+    "http_setup",
     "provisioner_block_from_cli",
     "provisioner_cli_options",
     "provisioner_load",

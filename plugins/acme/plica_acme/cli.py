@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -15,35 +15,38 @@ from urllib.parse import quote
 import click
 import orjson
 
-from plica.hookspecs import hookimpl
-from plica.jose import b64url_encode
+from plica.api import (
+    AdminClient,
+    AdminCredentials,
+    CAClientError,
+    ConfigError,
+    StorageError,
+    b64url_encode,
+    default_home,
+    load_config,
+    open_storage_for,
+    read_defaults,
+    read_password_file,
+    rfc3339,
+)
 
 from . import eab
-from .eab_api import KEY_NOT_FOUND
+from .api.eab_admin import KEY_NOT_FOUND
+from .model import EABKey
 from .provisioner import DEFAULT_CHALLENGES, KNOWN_ATTESTATION_FORMATS, KNOWN_CHALLENGES
 from .schema import MIGRATIONS
+from .store import AcmeStore
 
 T = TypeVar("T")
 
 
-def _config_path(home: Path | None, config: Path | None) -> Path:
-    if config is not None:
-        return config
-    home = home or Path(os.environ.get("PLICA_HOME") or Path.home() / ".plica")
-    return home / "config" / "ca.json"
-
-
-def _with_storage(
-    home: Path | None, config: Path | None, provisioner: str, fn: Callable[[Any], Awaitable[T]]
+def _with_store(
+    home: Path | None, config: Path | None, provisioner: str, fn: Callable[[AcmeStore], Awaitable[T]]
 ) -> T:
-    from plica import config as config_mod
-    from plica.errors import ConfigError
-    from plica.http.server import db_source
-    from plica.storage import StorageError, open_storage
-
-    path = _config_path(home, config)
+    """Run `fn` on the ACME tables of the database the CA's ca.json names."""
+    path = config or (home or default_home()) / "config" / "ca.json"
     try:
-        cfg = config_mod.load(path)
+        cfg = load_config(path)
     except ConfigError as e:
         raise click.ClickException(f"cannot read {path}: {e}") from None
     blocks = [p for p in cfg.authority.provisioners if p.get("name") == provisioner]
@@ -53,12 +56,11 @@ def _with_storage(
         raise click.ClickException(f"provisioner {provisioner!r} is not an ACME provisioner")
 
     async def run() -> T:
-        kind, src = db_source(cfg)
-        storage = open_storage(kind, src)
+        storage = open_storage_for(cfg)
         await storage.open()
         try:
             await storage.migrate(MIGRATIONS)
-            return await fn(storage)
+            return await fn(AcmeStore(storage))
         finally:
             await storage.close()
 
@@ -100,11 +102,8 @@ def _remote(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _admin_client(home: Path | None, remote: dict[str, Any]) -> Any:
+def _admin_client(home: Path | None, remote: dict[str, Any]) -> AdminClient | None:
     """The admin API client when --admin-cert is given, else None (local database)."""
-    from plica.admin import AdminClient, AdminCredentials
-    from plica.cli.common import read_defaults, read_password_file
-
     cert, key = remote.get("admin_cert"), remote.get("admin_key")
     if not cert and not key:
         return None
@@ -121,24 +120,21 @@ def _admin_client(home: Path | None, remote: dict[str, Any]) -> Any:
     return AdminClient(url, remote.get("root") or defaults.get("root"), creds)
 
 
-def _call(client: Any, method: str, path: str, body: Any = None) -> Any:
-    from plica.client import CAClientError
-
+def _call(client: AdminClient, method: str, path: str, body: Any = None) -> Any:
     try:
         return client.request(method, path, body)
     except CAClientError as e:
         raise click.ClickException(f"the CA refused: {e}" if e.status else str(e)) from None
 
 
-def _from_wire(k: dict[str, Any]) -> eab.EABKey:
+def _from_wire(k: dict[str, Any]) -> EABKey:
     """An EABKey of the admin API (protobuf JSON) as the local commands print it."""
-    from datetime import datetime
 
     def ts(v: Any) -> int | None:
         return int(datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()) if v else None
 
     secret = base64.b64decode(k.get("hmacKey") or "")
-    return eab.EABKey(
+    return EABKey(
         id=k["id"], provisioner=k.get("provisioner", ""), reference=k.get("reference", ""),
         hmac_key=b64url_encode(secret) if secret else "", created=ts(k.get("createdAt")) or 0,
         account_id=k.get("account") or None, bound_at=ts(k.get("boundAt")),
@@ -149,9 +145,7 @@ def _path(*parts: str) -> str:
     return "/admin/acme/eab/" + "/".join(quote(p, safe="") for p in parts)
 
 
-def _remote_list(client: Any, provisioner: str, reference: str) -> list[eab.EABKey]:
-    from plica.client import CAClientError
-
+def _remote_list(client: AdminClient, provisioner: str, reference: str) -> list[EABKey]:
     if reference:
         try:
             page = client.request("GET", _path(provisioner, reference))
@@ -160,7 +154,7 @@ def _remote_list(client: Any, provisioner: str, reference: str) -> list[eab.EABK
                 return []
             raise click.ClickException(f"the CA refused: {e}") from None
         return [_from_wire(k) for k in page.get("eaks") or []]
-    keys: list[eab.EABKey] = []
+    keys: list[EABKey] = []
     cursor = ""
     while True:
         query = "?limit=100" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
@@ -181,13 +175,24 @@ def eab_group() -> None:
     """External Account Binding keys (for provisioners with requireEAB)."""
 
 
-@eab_group.command("add")
-@click.argument("provisioner")
-@click.argument("reference", required=False, default="")
-@_home
-@_config
-@_json
-@_remote
+_reference = click.argument("reference", required=False, default="")
+
+
+def _eab_command(name: str, argument: Callable[[Any], Any], *, json: bool = True) -> Callable[[Any], Any]:
+    """An `eab` command taking PROVISIONER, `argument`, where the CA is (--home, --config, or the remote
+    options for its admin API) and, with `json`, --json."""
+    options = [eab_group.command(name), click.argument("provisioner"), argument, _home, _config]
+    options += [_json, _remote] if json else [_remote]
+
+    def wrap(f: Callable[..., Any]) -> Any:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return wrap
+
+
+@_eab_command("add", _reference)
 def eab_add(
     provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool, **remote: Any
 ) -> None:
@@ -196,9 +201,9 @@ def eab_add(
     The HMAC key is printed once, base64url-encoded, for the client (certbot --eab-kid/--eab-hmac-key,
     lego --eab --kid/--hmac)."""
 
-    async def add(storage: Any) -> eab.EABKey:
+    async def add(store: AcmeStore) -> EABKey:
         try:
-            return await eab.add_key(storage, provisioner, reference)
+            return await eab.add_key(store, provisioner, reference)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
 
@@ -206,7 +211,7 @@ def eab_add(
     if client is not None:
         key = _from_wire(_call(client, "POST", _path(provisioner), {"reference": reference}))
     else:
-        key = _with_storage(home, config, provisioner, add)
+        key = _with_store(home, config, provisioner, add)
     if as_json:
         click.echo(orjson.dumps(key.public_json(with_key=True), option=orjson.OPT_INDENT_2).decode())
         return
@@ -217,13 +222,7 @@ def eab_add(
         click.echo(f"Reference:   {key.reference}")
 
 
-@eab_group.command("list")
-@click.argument("provisioner")
-@click.argument("reference", required=False, default="")
-@_home
-@_config
-@_json
-@_remote
+@_eab_command("list", _reference)
 def eab_list(
     provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool, **remote: Any
 ) -> None:
@@ -232,7 +231,7 @@ def eab_list(
     if client is not None:
         keys = _remote_list(client, provisioner, reference)
     else:
-        keys = _with_storage(home, config, provisioner, lambda st: eab.list_keys(st, provisioner, reference))
+        keys = _with_store(home, config, provisioner, lambda store: store.eab_keys(provisioner, reference))
     if as_json:
         click.echo(orjson.dumps([k.public_json() for k in keys], option=orjson.OPT_INDENT_2).decode())
         return
@@ -240,39 +239,28 @@ def eab_list(
         click.echo(f"No EAB keys for provisioner {provisioner!r}.")
         return
     click.echo(f"{'Key ID':<34}  {'Reference':<20}  {'Account':<24}  Created")
-    from datetime import UTC, datetime
-
     for k in keys:
-        created = datetime.fromtimestamp(k.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        click.echo(f"{k.id:<34}  {k.reference or '-':<20}  {k.account_id or '(unbound)':<24}  {created}")
+        click.echo(
+            f"{k.id:<34}  {k.reference or '-':<20}  {k.account_id or '(unbound)':<24}  {rfc3339(k.created)}"
+        )
 
 
-@eab_group.command("remove")
-@click.argument("provisioner")
-@click.argument("key_id")
-@_home
-@_config
-@_remote
+@_eab_command("remove", click.argument("key_id"), json=False)
 def eab_remove(provisioner: str, key_id: str, home: Path | None, config: Path | None, **remote: Any) -> None:
     """Remove the EAB key KEY_ID of PROVISIONER (accounts already bound with it stay)."""
     client = _admin_client(home, remote)
     if client is not None:
         _call(client, "DELETE", _path(provisioner, key_id))
-    elif not _with_storage(home, config, provisioner, lambda st: eab.remove_key(st, provisioner, key_id)):
+    elif not _with_store(home, config, provisioner, lambda store: store.remove_eab_key(provisioner, key_id)):
         raise click.ClickException(f"provisioner {provisioner!r} has no EAB key {key_id!r}")
     click.echo(f"Removed EAB key {key_id}.")
-
-
-@hookimpl
-def cli_commands() -> list[click.Command]:
-    return [acme_group]
 
 
 # ---------------------------------------------------------------------------- provisioner add|update
 
 
-@hookimpl
-def provisioner_cli_options() -> list[click.Option]:
+def provisioner_options() -> list[click.Option]:
+    """The `plica provisioner add|update` flags of the ACME fields."""
     multi = {"multiple": True, "default": ()}
     return [
         click.Option(
@@ -338,12 +326,8 @@ def _edit_list(
     return [v for v in out if v not in {r.lower() for r in remove}]
 
 
-@hookimpl
-def provisioner_block_from_cli(
-    provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    if provisioner_type.upper() != "ACME":
-        return None
+def provisioner_block(name: str, options: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    """The ACME block of ca.json from `provisioner_options` (a new one, or `existing` updated)."""
     block = dict(existing or {"type": "ACME", "name": name})
     if options.get("force_cn") is not None:
         block["forceCN"] = bool(options["force_cn"])

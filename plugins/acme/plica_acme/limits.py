@@ -10,29 +10,18 @@ import time
 
 from .problems import Problem
 from .provisioner import ACMEState
-from .runtime_types import StorageLike
+from .store import AcmeStore
 
 HOUR = 3600
 
 
-async def check_new_order(storage: StorageLike, state: ACMEState, account_id: str) -> None:
+async def check_new_order(store: AcmeStore, state: ACMEState, account_id: str) -> None:
     if not state.pending_orders and not state.orders_per_hour:
         return
     now = int(time.time())
-    since = now - HOUR
-    row = await storage.fetch_one(
-        "SELECT"
-        " SUM(CASE WHEN status = 'pending' AND expires > ? THEN 1 ELSE 0 END),"
-        " MIN(CASE WHEN status = 'pending' AND expires > ? THEN expires END),"
-        " SUM(CASE WHEN created > ? THEN 1 ELSE 0 END),"
-        " MIN(CASE WHEN created > ? THEN created END)"
-        " FROM acme_orders WHERE account_id = ? AND (created > ? OR status = 'pending')",
-        (now, now, since, since, account_id, since),
-    )
-    pending, first_expiry, recent, oldest = row or (0, None, 0, None)
-    pending, recent = int(pending or 0), int(recent or 0)
+    pending, first_expiry, recent, oldest = await store.order_counts(account_id, now, now - HOUR)
     if state.pending_orders and pending >= state.pending_orders:
-        wait = max(1, int(first_expiry or now + 60) - now)
+        wait = max(1, (first_expiry or now + 60) - now)
         raise Problem(
             "rateLimited",
             f"too many pending orders for this account ({pending}, the limit is {state.pending_orders}): "
@@ -40,7 +29,7 @@ async def check_new_order(storage: StorageLike, state: ACMEState, account_id: st
             headers={"Retry-After": str(wait)},
         )
     if state.orders_per_hour and recent >= state.orders_per_hour:
-        wait = max(1, int(oldest or now) + HOUR - now)
+        wait = max(1, (oldest or now) + HOUR - now)
         raise Problem(
             "rateLimited",
             f"too many new orders for this account in the last hour ({recent}, the limit is "

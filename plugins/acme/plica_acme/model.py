@@ -1,4 +1,5 @@
-"""Rows of the ACME tables as Python objects, and the reads every step shares."""
+"""The ACME objects as Python values (what store.py reads and writes), and the rules on them that need no
+database: an order's derived status, an account key's acceptability."""
 
 from __future__ import annotations
 
@@ -8,13 +9,9 @@ from typing import Any
 import orjson
 from attrs import frozen
 
-from plica.jose import JOSEError, PublicKey, key_from_jwk
+from plica.api import JOSEError, PublicKey, key_from_jwk, rsa_too_short
 
 from .problems import Problem
-
-
-def rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
 
 
 class KeyCache:
@@ -44,10 +41,10 @@ def parse_public_jwk(jwk: Any) -> PublicKey:
         key = key_from_jwk(jwk)
     except JOSEError as e:
         raise Problem("badPublicKey", f"unsupported or invalid account key: {e}") from None
-    size = getattr(key, "key_size", None)
-    if jwk.get("kty") == "RSA" and size is not None and size < 2048:
-        raise Problem("badPublicKey", f"RSA account keys must have at least 2048 bits (this one has {size})")
-    return key  # type: ignore[return-value]
+    short = rsa_too_short(key)
+    if short:
+        raise Problem("badPublicKey", f"the account's {short}")
+    return key
 
 
 @frozen
@@ -64,23 +61,7 @@ class Account:
     created: int
 
 
-ACCOUNT_COLUMNS = "id, provisioner, jwk, thumbprint, status, contact, tos_agreed, eab_key_id, created"
-
-
-def account_from_row(row: tuple[Any, ...]) -> Account:
-    acc_id, prov, jwk_text, tp, status, contact, tos, eab, created = row
-    return Account(
-        id=acc_id,
-        provisioner=prov,
-        jwk=orjson.loads(jwk_text),
-        jwk_text=jwk_text,
-        thumbprint=tp,
-        status=status,
-        contact=orjson.loads(contact),
-        tos_agreed=bool(tos),
-        eab_key_id=eab,
-        created=int(created),
-    )
+# The fields of Authz, Order and EABKey are their table's columns, in the order store.py selects them.
 
 
 @frozen
@@ -109,31 +90,6 @@ class Authz:
         return (self.ch_status or "pending") if ch_type == self.ch_type else "pending"
 
 
-AUTHZ_COLUMNS = (
-    "id, order_id, account_id, id_type, id_value, wildcard, status, expires, challenges, token, ch_type,"
-    " ch_status, ch_error, validated"
-)
-
-
-def authz_from_row(row: tuple[Any, ...]) -> Authz:
-    return Authz(
-        id=row[0],
-        order_id=row[1],
-        account_id=row[2],
-        id_type=row[3],
-        id_value=row[4],
-        wildcard=bool(row[5]),
-        status=row[6],
-        expires=int(row[7]),
-        challenges=tuple(row[8].split(",")) if row[8] else (),
-        token=row[9],
-        ch_type=row[10],
-        ch_status=row[11],
-        ch_error=orjson.loads(row[12]) if row[12] else None,
-        validated=int(row[13]) if row[13] is not None else None,
-    )
-
-
 @frozen
 class Order:
     id: str
@@ -150,27 +106,53 @@ class Order:
     cert_id: str | None
 
 
-ORDER_COLUMNS = (
-    "id, provisioner, account_id, status, expires, created, identifiers, not_before, not_after, error,"
-    " replaces, cert_id"
-)
+@frozen
+class OrderAuthz:
+    """What an order's answer needs of one of its authorizations."""
+
+    id: str
+    id_type: str
+    value: str  # as in the order: "*.example.com" for a wildcard
+    status: str  # as stored: "expired" is derived by the reader
+    expires: int
+    error: str | None  # the challenge's problem document, as stored (JSON text)
 
 
-def order_from_row(row: tuple[Any, ...]) -> Order:
-    return Order(
-        id=row[0],
-        provisioner=row[1],
-        account_id=row[2],
-        status=row[3],
-        expires=int(row[4]),
-        created=int(row[5]),
-        identifiers=orjson.loads(row[6]),
-        not_before=row[7],
-        not_after=row[8],
-        error=orjson.loads(row[9]) if row[9] else None,
-        replaces=row[10],
-        cert_id=row[11],
-    )
+@frozen
+class ChallengeJob:
+    """What the validator reads to check one challenge."""
+
+    id_type: str
+    value: str
+    token: str
+    ch_type: str | None
+    ch_status: str | None
+    expires: int
+    thumbprint: str  # the account key's, for the key authorization
+
+
+@frozen
+class EABKey:
+    id: str
+    provisioner: str
+    reference: str
+    hmac_key: str  # base64url, as clients take it (certbot --eab-hmac-key, lego --hmac)
+    created: int
+    account_id: str | None
+    bound_at: int | None
+
+    def public_json(self, *, with_key: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "provisioner": self.provisioner,
+            "reference": self.reference,
+            "createdAt": self.created,
+            "account": self.account_id or "",
+            "boundAt": self.bound_at or 0,
+        }
+        if with_key:
+            out["hmacKey"] = self.hmac_key
+        return out
 
 
 def order_status(order: Order, authz_statuses: list[str], now: float | None = None) -> str:

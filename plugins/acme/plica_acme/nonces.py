@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import time
 
-from .runtime_types import StorageLike as Storage
+from .store import AcmeStore
 
 NONCE_LIFETIME = 3600
 BATCH = 64
@@ -26,8 +26,8 @@ def new_nonce() -> str:
 
 
 class NoncePool:
-    def __init__(self, storage: Storage, *, lifetime: int = NONCE_LIFETIME, batch: int = BATCH) -> None:
-        self.storage = storage
+    def __init__(self, store: AcmeStore, *, lifetime: int = NONCE_LIFETIME, batch: int = BATCH) -> None:
+        self.store = store
         self.lifetime = lifetime
         self.batch = batch
         self._ready: list[tuple[str, int]] = []
@@ -48,16 +48,11 @@ class NoncePool:
     async def _refill(self) -> None:
         expires = int(time.time()) + self.lifetime
         fresh = [(new_nonce(), expires) for _ in range(self.batch)]
-        values = ", ".join(["(?, ?)"] * len(fresh))
-        params = [v for pair in fresh for v in pair]
-        await self.storage.execute(f"INSERT INTO acme_nonces (nonce, expires) VALUES {values}", params)
+        await self.store.add_nonces(fresh)
         self._ready.extend(fresh)
 
     async def consume(self, nonce: str) -> bool:
         """True if `nonce` was issued by some instance, had not expired and had not been used."""
         if not nonce or len(nonce) > 64:
             return False
-        n = await self.storage.execute(
-            "DELETE FROM acme_nonces WHERE nonce = ? AND expires >= ?", (nonce, int(time.time()))
-        )
-        return n == 1
+        return await self.store.use_nonce(nonce, int(time.time()))

@@ -1,9 +1,5 @@
-"""The ACME provisioner type: its ca.json block, its load-time state, and its capabilities.
-
-ACME is authorized by the protocol (accounts, orders, challenges), not by tokens: `authorize_sign` exists so
-the capability matrix shows x509-sign, and refuses the token flow as step-ca does. Certificates are issued
-at finalize through the kernel's `issue` (claims, templates, policy, the provisioner extension, storage).
-"""
+"""The ACME provisioner type: its ca.json block (`ACMEConfig`), what a load prepares from it (`ACMEState`,
+read by requests and the validator), and its entry in the capability matrix (`TYPE`)."""
 
 from __future__ import annotations
 
@@ -17,19 +13,13 @@ from cryptography import x509
 
 from plica.api import (
     AuthorityView,
+    ConfigError,
     Provisioner,
+    ProvisionerConfig,
     ProvisionerType,
-    RenewAuthorization,
-    RevokeAuthorization,
-    RevokeRequest,
-    SignRequest,
-    X509Authorization,
+    j,
+    parse_duration,
 )
-from plica.config import ProvisionerConfig, j
-from plica.durations import parse_duration
-from plica.errors import BadRequest, ConfigError
-from plica.hookspecs import hookimpl
-from plica.tokens import Token
 
 HTTP_01 = "http-01"
 DNS_01 = "dns-01"
@@ -113,9 +103,10 @@ TYPE = ProvisionerType(
 )
 
 
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
+def acme_provisioner(authority: AuthorityView, name: str) -> Provisioner | None:
+    """The provisioner called `name` if it is an ACME one (the URL names it; so does a validation job)."""
+    prov = authority.provisioner_by_name(name)
+    return prov if prov is not None and prov.type.name.upper() == TYPE.name else None
 
 
 def parse_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
@@ -150,9 +141,8 @@ def _seconds(value: str, path: str) -> float:
     return s
 
 
-@hookimpl
-def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None:
-    cfg: ACMEConfig = provisioner.config
+def load_state(cfg: ACMEConfig) -> ACMEState:
+    """Check the block beyond its types (ConfigError names the field) and prepare what requests read."""
     enabled: set[str] = set()
     for i, c in enumerate(cfg.challenges or DEFAULT_CHALLENGES):
         name = str(c).lower()
@@ -200,7 +190,7 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         meta["caaIdentities"] = list(cfg.caa_identities)
     if cfg.require_eab:
         meta["externalAccountRequired"] = True
-    provisioner.state = ACMEState(
+    return ACMEState(
         challenges=frozenset(enabled),
         http_port=v.http_port,
         tls_port=v.tls_port,
@@ -213,34 +203,3 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         require_eab=cfg.require_eab,
         meta=meta,
     )
-
-
-@hookimpl
-def authorize_sign(
-    provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
-) -> X509Authorization:
-    # Protocol-authorized, as in step-ca: the token flow is refused; the ACME endpoints issue through
-    # the same kernel pipeline (authority.issue) at finalize.
-    raise BadRequest(
-        f"provisioner {provisioner.name!r} is an ACME provisioner: request certificates with an ACME client "
-        f"at /acme/{provisioner.name}/directory, not with a token"
-    )
-
-
-@hookimpl
-def authorize_renew(
-    provisioner: Provisioner, certificate: x509.Certificate, authority: AuthorityView
-) -> RenewAuthorization | None:
-    # step-ca's ACME AuthorizeRenew is the controller's check (disableRenewal, expiry), which the kernel
-    # has already made: an ACME certificate renews over mTLS or with a renew token like any other.
-    return None
-
-
-@hookimpl
-def authorize_revoke(
-    provisioner: Provisioner, token: Token, request: RevokeRequest, authority: AuthorityView
-) -> RevokeAuthorization:
-    # step-ca's ACME AuthorizeRevoke is a no-op: revocation is authorized by the ACME protocol (revokeCert
-    # signed by the account or the certificate key). No token names an ACME provisioner, so this is only
-    # reached by a request the kernel already routed here.
-    return RevokeAuthorization(token_id=token.hash_id())

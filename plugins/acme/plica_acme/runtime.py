@@ -1,23 +1,29 @@
-"""Per-process ACME state: the nonce pool, the account-key cache, the validator and the housekeeper.
+"""What the ACME plugin keeps per server application: the store, the nonce pool, the account-key cache,
+the validator, the housekeeper and the encoded alternate chains.
 
-One `Runtime` per Authority (per worker process); `http_routes` creates it, `on_startup` starts its
-background tasks and `on_shutdown` stops them before the storage closes.
+`setup` (the `http_setup` hook) makes one `Runtime` per aiohttp application, keeps it in `app[RUNTIME]`
+for the handlers, and runs its background tasks through `app.cleanup_ctx`: they start with the
+application and stop with it, before the kernel closes the storage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from plica.api import AuthorityView
 
-from . import housekeeping
 from .model import KeyCache
 from .nonces import NoncePool
+from .provisioner import acme_provisioner
+from .store import AcmeStore
 from .validator import Validator
 
 log = logging.getLogger("plica.acme")
@@ -27,14 +33,15 @@ FIRST_SWEEP_AFTER = 5.0
 
 
 class Runtime:
-    def __init__(self, authority: Any) -> None:
-        # The kernel's Authority: an AuthorityView plus `issue`, which finalize uses.
+    def __init__(self, authority: AuthorityView) -> None:
+        # `issue`, which finalize uses, is part of the AuthorityView.
         self.authority = authority
-        self.storage = authority.storage
-        self.nonces = NoncePool(self.storage)
+        self.store = AcmeStore(authority.storage)
+        self.nonces = NoncePool(self.store)
         self.keys = KeyCache()
-        self.validator = Validator(self)
+        self.validator = Validator(self.store, functools.partial(acme_provisioner, authority))
         self._housekeeper: asyncio.Task[None] | None = None
+        self._alternates: tuple[list[x509.Certificate], list[x509.Certificate], list[str]] | None = None
 
     async def start(self) -> None:
         if self._housekeeper is None:
@@ -47,8 +54,16 @@ class Runtime:
             self._housekeeper = None
         await self.validator.stop()
 
+    async def running(self, app: web.Application) -> AsyncIterator[None]:
+        """The application's cleanup context: started with it, stopped with it."""
+        await self.start()
+        yield
+        await self.stop()
+
     async def housekeeping_once(self) -> dict[str, int]:
-        counts = await housekeeping.sweep(self.storage)
+        """Expired rows deleted, and validation jobs whose worker died resumed (every instance runs it:
+        the statements are idempotent)."""
+        counts = await self.store.sweep()
         counts["resumed"] = await self.validator.recover()
         return counts
 
@@ -66,24 +81,30 @@ class Runtime:
             except Exception:
                 log.exception("ACME housekeeping failed; trying again later")
 
+    def alternate_roots(self) -> list[str]:
+        """Alternate chains (RFC 8555 §7.4.2): the default chain ends at the last intermediate; each
+        alternate adds (PEM) a root that intermediate chains to, for servers and clients that want the
+        full path. Encoded once per set of roots and intermediates rather than for every download."""
+        roots, inters = self.authority.roots, self.authority.intermediates
+        cached = self._alternates
+        if cached is not None and cached[0] is roots and cached[1] is inters:
+            return cached[2]
+        out: list[str] = []
+        if inters:
+            top = inters[-1]
+            out = [
+                r.public_bytes(serialization.Encoding.PEM).decode("ascii")
+                for r in roots
+                if r.subject == top.issuer
+            ]
+        self._alternates = (roots, inters, out)
+        return out
 
-_runtimes: dict[int, Runtime] = {}
+
+RUNTIME = web.AppKey("plica_acme.runtime", Runtime)
 
 
-def runtime_for(authority: AuthorityView) -> Runtime:
-    rt = _runtimes.get(id(authority))
-    if rt is None or rt.authority is not authority:
-        rt = _runtimes[id(authority)] = Runtime(authority)
-    return rt
-
-
-def runtime_for_request(request: web.Request) -> Runtime:
-    from plica.http.app import AUTHORITY_KEY
-
-    return runtime_for(request.app[AUTHORITY_KEY])
-
-
-async def stop_runtime(authority: AuthorityView) -> None:
-    rt = _runtimes.pop(id(authority), None)
-    if rt is not None:
-        await rt.stop()
+def setup(app: web.Application, authority: AuthorityView) -> None:
+    rt = Runtime(authority)
+    app[RUNTIME] = rt
+    app.cleanup_ctx.append(rt.running)

@@ -11,25 +11,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-import orjson
+from plica.api import Provisioner
 
 from .challenges import key_authorization, validate
 from .problems import Problem
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
+from .store import AcmeStore
 
 log = logging.getLogger("plica.acme.validator")
 
 MAX_DELAY = 16.0
 STALE_AFTER = 60  # seconds past a lease before another instance takes the job over
 
+# The ACME provisioner of a name, or None (it was removed, or is no longer an ACME one).
+ProvisionerLookup = Callable[[str], Provisioner | None]
+
 
 class Validator:
-    def __init__(self, rt: Runtime, *, concurrency: int = 32) -> None:
-        self.rt = rt
+    def __init__(self, store: AcmeStore, provisioner: ProvisionerLookup, *, concurrency: int = 32) -> None:
+        self.store = store
+        self.provisioner = provisioner
         self._sem = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -57,17 +59,14 @@ class Validator:
                 if outcome is None:
                     return
                 problem, final = outcome
-                prov = self.rt.authority.provisioner_by_name(provisioner)
+                prov = self.provisioner(provisioner)
                 window = prov.state.retry_window if prov is not None else 0.0
                 delay = min(2.0**attempt, MAX_DELAY)
                 attempt += 1
                 if final or time.time() + delay > started + window:
                     await self._fail(authz_id, problem)
                     return
-                await self.rt.storage.execute(
-                    "UPDATE acme_authz SET ch_error = ?, next_attempt = ? WHERE id = ? AND ch_status = 'processing'",
-                    (orjson.dumps(problem.stored()).decode(), int(time.time() + delay), authz_id),
-                )
+                await self.store.retry_challenge(authz_id, problem.stored(), int(time.time() + delay))
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             raise
@@ -77,78 +76,44 @@ class Validator:
     async def _attempt(self, provisioner: str, authz_id: str, ch_type: str) -> tuple[Problem, bool] | None:
         """One check. None when the job is finished (valid, or no longer ours to do); else the problem and
         whether retrying is pointless."""
-        row = await self.rt.storage.fetch_one(
-            "SELECT a.id_type, a.id_value, a.token, a.ch_type, a.ch_status, a.expires, acc.thumbprint"
-            " FROM acme_authz a JOIN acme_accounts acc ON acc.id = a.account_id WHERE a.id = ?",
-            (authz_id,),
-        )
-        if row is None:
+        job = await self.store.challenge_job(authz_id)
+        if job is None or job.ch_status != "processing" or job.ch_type != ch_type:
             return None
-        id_type, value, token, cur_type, cur_status, expires, tp = row
-        if cur_status != "processing" or cur_type != ch_type:
-            return None
-        prov = self.rt.authority.provisioner_by_name(provisioner)
-        if prov is None or prov.type.name.upper() != "ACME":
+        prov = self.provisioner(provisioner)
+        if prov is None:
             return Problem("malformed", f"provisioner {provisioner!r} no longer exists"), True
-        if int(expires) < time.time():
+        if job.expires < time.time():
             return Problem("malformed", "the authorization expired before it could be validated"), True
         try:
-            await validate(ch_type, id_type, value, token, key_authorization(token, tp), prov.state)
+            key_auth = key_authorization(job.token, job.thumbprint)
+            await validate(ch_type, job.id_type, job.value, job.token, key_auth, prov.state)
         except Problem as p:
-            log.info("ACME %s of %s (authorization %s) failed: %s", ch_type, value, authz_id, p.detail)
+            log.info("ACME %s of %s (authorization %s) failed: %s", ch_type, job.value, authz_id, p.detail)
             return p, False
         except Exception as e:
-            log.exception("ACME %s of %s: unexpected error", ch_type, value)
+            log.exception("ACME %s of %s: unexpected error", ch_type, job.value)
             return Problem("connection", f"validation failed: {type(e).__name__}"), False
-        await self.rt.storage.execute(
-            "UPDATE acme_authz SET status = 'valid', ch_status = 'valid', ch_error = NULL, validated = ?"
-            " WHERE id = ? AND ch_status = 'processing' AND status = 'pending'",
-            (int(time.time()), authz_id),
-        )
-        log.info("ACME %s of %s (authorization %s) is valid", ch_type, value, authz_id)
+        await self.store.challenge_valid(authz_id, int(time.time()))
+        log.info("ACME %s of %s (authorization %s) is valid", ch_type, job.value, authz_id)
         return None
 
     async def _fail(self, authz_id: str, problem: Problem) -> None:
-        row = await self.rt.storage.fetch_one(
-            "SELECT order_id, id_type, id_value, wildcard FROM acme_authz WHERE id = ?", (authz_id,)
-        )
-        if row is None:
+        found = await self.store.authz_identifier(authz_id)
+        if found is None:
             return
-        order_id, id_type, value, wildcard = row
+        order_id, id_type, value, wildcard = found
         shown = ("*." if wildcard else "") + value
-        err = orjson.dumps(problem.stored()).decode()
         order_err = problem.stored()
         order_err["detail"] = f"authorization of {id_type} identifier {shown} failed: {problem.detail}"
         order_err["identifier"] = {"type": id_type, "value": shown}
-        await self.rt.storage.execute_many(
-            [
-                (
-                    "UPDATE acme_authz SET status = 'invalid', ch_status = 'invalid', ch_error = ?"
-                    " WHERE id = ? AND ch_status = 'processing'",
-                    (err, authz_id),
-                ),
-                (
-                    "UPDATE acme_orders SET status = 'invalid', error = ? WHERE id = ? AND status = 'pending'",
-                    (orjson.dumps(order_err).decode(), order_id),
-                ),
-            ]
-        )
+        await self.store.challenge_invalid(authz_id, problem.stored(), order_id, order_err)
 
     async def recover(self, now: int | None = None) -> int:
         """Take over jobs whose lease ran out (their worker died); returns how many were resumed."""
         now = int(now or time.time())
-        rows = await self.rt.storage.fetch_all(
-            "SELECT id, provisioner, ch_type, next_attempt FROM acme_authz"
-            " WHERE ch_status = 'processing' AND next_attempt < ? LIMIT 100",
-            (now - STALE_AFTER,),
-        )
         resumed = 0
-        for authz_id, prov, ch_type, lease in rows:
-            n = await self.rt.storage.execute(
-                "UPDATE acme_authz SET next_attempt = ? WHERE id = ? AND next_attempt = ?",
-                (now, authz_id, lease),
-            )
-            if n == 1:
+        for authz_id, prov, ch_type, lease in await self.store.stale_challenges(now - STALE_AFTER):
+            if await self.store.take_over_challenge(authz_id, lease, now):
                 self.submit(prov, authz_id, ch_type)
                 resumed += 1
         return resumed

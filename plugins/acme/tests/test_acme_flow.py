@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from plica.asn1 import ProvisionerExtension
+from plica.api import ProvisionerExtension
 from plica.testing import CAFiles, client_context, in_process_ca
 
 from .acme_helpers.acme_test_client import Acme

@@ -17,8 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
-from plica.testing import CAFiles, in_process_ca, make_ca
+from plica.testing import DEFAULT_LEAF_TEMPLATE, CAFiles, in_process_ca, make_ca
 
 from .acme_helpers.acme_test_ca import acme_block, client, obtain, set_block, validate_http01
 from .acme_helpers.acme_test_client import Acme, Resp

@@ -22,12 +22,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from plica.jose import b64url_decode, b64url_encode, public_jwk
-from plica.storage import open_storage
+from plica.api import b64url_decode, b64url_encode, open_storage, public_jwk
 from plica.testing import CAFiles, in_process_ca
-from plica_acme import eab, housekeeping
+from plica_acme import eab
+from plica_acme.api import ari
 from plica_acme.nonces import NoncePool
 from plica_acme.schema import MIGRATIONS
+from plica_acme.store import AcmeStore
 
 from .acme_helpers.acme_test_ca import client, obtain, set_block
 from .acme_helpers.acme_test_responders import HTTP01
@@ -105,7 +106,7 @@ async def test_protocol_on_postgresql(
         # Key rollover onto a key another account holds: the unique constraint answers 409.
         other = client(pg_ca, session)
         await other.directory()
-        other_eab = await eab.add_key(authority.storage, "acme", "other")
+        other_eab = await eab.add_key(AcmeStore(authority.storage), "acme", "other")
         r = await other.register(
             externalAccountBinding=other.eab(other_eab.id, b64url_decode(other_eab.hmac_key))
         )
@@ -117,8 +118,6 @@ async def test_protocol_on_postgresql(
         r = await c.post(url, inner)
         assert r.status == 409 and r.location == other.kid
         # Revocation, then renewal information in the past.
-        from plica_acme import ari
-
         der = b64url_encode(chain[0].public_bytes(serialization.Encoding.DER))
         assert (await c.post(c.dir["revokeCert"], {"certificate": der})).status == 200
         r = await c.post(c.dir["revokeCert"], {"certificate": der})
@@ -127,7 +126,7 @@ async def test_protocol_on_postgresql(
             assert resp.status == 200
         r = await c.get(f"{c.kid}/orders")
         assert len(r.body["orders"]) == 2
-        counts = await housekeeping.sweep(authority.storage, now=2**40)
+        counts = await AcmeStore(authority.storage).sweep(now=2**40)
         assert counts["orders"] == 2 and counts["nonces"] > 0
     listed = orjson.loads(plica(pg_ca, "acme", "eab", "list", "acme", "--json").stdout)
     assert {k["reference"] for k in listed} == {"pg", "other"} and all(k["account"] for k in listed)
@@ -140,12 +139,15 @@ async def test_two_instances_share_nonces_and_bindings(pg_url: str) -> None:
     try:
         await a.migrate(MIGRATIONS)
         await b.migrate(MIGRATIONS)
-        pa, pb = NoncePool(a), NoncePool(b)
+        sa, sb = AcmeStore(a), AcmeStore(b)
+        pa, pb = NoncePool(sa), NoncePool(sb)
         n = await pa.take()
         results = await asyncio.gather(pa.consume(n), pb.consume(n), pb.consume(n))
         assert sorted(results) == [False, False, True]
-        key = await eab.add_key(a, "acme")
-        claims = await asyncio.gather(eab.claim(a, key.id, "acc-a", 1), eab.claim(b, key.id, "acc-b", 1))
+        key = await eab.add_key(sa, "acme")
+        claims = await asyncio.gather(
+            sa.bind_eab_key(key.id, "acc-a", 1), sb.bind_eab_key(key.id, "acc-b", 1)
+        )
         assert sorted(claims) == [False, True]
     finally:
         await a.close()

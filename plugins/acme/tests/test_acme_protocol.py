@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from plica.jose import b64url_decode, b64url_encode, private_jwk, public_jwk
+from plica.api import b64url_decode, b64url_encode, private_jwk, public_jwk
 from plica.testing import CAFiles, client_context, in_process_ca
 
 from .acme_helpers.acme_test_ca import client, set_block

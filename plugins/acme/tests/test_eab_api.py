@@ -26,9 +26,8 @@ import aiohttp
 import orjson
 import pytest
 
-from plica.admin import AdminCredentials, admin_token
-from plica.jose import b64url_decode
-from plica.testing import CAFiles, ca_process, client_context, in_process_ca, make_ca
+from plica.api import AdminCredentials, b64url_decode
+from plica.testing import CAFiles, admin_token, ca_process, client_context, in_process_ca, make_ca
 
 from .acme_helpers.acme_test_ca import client, set_block
 from .acme_helpers.acme_test_peers import clean_env, run, sans, verify_chain

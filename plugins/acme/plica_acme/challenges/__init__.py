@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from plica.jose import b64url_encode
+from plica.api import b64url_encode
 
 from ..problems import Problem
 from ..provisioner import DNS_01, HTTP_01, TLS_ALPN_01, ACMEState

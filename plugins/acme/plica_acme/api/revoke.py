@@ -11,12 +11,11 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from plica.jose import JOSEError, b64url_decode, public_jwk, thumbprint
-from plica.storage import AlreadyRevoked
+from plica.api import AlreadyRevoked, JOSEError, b64url_decode, public_jwk, thumbprint
 
+from ..problems import Problem, malformed, unauthorized
 from .context import Ctx
 from .jws import Signed
-from .problems import Problem, malformed, unauthorized
 
 # RFC 5280 CRLReason values a client may ask for (7 is unused; RFC 8555 §7.6 lets a server refuse others).
 REASONS = {0, 1, 2, 3, 4, 5, 6, 8, 9, 10}
@@ -33,20 +32,12 @@ def _cert_names(cert: x509.Certificate) -> set[tuple[str, str]]:
 
 
 async def _account_may_revoke(ctx: Ctx, account_id: str, cert: x509.Certificate) -> bool:
-    row = await ctx.rt.storage.fetch_one(
-        "SELECT account_id FROM acme_orders WHERE cert_serial = ? AND provisioner = ?",
-        (str(cert.serial_number), ctx.prov.name),
-    )
-    if row is not None and row[0] == account_id:
+    if await ctx.store.certificate_account(str(cert.serial_number), ctx.prov.name) == account_id:
         return True
     names = _cert_names(cert)
     if not names:
         return False
-    rows = await ctx.rt.storage.fetch_all(
-        "SELECT id_type, id_value FROM acme_authz WHERE account_id = ? AND status = 'valid' AND expires > ?",
-        (account_id, int(time.time())),
-    )
-    return names <= {(r[0], r[1]) for r in rows}
+    return names <= await ctx.store.valid_identifiers(account_id, int(time.time()))
 
 
 def _issued_here(ctx: Ctx, cert: x509.Certificate) -> bool:
@@ -77,7 +68,7 @@ async def revoke_cert(ctx: Ctx) -> web.StreamResponse:
         )
     if not _issued_here(ctx, cert):
         raise unauthorized("the certificate was not issued by this certificate authority")
-    storage = ctx.rt.storage
+    storage = ctx.rt.authority.storage  # the kernel's certificates
     serial = str(cert.serial_number)
     issued = await storage.get_x509(serial)
     if issued is None:

@@ -9,15 +9,15 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from attrs import evolve
 
-from plica.jose import thumbprint
-from plica.storage import StorageError
+from plica.api import StorageError, thumbprint
 
-from . import eab
+from .. import eab
+from ..model import Account, parse_public_jwk
+from ..problems import Problem, malformed, unauthorized
 from .context import Ctx, json_response
 from .jws import check_alg, parse_flattened, verify
-from .model import ACCOUNT_COLUMNS, Account, account_from_row, parse_public_jwk
-from .problems import Problem, malformed, unauthorized
 
 MAX_CONTACTS = 10
 ORDERS_PAGE = 100
@@ -59,18 +59,14 @@ def check_contacts(value: Any) -> list[str]:
     return out
 
 
-async def _by_thumbprint(ctx: Ctx, tp: str) -> Account | None:
-    row = await ctx.rt.storage.fetch_one(
-        f"SELECT {ACCOUNT_COLUMNS} FROM acme_accounts WHERE provisioner = ? AND thumbprint = ?",
-        (ctx.prov.name, tp),
-    )
-    return account_from_row(row) if row else None
+def _answer(ctx: Ctx, acc: Account, status: int = 200) -> web.Response:
+    return json_response(account_json(ctx, acc), status, {"Location": ctx.links.account(acc.id)})
 
 
 def _existing(ctx: Ctx, acc: Account) -> web.Response:
     if acc.status != "valid":
         raise unauthorized(f"the account of this key is {acc.status}")
-    return json_response(account_json(ctx, acc), 200, {"Location": ctx.links.account(acc.id)})
+    return _answer(ctx, acc)
 
 
 async def new_account(ctx: Ctx) -> web.StreamResponse:
@@ -78,7 +74,7 @@ async def new_account(ctx: Ctx) -> web.StreamResponse:
     assert s.jwk is not None
     p = s.payload()
     tp = thumbprint(s.jwk)
-    found = await _by_thumbprint(ctx, tp)
+    found = await ctx.store.account_by_thumbprint(ctx.prov.name, tp)
     if found is not None:
         return _existing(ctx, found)
     if p.get("onlyReturnExisting") is True:
@@ -97,44 +93,36 @@ async def new_account(ctx: Ctx) -> web.StreamResponse:
     eab_kid: str | None = None
     if p.get("externalAccountBinding") is not None:
         eab_kid = await eab.verify_binding(
-            ctx.rt.storage, ctx.prov.name, p["externalAccountBinding"], s.jwk, s.url
+            ctx.store, ctx.prov.name, p["externalAccountBinding"], s.jwk, s.url
         )
     elif ctx.state.require_eab:
         raise Problem(
             "externalAccountRequired", f"provisioner {ctx.prov.name!r} requires an external account binding"
         )
-    storage = ctx.rt.storage
-    acc_id = secrets.token_urlsafe(16)
-    now = int(time.time())
-    if eab_kid is not None and not await eab.claim(storage, eab_kid, acc_id, now):
-        raise unauthorized(f"external account binding key {eab_kid!r} is already bound to an account")
-    jwk_text = orjson.dumps(s.jwk).decode()
-    n = await storage.execute(
-        "INSERT INTO acme_accounts (id, provisioner, thumbprint, jwk, status, contact, tos_agreed, eab_key_id,"
-        " created) VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (acc_id, ctx.prov.name, tp, jwk_text, orjson.dumps(contact).decode(), int(bool(tos)), eab_kid, now),
-    )
-    if n != 1:
-        # Another request registered the same key first: that account is the answer.
-        if eab_kid is not None:
-            await eab.release(storage, eab_kid, acc_id)
-        found = await _by_thumbprint(ctx, tp)
-        if found is None:
-            raise Problem("serverInternal", "the account could not be stored")
-        return _existing(ctx, found)
+    store = ctx.store
     acc = Account(
-        id=acc_id,
+        id=secrets.token_urlsafe(16),
         provisioner=ctx.prov.name,
         jwk=s.jwk,
-        jwk_text=jwk_text,
+        jwk_text=orjson.dumps(s.jwk).decode(),
         thumbprint=tp,
         status="valid",
         contact=contact,
         tos_agreed=bool(tos),
         eab_key_id=eab_kid,
-        created=now,
+        created=int(time.time()),
     )
-    return json_response(account_json(ctx, acc), 201, {"Location": ctx.links.account(acc_id)})
+    if eab_kid is not None and not await store.bind_eab_key(eab_kid, acc.id, acc.created):
+        raise unauthorized(f"external account binding key {eab_kid!r} is already bound to an account")
+    if not await store.add_account(acc):
+        # Another request registered the same key first: that account is the answer.
+        if eab_kid is not None:
+            await store.unbind_eab_key(eab_kid, acc.id)
+        found = await store.account_by_thumbprint(ctx.prov.name, tp)
+        if found is None:
+            raise Problem("serverInternal", "the account could not be stored")
+        return _existing(ctx, found)
+    return _answer(ctx, acc, 201)
 
 
 def _own(ctx: Ctx, acc: Account) -> None:
@@ -147,39 +135,15 @@ async def account(ctx: Ctx) -> web.StreamResponse:
     acc = s.require_account()
     _own(ctx, acc)
     p = s.payload()
-    storage = ctx.rt.storage
-    status, contact = acc.status, acc.contact
     if "contact" in p:
-        contact = check_contacts(p["contact"])
-        await storage.execute(
-            "UPDATE acme_accounts SET contact = ? WHERE id = ?", (orjson.dumps(contact).decode(), acc.id)
-        )
+        acc = evolve(acc, contact=check_contacts(p["contact"]))
+        await ctx.store.set_contact(acc.id, acc.contact)
     if "status" in p:
         if p["status"] != "deactivated":
             raise malformed('the only status a client may set on its account is "deactivated"')
-        await storage.execute_many(
-            [
-                ("UPDATE acme_accounts SET status = 'deactivated' WHERE id = ?", (acc.id,)),
-                (
-                    "UPDATE acme_authz SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'",
-                    (acc.id,),
-                ),
-            ]
-        )
-        status = "deactivated"
-    upd = Account(
-        id=acc.id,
-        provisioner=acc.provisioner,
-        jwk=acc.jwk,
-        jwk_text=acc.jwk_text,
-        thumbprint=acc.thumbprint,
-        status=status,
-        contact=contact,
-        tos_agreed=acc.tos_agreed,
-        eab_key_id=acc.eab_key_id,
-        created=acc.created,
-    )
-    return json_response(account_json(ctx, upd), 200, {"Location": ctx.links.account(acc.id)})
+        await ctx.store.deactivate_account(acc.id)
+        acc = evolve(acc, status="deactivated")
+    return _answer(ctx, acc)
 
 
 async def account_orders(ctx: Ctx) -> web.StreamResponse:
@@ -190,16 +154,9 @@ async def account_orders(ctx: Ctx) -> web.StreamResponse:
         cursor = max(0, int(ctx.request.query.get("cursor", "0")))
     except ValueError:
         raise malformed("cursor must be a number") from None
-    now = int(time.time())
-    # RFC 8555 §7.1.2.1: pending and finished orders, not the abandoned ones.
-    rows = await ctx.rt.storage.fetch_all(
-        "SELECT id FROM acme_orders WHERE account_id = ? AND status <> 'invalid'"
-        " AND (status = 'valid' OR expires > ?) ORDER BY created DESC, id LIMIT ? OFFSET ?",
-        (acc.id, now, ORDERS_PAGE + 1, cursor),
-    )
-    headers: dict[str, str] = {}
-    resp = json_response({"orders": [ctx.links.order(r[0]) for r in rows[:ORDERS_PAGE]]}, 200, headers)
-    if len(rows) > ORDERS_PAGE:
+    ids = await ctx.store.account_order_ids(acc.id, int(time.time()), ORDERS_PAGE + 1, cursor)
+    resp = json_response({"orders": [ctx.links.order(i) for i in ids[:ORDERS_PAGE]]})
+    if len(ids) > ORDERS_PAGE:
         nxt = f"{ctx.links.account_orders(acc.id)}?cursor={cursor + ORDERS_PAGE}"
         resp.headers.add("Link", f'<{nxt}>;rel="next"')
     return resp
@@ -238,7 +195,7 @@ async def key_change(ctx: Ctx) -> web.StreamResponse:
     new_tp = thumbprint(new_jwk)
     if new_tp == acc.thumbprint:
         raise malformed("the new key is the account's current key")
-    other = await _by_thumbprint(ctx, new_tp)
+    other = await ctx.store.account_by_thumbprint(ctx.prov.name, new_tp)
     conflict = Problem(
         "malformed",
         "the new key is already the key of another account",
@@ -249,24 +206,9 @@ async def key_change(ctx: Ctx) -> web.StreamResponse:
         raise conflict
     jwk_text = orjson.dumps(new_jwk).decode()
     try:
-        n = await ctx.rt.storage.execute(
-            "UPDATE acme_accounts SET jwk = ?, thumbprint = ? WHERE id = ? AND thumbprint = ?",
-            (jwk_text, new_tp, acc.id, acc.thumbprint),
-        )
+        changed = await ctx.store.change_key(acc.id, acc.thumbprint, new_tp, jwk_text)
     except StorageError:
         raise conflict from None
-    if n != 1:
+    if not changed:
         raise unauthorized("the account key was changed by another request; retry with the current key")
-    upd = Account(
-        id=acc.id,
-        provisioner=acc.provisioner,
-        jwk=new_jwk,
-        jwk_text=jwk_text,
-        thumbprint=new_tp,
-        status=acc.status,
-        contact=acc.contact,
-        tos_agreed=acc.tos_agreed,
-        eab_key_id=acc.eab_key_id,
-        created=acc.created,
-    )
-    return json_response(account_json(ctx, upd), 200, {"Location": ctx.links.account(acc.id)})
+    return _answer(ctx, evolve(acc, jwk=new_jwk, jwk_text=jwk_text, thumbprint=new_tp))

@@ -9,24 +9,34 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from aiohttp import web
 from attrs import evolve
 
+from plica.api import rfc3339
+
+from ..model import Authz
+from ..problems import Problem, malformed, unauthorized
 from .context import Ctx, json_response
-from .model import AUTHZ_COLUMNS, Authz, authz_from_row, rfc3339
-from .problems import Problem, malformed, unauthorized
+from .jws import Signed
 
 RETRY_AFTER = 1
 
 
 async def load_authz(ctx: Ctx, authz_id: str) -> Authz:
-    row = await ctx.rt.storage.fetch_one(
-        f"SELECT {AUTHZ_COLUMNS} FROM acme_authz WHERE id = ? AND provisioner = ?", (authz_id, ctx.prov.name)
-    )
-    if row is None:
+    a = await ctx.store.authz(authz_id, ctx.prov.name)
+    if a is None:
         raise Problem("malformed", f"authorization {authz_id!r} does not exist", status=404)
-    return authz_from_row(row)
+    return a
+
+
+async def _own_authz(ctx: Ctx) -> tuple[Signed, Authz]:
+    """The signed request and the authorization of the URL, which must be the signing account's."""
+    s = await ctx.auth()
+    acc = s.require_account()
+    a = await load_authz(ctx, ctx.request.match_info["authz"])
+    if a.account_id != acc.id:
+        raise unauthorized("this authorization belongs to another account")
+    return s, a
 
 
 def challenge_json(ctx: Ctx, a: Authz, ch_type: str) -> dict[str, Any]:
@@ -57,11 +67,7 @@ def authz_json(ctx: Ctx, a: Authz) -> dict[str, Any]:
 
 
 async def authz(ctx: Ctx) -> web.StreamResponse:
-    s = await ctx.auth()
-    acc = s.require_account()
-    a = await load_authz(ctx, ctx.request.match_info["authz"])
-    if a.account_id != acc.id:
-        raise unauthorized("this authorization belongs to another account")
+    s, a = await _own_authz(ctx)
     p = s.payload()
     if "status" in p:
         if p["status"] != "deactivated":
@@ -69,42 +75,20 @@ async def authz(ctx: Ctx) -> web.StreamResponse:
         if a.current_status() not in ("pending", "valid"):
             raise malformed(f"the authorization is {a.current_status()} and cannot be deactivated")
         err = Problem("unauthorized", f"the authorization of {a.id_value} was deactivated by the client")
-        await ctx.rt.storage.execute_many(
-            [
-                (
-                    "UPDATE acme_authz SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')",
-                    (a.id,),
-                ),
-                # Its order can no longer succeed: it stops counting as pending (limits).
-                (
-                    "UPDATE acme_orders SET status = 'invalid', error = ? WHERE id = ? AND status = 'pending'",
-                    (orjson.dumps(err.stored()).decode(), a.order_id),
-                ),
-            ]
-        )
+        await ctx.store.deactivate_authz(a, err.stored())
         a = evolve(a, status="deactivated")
     body = authz_json(ctx, a)
     return json_response(body, 200, _poll_hint(body["status"] == "pending" and a.ch_status == "processing"))
 
 
 async def challenge(ctx: Ctx) -> web.StreamResponse:
-    s = await ctx.auth()
-    acc = s.require_account()
-    a = await load_authz(ctx, ctx.request.match_info["authz"])
-    if a.account_id != acc.id:
-        raise unauthorized("this authorization belongs to another account")
+    s, a = await _own_authz(ctx)
     ch_type = ctx.request.match_info["challenge"]
     if ch_type not in a.challenges:
         raise Problem("malformed", f"the authorization has no {ch_type!r} challenge", status=404)
     s.payload()  # must be {} or empty (POST-as-GET); anything else is malformed JSON
     if not s.post_as_get and a.ch_type is None and a.current_status() == "pending":
-        now = int(time.time())
-        n = await ctx.rt.storage.execute(
-            "UPDATE acme_authz SET ch_type = ?, ch_status = 'processing', next_attempt = ?"
-            " WHERE id = ? AND ch_type IS NULL AND status = 'pending'",
-            (ch_type, now, a.id),
-        )
-        if n == 1:
+        if await ctx.store.start_challenge(a.id, ch_type, int(time.time())):
             a = evolve(a, ch_type=ch_type, ch_status="processing")
             ctx.rt.validator.submit(ctx.prov.name, a.id, ch_type)
         else:

@@ -6,6 +6,16 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+# The directory's entries (RFC 8555 §7.1.1, RFC 9773's renewalInfo) and the paths they point to.
+DIRECTORY = {
+    "newNonce": "new-nonce",
+    "newAccount": "new-account",
+    "newOrder": "new-order",
+    "revokeCert": "revoke-cert",
+    "keyChange": "key-change",
+    "renewalInfo": "renewal-info",
+}
+
 
 class Links:
     """The URL space of one provisioner as one request sees it (`/acme/<name>` or `/2.0/acme/<name>`)."""
@@ -17,47 +27,35 @@ class Links:
         prefix = "/2.0" if request.path.startswith("/2.0/") else ""
         self.base = f"{request.scheme}://{request.host}{prefix}{self.path}"
 
+    def url(self, *parts: str) -> str:
+        return "/".join((self.base, *parts))
+
     def directory(self) -> str:
-        return f"{self.base}/directory"
+        return self.url("directory")
 
-    def new_nonce(self) -> str:
-        return f"{self.base}/new-nonce"
+    def directory_entries(self) -> dict[str, str]:
+        return {name: self.url(path) for name, path in DIRECTORY.items()}
 
-    def new_account(self) -> str:
-        return f"{self.base}/new-account"
-
-    def new_order(self) -> str:
-        return f"{self.base}/new-order"
-
-    def revoke_cert(self) -> str:
-        return f"{self.base}/revoke-cert"
-
-    def key_change(self) -> str:
-        return f"{self.base}/key-change"
-
-    def renewal_info(self) -> str:
-        return f"{self.base}/renewal-info"
-
-    def account(self, acc_id: str) -> str:
-        return f"{self.base}/account/{acc_id}"
+    def account(self, acc_id: str, *more: str) -> str:
+        return self.url("account", acc_id, *more)
 
     def account_orders(self, acc_id: str) -> str:
-        return f"{self.base}/account/{acc_id}/orders"
+        return self.account(acc_id, "orders")
 
-    def order(self, order_id: str) -> str:
-        return f"{self.base}/order/{order_id}"
+    def order(self, order_id: str, *more: str) -> str:
+        return self.url("order", order_id, *more)
 
     def finalize(self, order_id: str) -> str:
-        return f"{self.base}/order/{order_id}/finalize"
+        return self.order(order_id, "finalize")
 
     def authz(self, authz_id: str) -> str:
-        return f"{self.base}/authz/{authz_id}"
+        return self.url("authz", authz_id)
 
     def challenge(self, authz_id: str, ch_type: str) -> str:
-        return f"{self.base}/challenge/{authz_id}/{ch_type}"
+        return self.url("challenge", authz_id, ch_type)
 
     def certificate(self, cert_id: str, alternate: int = 0) -> str:
-        return f"{self.base}/certificate/{cert_id}" + (f"/{alternate}" if alternate else "")
+        return self.url("certificate", cert_id, *([str(alternate)] if alternate else []))
 
     def account_id_from_kid(self, kid: str) -> str | None:
         """The account id of a `kid` URL of this provisioner (under either mount), or None."""

@@ -13,11 +13,11 @@ import time
 from aiohttp import web
 from cryptography import x509
 
-from plica.jose import JOSEError, b64url_decode, b64url_encode
+from plica.api import JOSEError, b64url_decode, b64url_encode, rfc3339
 
+from ..model import Account
+from ..problems import Problem, malformed, unauthorized
 from .context import Ctx, json_response
-from .model import Account, rfc3339
-from .problems import Problem, malformed, unauthorized
 
 
 def serial_bytes(serial: int) -> bytes:
@@ -59,7 +59,7 @@ async def _find(ctx: Ctx, value: str) -> x509.Certificate:
     aki, serial = parse_cert_id(value)
     if aki not in _issuer_key_ids(ctx):
         raise Problem("malformed", "the certificate was not issued by this certificate authority", status=404)
-    issued = await ctx.rt.storage.get_x509(str(serial))
+    issued = await ctx.rt.authority.storage.get_x509(str(serial))
     if issued is None:
         raise Problem("malformed", f"no certificate with serial number {serial} was issued here", status=404)
     return x509.load_der_x509_certificate(issued.der)
@@ -70,7 +70,7 @@ async def renewal_info(ctx: Ctx) -> web.StreamResponse:
     nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
     life = na - nb
     now = dt.datetime.now(dt.UTC)
-    if await ctx.rt.storage.is_x509_revoked(str(cert.serial_number)):
+    if await ctx.rt.authority.storage.is_x509_revoked(str(cert.serial_number)):
         start, end = now - dt.timedelta(hours=2), now - dt.timedelta(hours=1)
     else:
         start, end = nb + life * 2 / 3, nb + life * 5 / 6
@@ -88,18 +88,12 @@ async def check_replaces(ctx: Ctx, acc: Account, value: object) -> str:
     if not isinstance(value, str):
         raise malformed("replaces must be an ARI certificate id string")
     _, serial = parse_cert_id(value)
-    row = await ctx.rt.storage.fetch_one(
-        "SELECT account_id FROM acme_orders WHERE cert_serial = ? AND provisioner = ?",
-        (str(serial), ctx.prov.name),
-    )
-    if row is None:
+    owner = await ctx.store.certificate_account(str(serial), ctx.prov.name)
+    if owner is None:
         raise Problem("malformed", "replaces names a certificate this provisioner did not issue", status=404)
-    if row[0] != acc.id:
+    if owner != acc.id:
         raise unauthorized("replaces names a certificate issued to another account")
-    dup = await ctx.rt.storage.fetch_one(
-        "SELECT id FROM acme_orders WHERE replaces = ? AND status <> 'invalid' AND (status = 'valid' OR expires > ?)",
-        (value, int(time.time())),
-    )
+    dup = await ctx.store.replacing_order(value, int(time.time()))
     if dup is not None:
-        raise Problem("alreadyReplaced", f"the certificate is already being replaced by order {dup[0]}")
+        raise Problem("alreadyReplaced", f"the certificate is already being replaced by order {dup}")
     return value

@@ -1,7 +1,8 @@
 """Orders (RFC 8555 §7.4): newOrder, the order resource, finalize, and certificate download (§7.4.2).
 
-A new order is two statements (all its authorizations in one multi-row INSERT, then the order row). Finalize claims the order with a conditional UPDATE (so two finalize requests cannot
-both issue), issues through the kernel (`authority.issue`: claims, templates, policy, the provisioner
+A new order is two statements (all its authorizations in one multi-row INSERT, then the order row).
+Finalize claims the order with a conditional UPDATE (so two finalize requests cannot both issue), checks
+the CSR with the kernel's rules (`parse_csr_der`, `rsa_too_short`), issues through the kernel (`authority.issue`: claims, templates, policy, the provisioner
 extension, storage), and records the certificate chain on the order.
 """
 
@@ -17,19 +18,26 @@ import orjson
 from aiohttp import web
 from attrs import evolve
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from plica.api import SignRequest, X509Authorization
-from plica.jose import JOSEError, b64url_decode
+from plica.api import (
+    BadRequest,
+    JOSEError,
+    SignRequest,
+    X509Authorization,
+    b64url_decode,
+    parse_csr_der,
+    rfc3339,
+    rsa_too_short,
+)
 
-from . import ari, limits
+from .. import limits
+from ..identifiers import Identifier, challenge_types, parse_identifiers
+from ..model import Authz, Order, order_status
+from ..problems import Problem, malformed, unauthorized
+from . import ari
 from .context import Ctx, json_response
-from .identifiers import Identifier, challenge_types, parse_identifiers
-from .model import ORDER_COLUMNS, Order, order_from_row, order_status, rfc3339
-from .problems import Problem, malformed, unauthorized
 
 ORDER_LIFETIME = 24 * 3600  # as step-ca
 
@@ -61,68 +69,43 @@ async def new_order(ctx: Ctx) -> web.StreamResponse:
     if nb is not None and na is not None and na <= nb:
         raise malformed("notAfter must be after notBefore")
     replaces = await ari.check_replaces(ctx, acc, p["replaces"]) if p.get("replaces") else None
-    await limits.check_new_order(ctx.rt.storage, ctx.state, acc.id)
-    order_id = secrets.token_urlsafe(16)
-    expires = now + ORDER_LIFETIME
-    authz_ids = [secrets.token_urlsafe(16) for _ in idents]
-    rows: list[Any] = []
-    for aid, ident in zip(authz_ids, idents, strict=True):
-        rows += [
-            aid,
-            order_id,
-            acc.id,
-            ctx.prov.name,
-            ident.type,
-            ident.base,
-            int(ident.wildcard),
-            "pending",
-            expires,
-            ",".join(challenge_types(ident, ctx.state.challenges)),
-            secrets.token_urlsafe(32),
-        ]
-    nb_s = nb.isoformat() if nb else None
-    na_s = na.isoformat() if na else None
-    storage = ctx.rt.storage
-    # Two single statements rather than a transaction (each is one hop to the database): the
-    # authorizations first, so a failure in between leaves only rows no order points to (housekeeping
-    # removes them), never an order a client can see without its authorizations.
-    await storage.execute(
-        "INSERT INTO acme_authz (id, order_id, account_id, provisioner, id_type, id_value, wildcard,"
-        " status, expires, challenges, token) VALUES "
-        + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(idents)),
-        rows,
-    )
-    await storage.execute(
-        "INSERT INTO acme_orders (id, provisioner, account_id, status, expires, created, identifiers,"
-        " not_before, not_after, replaces) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-        (
-            order_id,
-            ctx.prov.name,
-            acc.id,
-            expires,
-            now,
-            orjson.dumps([i.json() for i in idents]).decode(),
-            nb_s,
-            na_s,
-            replaces,
-        ),
-    )
+    await limits.check_new_order(ctx.store, ctx.state, acc.id)
     order = Order(
-        id=order_id,
+        id=secrets.token_urlsafe(16),
         provisioner=ctx.prov.name,
         account_id=acc.id,
         status="pending",
-        expires=expires,
+        expires=now + ORDER_LIFETIME,
         created=now,
         identifiers=[i.json() for i in idents],
-        not_before=nb_s,
-        not_after=na_s,
+        not_before=nb.isoformat() if nb else None,
+        not_after=na.isoformat() if na else None,
         error=None,
         replaces=replaces,
         cert_id=None,
     )
-    body = order_json(ctx, order, "pending", authz_ids)
-    return json_response(body, 201, {"Location": ctx.links.order(order_id)})
+    authzs = [
+        Authz(
+            id=secrets.token_urlsafe(16),
+            order_id=order.id,
+            account_id=acc.id,
+            id_type=ident.type,
+            id_value=ident.base,
+            wildcard=ident.wildcard,
+            status="pending",
+            expires=order.expires,
+            challenges=challenge_types(ident, ctx.state.challenges),
+            token=secrets.token_urlsafe(32),
+            ch_type=None,
+            ch_status=None,
+            ch_error=None,
+            validated=None,
+        )
+        for ident in idents
+    ]
+    await ctx.store.add_order(order, authzs)
+    body = order_json(ctx, order, "pending", [a.id for a in authzs])
+    return json_response(body, 201, {"Location": ctx.links.order(order.id)})
 
 
 def order_json(ctx: Ctx, order: Order, status: str, authz_ids: list[str]) -> dict[str, Any]:
@@ -147,35 +130,25 @@ def order_json(ctx: Ctx, order: Order, status: str, authz_ids: list[str]) -> dic
 
 
 async def load_order(ctx: Ctx, order_id: str) -> tuple[Order, list[str], list[str], str | None]:
-    """The order, its authorization ids (in identifier order) and their statuses: one joined query."""
-    rows = await ctx.rt.storage.fetch_all(
-        f"SELECT {', '.join('o.' + c.strip() for c in ORDER_COLUMNS.split(','))},"
-        " a.id, a.id_type, a.id_value, a.wildcard, a.status, a.expires, a.ch_error"
-        " FROM acme_orders o LEFT JOIN acme_authz a ON a.order_id = o.id WHERE o.id = ?",
-        (order_id,),
-    )
-    if not rows or rows[0][1] != ctx.prov.name:
+    """The order, its authorization ids (in identifier order), their statuses and the first
+    authorization's problem (JSON text), if any."""
+    found = await ctx.store.order(order_id)
+    if found is None or found[0].provisioner != ctx.prov.name:
         raise Problem("malformed", f"order {order_id!r} does not exist", status=404)
-    order = order_from_row(rows[0][:12])
+    order, authzs = found
     now = time.time()
-    by_ident: dict[tuple[str, str], tuple[str, str, str | None]] = {}
-    for r in rows:
-        if r[12] is None:
-            continue
-        value = ("*." if r[15] else "") + r[14]
-        status = r[16]
-        if status in ("pending", "valid") and int(r[17]) < now:
-            status = "expired"
-        by_ident[(r[13], value)] = (r[12], status, r[18])
-    ids, statuses = [], []
+    by_ident = {(a.id_type, a.value): a for a in authzs}
+    ids: list[str] = []
+    statuses: list[str] = []
     first_error: str | None = None
     for i in order.identifiers:
         a = by_ident.get((i["type"], i["value"]))
-        if a is not None:
-            ids.append(a[0])
-            statuses.append(a[1])
-            if a[2] and first_error is None:
-                first_error = a[2]
+        if a is None:
+            continue
+        ids.append(a.id)
+        statuses.append("expired" if a.status in ("pending", "valid") and a.expires < now else a.status)
+        if a.error and first_error is None:
+            first_error = a.error
     return order, ids, statuses, first_error
 
 
@@ -247,18 +220,15 @@ def _parse_csr(p: dict[str, Any]) -> tuple[x509.CertificateSigningRequest, bytes
         raise malformed("finalize needs the CSR as base64url DER in csr")
     try:
         der = b64url_decode(raw)
-        csr = x509.load_der_x509_csr(der)
-    except (JOSEError, ValueError):
+    except JOSEError:
         raise Problem("badCSR", "csr is not a base64url-encoded DER certificate request") from None
     try:
-        ok = csr.is_signature_valid
-    except (ValueError, InvalidSignature, TypeError):
-        ok = False
-    if not ok:
-        raise Problem("badCSR", "the CSR's signature does not verify")
-    key = csr.public_key()
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-        raise Problem("badCSR", f"the CSR's RSA key has {key.key_size} bits (at least 2048)")
+        csr = parse_csr_der(der)
+    except BadRequest as e:
+        raise Problem("badCSR", e.message) from None
+    short = rsa_too_short(csr.public_key())
+    if short:
+        raise Problem("badCSR", f"the CSR's {short}")
     return csr, der
 
 
@@ -282,26 +252,19 @@ async def finalize(ctx: Ctx) -> web.StreamResponse:
             f"the CSR's names (DNS {sorted(got_dns)}, IP {sorted(got_ip)}) do not match the order's "
             f"identifiers (DNS {sorted(want_dns)}, IP {sorted(want_ip)})",
         )
-    storage = ctx.rt.storage
-    claimed = await storage.execute(
-        "UPDATE acme_orders SET status = 'processing' WHERE id = ? AND status = 'pending'", (order_id,)
-    )
-    if claimed != 1:
+    store = ctx.store
+    if not await store.start_finalize(order_id):
         raise Problem("orderNotReady", "the order is already being finalized")
     try:
         chain = await _issue(ctx, order, csr, der, idents)
     except BaseException:
-        await storage.execute(
-            "UPDATE acme_orders SET status = 'pending' WHERE id = ? AND status = 'processing'", (order_id,)
-        )
+        await store.abandon_finalize(order_id)
         raise
     cert_id = secrets.token_urlsafe(16)
     leaf = chain[0]
     pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
-    await storage.execute(
-        "UPDATE acme_orders SET status = 'valid', cert_id = ?, cert_serial = ?, cert_chain = ?,"
-        " cert_not_after = ? WHERE id = ?",
-        (cert_id, str(leaf.serial_number), pem, int(leaf.not_valid_after_utc.timestamp()), order_id),
+    await store.finish_order(
+        order_id, cert_id, str(leaf.serial_number), pem, int(leaf.not_valid_after_utc.timestamp())
     )
     done = evolve(order, status="valid", cert_id=cert_id)
     return json_response(order_json(ctx, done, "valid", ids), 200, {"Location": ctx.links.order(order_id)})
@@ -339,16 +302,14 @@ async def certificate(ctx: Ctx) -> web.StreamResponse:
     s = await ctx.auth()
     acc = s.require_account()
     cert_id = ctx.request.match_info["cert"]
-    row = await ctx.rt.storage.fetch_one(
-        "SELECT account_id, cert_chain, provisioner FROM acme_orders WHERE cert_id = ?", (cert_id,)
-    )
-    if row is None or row[2] != ctx.prov.name:
+    found = await ctx.store.certificate_chain(cert_id)
+    if found is None or found[2] != ctx.prov.name:
         raise Problem("malformed", f"certificate {cert_id!r} does not exist", status=404)
-    if row[0] != acc.id:
+    owner, body, _ = found
+    if owner != acc.id:
         raise unauthorized("this certificate belongs to another account")
-    alternates = _alternate_roots(ctx)
+    alternates = ctx.rt.alternate_roots()
     alt = ctx.request.match_info.get("alt")
-    body: str = row[1]
     if alt is not None:
         if not alt.isdigit() or not 1 <= int(alt) <= len(alternates):
             raise Problem("malformed", f"certificate {cert_id!r} has no alternate chain {alt!r}", status=404)
@@ -361,27 +322,3 @@ async def certificate(ctx: Ctx) -> web.StreamResponse:
     else:
         resp.headers.add("Link", f'<{ctx.links.certificate(cert_id)}>;rel="alternate"')
     return resp
-
-
-def _alternate_roots(ctx: Ctx) -> list[str]:
-    """Alternate chains (RFC 8555 §7.4.2): the default chain ends at the last intermediate; each
-    alternate adds a root that intermediate chains to, for servers and clients that want the full path."""
-    a = ctx.rt.authority
-    roots, inters = a.roots, a.intermediates
-    cached = _alternates_cache.get("last")
-    if cached is not None and cached[0] is roots and cached[1] is inters:
-        return cached[2]
-    out: list[str] = []
-    if inters:
-        top = inters[-1]
-        out = [
-            r.public_bytes(serialization.Encoding.PEM).decode("ascii")
-            for r in roots
-            if r.subject == top.issuer
-        ]
-    # Encoded once per set of roots and intermediates rather than for every download.
-    _alternates_cache["last"] = (roots, inters, out)
-    return out
-
-
-_alternates_cache: dict[str, tuple[Any, Any, list[str]]] = {}

@@ -10,15 +10,7 @@ from .context import Ctx, json_response
 
 
 def directory_document(ctx: Ctx) -> dict[str, Any]:
-    ln = ctx.links
-    doc: dict[str, Any] = {
-        "newNonce": ln.new_nonce(),
-        "newAccount": ln.new_account(),
-        "newOrder": ln.new_order(),
-        "revokeCert": ln.revoke_cert(),
-        "keyChange": ln.key_change(),
-        "renewalInfo": ln.renewal_info(),
-    }
+    doc: dict[str, Any] = ctx.links.directory_entries()
     if ctx.state.meta:
         doc["meta"] = dict(ctx.state.meta)
     return doc

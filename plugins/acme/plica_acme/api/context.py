@@ -1,26 +1,24 @@
-"""What every ACME handler gets: the request, the per-process runtime, the provisioner and its links; and
+"""What every ACME handler gets: the request, the application's runtime, the provisioner and its links; and
 the response helpers (JSON, problem documents) with the headers every ACME answer carries."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 from attrs import define
 
-from plica.api import Provisioner
-from plica.errors import PlicaError
+from plica.api import PlicaError, Provisioner
 
+from ..problems import Problem
+from ..provisioner import ACMEState, acme_provisioner
+from ..runtime import RUNTIME, Runtime
+from ..store import AcmeStore
 from .jws import Signed, authenticate
 from .links import Links
-from .problems import Problem
-from .provisioner import ACMEState
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
 
 log = logging.getLogger("plica.acme")
 
@@ -35,6 +33,10 @@ class Ctx:
     @property
     def state(self) -> ACMEState:
         return self.prov.state
+
+    @property
+    def store(self) -> AcmeStore:
+        return self.rt.store
 
     async def auth(self, mode: Literal["jwk", "kid", "any"] = "kid") -> Signed:
         return await authenticate(self.request, self.rt, self.links, self.prov.name, auth=mode)
@@ -76,14 +78,12 @@ def acme_handler(
     add `Replay-Nonce`, `Link: <directory>;rel="index"` and `Cache-Control: no-store`."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        from .runtime import runtime_for_request
-
-        rt = runtime_for_request(request)
+        rt = request.app[RUNTIME]
         name = request.match_info.get("provisioner", "")
         links: Links | None = None
         try:
-            prov = rt.authority.provisioner_by_name(name)
-            if prov is None or prov.type.name.upper() != "ACME":
+            prov = acme_provisioner(rt.authority, name)
+            if prov is None:
                 raise Problem("malformed", f"there is no ACME provisioner named {name!r}", status=404)
             links = Links(request, prov.name)
             resp = await fn(Ctx(request, rt, prov, links))

@@ -20,21 +20,31 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from plica.admin import AdminError, admin_route, require_admin, rfc3339
-from plica.api import AuthorityView, Provisioner, Route
-from plica.jose import b64url_decode
+from plica.api import (
+    AdminError,
+    AuthorityView,
+    Provisioner,
+    Route,
+    admin_route,
+    b64url_decode,
+    require_admin,
+    rfc3339,
+)
 
-from . import eab
+from .. import eab
+from ..model import EABKey
+from ..provisioner import acme_provisioner
+from ..runtime import RUNTIME
+from ..store import AcmeStore
 
 PREFIX = "/admin/acme/eab/{provisioner}"
 MAX_REFERENCE = 256  # step's limit
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 KEY_NOT_FOUND = "ACME External Account Key not found"
-_COLUMNS = "id, provisioner, reference, hmac_key, created, account_id, bound_at"
 
 
-def wire(key: eab.EABKey, *, with_secret: bool = False) -> dict[str, Any]:
+def wire(key: EABKey, *, with_secret: bool = False) -> dict[str, Any]:
     """linkedca.EABKey as protobuf JSON."""
     return {
         "id": key.id,
@@ -53,10 +63,10 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 
 
 def _eab_provisioner(authority: AuthorityView, name: str) -> Provisioner:
-    prov = authority.provisioner_by_name(name)
+    prov = acme_provisioner(authority, name)
     if prov is None:
-        raise AdminError(404, f"provisioner {name!r} not found")
-    if prov.type.name.upper() != "ACME":
+        if authority.provisioner_by_name(name) is None:
+            raise AdminError(404, f"provisioner {name!r} not found")
         raise AdminError(400, f"provisioner {name!r} is not an ACME provisioner")
     if not prov.state.require_eab:
         raise AdminError(400, f"ACME EAB not enabled for provisioner {name!r}")
@@ -73,25 +83,15 @@ def _limit(raw: str) -> int:
     return DEFAULT_LIMIT if n <= 0 else min(n, MAX_LIMIT)
 
 
-async def _page(
-    authority: AuthorityView, provisioner: str, cursor: str, limit: int
-) -> tuple[list[eab.EABKey], str]:
+async def _page(store: AcmeStore, provisioner: str, cursor: str, limit: int) -> tuple[list[EABKey], str]:
     """Keys in creation order; the cursor is the id of the first key of the next page."""
-    storage = authority.storage
-    where, params = "provisioner = ?", [provisioner]
+    start: tuple[int, str] | None = None
     if cursor:
-        row = await storage.fetch_one(
-            "SELECT created FROM acme_eab_keys WHERE id = ? AND provisioner = ?", (cursor, provisioner)
-        )
-        if row is None:
+        created = await store.eab_key_created(provisioner, cursor)
+        if created is None:
             raise AdminError(400, "cursor is not valid (the key it points at is gone)")
-        where += " AND (created > ? OR (created = ? AND id >= ?))"
-        params += [row[0], row[0], cursor]
-    rows = await storage.fetch_all(
-        f"SELECT {_COLUMNS} FROM acme_eab_keys WHERE {where} ORDER BY created, id LIMIT ?",
-        (*params, limit + 1),
-    )
-    keys = [eab.EABKey(*r[:5], account_id=r[5], bound_at=r[6]) for r in rows]
+        start = (created, cursor)
+    keys = await store.eab_keys_page(provisioner, start, limit + 1)
     return keys[:limit], keys[limit].id if len(keys) > limit else ""
 
 
@@ -114,33 +114,33 @@ async def _read_reference(request: web.Request) -> str:
 
 
 def routes(authority: AuthorityView) -> list[Route]:
-    Handler = Callable[[web.Request, Provisioner], Awaitable[web.Response]]
+    Handler = Callable[[web.Request, Provisioner, AcmeStore], Awaitable[web.Response]]
 
     def guarded(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         @admin_route
         async def handler(request: web.Request) -> web.StreamResponse:
             await require_admin(request, authority)
-            return await fn(request, _eab_provisioner(authority, request.match_info["provisioner"]))
+            prov = _eab_provisioner(authority, request.match_info["provisioner"])
+            return await fn(request, prov, request.app[RUNTIME].store)
 
         return handler
 
-    async def list_keys(request: web.Request, prov: Provisioner) -> web.Response:
+    async def list_keys(request: web.Request, prov: Provisioner, store: AcmeStore) -> web.Response:
         keys, cursor = await _page(
-            authority, prov.name, request.query.get("cursor", ""), _limit(request.query.get("limit", ""))
+            store, prov.name, request.query.get("cursor", ""), _limit(request.query.get("limit", ""))
         )
         return _json({"eaks": [wire(k) for k in keys], "nextCursor": cursor})
 
-    async def by_reference(request: web.Request, prov: Provisioner) -> web.Response:
-        reference = request.match_info["reference"]
-        keys = await eab.list_keys(authority.storage, prov.name, reference)
+    async def by_reference(request: web.Request, prov: Provisioner, store: AcmeStore) -> web.Response:
+        keys = await store.eab_keys(prov.name, request.match_info["reference"])
         if not keys:
             raise AdminError(404, KEY_NOT_FOUND)
         return _json({"eaks": [wire(k) for k in keys], "nextCursor": ""})
 
-    async def create(request: web.Request, prov: Provisioner) -> web.Response:
+    async def create(request: web.Request, prov: Provisioner, store: AcmeStore) -> web.Response:
         reference = await _read_reference(request)
         try:
-            key = await eab.add_key(authority.storage, prov.name, reference)
+            key = await eab.add_key(store, prov.name, reference)
         except ValueError:
             raise AdminError(
                 409,
@@ -148,8 +148,8 @@ def routes(authority: AuthorityView) -> list[Route]:
             ) from None
         return _json(wire(key, with_secret=True), status=201)
 
-    async def delete(request: web.Request, prov: Provisioner) -> web.Response:
-        if not await eab.remove_key(authority.storage, prov.name, request.match_info["reference"]):
+    async def delete(request: web.Request, prov: Provisioner, store: AcmeStore) -> web.Response:
+        if not await store.remove_eab_key(prov.name, request.match_info["reference"]):
             raise AdminError(404, KEY_NOT_FOUND)
         return _json({"status": "ok"})
 

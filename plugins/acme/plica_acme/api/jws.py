@@ -6,21 +6,19 @@ does not burn the client's nonce; a consumed nonce is gone for every instance sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Collection, Mapping
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 from attrs import frozen
 
-from plica.jose import JOSEError, PublicKey, b64url_decode, verify_signature
+from plica.api import JOSEError, PublicKey, b64url_decode, verify_signature
 
+from ..model import Account, parse_public_jwk
+from ..problems import Problem, malformed, unauthorized
+from ..runtime import Runtime
 from .links import Links
-from .model import ACCOUNT_COLUMNS, Account, account_from_row, parse_public_jwk
-from .problems import Problem, malformed, unauthorized
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
 
 CONTENT_TYPE = "application/jose+json"
 SUPPORTED_ALGS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA")
@@ -99,13 +97,14 @@ def parse_flattened(obj: Any, what: str = "request body") -> Flattened:
     return Flattened(protected_b64=p, payload_b64=pl, signature=sig, protected=header)
 
 
-def check_alg(header: Mapping[str, Any]) -> str:
+def check_alg(header: Mapping[str, Any], allowed: Collection[str] = SUPPORTED_ALGS, what: str = "JWS") -> str:
+    """The header's `alg`, if it is one of `allowed` (badSignatureAlgorithm lists them otherwise)."""
     alg = header.get("alg")
-    if alg not in SUPPORTED_ALGS:
+    if alg not in allowed:
         raise Problem(
             "badSignatureAlgorithm",
-            f"JWS algorithm {alg!r} is not supported",
-            extra={"algorithms": list(SUPPORTED_ALGS)},
+            f"{what} algorithm {alg!r} is not supported",
+            extra={"algorithms": list(allowed)},
         )
     return str(alg)
 
@@ -158,7 +157,7 @@ async def authenticate(
         acc_id = links.account_id_from_kid(kid) if isinstance(kid, str) else None
         if acc_id is None:
             raise Problem("accountDoesNotExist", f"kid {kid!r} is not an account URL of this directory")
-        account = await load_account(rt, acc_id)
+        account = await rt.store.account(acc_id)
         if account is None or account.provisioner != provisioner:
             raise Problem("accountDoesNotExist", f"account {acc_id!r} does not exist")
         if account.status != "valid":
@@ -169,8 +168,3 @@ async def authenticate(
     if not isinstance(nonce, str) or not await rt.nonces.consume(nonce):
         raise Problem("badNonce", "the JWS nonce is missing, unknown, expired or already used")
     return Signed(protected=h, payload_raw=fl.payload_bytes(), key=key, jwk=jwk, account=account, url=url)
-
-
-async def load_account(rt: Runtime, acc_id: str) -> Account | None:
-    row = await rt.storage.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM acme_accounts WHERE id = ?", (acc_id,))
-    return account_from_row(row) if row else None
