@@ -265,7 +265,9 @@ async def _token(
         options={"password": files.password},
         extra_claims=extra or {},
     )
-    return get_plugins().pm.hook.client_token(provisioner_type="JWK", context=ctx, operation=op)
+    # Only the type's own plugin makes its tokens (the kernel asks no other).
+    make = get_plugins().type_hook("JWK", "client_token")
+    return make(provisioner_type="JWK", context=ctx, operation=op)
 
 
 async def _sign(

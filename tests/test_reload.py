@@ -93,7 +93,9 @@ def token(files: CAFiles, subject: str) -> str:
         sans=[subject],
         options={"key": str(key_file)},
     )
-    return get_plugins().pm.hook.client_token(provisioner_type="JWK", context=ctx, operation="sign")
+    # Only the type's own plugin makes its tokens (the kernel asks no other).
+    make = get_plugins().type_hook("JWK", "client_token")
+    return make(provisioner_type="JWK", context=ctx, operation="sign")
 
 
 def get(files: CAFiles, path: str) -> tuple[int, Any]:
