@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from plica.api import ClientContext
-from plica.hookspecs import hookimpl
+from plica.api import ClientContext, hookimpl
 
 DEFAULT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -28,8 +27,6 @@ def cli_client_options() -> list[click.Option]:
 
 @hookimpl
 def client_token(provisioner_type: str, context: ClientContext, operation: str) -> str | None:
-    if provisioner_type.lower() != "k8ssa":
-        return None
     path = Path(context.options.get("k8ssa_token_path") or DEFAULT_TOKEN_PATH)
     try:
         token = path.read_text().strip()

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from plica.jose import JOSEError, PublicKey, key_from_jwk
+from plica.api import JOSEError, PublicKey, key_from_jwk
 
 log = logging.getLogger("plica.k8ssa")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from plica.hookspecs import hookimpl
+from plica.api import file_option, hookimpl
 from plica_k8ssa.discovery import check_url
 from plica_k8ssa.keys import KeysError, parse_public_keys
 
@@ -16,9 +16,8 @@ from plica_k8ssa.keys import KeysError, parse_public_keys
 @hookimpl
 def provisioner_cli_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--pem-keys"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--pem-keys",
             multiple=True,
             help="K8sSA: PEM file of the public key(s) that sign service-account tokens (repeatable; e.g. "
             "the kube-apiserver's --service-account-key-file).",
@@ -39,10 +38,8 @@ def provisioner_cli_options() -> list[click.Option]:
             default=None,
             help="K8sSA: fetch the signing keys from this JWKS URL instead of the issuer's discovery document.",
         ),
-        click.Option(
-            ["--k8ssa-discovery-roots"],
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
+        file_option(
+            "--k8ssa-discovery-roots",
             help="K8sSA: PEM CA bundle that signs the discovery/JWKS server's TLS certificate (e.g. the "
             "cluster CA).",
         ),
@@ -59,8 +56,6 @@ def provisioner_cli_options() -> list[click.Option]:
 def provisioner_block_from_cli(
     provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    if provisioner_type.lower() != "k8ssa":
-        return None
     block = dict(existing or {"type": "K8sSA", "name": name})
     if options.get("pem_keys"):
         pem = b"".join(Path(p).read_bytes().rstrip(b"\n") + b"\n" for p in options["pem_keys"])

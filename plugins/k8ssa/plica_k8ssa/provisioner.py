@@ -25,21 +25,25 @@ from cryptography import x509
 
 from plica.api import (
     AuthorityView,
+    CertType,
+    ConfigError,
     Provisioner,
+    ProvisionerConfig,
     ProvisionerType,
-    RenewAuthorization,
+    PublicKey,
     RevokeAuthorization,
     RevokeRequest,
     SignRequest,
     SSHAuthorization,
     SSHSignRequest,
+    Token,
+    Unauthorized,
     X509Authorization,
+    hookimpl,
+    j,
+    ssh_sign_hooks,
+    verify_signature,
 )
-from plica.config import ProvisionerConfig, j
-from plica.errors import ConfigError, Unauthorized
-from plica.hookspecs import hookimpl
-from plica.jose import PublicKey, verify_signature
-from plica.tokens import Token
 from plica_k8ssa import discovery
 from plica_k8ssa.keys import KeysError, parse_public_keys
 
@@ -254,13 +258,6 @@ def authorize_sign(
 
 
 @hookimpl
-def authorize_renew(
-    provisioner: Provisioner, certificate: x509.Certificate, authority: AuthorityView
-) -> RenewAuthorization | None:
-    return None
-
-
-@hookimpl
 def authorize_revoke(
     provisioner: Provisioner, token: Token, request: RevokeRequest, authority: AuthorityView
 ) -> RevokeAuthorization:
@@ -269,12 +266,16 @@ def authorize_revoke(
 
 
 def _ssh(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
+    provisioner: Provisioner,
+    token: Token,
+    request: SSHSignRequest,
+    authority: AuthorityView,
+    cert_type: CertType,
 ) -> SSHAuthorization:
     v = _verify(provisioner, token, authority.audiences.ssh_sign)
     # The request names type, key id and principals (step: sshCertOptionsRequireValidator).
     return SSHAuthorization(
-        cert_type=request.cert_type,
+        cert_type=cert_type,
         key_id=v.service_account,
         principals=[v.service_account] if v.service_account else [],
         token_id=v.token_id,
@@ -283,15 +284,4 @@ def _ssh(
     )
 
 
-@hookimpl
-def authorize_ssh_user_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    return _ssh(provisioner, token, request, authority)
-
-
-@hookimpl
-def authorize_ssh_host_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    return _ssh(provisioner, token, request, authority)
+authorize_ssh_user_sign, authorize_ssh_host_sign = ssh_sign_hooks(_ssh)

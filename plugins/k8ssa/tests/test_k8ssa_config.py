@@ -17,9 +17,8 @@ import orjson
 import pytest
 from cryptography import x509
 
-from plica.errors import ConfigError
-from plica.plugins import get_plugins
-from plica.testing import CAFiles, ca_process, in_process_ca, make_ca
+from plica.api import ConfigError
+from plica.testing import CAFiles, ca_process, get_plugins, in_process_ca, make_ca
 
 from .k8ssakit import SAKey, b64, legacy_claims
 
@@ -167,9 +166,8 @@ async def test_bad_blocks_fail_at_start(
 
 
 def block_from_cli(options: dict[str, Any], existing: dict[str, Any] | None = None) -> Any:
-    return get_plugins().pm.hook.provisioner_block_from_cli(
-        provisioner_type="K8sSA", name="kube", options=options, existing=existing
-    )
+    hook = get_plugins().type_hook("K8sSA", "provisioner_block_from_cli")
+    return hook(provisioner_type="K8sSA", name="kube", options=options, existing=existing)
 
 
 def test_block_from_cli(tmp_path: Path) -> None:
