@@ -161,8 +161,10 @@ __all__ = [
 '''
 
 PROVISIONER = '''\
-"""Server side of the __TYPE__ provisioner: verify a token with the key of the ca.json block, say what it
-allows. The kernel does the rest (claims, name policies, templates, signing, single use of the token)."""
+"""Server side of the __TYPE__ provisioner.
+
+Verify a token with the key of the ca.json block and say what it allows; the kernel does the rest (claims,
+name policies, templates, signing, single use of the token)."""
 
 from __future__ import annotations
 
@@ -181,9 +183,9 @@ from plica.api import (
     PublicKey,
     SignRequest,
     Token,
-    Unauthorized,
     X509Authorization,
     check_csr_names,
+    check_token_claims,
     hookimpl,
     j,
     key_from_jwk,
@@ -251,11 +253,8 @@ def authorize_sign(
 ) -> X509Authorization:
     state: State = provisioner.state
     token.verify(state.key)
-    token.check_times()
-    if token.issuer != provisioner.name:
-        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
-    token.check_audience(authority.audiences.sign, fragment=state.fragment)
-    subject = token.require_subject()
+    # Times, iss = the provisioner's name, an audience of /sign with this provisioner's fragment, a subject.
+    subject = check_token_claims(provisioner, token, authority.audiences.sign, fragment=state.fragment)
     sans = token_sans(token.claims, subject)
 
     def check_csr(csr: x509.CertificateSigningRequest) -> None:
@@ -272,7 +271,9 @@ def authorize_sign(
 '''
 
 CLIENT = '''\
-"""Client side: `plica certificate ... --provisioner NAME --__NAME__-key FILE` signs the token."""
+"""Client side of the __TYPE__ provisioner.
+
+`plica certificate ... --provisioner NAME --__NAME__-key FILE` signs the token with that key."""
 
 from __future__ import annotations
 
@@ -285,8 +286,10 @@ from plica.api import (
     ClientContext,
     JOSEError,
     default_alg,
+    file_option,
     hookimpl,
     key_from_jwk,
+    required_options,
     sign_compact,
     token_claims,
 )
@@ -295,21 +298,18 @@ from plica.api import (
 @hookimpl
 def cli_client_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--__NAME__-key", "__OPT___key"],
-            type=click.Path(exists=True, dir_okay=False),
-            help="__TYPE__ provisioner: the private key (JWK file) that signs its tokens.",
-        )
+        file_option(
+            "--__NAME__-key",
+            help="__TYPE__: the private key (JWK file) that signs the provisioner's tokens.",
+        ),
     ]
 
 
 @hookimpl
 def client_token(provisioner_type: str, context: ClientContext, operation: str) -> str | None:
     if operation != "sign":
-        raise click.UsageError(f"__TYPE__ provisioners cannot {operation}: they only sign certificates")
-    path = context.options.get("__OPT___key")
-    if not path:
-        raise click.UsageError("__TYPE__ provisioners need their private key: give --__NAME__-key FILE")
+        raise click.UsageError(f"{provisioner_type} provisioners only sign certificates (not {operation})")
+    (path,) = required_options(context, "__OPT___key")
     try:
         jwk = orjson.loads(Path(path).read_bytes())
         key = key_from_jwk(jwk)
@@ -322,7 +322,9 @@ def client_token(provisioner_type: str, context: ClientContext, operation: str) 
 '''
 
 MANAGE = '''\
-"""`plica provisioner add|update --type __TYPE__`: the flags of the block and what they write."""
+"""Management of the __TYPE__ provisioner.
+
+`plica provisioner add|update --type __TYPE__`: the flags of the block and what they write."""
 
 from __future__ import annotations
 
@@ -332,7 +334,7 @@ from typing import Any
 import click
 import orjson
 
-from plica.api import generate, hookimpl, private_jwk, public_jwk, write_private_file
+from plica.api import file_option, generate, hookimpl, private_jwk, public_jwk, write_private_file
 
 
 @hookimpl
@@ -341,12 +343,11 @@ def provisioner_cli_options() -> list[click.Option]:
         click.Option(
             ["--__NAME__-new-key", "__OPT___new_key"],
             type=click.Path(dir_okay=False),
-            help="__TYPE__: make a new key pair; the private JWK goes to this file (0600), the public key "
-            "into ca.json.",
+            help="__TYPE__: make a new key pair; the private JWK goes to this file (0600), "
+            "the public key into ca.json.",
         ),
-        click.Option(
-            ["--__NAME__-public-key", "__OPT___public_key"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--__NAME__-public-key",
             help="__TYPE__: the public key (JWK file) that verifies the provisioner's tokens.",
         ),
     ]
@@ -370,16 +371,16 @@ def provisioner_block_from_cli(
         except orjson.JSONDecodeError as e:
             raise click.UsageError(f"{public} is not a JWK (JSON): {e}") from None
     if "key" not in block:
-        raise click.UsageError(
-            "__TYPE__ provisioners need a key: give --__NAME__-new-key FILE or --__NAME__-public-key FILE"
-        )
+        flags = "--__NAME__-new-key FILE or --__NAME__-public-key FILE"
+        raise click.UsageError(f"__TYPE__ provisioners need a key: give {flags}")
     return block
 '''
 
 TEST_CONFORMANCE = '''\
-"""__TYPE__ against the kernel's conformance suite: its hooks, its capability row, the README's ca.json block
-(loads, round-trips), config errors that name their JSON path, a refusal in the API's error shape, and
-nothing secret on /provisioners."""
+"""The kernel's conformance suite for __TYPE__.
+
+Its hooks, its capability row, the README's ca.json block (loads, round-trips), config errors that name
+their JSON path, a refusal in the API's error shape, and nothing secret on /provisioners."""
 
 from __future__ import annotations
 
@@ -406,9 +407,11 @@ class TestConformance(ProvisionerConformance):
 '''
 
 TEST_TOKENS = '''\
-"""__TYPE__ tokens through the real server: the plugin's own client signs one, the CA issues a certificate
-for it once, and refuses a token signed with another key. Fixtures (ca_files, ca, csr_for) come from the
-plica.testing pytest plugin, installed with plica."""
+"""__TYPE__ tokens through the real server.
+
+The plugin's own client signs a token, the CA issues a certificate for it once, and refuses a token signed
+with another key. Fixtures (ca_files, ca, csr_for) come from the plica.testing pytest plugin, installed
+with plica."""
 
 from __future__ import annotations
 
@@ -437,8 +440,9 @@ def key_file(tmp_path: Path, device_key: PrivateKey) -> Path:
 
 @pytest.fixture
 def ca_files(ca_files: CAFiles, device_key: PrivateKey) -> CAFiles:
-    """The plugin's CA (the `ca` fixture serves it), with the __TYPE__ provisioner `devices`."""
-    ca_files.add_provisioner({"type": "__TYPE__", "name": "devices", "key": public_jwk(device_key)})
+    """The plugin's CA (the `ca` fixture serves it), with a provisioner `devices` of this type."""
+    block = {"type": "__TYPE__", "name": "devices", "key": public_jwk(device_key)}
+    ca_files.add_provisioner(block)
     return ca_files
 
 
