@@ -12,10 +12,7 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
-from plica.api import ClientContext
-from plica.hookspecs import hookimpl
-from plica.jose import b64url_encode
-from plica.tokens import token_claims
+from plica.api import ClientContext, b64url_encode, file_option, hookimpl, required_options, token_claims
 from plica_nebula.cert import (
     Curve,
     NebulaCertificate,
@@ -31,15 +28,13 @@ TOKEN_LIFETIME = 300
 @hookimpl
 def cli_client_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--nebula-cert"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--nebula-cert",
             help="Nebula provisioner: the Nebula host certificate (PEM, as nebula-cert writes it) whose key "
             "signs the token.",
         ),
-        click.Option(
-            ["--nebula-key"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--nebula-key",
             help="Nebula provisioner: the private key of --nebula-cert (PEM, as nebula-cert writes it).",
         ),
     ]
@@ -84,12 +79,7 @@ def make_token(cert: NebulaCertificate, curve: Curve, key: bytes, claims: dict[s
 
 @hookimpl
 def client_token(provisioner_type: str, context: ClientContext, operation: str) -> str | None:
-    if provisioner_type.lower() != "nebula":
-        return None
-    opts = context.options
-    if not opts.get("nebula_cert") or not opts.get("nebula_key"):
-        raise click.UsageError("a Nebula provisioner needs --nebula-cert and --nebula-key")
-    cert, curve, key = load_credentials(opts["nebula_cert"], opts["nebula_key"])
+    cert, curve, key = load_credentials(*required_options(context, "nebula_cert", "nebula_key"))
     name = context.provisioner.get("name")
     claims = token_claims(
         str(name),

@@ -15,8 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
-from plica.errors import Forbidden
-from plica.names import SANs, split_sans
+from plica.api import Forbidden, SANs, split_sans
 from plica_nebula.cert import IPInterface, NebulaCertificate
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

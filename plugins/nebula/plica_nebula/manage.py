@@ -8,16 +8,15 @@ from typing import Any
 
 import click
 
-from plica.hookspecs import hookimpl
+from plica.api import file_option, hookimpl
 from plica_nebula.cert import NebulaCAPool, NebulaCertificateError, parse_pem
 
 
 @hookimpl
 def provisioner_cli_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--nebula-root"],
-            type=click.Path(exists=True, dir_okay=False),
+        file_option(
+            "--nebula-root",
             help="Nebula: the Nebula CA certificate(s) (PEM, e.g. /etc/nebula/ca.crt) that issue the host "
             "certificates clients authenticate with.",
         ),
@@ -38,8 +37,6 @@ def roots_value(path: str) -> str:
 def provisioner_block_from_cli(
     provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    if provisioner_type.lower() != "nebula":
-        return None
     block = dict(existing or {"type": "Nebula", "name": name})
     if options.get("nebula_root"):
         block["roots"] = roots_value(options["nebula_root"])

@@ -18,20 +18,25 @@ from cryptography import x509
 
 from plica.api import (
     AuthorityView,
+    ConfigError,
+    Forbidden,
     Provisioner,
+    ProvisionerConfig,
     ProvisionerType,
-    RenewAuthorization,
     SignRequest,
     SSHAuthorization,
+    SSHOptions,
     SSHSignRequest,
+    Token,
+    Unauthorized,
     X509Authorization,
+    check_token_claims,
+    csr_common_name,
+    csr_sans,
+    hookimpl,
+    j,
+    split_sans,
 )
-from plica.config import ProvisionerConfig, j
-from plica.durations import resolve_time_duration
-from plica.errors import ConfigError, Forbidden, Unauthorized
-from plica.hookspecs import hookimpl
-from plica.names import csr_common_name, csr_sans, split_sans
-from plica.tokens import Token
 from plica_nebula.cert import (
     NebulaCAPool,
     NebulaCertificate,
@@ -68,10 +73,8 @@ class NebulaState:
 
 @frozen
 class Verified:
-    claims: dict[str, Any]
     cert: NebulaCertificate
     identity: NebulaIdentity
-    token_id: str
 
 
 @hookimpl
@@ -142,14 +145,8 @@ def _verify(provisioner: Provisioner, token: Token, audiences: frozenset[str]) -
             f"token signature does not verify with the key of the Nebula certificate of {cert.name!r} "
             f"(forged or altered token, or 'alg' {alg!r} does not fit its {cert.curve} key)"
         )
-    token.check_times()
-    if token.issuer != provisioner.name:
-        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
-    token.check_audience(audiences, fragment=state.fragment)
-    token.require_subject()
-    jti = token.claims.get("jti")
-    token_id = jti if isinstance(jti, str) and jti else token.hash_id()
-    return Verified(claims=token.claims, cert=cert, identity=NebulaIdentity.of(cert), token_id=token_id)
+    check_token_claims(provisioner, token, audiences, fragment=state.fragment)
+    return Verified(cert=cert, identity=NebulaIdentity.of(cert))
 
 
 def _token_sans(claims: dict[str, Any], identity: NebulaIdentity) -> list[str]:
@@ -167,7 +164,7 @@ def authorize_sign(
 ) -> X509Authorization:
     v = _verify(provisioner, token, authority.audiences.sign)
     sub = token.subject
-    sans = _token_sans(v.claims, v.identity)
+    sans = _token_sans(token.claims, v.identity)
     # The token is signed by the host itself, so what it claims is checked against its Nebula certificate
     # like the CSR is (step-ca validates only the CSR, which would let a token name any SANs).
     v.identity.check_subject(sub, "token subject")
@@ -183,9 +180,9 @@ def authorize_sign(
         subject=sub,
         sans=sans,
         check_csr=check,
-        token_id=v.token_id,
+        token_id=token.id,
         credential_id="",
-        token_claims=v.claims,
+        token_claims=token.claims,
         not_before=v.cert.not_before,
         not_after=v.cert.not_after,
         authorization_crt=template_view(v.cert),
@@ -193,54 +190,16 @@ def authorize_sign(
 
 
 @hookimpl
-def authorize_renew(
-    provisioner: Provisioner, certificate: x509.Certificate, authority: AuthorityView
-) -> RenewAuthorization | None:
-    # The kernel has checked revocation, disableRenewal and expiry; Nebula adds nothing (step: ctl.AuthorizeRenew).
-    return None
-
-
-@hookimpl
 def authorize_ssh_host_sign(
     provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
 ) -> SSHAuthorization:
     v = _verify(provisioner, token, authority.audiences.ssh_sign)
-    sub = token.subject
-    key_id = sub
-    principals = v.identity.default_names()
-    va = vb = None
-    step = v.claims.get("step")
-    opts = step.get("ssh") if isinstance(step, dict) else None
-    if opts is not None:
-        if not isinstance(opts, dict):
-            raise Unauthorized("token claim step.ssh must be a JSON object")
-        tct = opts.get("certType") or ""
-        if tct not in ("", "host"):
-            raise Forbidden(f"ssh certificate type does not match - got {tct!r}, want 'host'")
-        tprinc = opts.get("principals") or []
-        if not isinstance(tprinc, list) or not all(isinstance(p, str) for p in tprinc):
-            raise Unauthorized("token step.ssh.principals must be a list of strings")
-        v.identity.check_principals(tprinc)
-        if tprinc:
-            principals = list(tprinc)
-        tkid = opts.get("keyID") or ""
-        if not isinstance(tkid, str):
-            raise Unauthorized("token step.ssh.keyID must be a string")
-        key_id = tkid or sub
-        try:
-            now = dt.datetime.now(dt.UTC)
-            va = resolve_time_duration(opts.get("validAfter") or None, now=now)
-            vb = resolve_time_duration(opts.get("validBefore") or None, now=now, base=va or now)
-        except (ValueError, TypeError):
-            raise Unauthorized("token step.ssh validAfter/validBefore are not valid times") from None
-    return SSHAuthorization(
-        cert_type="host",
-        key_id=key_id,
-        principals=principals,
-        token_id=v.token_id,
-        valid_after=va,
-        valid_before=vb,
-        token_claims=v.claims,
-        authorization_crt=template_view(v.cert),
-        not_after=v.cert.not_after,
+    # Without step.ssh (or its principals) the principals are the certificate's name and addresses.
+    opts = SSHOptions.from_token(token, optional=True, default_principals=v.identity.default_names())
+    if opts.cert_type not in ("", "host"):
+        raise Forbidden(f"ssh certificate type does not match - got {opts.cert_type!r}, want 'host'")
+    v.identity.check_principals(opts.principals)
+    # The token names no template data (step-ca's Nebula provisioner takes none from it).
+    return opts.authorize(
+        "host", token, template_data={}, authorization_crt=template_view(v.cert), not_after=v.cert.not_after
     )

@@ -28,15 +28,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from plica.errors import ConfigError
-from plica.jose import b64url_encode
+from plica.api import PROVISIONER_OID, ConfigError, b64url_encode
 from plica.testing import CAFiles, in_process_ca, make_ca
 from plica_nebula.cert import xeddsa_sign
 from plica_nebula.client import load_credentials, make_token
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PROVISIONER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.37476.9000.64.1")
 UTC = dt.UTC
 
 
