@@ -192,9 +192,7 @@ def required_options(context: ClientContext, *names: str) -> list[str]:
     if not all(values):
         flags = " and ".join("--" + n.replace("_", "-") for n in names)
         prov = context.provisioner
-        raise click.UsageError(
-            f"provisioner {prov.get('name')!r} is a {prov.get('type')} provisioner: give {flags}"
-        )
+        raise click.UsageError(f"provisioner {prov.get('name')!r} of type {prov.get('type')} needs {flags}")
     return [str(v) for v in values]
 
 

@@ -10,23 +10,31 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 from attrs import define
 from cryptography import x509
 
 from plica.api import (
     AuthorityView,
     ClientContext,
+    ConfigError,
     Provisioner,
+    ProvisionerConfig,
     ProvisionerType,
     SignRequest,
+    Token,
+    Unauthorized,
     X509Authorization,
+    b64url_encode,
+    check_csr_names,
+    check_token_claims,
+    file_option,
+    hookimpl,
+    j,
+    required_options,
+    token_claims,
+    token_sans,
 )
-from plica.config import ProvisionerConfig, j
-from plica.errors import ConfigError, Unauthorized
-from plica.hookspecs import hookimpl
-from plica.jose import b64url_encode
-from plica.names import check_csr_names
-from plica.tokens import Token, token_claims, token_sans
 
 
 @define(kw_only=True)
@@ -78,22 +86,20 @@ def authorize_sign(
     expected = hmac.new(provisioner.state, token.signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, token.signature):
         raise Unauthorized("token signature is not valid for the provisioner's secret")
-    token.check_times()
-    if token.issuer != provisioner.name:
-        raise Unauthorized(f"token issuer {token.issuer!r} does not match provisioner {provisioner.name!r}")
-    token.check_audience(authority.audiences.sign, fragment=f"hmac/{provisioner.name}")
-    sub = token.require_subject()
+    # The kernel's checks of every token's claims: times, issuer, audience (#hmac/<name>) and subject.
+    sub = check_token_claims(
+        provisioner, token, authority.audiences.sign, fragment=f"hmac/{provisioner.name}"
+    )
     sans = token_sans(token.claims, sub)
 
     def check(csr: x509.CertificateSigningRequest) -> None:
         check_csr_names(csr, sub, sans)
 
-    jti = token.claims.get("jti")
     return X509Authorization(
         subject=sub,
         sans=sans,
         check_csr=check,
-        token_id=jti if isinstance(jti, str) and jti else token.hash_id(),
+        token_id=token.id,
         credential_id=provisioner.name,
         token_claims=token.claims,
     )
@@ -102,26 +108,16 @@ def authorize_sign(
 @hookimpl
 def cli_client_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--hmac-secret-file"],
-            type=click.Path(exists=True, dir_okay=False),
-            help="HMAC provisioner: file holding the shared secret (base64).",
-        )
+        file_option("--hmac-secret-file", help="HMAC provisioner: file holding the shared secret (base64).")
     ]
 
 
 @hookimpl
 def client_token(provisioner_type: str, context: ClientContext, operation: str) -> str | None:
-    if provisioner_type.upper() != "HMAC":
-        return None
-    path = context.options.get("hmac_secret_file")
-    if not path:
-        raise click.UsageError("the HMAC provisioner needs --hmac-secret-file")
+    (path,) = required_options(context, "hmac_secret_file")
     key = base64.b64decode(Path(path).read_text().strip())
     name = str(context.provisioner.get("name", ""))
     claims = token_claims(name, context.subject, f"{context.audience}#hmac/{name}", sans=context.sans)
-    import orjson
-
     signing_input = (
         f"{b64url_encode(orjson.dumps({'alg': 'HS256', 'typ': 'JWT'}))}.{b64url_encode(orjson.dumps(claims))}"
     )
