@@ -1,5 +1,5 @@
-"""The hand-assembled default leaf (plica.leafder) is byte for byte what cryptography's builder writes for
-the same inputs, for every kind of CA key, and its signature verifies."""
+"""The hand-assembled default leaf (plica.x509.fastleaf) is byte for byte what cryptography's builder writes
+for the same inputs, for every kind of CA key, and its signature verifies."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.asn1 import ProvisionerExtension, der_oid
 from plica.keys import generate
-from plica.leafder import LeafEncoder, der_time
 from plica.pki import create_intermediate, create_root, default_key_usage, signature_hash
+from plica.x509.fastleaf import LeafEncoder, der_time
 
 EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
 

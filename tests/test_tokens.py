@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 from attrs import define
 
-from plica.authority import build_audiences
 from plica.errors import Unauthorized
+from plica.snapshot import build_audiences
 from plica.testing import (
     Api,
     CAFiles,

@@ -3,8 +3,8 @@
 Tools edit the file as a plain JSON document (not through `plica.config`'s classes) so that every field
 they do not know — a newer step-ca's, a plugin's, a comment-like `"x-note"` — survives byte for byte in
 meaning. Before a candidate replaces the file it is loaded the way `plica start` and SIGHUP load it
-(`plica.config` + `plica.provisioners.load_provisioners` against the installed plugins, plus the
-authority's name policy), so a change that would not load is refused with the loader's error and the
+(`plica.config`, then `plica.snapshot.load_snapshot`: every provisioner through its installed plugin, and
+the authority's name policy), so a change that would not load is refused with the loader's error and the
 file stays untouched.
 
     with edit_config(path) as doc:      # doc is the parsed JSON object
@@ -26,11 +26,16 @@ from typing import Any, Literal
 import orjson
 from attrs import define
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from plica import config as config_mod
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError
+from plica.keys import KeyDecryptError, load_key
+from plica.pki import load_certs
 from plica.plugins import Plugins, get_plugins
+from plica.snapshot import load_snapshot
+from plica.storage import db_source, open_storage
 from plica.types import Audiences, Provisioner
 
 BACKUP_SUFFIX = ".bak"
@@ -144,15 +149,7 @@ def validate_document(doc: ConfigDocument, plugins: Plugins) -> CAConfig:
         cfg = config_mod.structure(doc.data, CAConfig, "ca.json")
         cfg.path = doc.path.resolve()
         config_mod.validate(cfg)
-        from plica.authority import build_audiences
-        from plica.provisioners import load_provisioners
-
-        view = _OfflineView(cfg, build_audiences(cfg.dns_names))
-        load_provisioners(cfg, plugins, view)
-        if cfg.authority.policy:
-            from plica.policy import NamePolicy
-
-            NamePolicy.from_json(cfg.authority.policy, path="ca.json.authority.policy")
+        load_snapshot(cfg, plugins, lambda audiences: _OfflineView(cfg, audiences))
     except (ConfigError, PluginError) as e:
         raise EditError(f"the new configuration would not load, so {doc.path} was not changed: {e}") from None
     except (OSError, ValueError) as e:
@@ -167,9 +164,6 @@ class _OfflineView:
     touches it (`provisioner_load` is synchronous)."""
 
     def __init__(self, cfg: CAConfig, audiences: Audiences) -> None:
-        from plica.pki import load_certs
-        from plica.storage import db_source, open_storage
-
         self._cfg = cfg
         self.audiences = audiences
         self.roots: list[x509.Certificate] = [c for r in cfg.roots for c in load_certs(cfg.resolve(r))]
@@ -185,8 +179,6 @@ class _OfflineView:
         self.config = cfg
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
-        from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
         ssh = self._cfg.ssh
         key_path = (ssh.user_key if kind == "user" else ssh.host_key) if ssh else None
         if not key_path:
@@ -201,8 +193,6 @@ class _OfflineView:
             if candidate.is_file():
                 return [load_ssh_public_key(candidate.read_bytes())]
         # No public file: the key itself, if it opens without a password or with ca.json's own.
-        from plica.keys import KeyDecryptError, load_key
-
         try:
             return [load_key(key_file, self._cfg.password.encode() or None).public_key()]
         except (OSError, KeyDecryptError):

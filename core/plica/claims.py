@@ -10,8 +10,8 @@ from datetime import timedelta
 from attrs import frozen
 
 from plica.config import ClaimsConfig
-from plica.durations import parse_duration
-from plica.errors import ConfigError
+from plica.durations import format_duration, parse_duration
+from plica.errors import ConfigError, Forbidden
 
 BUILTIN = ClaimsConfig(
     min_tls_cert_duration="5m",
@@ -47,6 +47,20 @@ class Durations:
     min: timedelta
     max: timedelta
     default: timedelta
+
+    def check(self, requested: timedelta, backdate: timedelta) -> None:
+        """Forbidden unless `requested` (a certificate's whole validity) lies within min and max; max is
+        stretched by the backdate, which starts a certificate that much before the request."""
+        if requested < self.min:
+            raise Forbidden(
+                f"requested duration of {format_duration(requested)} is less than the authorized minimum of "
+                f"{format_duration(self.min)}"
+            )
+        if requested > self.max + backdate:
+            raise Forbidden(
+                f"requested duration of {format_duration(requested)} is more than the authorized maximum of "
+                f"{format_duration(self.max)}"
+            )
 
 
 @frozen

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.jose import PrivateKey
 from plica.keys import load_key
+from plica.x509.fastleaf import LeafEncoder
 
 UTC = dt.UTC
 
@@ -134,7 +135,7 @@ class CAMaterial:
     root_by_fingerprint: dict[str, x509.Certificate] = field(factory=dict)
     akid: x509.AuthorityKeyIdentifier | None = None
     hash_alg: hashes.HashAlgorithm | None = None
-    encoder: Any = None  # plica.leafder.LeafEncoder: the default leaf without the builder
+    encoder: LeafEncoder | None = None  # the default leaf without the builder
 
     @classmethod
     def load(
@@ -165,11 +166,11 @@ class CAMaterial:
         return m
 
     def _derive(self) -> None:
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-        ca_pub = self.intermediate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        ca_pub = self.intermediate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         key_pub = self.intermediate_key.public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         if ca_pub != key_pub:
             raise ValueError("the intermediate certificate (crt) does not match its private key (key)")
@@ -183,8 +184,6 @@ class CAMaterial:
         except x509.ExtensionNotFound:
             self.akid = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.public_key())  # type: ignore[arg-type]
         self.hash_alg = signature_hash(self.intermediate_key)
-        from plica.leafder import LeafEncoder
-
         self.encoder = LeafEncoder(self.intermediate, self.intermediate_key, self.hash_alg, self.akid)
 
     def sign_leaf(

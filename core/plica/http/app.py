@@ -15,7 +15,6 @@ import orjson
 from aiohttp import web
 from cryptography import x509
 
-from plica import sshops
 from plica.authority import Authority
 from plica.errors import (
     BadRequest,
@@ -25,9 +24,12 @@ from plica.errors import (
     PayloadTooLarge,
     PlicaError,
 )
+from plica.http import wire
+from plica.http.wire import read_json
 from plica.pki import pem
-from plica.renewtoken import authorize_renew_token
+from plica.ssh.wire import cert_wire_b64
 from plica.types import Route
+from plica.x509.renewtoken import authorize_renew_token
 
 log = logging.getLogger("plica.http")
 
@@ -72,19 +74,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     resp.headers["X-Request-Id"] = rid
     return resp
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        raise BadRequest("request body is empty: expected a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
 
 
 def peer_certificate(request: web.Request) -> x509.Certificate | None:
@@ -172,12 +161,13 @@ class Handlers:
         return json_response(self.a.plugins.capabilities_json())
 
     async def sign(self, request: web.Request) -> web.Response:
-        return self.sign_response(await self.a.sign(await read_json(request)))
+        ott, req = wire.sign_request(await read_json(request))
+        return self.sign_response(await self.a.sign(ott, req))
 
     async def renew(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
         if auth.lower().startswith("bearer "):
-            cert, token_id = authorize_renew_token(self.a, auth[7:].strip(), request)
+            cert, token_id = authorize_renew_token(self.a, auth[7:].strip())
             return self.sign_response(await self.a.renew(cert, token_id=token_id))
         cert = peer_certificate(request)
         if cert is None:
@@ -188,39 +178,49 @@ class Handlers:
         cert = peer_certificate(request)
         if cert is None:
             raise BadRequest("missing client certificate")
-        body = await read_json(request)
-        return self.sign_response(await self.a.rekey(cert, body.get("csr")))
+        csr = wire.rekey_csr(await read_json(request))
+        return self.sign_response(await self.a.rekey(cert, csr))
 
     async def revoke(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        await self.a.revoke(body, mtls_cert=peer_certificate(request))
+        ott, req = wire.revoke_request(await read_json(request))
+        await self.a.revoke(ott, req, mtls_cert=peer_certificate(request))
         return json_response({"status": "ok"})
 
     async def ssh_sign(self, request: web.Request) -> web.Response:
-        return json_response(await sshops.ssh_sign(self.a, await read_json(request)), status=201)
+        body = wire.ssh_sign_request(await read_json(request))
+        cert, added = await self.a.ssh_sign(
+            body.ott, body.request, cert_type_named=body.cert_type_named, add_user_key=body.add_user_key
+        )
+        out = {"crt": cert_wire_b64(cert)}
+        if added is not None:
+            out["addUserCrt"] = cert_wire_b64(added)
+        return json_response(out, status=201)
 
     async def ssh_renew(self, request: web.Request) -> web.Response:
-        return json_response(
-            await sshops.ssh_renew_or_rekey(self.a, await read_json(request), rekey=False), status=201
-        )
+        return await self._ssh_renew(request, rekey=False)
 
     async def ssh_rekey(self, request: web.Request) -> web.Response:
-        return json_response(
-            await sshops.ssh_renew_or_rekey(self.a, await read_json(request), rekey=True), status=201
-        )
+        return await self._ssh_renew(request, rekey=True)
+
+    async def _ssh_renew(self, request: web.Request, *, rekey: bool) -> web.Response:
+        ott, req = wire.ssh_renew_request(await read_json(request), rekey=rekey)
+        cert = await self.a.ssh_renew(ott, req, rekey=rekey)
+        return json_response({"crt": cert_wire_b64(cert)}, status=201)
 
     async def ssh_revoke(self, request: web.Request) -> web.Response:
-        await sshops.ssh_revoke(self.a, await read_json(request))
+        ott, req = wire.ssh_revoke_request(await read_json(request))
+        await self.a.ssh_revoke(ott, req)
         return json_response({"status": "ok"})
 
     async def ssh_roots(self, request: web.Request) -> web.Response:
-        return json_response(sshops.ssh_roots(self.a, "roots"))
+        return json_response(self.a.ssh_root_keys())
 
     async def ssh_federation(self, request: web.Request) -> web.Response:
-        return json_response(sshops.ssh_roots(self.a, "federation"))
+        return json_response(self.a.ssh_root_keys())
 
     async def ssh_check_host(self, request: web.Request) -> web.Response:
-        return json_response(await sshops.check_host(self.a, await read_json(request)))
+        principal = wire.check_host_principal(await read_json(request))
+        return json_response({"exists": await self.a.ssh_host_exists(principal)})
 
 
 def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> web.Application:
@@ -265,4 +265,4 @@ def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> 
     return app
 
 
-__all__ = ["AUTHORITY_KEY", "build_app", "json_response", "read_json"]
+__all__ = ["AUTHORITY_KEY", "build_app", "json_response"]

@@ -26,12 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiohttp import web
 from attrs import define
 
+from plica import config as config_mod
 from plica.admin.client import admin_token
+from plica.authority import Authority
 from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
+from plica.http.lifecycle import start_app
+from plica.http.server import load_material, open_authority
 from plica.initca import InitOptions, init_ca
-from plica.keys import load_key
 from plica.plugins import Plugins, get_plugins
 from plica.testing.csrs import CSRFor, csr_fingerprint, csr_for, csr_pem, ec_key, make_csr, pem_cert
 from plica.testing.db import KERNEL_TABLES, db_counts, db_path, db_row
@@ -79,7 +83,6 @@ __all__ = [
     "in_process_ca",
     "jose_key",
     "jose_sign",
-    "load_key",
     "make_ca",
     "make_csr",
     "new_jwk_provisioner",
@@ -261,34 +264,18 @@ def ca_process(
 
 
 @contextlib.asynccontextmanager
-async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> AsyncIterator[Any]:
-    """The real HTTPS server of `files`, in this event loop (for fast API tests with an aiohttp client).
-    Yields the Authority; the server listens on `files.url`."""
-    from aiohttp import web
-
-    from plica import config as config_mod
-    from plica.http.app import build_app
-    from plica.http.server import ServerTLS, load_material, open_authority
-
+async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> AsyncIterator[Authority]:
+    """The real HTTPS server of `files`, in this event loop (for fast API tests with an aiohttp client),
+    started and stopped as `plica start` does (`plica.http.lifecycle`: storage, plugins' `http_setup`,
+    `on_startup`/`on_shutdown`). Yields the Authority; the server listens on `files.url`."""
     plugins = plugins or get_plugins()
     cfg = config_mod.load(files.config_path)
     material = load_material(cfg, files.password)
     authority = await open_authority(cfg, material, plugins, start_time=time.time() - 5)
-    routes = [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
-    app = build_app(authority, routes)
-    tls = ServerTLS(authority)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", files.port, ssl_context=tls.ctx)
-    await site.start()
-    for res in plugins.pm.hook.on_startup(authority=authority):
-        if hasattr(res, "__await__"):
-            await res
+    runner, tls = await start_app(authority, plugins)
     try:
+        site = web.TCPSite(runner, "127.0.0.1", files.port, ssl_context=tls.ctx)
+        await site.start()
         yield authority
     finally:
-        for res in plugins.pm.hook.on_shutdown(authority=authority):
-            if hasattr(res, "__await__"):
-                await res
         await runner.cleanup()
-        await authority.storage.close()

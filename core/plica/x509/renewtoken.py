@@ -15,8 +15,6 @@ from plica.errors import Unauthorized
 from plica.tokens import Token
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from plica.authority import Authority
 
 
@@ -43,7 +41,8 @@ def verify_issued_by_ca(a: Authority, leaf: x509.Certificate, chain: list[x509.C
     raise Unauthorized("certificate in the renew token does not chain to this CA's roots")
 
 
-def authorize_renew_token(a: Authority, raw: str, request: web.Request) -> tuple[x509.Certificate, str]:
+def authorize_renew_token(a: Authority, raw: str) -> tuple[x509.Certificate, str]:
+    """The certificate a renew token presents, and the token's id; Unauthorized for anything amiss."""
     token = Token.parse(raw)
     chain_b64 = token.header.get("x5cInsecure")
     if not isinstance(chain_b64, list) or not chain_b64:
@@ -68,6 +67,4 @@ def authorize_renew_token(a: Authority, raw: str, request: web.Request) -> tuple
         raise Unauthorized("renew token subject does not match the certificate's common name")
     token.check_audience(a.audiences.renew)
     # Expiry of the certificate itself is checked by the renew policy (allowRenewalAfterExpiry).
-    jti = token.claims.get("jti")
-    token_id = jti if isinstance(jti, str) and jti else token.hash_id()
-    return leaf, token_id
+    return leaf, token.id

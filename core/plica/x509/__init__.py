@@ -1,0 +1,2 @@
+"""X.509 certificates: issuing (`issue`), renewing (`renew`, `renewtoken`), revoking (`revoke`), and the
+hand-assembled default leaf (`fastleaf`)."""
