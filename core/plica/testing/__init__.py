@@ -36,6 +36,7 @@ from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
 from plica.http.lifecycle import start_app
 from plica.http.server import load_material, open_authority
 from plica.initca import InitOptions, init_ca
+from plica.keys import load_key
 from plica.plugins import Plugins, get_plugins
 from plica.testing.csrs import CSRFor, csr_fingerprint, csr_for, csr_pem, ec_key, make_csr, pem_cert
 from plica.testing.db import KERNEL_TABLES, db_counts, db_path, db_row
@@ -83,6 +84,7 @@ __all__ = [
     "in_process_ca",
     "jose_key",
     "jose_sign",
+    "load_key",
     "make_ca",
     "make_csr",
     "new_jwk_provisioner",
