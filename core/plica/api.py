@@ -87,8 +87,10 @@ from plica.provisioning import (
     SSHOptions,
     check_signed_by,
     check_token_claims,
+    provides,
     renew_with_kernel_checks,
     ssh_sign_hooks,
+    x509_authorization,
 )
 from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
 from plica.tokens import LEEWAY, Token, normalize_audience, token_claims, token_sans
@@ -219,6 +221,7 @@ __all__ = [
     "parse_time",
     "pick_provisioner",
     "private_jwk",
+    "provides",
     "public_jwk",
     "read_defaults",
     "read_password_file",
@@ -242,4 +245,5 @@ __all__ = [
     "verify_signature",
     "write_private_file",
     "write_ssh_cert",
+    "x509_authorization",
 ]

@@ -1,6 +1,7 @@
-"""Helpers a token-based provisioner type shares with every other: the claim checks every token gets, proof
-that the token was signed with a credential's own key, the `step.ssh` claims, the pair of SSH sign hooks, and
-renewal that needs nothing beyond the kernel's own checks.
+"""Helpers a token-based provisioner type shares with every other: the `provisioner_types` hook, the claim
+checks every token gets, proof that the token was signed with a credential's own key, the X.509 names a token
+allows, the `step.ssh` claims, the pair of SSH sign hooks, and renewal that needs nothing beyond the kernel's
+own checks.
 
 step-ca keeps these in its provisioner package's common code (the `stepPayload` type and the base
 provisioner's defaults); here they are written once so that the types cannot drift apart.
@@ -19,10 +20,30 @@ from plica.durations import resolve_time_duration
 from plica.errors import Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
-from plica.tokens import Token
-from plica.types import AuthorityView, Provisioner, RenewAuthorization, SSHAuthorization, SSHSignRequest
+from plica.names import check_csr_names, csr_common_name
+from plica.tokens import Token, token_sans
+from plica.types import (
+    AuthorityView,
+    Provisioner,
+    ProvisionerType,
+    RenewAuthorization,
+    SSHAuthorization,
+    SSHSignRequest,
+    X509Authorization,
+)
 
 CertType = Literal["user", "host"]
+
+
+def provides(*types: ProvisionerType) -> Callable[[], list[ProvisionerType]]:
+    """The `provisioner_types` hook of a plugin that provides `types`: `provisioner_types = provides(TYPE)`
+    in its hooks module."""
+
+    @hookimpl(specname="provisioner_types")
+    def provisioner_types() -> list[ProvisionerType]:
+        return list(types)
+
+    return provisioner_types
 
 
 def check_token_claims(
@@ -49,6 +70,33 @@ def check_signed_by(token: Token, key: PublicKey, *, what: str, signer: str) -> 
             f"{what} signature does not verify with {signer} "
             f"(forged or altered token, or 'alg' {alg!r} does not fit the key)"
         )
+
+
+def x509_authorization(
+    token: Token, *, credential_id: str = "", cn_is_subject: bool = False, **extra: Any
+) -> X509Authorization:
+    """The X509Authorization of a token whose `sub` and `sans` (`[sub]` when it names none) are the names of
+    the certificate: the CSR may ask only for those (`check_csr_names`, step's rule for JWK tokens), and with
+    `cn_is_subject` its common name must be the subject itself (step's commonNameValidator: X5C, Nebula).
+    The token's id is recorded single-use; `extra` carries the type's own fields (not_after, ...)."""
+    sub = token.subject
+    sans = token_sans(token.claims, sub)
+
+    def check(csr: x509.CertificateSigningRequest) -> None:
+        cn = csr_common_name(csr)
+        if cn_is_subject and cn and cn != sub:
+            raise Forbidden(f"certificate request has common name {cn!r}, but the token's subject is {sub!r}")
+        check_csr_names(csr, sub, sans)
+
+    return X509Authorization(
+        subject=sub,
+        sans=sans,
+        check_csr=check,
+        token_id=token.id,
+        credential_id=credential_id,
+        token_claims=token.claims,
+        **extra,
+    )
 
 
 @frozen

@@ -12,7 +12,6 @@ from typing import Any
 import click
 import orjson
 from attrs import define
-from cryptography import x509
 
 from plica.api import (
     AuthorityView,
@@ -26,14 +25,14 @@ from plica.api import (
     Unauthorized,
     X509Authorization,
     b64url_encode,
-    check_csr_names,
     check_token_claims,
     file_option,
     hookimpl,
     j,
+    provides,
     required_options,
     token_claims,
-    token_sans,
+    x509_authorization,
 )
 
 
@@ -49,11 +48,7 @@ TYPE = ProvisionerType(
     identifier_types={"ip-address": True, "hardware-id": False, "service-account": True},
     description="one-time tokens signed with a shared HMAC secret (example plugin)",
 )
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
+provisioner_types = provides(TYPE)
 
 
 @hookimpl
@@ -86,23 +81,10 @@ def authorize_sign(
     expected = hmac.new(provisioner.state, token.signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, token.signature):
         raise Unauthorized("token signature is not valid for the provisioner's secret")
-    # The kernel's checks of every token's claims: times, issuer, audience (#hmac/<name>) and subject.
-    sub = check_token_claims(
-        provisioner, token, authority.audiences.sign, fragment=f"hmac/{provisioner.name}"
-    )
-    sans = token_sans(token.claims, sub)
-
-    def check(csr: x509.CertificateSigningRequest) -> None:
-        check_csr_names(csr, sub, sans)
-
-    return X509Authorization(
-        subject=sub,
-        sans=sans,
-        check_csr=check,
-        token_id=token.id,
-        credential_id=provisioner.name,
-        token_claims=token.claims,
-    )
+    # The kernel's checks of every token's claims: times, issuer, audience (#hmac/<name>) and subject;
+    # then the certificate may carry the token's subject and SANs.
+    check_token_claims(provisioner, token, authority.audiences.sign, fragment=f"hmac/{provisioner.name}")
+    return x509_authorization(token, credential_id=provisioner.name)
 
 
 @hookimpl

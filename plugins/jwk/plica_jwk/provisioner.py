@@ -7,7 +7,6 @@ import hashlib
 from typing import Any
 
 from attrs import define, frozen
-from cryptography import x509
 
 from plica.api import (
     AuthorityView,
@@ -29,14 +28,14 @@ from plica.api import (
     SSHSignRequest,
     Token,
     X509Authorization,
-    check_csr_names,
     check_token_claims,
     hookimpl,
     j,
     key_from_jwk,
+    provides,
     ssh_sign_hooks,
     thumbprint,
-    token_sans,
+    x509_authorization,
 )
 
 
@@ -53,17 +52,13 @@ TYPE = ProvisionerType(
     identifier_types={"ip-address": True, "hardware-id": True, "service-account": True},
     description="one-time tokens signed with the provisioner's key (step ca token)",
 )
+provisioner_types = provides(TYPE)
 
 
 @frozen
 class JWKState:
     key: PublicKey
     kid: str
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
 
 
 @hookimpl
@@ -89,38 +84,24 @@ def provisioner_encrypted_key(provisioner: Provisioner) -> str | None:
     return provisioner.config.encrypted_key
 
 
-def _verify(provisioner: Provisioner, token: Token, audiences: frozenset[str]) -> dict[str, Any]:
+def _verify(provisioner: Provisioner, token: Token, audiences: frozenset[str]) -> None:
     state: JWKState = provisioner.state
     token.verify(state.key)
     check_token_claims(provisioner, token, audiences)
-    return token.claims
 
 
 @hookimpl
 def authorize_sign(
     provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
 ) -> X509Authorization:
-    claims = _verify(provisioner, token, authority.audiences.sign)
-    sub = token.subject
-    sans = token_sans(claims, sub)
-    cnf = claims.get("cnf")
+    _verify(provisioner, token, authority.audiences.sign)
+    cnf = token.claims.get("cnf")
     if isinstance(cnf, dict) and "x5rt#S256" in cnf:
         want = cnf["x5rt#S256"]
         got = base64.urlsafe_b64encode(hashlib.sha256(request.csr_der).digest()).rstrip(b"=").decode()
         if want != got:
             raise Forbidden("certificate request does not match the token's cnf fingerprint (x5rt#S256)")
-
-    def check(csr: x509.CertificateSigningRequest) -> None:
-        check_csr_names(csr, sub, sans)
-
-    return X509Authorization(
-        subject=sub,
-        sans=sans,
-        check_csr=check,
-        token_id=token.id,
-        credential_id=provisioner.state.kid,
-        token_claims=claims,
-    )
+    return x509_authorization(token, credential_id=provisioner.state.kid)
 
 
 @hookimpl

@@ -41,6 +41,7 @@ from plica.api import (
     X509Authorization,
     hookimpl,
     j,
+    provides,
     ssh_sign_hooks,
     verify_signature,
 )
@@ -70,6 +71,7 @@ TYPE = ProvisionerType(
     iat_check=False,
     max_instances=1,
 )
+provisioner_types = provides(TYPE)
 
 
 @frozen
@@ -86,11 +88,6 @@ class Verified:
     bound: bool
     service_account: str
     token_id: str | None
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
 
 
 def _str_list(value: Any, name: str) -> list[str]:

@@ -35,6 +35,7 @@ from plica.api import (
     csr_sans,
     hookimpl,
     j,
+    provides,
     split_sans,
 )
 from plica_nebula.cert import (
@@ -63,6 +64,7 @@ TYPE = ProvisionerType(
     description="one-time tokens signed with the key of a Nebula host certificate issued by the provisioner's "
     "Nebula CA",
 )
+provisioner_types = provides(TYPE)
 
 
 @frozen
@@ -75,11 +77,6 @@ class NebulaState:
 class Verified:
     cert: NebulaCertificate
     identity: NebulaIdentity
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
 
 
 def load_pool(value: Any) -> NebulaCAPool:

@@ -26,6 +26,7 @@ from plica.api import (
     check_signed_by,
     check_token_claims,
     hookimpl,
+    provides,
 )
 from plica_sshpop.sshcert import INFINITY, SSHCertError, from_wire_b64, kind, public_key_wire, signed_by
 
@@ -42,6 +43,7 @@ TYPE = ProvisionerType(
     identifier_types={},
     description="renew, rekey and revoke SSH certificates with the certificate itself (proof of possession)",
 )
+provisioner_types = provides(TYPE)
 
 
 @frozen
@@ -49,11 +51,6 @@ class SSHPOPState:
     user_keys: frozenset[bytes]
     host_keys: frozenset[bytes]
     fragment: str
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
 
 
 @hookimpl

@@ -25,14 +25,13 @@ from plica.api import (
     SSHSignRequest,
     Token,
     X509Authorization,
-    check_csr_names,
     check_signed_by,
     check_token_claims,
-    csr_common_name,
     hookimpl,
     j,
+    provides,
     ssh_sign_hooks,
-    token_sans,
+    x509_authorization,
 )
 from plica_x5c.chain import RootsError, TrustAnchors, load_roots, parse_header, verify_chain
 
@@ -49,17 +48,13 @@ TYPE = ProvisionerType(
     identifier_types={"ip-address": True, "hardware-id": True, "service-account": True},
     description="one-time tokens signed with the key of an X.509 certificate that chains to the provisioner's roots",
 )
+provisioner_types = provides(TYPE)
 
 
 @frozen
 class X5CState:
     anchors: TrustAnchors
     fragment: str
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
 
 
 @hookimpl
@@ -102,23 +97,10 @@ def authorize_sign(
     provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
 ) -> X509Authorization:
     leaf = _verify(provisioner, token, authority.audiences.sign)
-    sub = token.subject
-    sans = token_sans(token.claims, sub)
-
-    def check(csr: x509.CertificateSigningRequest) -> None:
-        # step's commonNameValidator is stricter than JWK's: the CN must be the subject itself.
-        cn = csr_common_name(csr)
-        if cn and cn != sub:
-            raise Forbidden(f"certificate request has common name {cn!r}, but the token's subject is {sub!r}")
-        check_csr_names(csr, sub, sans)
-
-    return X509Authorization(
-        subject=sub,
-        sans=sans,
-        check_csr=check,
-        token_id=token.id,
-        credential_id="",
-        token_claims=token.claims,
+    # step's commonNameValidator is stricter than JWK's: the CN must be the subject itself.
+    return x509_authorization(
+        token,
+        cn_is_subject=True,
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,
         authorization_crt=leaf,
