@@ -1,10 +1,14 @@
-"""A CA's ca.json loaded the way `plica start` loads it, without serving."""
+"""A CA's ca.json loaded the way `plica start` loads it, without serving; a plugin loaded from its source."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from plica import config as config_mod
@@ -43,3 +47,25 @@ def load_snapshot(files: CAFiles, plugins: Plugins | None = None) -> Snapshot:
         start_time=time.time() - 5,
     )
     return authority.load_snapshot(cfg)
+
+
+def import_source(package_dir: Path) -> ModuleType:
+    """Import the package in `package_dir` (a plugin's source tree, not installed) under its directory's
+    name, without touching sys.path: its entry points stay unregistered, so the kernel's plugin discovery in
+    the rest of the test session does not see it. The conformance suite needs only the module."""
+    name = package_dir.name
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{package_dir} is not a Python package")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
