@@ -7,7 +7,8 @@ and holds the conformance suite every provisioner type runs (`plica.testing.conf
 
 The submodules: `tokens` (client-side tokens signed with joserfc), `csrs` (keys, CSRs), `httpapi` (the API
 over real TLS and step's error shape), `db` (the SQLite file as another worker sees it), `processes` (the
-`plica` command, waiting), `loading` (a ca.json loaded as start-up loads it).
+`plica` command, waiting), `loading` (a ca.json loaded as start-up and reload load it; a plugin imported
+from its source tree).
 """
 
 from __future__ import annotations
@@ -38,10 +39,20 @@ from plica.http.server import load_material, open_authority
 from plica.initca import InitOptions, init_ca
 from plica.keys import load_key
 from plica.plugins import Plugins, get_plugins
-from plica.testing.csrs import CSRFor, csr_fingerprint, csr_for, csr_pem, ec_key, make_csr, pem_cert
+from plica.testing.csrs import (
+    CSRFor,
+    csr_fingerprint,
+    csr_for,
+    csr_pem,
+    ec_key,
+    make_csr,
+    pem_b64,
+    pem_cert,
+    root_ca,
+)
 from plica.testing.db import KERNEL_TABLES, db_counts, db_path, db_row
 from plica.testing.httpapi import Api, Reply, write_leaf
-from plica.testing.loading import opened_authority
+from plica.testing.loading import import_source, load_snapshot, opened_authority
 from plica.testing.processes import plica_cli, stop, wait_for, wait_port
 from plica.testing.tokens import (
     ProvKey,
@@ -81,17 +92,21 @@ __all__ = [
     "free_port",
     "garbage_token",
     "get_plugins",
+    "import_source",
     "in_process_ca",
     "jose_key",
     "jose_sign",
     "load_key",
+    "load_snapshot",
     "make_ca",
     "make_csr",
     "new_jwk_provisioner",
     "opened_authority",
+    "pem_b64",
     "pem_cert",
     "plica_cli",
     "renew_token",
+    "root_ca",
     "stop",
     "tamper_payload",
     "wait_for",
