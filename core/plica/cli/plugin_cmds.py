@@ -171,7 +171,6 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import define, frozen
-from cryptography import x509
 
 from plica.api import (
     AuthorityView,
@@ -184,14 +183,14 @@ from plica.api import (
     SignRequest,
     Token,
     X509Authorization,
-    check_csr_names,
     check_token_claims,
     hookimpl,
     j,
     key_from_jwk,
+    provides,
     renew_with_kernel_checks,
     thumbprint,
-    token_sans,
+    x509_authorization,
 )
 
 # Renewal needs only the kernel's checks: importing this hook is what gives the type x509-renew.
@@ -213,6 +212,8 @@ TYPE = ProvisionerType(
     description="one-time tokens signed with the key in the provisioner's block",
 )
 
+provisioner_types = provides(TYPE)
+
 
 @frozen
 class State:
@@ -221,11 +222,6 @@ class State:
     key: PublicKey
     kid: str
     fragment: str
-
-
-@hookimpl
-def provisioner_types() -> list[ProvisionerType]:
-    return [TYPE]
 
 
 @hookimpl
@@ -254,20 +250,9 @@ def authorize_sign(
     state: State = provisioner.state
     token.verify(state.key)
     # Times, iss = the provisioner's name, an audience of /sign with this provisioner's fragment, a subject.
-    subject = check_token_claims(provisioner, token, authority.audiences.sign, fragment=state.fragment)
-    sans = token_sans(token.claims, subject)
-
-    def check_csr(csr: x509.CertificateSigningRequest) -> None:
-        check_csr_names(csr, subject, sans)
-
-    return X509Authorization(
-        subject=subject,
-        sans=sans,
-        check_csr=check_csr,
-        token_id=token.id,
-        credential_id=state.kid,
-        token_claims=token.claims,
-    )
+    check_token_claims(provisioner, token, authority.audiences.sign, fragment=state.fragment)
+    # The certificate gets the token's sub and sans; the CSR may ask for nothing else.
+    return x509_authorization(token, credential_id=state.kid)
 '''
 
 CLIENT = '''\
