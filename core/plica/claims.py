@@ -5,13 +5,13 @@ Resolution happens once when a provisioner is loaded, so the hot path reads plai
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from attrs import frozen
 
 from plica.config import ClaimsConfig
 from plica.durations import format_duration, parse_duration
-from plica.errors import ConfigError, Forbidden
+from plica.errors import BadRequest, ConfigError, Forbidden
 
 BUILTIN = ClaimsConfig(
     min_tls_cert_duration="5m",
@@ -47,6 +47,34 @@ class Durations:
     min: timedelta
     max: timedelta
     default: timedelta
+
+    def window(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        now: datetime,
+        backdate: timedelta,
+        cap: datetime | None = None,
+        names: tuple[str, str] = ("notBefore", "notAfter"),
+    ) -> tuple[datetime, datetime]:
+        """A certificate's validity from the requested `start` and `end` (None: not requested): start
+        defaults to now less the backdate; end to the default duration after the requested start (or now),
+        but not after `cap` (the authorizing credential's expiry). `names` name the two bounds in errors:
+        BadRequest for an end in the past or before the start, Forbidden for a duration outside the claims."""
+        begin = start or now
+        if start is None:
+            start = now - backdate
+        if end is None:
+            end = begin + self.default
+            if cap is not None and end > cap:
+                end = cap
+        if end < now:
+            raise BadRequest(f"{names[1]} cannot be in the past")
+        if end < start:
+            raise BadRequest(f"{names[1]} cannot be before {names[0]}")
+        self.check(end - start, backdate)
+        return start, end
 
     def check(self, requested: timedelta, backdate: timedelta) -> None:
         """Forbidden unless `requested` (a certificate's whole validity) lies within min and max; max is

@@ -237,16 +237,12 @@ class NamePolicy:
     @classmethod
     def from_json(cls, data: Any, *, path: str, label: str | None = None) -> NamePolicy:
         """Parse and validate a policy block; ConfigError names the JSON path of what is wrong."""
-        if not isinstance(data, dict):
-            raise ConfigError(path, "expected a JSON object with 'x509' and/or 'ssh'")
-        _only(data, ("x509", "ssh"), path)
+        data = _object(data, ("x509", "ssh"), path, "a JSON object with 'x509' and/or 'ssh'")
         pol = cls(label=label or ("the authority" if path.endswith("authority.policy") else path))
         x = data.get("x509")
         if x is not None:
             xp = f"{path}.x509"
-            if not isinstance(x, dict):
-                raise ConfigError(xp, "expected a JSON object")
-            _only(x, ("allow", "deny", "allowWildcardNames"), xp)
+            x = _object(x, ("allow", "deny", "allowWildcardNames"), xp)
             wild = x.get("allowWildcardNames", False)
             if not isinstance(wild, bool):
                 raise ConfigError(f"{xp}.allowWildcardNames", "expected true or false")
@@ -256,18 +252,13 @@ class NamePolicy:
         s = data.get("ssh")
         if s is not None:
             sp = f"{path}.ssh"
-            if not isinstance(s, dict):
-                raise ConfigError(sp, "expected a JSON object")
-            _only(s, ("user", "host"), sp)
+            s = _object(s, ("user", "host"), sp)
             for kind, keys in (("user", _SSH_USER_KEYS), ("host", _SSH_HOST_KEYS)):
                 block = s.get(kind)
                 if block is None:
                     continue
                 kp = f"{sp}.{kind}"
-                if not isinstance(block, dict):
-                    raise ConfigError(kp, "expected a JSON object")
-                _only(block, ("allow", "deny"), kp)
-                rules = _parse_rules(block, keys, kp)
+                rules = _parse_rules(_object(block, ("allow", "deny"), kp), keys, kp)
                 if rules.total():
                     engine = Engine(rules=rules, allow_wildcards=False, where=f"ssh {kind}")
                     setattr(pol, f"ssh_{kind}", engine)
@@ -308,37 +299,28 @@ class NamePolicy:
                     f"an SSH {cert_type} certificate valid for every principal cannot satisfy the ssh "
                     f"{cert_type} policy: name the principals"
                 )
-            if cert_type == "user":
-                _check_user_principals(engine, principals)
-            else:
-                _check_host_principals(engine, principals)
+            _check_principals(engine, cert_type, principals)
         except _Refused as e:
             raise Forbidden(f"{e.message} ({self.label} policy)") from None
 
 
-def _check_user_principals(engine: Engine, principals: Iterable[str]) -> None:
+def _check_principals(engine: Engine, cert_type: str, principals: Iterable[str]) -> None:
     sans = split_sans(principals)
-    if sans.ips:
+    if cert_type == "user" and sans.ips:
         raise _Refused(
             f"IP address principals {[str(i) for i in sans.ips]!r} are not allowed in user certificates"
         )
     if sans.uris:
-        raise _Refused(f"URI principals {sans.uris!r} are not allowed in user certificates")
-    for e in sans.emails:
-        engine.check_email(e)
-    # split_sans sorts what is neither IP, URI nor email as DNS; for a user certificate it is a username.
-    for p in sans.dns:
-        engine.check_principal(p)
-
-
-def _check_host_principals(engine: Engine, principals: Iterable[str]) -> None:
-    sans = split_sans(principals)
-    if sans.uris:
-        raise _Refused(f"URI principals {sans.uris!r} are not allowed in host certificates")
+        raise _Refused(f"URI principals {sans.uris!r} are not allowed in {cert_type} certificates")
     for ip in sans.ips:
         engine.check_ip(ip)
     for e in sans.emails:
         engine.check_email(e)
+    if cert_type == "user":
+        # split_sans sorts what is neither IP, URI nor email as DNS; for a user certificate it is a username.
+        for p in sans.dns:
+            engine.check_principal(p)
+        return
     has_principal_rules = engine.rules.count("principal") > 0
     for name in sans.dns:
         if not has_principal_rules:
@@ -362,10 +344,14 @@ def _check_host_principals(engine: Engine, principals: Iterable[str]) -> None:
 # -------------------------------------------------------------------------------------------- parsing
 
 
-def _only(data: dict[str, Any], keys: Sequence[str], path: str) -> None:
+def _object(data: Any, keys: Sequence[str], path: str, what: str = "a JSON object") -> dict[str, Any]:
+    """`data` if it is a JSON object with none but `keys`; else ConfigError naming the path."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected {what}")
     for k in data:
         if k not in keys:
             raise ConfigError(f"{path}.{k}", f"unknown policy key (expected one of {', '.join(keys)})")
+    return data
 
 
 def _parse_rules(block: dict[str, Any], keys: Sequence[str], path: str) -> _Rules:
@@ -375,9 +361,7 @@ def _parse_rules(block: dict[str, Any], keys: Sequence[str], path: str) -> _Rule
         if names is None:
             continue
         sp = f"{path}.{side}"
-        if not isinstance(names, dict):
-            raise ConfigError(sp, "expected a JSON object")
-        _only(names, keys, sp)
+        names = _object(names, keys, sp)
         out = rules.allow if side == "allow" else rules.deny
         for kind, values in names.items():
             kp = f"{sp}.{kind}"

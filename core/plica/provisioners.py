@@ -13,9 +13,11 @@ from typing import Any
 from attrs import define, field
 
 from plica import claims as claims_mod
+from plica.certdesc.render import load_template_option
 from plica.config import CAConfig, ClaimsConfig, structure
 from plica.errors import ConfigError, NotFound, PluginError, Unauthorized
 from plica.plugins import Plugins, TypeEntry
+from plica.policy import NamePolicy
 from plica.tokens import Token
 from plica.types import AuthorityView, Provisioner
 
@@ -126,8 +128,6 @@ def load_provisioners(cfg: CAConfig, plugins: Plugins, authority: AuthorityView)
         _load_templates(prov, cfg, path)
         if raw.get("policy") is not None:
             # Per-provisioner name policy (step-ca's open-source edition has none: its issue #1214).
-            from plica.policy import NamePolicy
-
             prov.policy = NamePolicy.from_json(
                 raw["policy"], path=f"{path}.policy", label=f"provisioner {name!r}"
             )
@@ -167,8 +167,6 @@ def _load_templates(prov: Provisioner, cfg: CAConfig, path: str) -> None:
         return
     if not isinstance(options, dict):
         raise ConfigError(f"{path}.options", "expected a JSON object")
-    from plica.certdesc.render import load_template_option
-
     for kind in ("x509", "ssh"):
         opt = options.get(kind)
         if opt is None:

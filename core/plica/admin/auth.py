@@ -8,9 +8,8 @@ import binascii
 import datetime as dt
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from attrs import frozen
 from cryptography import x509
 from cryptography.x509 import verification
@@ -24,6 +23,9 @@ from plica.jose import verify_signature
 from plica.storage import TokenReused
 from plica.tokens import LEEWAY, Token, normalize_audience
 from plica.types import Provisioner
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 ADMIN_ISSUER = "step-admin-client/1.0"
 TOKEN_LIFETIME = 300  # step's admin client signs tokens for 5 minutes; longer ones are refused

@@ -6,10 +6,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from plica.errors import PlicaError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("plica.admin")
 
@@ -58,12 +60,15 @@ def as_admin_error(e: PlicaError) -> AdminError:
     return AdminError(status, e.public_message(), detail=e.detail)
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
 def admin_route(handler: Handler) -> Handler:
     """Wrap an admin endpoint so every failure is answered in the admin shape (never the CA's, never a
     traceback): kernel errors keep their status; anything unexpected is a logged, generic 500."""
+    # aiohttp is imported when the server wraps its routes, not with plica.api: every client command
+    # and plugin imports the face, and aiohttp alone would add a sixth to the CLI's start-up.
+    from aiohttp import web
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:

@@ -11,9 +11,12 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from plica import config as config_mod
 from plica.admin.errors import AdminError
 from plica.admin.store import Admin, AdminType, add_admin, bootstrap, get_admin, list_admins, remove_admin
 from plica.cli.common import default_home, home_option
+from plica.errors import ConfigError
+from plica.storage import StorageError, db_source, open_storage
 
 T = TypeVar("T")
 
@@ -27,10 +30,6 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.
 def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Open the database of the CA's ca.json, apply the kernel schema, seed the first super admin when
     `enableAdmin` is on (what `plica start` does), and run `fn(storage, cfg)`."""
-    from plica import config as config_mod
-    from plica.errors import ConfigError
-    from plica.storage import StorageError, db_source, open_storage
-
     path = config or (home or default_home()) / "config" / "ca.json"
     try:
         cfg = config_mod.load(path)

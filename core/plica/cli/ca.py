@@ -9,11 +9,13 @@ from pathlib import Path
 
 import click
 
+from plica import config as config_mod
 from plica.cli.common import default_home, home_option, read_password_file
 from plica.errors import ConfigError, PluginError
 from plica.initca import InitOptions, init_ca, write_password_file
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
+from plica.storage import StorageError
 
 
 @click.command("init")
@@ -138,9 +140,9 @@ def start_cmd(
     verbose: bool,
 ) -> None:
     """Run the CA in the foreground. SIGHUP reloads ca.json; SIGTERM stops gracefully."""
-    from plica import config as config_mod
+    # The server (aiohttp, the authority, templates) is imported by the one command that runs it, so
+    # that every other command starts without it.
     from plica.http.server import main_log_setup, run
-    from plica.storage import StorageError
 
     main_log_setup(logging.DEBUG if verbose else logging.INFO)
     home = home or default_home()

@@ -14,10 +14,12 @@ from typing import Any
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from plica.client import CAClient, CAClientError, fetch_root
 from plica.clientkit import ca_options, client_for, make_token, refused, write_ssh_cert
+from plica.jose import sign_compact
 from plica.keys import generate, write_private_file
 from plica.names import split_sans
 from plica.plugins import get_plugins
@@ -140,8 +142,6 @@ def build_csr(key: Any, subject: str, names: list[str]) -> str:
     )
     if s:
         b = b.add_extension(x509.SubjectAlternativeName(s.general_names()), critical=False)
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     csr = b.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -178,14 +178,9 @@ def renew_cmd(crt_file: str, key_file: str, out: str | None, expired: bool, **kw
 
 
 def renew_token(client: CAClient, crt_file: str, key_file: str) -> str:
-
-    from plica.jose import sign_compact
-
     certs = x509.load_pem_x509_certificates(Path(crt_file).read_bytes())
     key = serialization.load_pem_private_key(Path(key_file).read_bytes(), None)
     cn = certs[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-
     alg = (
         "EdDSA"
         if isinstance(key, ed25519.Ed25519PrivateKey)

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from plica.cli.common import read_password_file
-from plica.jose import JOSEError, b64url_decode, b64url_encode, jwe_decrypt_pbes2
+
+# _pbes2_kek: the same derivation the decrypting side uses
+from plica.jose import JOSEError, _pbes2_kek, b64url_decode, b64url_encode, jwe_decrypt_pbes2
 
 PBES2_ALGS = {"PBES2-HS256+A128KW": 16, "PBES2-HS384+A192KW": 24, "PBES2-HS512+A256KW": 32}
 GCM_ENCS = {"A128GCM": 128, "A192GCM": 192, "A256GCM": 256}
@@ -234,8 +236,6 @@ def encrypt_pbes2_json(
     p2c: int = DEFAULT_P2C,
 ) -> dict[str, str]:
     """RFC 7518 §4.8 PBES2 key wrapping + §5.3 AES-GCM, as a flattened JSON serialization."""
-    from plica.jose import _pbes2_kek  # the same derivation the decrypting side uses
-
     p2s = os.urandom(16)
     header: dict[str, Any] = {"alg": alg, "enc": enc, "p2c": p2c, "p2s": b64url_encode(p2s)}
     if cty:

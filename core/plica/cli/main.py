@@ -21,6 +21,7 @@ from plica.cli.client_cmds import (
 from plica.cli.crypto_cmds import crypto_group
 from plica.cli.plugin_cmds import plugin_group
 from plica.cli.provisioner_cmds import provisioner_group
+from plica.plugins import get_plugins
 
 
 def build_cli() -> click.Group:
@@ -45,8 +46,6 @@ def build_cli() -> click.Group:
         plugin_group,
     ):
         cli.add_command(cmd)
-    from plica.plugins import get_plugins
-
     for res in get_plugins().pm.hook.cli_commands():
         for cmd in res or []:
             if (

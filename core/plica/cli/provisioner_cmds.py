@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -22,8 +22,11 @@ import orjson
 from plica.cli.common import default_home, read_password_file
 from plica.client import CAClientError
 from plica.clientkit import client_for
+from plica.durations import parse_duration
 from plica.errors import PluginError
+from plica.http.pidfile import pid_file_path
 from plica.plugins import Plugins, get_plugins
+from plica.types import CAPABILITIES
 
 
 @click.group("provisioner")
@@ -33,18 +36,36 @@ def provisioner_group() -> None:
 
 # ============================================================================ where ca.json is
 
-_home_opt = click.Option(
-    ["--home"],
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The CA's directory (default $PLICA_HOME or ~/.plica); ca.json is <home>/config/ca.json.",
-)
-_config_opt = click.Option(
-    ["--config", "--ca-config", "config_path"],
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Path to ca.json (default <home>/config/ca.json).",
-)
+_HOME_HELP = "The CA's directory (default $PLICA_HOME or ~/.plica); ca.json is <home>/config/ca.json."
+_CONFIG_HELP = "Path to ca.json (default <home>/config/ca.json)."
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _where(
+    home_help: str = _HOME_HELP, config_help: str = _CONFIG_HELP
+) -> list[tuple[list[str], dict[str, Any]]]:
+    """--home and --config (or --ca-config), where ca.json is: (declarations, attributes) of each."""
+    return [
+        (
+            ["--home"],
+            {"type": click.Path(file_okay=False, path_type=Path), "default": None, "help": home_help},
+        ),
+        (
+            ["--config", "--ca-config", "config_path"],
+            {"type": click.Path(dir_okay=False, path_type=Path), "default": None, "help": config_help},
+        ),
+    ]
+
+
+def where_options(home_help: str = _HOME_HELP, config_help: str = _CONFIG_HELP) -> Callable[[F], F]:
+    """`_where` as decorators of a command."""
+
+    def decorate(f: F) -> F:
+        for decls, attrs in reversed(_where(home_help, config_help)):
+            f = click.option(*decls, **attrs)(f)
+        return f
+
+    return decorate
 
 
 def config_path_of(home: Path | None, config_path: Path | None) -> Path:
@@ -63,25 +84,14 @@ def home_of(config_path: Path) -> Path:
 @provisioner_group.command("list")
 @click.option("--ca-url", envvar="PLICA_CA_URL")
 @click.option("--root", envvar="PLICA_ROOT", type=click.Path(dir_okay=False))
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Read <home>/config/ca.json instead of asking the CA.",
-)
-@click.option(
-    "--config",
-    "--ca-config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read this ca.json instead of asking the CA.",
+@where_options(
+    "Read <home>/config/ca.json instead of asking the CA.", "Read this ca.json instead of asking the CA."
 )
 def list_cmd(home: Path | None, config_path: Path | None, **kw: Any) -> None:
     """Print the provisioners as JSON: the CA's /provisioners (all pages), or with --home/--config the
     blocks in ca.json."""
     if home is not None or config_path is not None:
-        from plica.caconfig_edit import EditError, read_document
+        from plica.caconfig_edit import EditError, read_document  # heavy: see _edit
 
         try:
             doc = read_document(config_path_of(home, config_path))
@@ -97,8 +107,6 @@ def list_cmd(home: Path | None, config_path: Path | None, **kw: Any) -> None:
 
 
 def capability_table() -> str:
-    from plica.types import CAPABILITIES
-
     plugins = get_plugins()
     rows = plugins.capability_rows()
     caps = list(CAPABILITIES)
@@ -183,8 +191,13 @@ TEMPLATE_DATA_FLAGS = [
 ]
 
 
+def _value_option(flag: str, name: str, metavar: str, help: str) -> click.Option:
+    """An option with one value and no default: not given (None) and given empty ("": remove) differ."""
+    return click.Option([flag, name], default=None, metavar=metavar, help=help)
+
+
 def _common_options(*, add: bool) -> list[click.Parameter]:
-    opts: list[click.Parameter] = [copy.copy(_home_opt), copy.copy(_config_opt)]
+    opts: list[click.Parameter] = [click.Option(decls, **attrs) for decls, attrs in _where()]
     if add:
         opts.append(
             click.Option(
@@ -194,15 +207,15 @@ def _common_options(*, add: bool) -> list[click.Parameter]:
                 help="The provisioner type (JWK, OIDC, X5C, ACME, ...): its plugin must be installed.",
             )
         )
-    for name, flag, key in DURATION_FLAGS:
-        opts.append(
-            click.Option(
-                [flag, name],
-                default=None,
-                metavar="DURATION",
-                help=f"claims.{key} (e.g. 5m, 24h); an empty value removes it (global default applies).",
-            )
+    opts += [
+        _value_option(
+            flag,
+            name,
+            "DURATION",
+            f"claims.{key} (e.g. 5m, 24h); an empty value removes it (global default applies).",
         )
+        for name, flag, key in DURATION_FLAGS
+    ]
     for name, flag, key in BOOL_CLAIM_FLAGS:
         opts.append(
             click.Option(
@@ -221,24 +234,24 @@ def _common_options(*, add: bool) -> list[click.Parameter]:
             help="claims.enableSSHCA: may this provisioner sign SSH certificates.",
         )
     )
-    for name, flag, kind in TEMPLATE_FLAGS:
-        opts.append(
-            click.Option(
-                [flag, name],
-                default=None,
-                metavar="FILE",
-                help=f'options.{kind}.templateFile: the {kind} certificate template; "" removes it.',
-            )
+    opts += [
+        _value_option(
+            flag,
+            name,
+            "FILE",
+            f'options.{kind}.templateFile: the {kind} certificate template; "" removes it.',
         )
-    for name, flag, kind in TEMPLATE_DATA_FLAGS:
-        opts.append(
-            click.Option(
-                [flag, name],
-                default=None,
-                metavar="FILE",
-                help=f'options.{kind}.templateData: a JSON object file for the template; "" removes it.',
-            )
+        for name, flag, kind in TEMPLATE_FLAGS
+    ]
+    opts += [
+        _value_option(
+            flag,
+            name,
+            "FILE",
+            f'options.{kind}.templateData: a JSON object file for the template; "" removes it.',
         )
+        for name, flag, kind in TEMPLATE_DATA_FLAGS
+    ]
     opts.append(
         click.Option(
             ["--password-file"],
@@ -359,8 +372,6 @@ def _convert(opt: click.Option, value: Any, ctx: click.Context) -> Any:
 
 
 def _apply_common(block: dict[str, Any], kw: dict[str, Any], cfg_path: Path) -> None:
-    from plica.durations import parse_duration
-
     claims = block.get("claims")
     if claims is not None and not isinstance(claims, dict):
         raise click.UsageError("the provisioner's 'claims' is not a JSON object; fix ca.json first")
@@ -435,6 +446,7 @@ def _set_or_drop(options: dict[str, Any], kind: str, sub: dict[str, Any]) -> Non
 def _template_path(value: str, cfg_path: Path, flag: str) -> str:
     """Keep a path the CA will find as written (absolute, or relative to the CA home as step resolves
     templateFile); a file named relative to the current directory is stored absolute."""
+    # With the template engine, which only the commands that edit ca.json need (the CLI starts without).
     from plica.certdesc.render import resolve_template_path
 
     home = home_of(cfg_path)
@@ -503,8 +515,6 @@ def _block_from_plugin(
 
 def send_reload(cfg_path: Path) -> int:
     """SIGHUP the `plica start` serving this ca.json (its master forwards it to the workers)."""
-    from plica.http.server import pid_file_path
-
     pid_path = pid_file_path(home_of(cfg_path))
     try:
         pid = int(pid_path.read_text().strip())
@@ -551,6 +561,8 @@ def _password_prompt() -> Callable[[str], bytes] | None:
 
 
 def _edit(cfg_path: Path, change: Callable[[Any], str], reload: bool) -> None:
+    # Validating an edit loads ca.json as the server does (plugins, templates): only commands that edit
+    # import it, so that the CLI starts without.
     from plica.caconfig_edit import EditError, edit_config
 
     try:
@@ -637,15 +649,7 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
 
 @provisioner_group.command("remove")
 @click.argument("name")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None, help=_home_opt.help)
-@click.option(
-    "--config",
-    "--ca-config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help=_config_opt.help,
-)
+@where_options()
 @click.option("--reload", is_flag=True, help="Send SIGHUP to the running CA so the change takes effect now.")
 def remove_cmd(name: str, home: Path | None, config_path: Path | None, reload: bool) -> None:
     """Remove the provisioner NAME from ca.json (like `step ca provisioner remove`)."""

@@ -9,7 +9,6 @@ SIGTERM/SIGINT stop gracefully.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
 import os
 import signal
@@ -27,6 +26,7 @@ from plica.authority import Authority
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError
 from plica.http.lifecycle import start_app
+from plica.http.pidfile import write_pid_file
 from plica.pki import CAMaterial
 from plica.plugins import Plugins, get_plugins
 from plica.storage import Storage, db_source, open_storage
@@ -219,29 +219,6 @@ def run(
         if os.waitstatus_to_exitcode(status) != 0:
             code = 1
     return code
-
-
-def pid_file_path(home: Path) -> Path:
-    """Where `plica start` records its (master) pid, so `plica provisioner ... --reload` can SIGHUP it."""
-    return home / "run" / "plica.pid"
-
-
-def write_pid_file(home: Path) -> None:
-    """Write `<home>/run/plica.pid`; removed when this process exits normally (forked workers leave with
-    os._exit, which skips atexit, so only the master removes it)."""
-    path = pid_file_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pid = os.getpid()
-    path.write_text(f"{pid}\n")
-
-    def remove() -> None:
-        try:
-            if path.read_text().strip() == str(pid):
-                path.unlink()
-        except OSError:
-            pass
-
-    atexit.register(remove)
 
 
 def main_log_setup(level: int = logging.INFO) -> None:

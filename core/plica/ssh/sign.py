@@ -109,21 +109,15 @@ def _validity(
 ) -> tuple[dt.datetime, dt.datetime]:
     """validAfter/validBefore: the requested (or token's) values, else now (backdated) and the default
     duration of the type's claims; within those claims and the authorizing credential's expiry."""
-    now = a.now()
     d = prov.claims.user_ssh if cert_type == "user" else prov.claims.host_ssh
-    backdate = a.snapshot.backdate
-    start = va or now
-    if va is None:
-        va = now - backdate
-    if vb is None:
-        vb = start + d.default
-        if bound_after is not None and vb > bound_after:
-            vb = bound_after
-    if vb < now:
-        raise BadRequest("validBefore cannot be in the past")
-    if vb < va:
-        raise BadRequest("validBefore cannot be before validAfter")
-    d.check(vb - va, backdate)
+    va, vb = d.window(
+        va,
+        vb,
+        now=a.now(),
+        backdate=a.snapshot.backdate,
+        cap=bound_after,
+        names=("validAfter", "validBefore"),
+    )
     if bound_after is not None and vb > bound_after:
         raise Forbidden("requested validBefore is after the authorizing credential's expiry")
     return va, vb

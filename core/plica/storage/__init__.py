@@ -6,19 +6,19 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from plica.storage.base import AlreadyRevoked, Storage, StorageError, TokenReused, UniqueViolation
+from plica.storage.sqlite import SQLiteStorage
 
 if TYPE_CHECKING:
     from plica.config import CAConfig
 
 
 def open_storage(db_type: str, data_source: str) -> Storage:
-    """The engine for ca.json's `db` block. Imported lazily so a SQLite CA never needs asyncpg."""
+    """The engine for ca.json's `db` block."""
     kind = db_type.lower()
     if kind == "sqlite":
-        from plica.storage.sqlite import SQLiteStorage
-
         return SQLiteStorage(data_source)
     if kind in ("postgresql", "postgres"):
+        # Imported only here: asyncpg is an optional dependency, which a SQLite CA never needs.
         from plica.storage.postgres import PostgresStorage
 
         return PostgresStorage(data_source)

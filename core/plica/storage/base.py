@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from attrs import frozen
 
@@ -41,6 +41,90 @@ class IssuedCert:
     provisioner_type: str
     not_after: int
 
+    def row(self, issued_at: int, token_id: str | None) -> tuple[Any, ...]:
+        """Its `x509_certs` row, in the table's column order (spelt out: this is /sign's hot path)."""
+        return (
+            self.serial,
+            self.der,
+            self.provisioner_id,
+            self.provisioner_name,
+            self.provisioner_type,
+            self.not_after,
+            issued_at,
+            token_id,
+        )
+
+
+@frozen
+class IssuedSSHCert:
+    """An issued SSH certificate as stored; a host certificate's principals are indexed for check-host."""
+
+    serial: str
+    cert: bytes
+    cert_type: str
+    key_id: str
+    principals: Sequence[str]
+    provisioner_id: str
+    provisioner_name: str
+    provisioner_type: str
+    valid_before: int
+
+    def row(self, issued_at: int, token_id: str | None) -> tuple[Any, ...]:
+        """Its `ssh_certs` row, in the table's column order (the principals have a table of their own)."""
+        return (
+            self.serial,
+            self.cert,
+            self.cert_type,
+            self.key_id,
+            self.provisioner_id,
+            self.provisioner_name,
+            self.provisioner_type,
+            self.valid_before,
+            issued_at,
+            token_id,
+        )
+
+
+RevokedKind = Literal["x509", "ssh"]
+
+
+@frozen
+class Revocation:
+    """A passive revocation as stored; `mtls` (X.509 only): the certificate itself asked for it."""
+
+    kind: RevokedKind
+    serial: str
+    provisioner_id: str
+    reason_code: int
+    reason: str
+    revoked_at: int
+    mtls: bool = False
+
+    def insert(self) -> str:
+        """Its INSERT into `revoked_<kind>_certs`, with `?` placeholders for `params`: the token id is the
+        sixth (an engine records the token from the same statement)."""
+        columns = ["serial", "provisioner_id", "reason_code", "reason", "revoked_at", "token_id"]
+        if self.kind == "x509":
+            columns.append("mtls")
+        marks = ", ".join("?" for _ in columns)
+        return f"INSERT INTO revoked_{self.kind}_certs ({', '.join(columns)}) VALUES ({marks})"
+
+    def params(self, token_id: str | None) -> tuple[Any, ...]:
+        out = (self.serial, self.provisioner_id, self.reason_code, self.reason, self.revoked_at, token_id)
+        return (*out, self.mtls) if self.kind == "x509" else out
+
+
+def _revoked_table(kind: RevokedKind, *extra_columns: str) -> str:
+    """The revocations of one kind of certificate (`revoked_x509_certs`, `revoked_ssh_certs`)."""
+    extra = "".join(f"\n        {c}," for c in extra_columns)
+    return f"""CREATE TABLE IF NOT EXISTS revoked_{kind}_certs (
+        serial TEXT PRIMARY KEY,
+        provisioner_id TEXT NOT NULL,
+        reason_code INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at BIGINT NOT NULL,{extra}
+        token_id TEXT)"""
+
 
 # Kernel schema. Serials are decimal strings (step's keys); times are Unix seconds.
 # Each ("sqlite", "postgresql") list holds portable statements except where the engines differ.
@@ -58,14 +142,7 @@ _COMMON = [
         not_after BIGINT NOT NULL,
         issued_at BIGINT NOT NULL,
         token_id TEXT)""",
-    """CREATE TABLE IF NOT EXISTS revoked_x509_certs (
-        serial TEXT PRIMARY KEY,
-        provisioner_id TEXT NOT NULL,
-        reason_code INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        revoked_at BIGINT NOT NULL,
-        mtls BOOLEAN NOT NULL,
-        token_id TEXT)""",
+    _revoked_table("x509", "mtls BOOLEAN NOT NULL"),
     """CREATE TABLE IF NOT EXISTS ssh_certs (
         serial TEXT PRIMARY KEY,
         cert BYTEA NOT NULL,
@@ -77,13 +154,7 @@ _COMMON = [
         valid_before BIGINT NOT NULL,
         issued_at BIGINT NOT NULL,
         token_id TEXT)""",
-    """CREATE TABLE IF NOT EXISTS revoked_ssh_certs (
-        serial TEXT PRIMARY KEY,
-        provisioner_id TEXT NOT NULL,
-        reason_code INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        revoked_at BIGINT NOT NULL,
-        token_id TEXT)""",
+    _revoked_table("ssh"),
     """CREATE TABLE IF NOT EXISTS ssh_host_principals (
         principal TEXT NOT NULL,
         serial TEXT NOT NULL,
@@ -156,7 +227,6 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def get_x509(self, serial: str) -> IssuedCert | None: ...
 
-    @abc.abstractmethod
     async def revoke_x509(
         self,
         serial: str,
@@ -169,11 +239,13 @@ class Storage(abc.ABC):
         now: int,
     ) -> None:
         """Record a passive revocation. AlreadyRevoked / TokenReused as appropriate, nothing half-written."""
+        await self._revoke(
+            Revocation("x509", serial, provisioner_id, reason_code, reason, now, mtls), token_id
+        )
 
     @abc.abstractmethod
     async def is_x509_revoked(self, serial: str) -> bool: ...
 
-    @abc.abstractmethod
     async def store_ssh(
         self,
         *,
@@ -188,9 +260,22 @@ class Storage(abc.ABC):
         valid_before: int,
         token_id: str | None,
         now: int,
-    ) -> None: ...
+    ) -> None:
+        """Store an issued SSH certificate (a host certificate's principals with it); with `token_id`, record
+        it as used in the same transaction. TokenReused if the token was used before (nothing is stored)."""
+        issued = IssuedSSHCert(
+            serial=serial,
+            cert=cert,
+            cert_type=cert_type,
+            key_id=key_id,
+            principals=principals,
+            provisioner_id=provisioner_id,
+            provisioner_name=provisioner_name,
+            provisioner_type=provisioner_type,
+            valid_before=valid_before,
+        )
+        await self._store_ssh(issued, token_id=token_id, now=now)
 
-    @abc.abstractmethod
     async def revoke_ssh(
         self,
         serial: str,
@@ -200,7 +285,9 @@ class Storage(abc.ABC):
         reason: str,
         token_id: str | None,
         now: int,
-    ) -> None: ...
+    ) -> None:
+        """Record a passive revocation of an SSH certificate, as `revoke_x509`."""
+        await self._revoke(Revocation("ssh", serial, provisioner_id, reason_code, reason, now), token_id)
 
     @abc.abstractmethod
     async def is_ssh_revoked(self, serial: str) -> bool: ...
@@ -211,6 +298,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def use_token(self, token_id: str, provisioner_id: str, now: int) -> None:
         """Record a one-time token on its own (operations that store nothing else). TokenReused if used."""
+
+    # ---- what each engine writes its own way
+    @abc.abstractmethod
+    async def _store_ssh(self, cert: IssuedSSHCert, *, token_id: str | None, now: int) -> None: ...
+
+    @abc.abstractmethod
+    async def _revoke(self, revocation: Revocation, token_id: str | None) -> None:
+        """Insert the revocation (and spend the token) in one statement or transaction."""
 
     # ---- generic access for plugins' own tables (placeholders are `?`; engines translate)
     @abc.abstractmethod

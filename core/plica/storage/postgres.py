@@ -28,6 +28,8 @@ from plica.storage.base import (
     KERNEL_MIGRATIONS,
     AlreadyRevoked,
     IssuedCert,
+    IssuedSSHCert,
+    Revocation,
     Storage,
     StorageError,
     TokenReused,
@@ -150,14 +152,6 @@ _X509 = (
     "INSERT INTO x509_certs (serial, der, provisioner_id, provisioner_name, provisioner_type, not_after,"
     " issued_at, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 )
-_REVOKE_X509 = (
-    "INSERT INTO revoked_x509_certs (serial, provisioner_id, reason_code, reason, revoked_at, mtls, token_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-)
-_REVOKE_SSH = (
-    "INSERT INTO revoked_ssh_certs (serial, provisioner_id, reason_code, reason, revoked_at, token_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
-)
 _SSH = (
     "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
     " provisioner_type, valid_before, issued_at, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -171,8 +165,6 @@ _HOSTS = (
 )
 # Keyed by "has a token": the statement to run.
 _STORE_X509 = {False: _X509, True: _statement(_X509, _token("$3", "$7", "$8"))}
-_REVOKE_X509_SQL = {False: _REVOKE_X509, True: _statement(_REVOKE_X509, _token("$2", "$5", "$7"))}
-_REVOKE_SSH_SQL = {False: _REVOKE_SSH, True: _statement(_REVOKE_SSH, _token("$2", "$5", "$6"))}
 # Keyed by (has a token, has host principals).
 _STORE_SSH = {
     (tok, hosts): _statement(
@@ -181,6 +173,14 @@ _STORE_SSH = {
     for tok in (False, True)
     for hosts in (False, True)
 }
+
+
+@functools.lru_cache(maxsize=8)
+def _revoke_sql(insert: str, has_token: bool) -> str:
+    """A revocation's INSERT (`Revocation.insert`: provisioner $2, time $5, token $6), spending the token
+    in the same statement when there is one."""
+    sql = translate(insert)
+    return _statement(sql, _token("$2", "$5", "$6")) if has_token else sql
 
 
 class PostgresStorage(Storage):
@@ -326,17 +326,7 @@ class PostgresStorage(Storage):
 
     # ---- certificates
     async def store_x509(self, cert: IssuedCert, *, token_id: str | None) -> None:
-        await self._write(
-            _STORE_X509[token_id is not None],
-            cert.serial,
-            cert.der,
-            cert.provisioner_id,
-            cert.provisioner_name,
-            cert.provisioner_type,
-            cert.not_after,
-            int(time.time()),
-            token_id,
-        )
+        await self._write(_STORE_X509[token_id is not None], *cert.row(int(time.time()), token_id))
 
     async def get_x509(self, serial: str) -> IssuedCert | None:
         row = await self.pool.fetchrow(
@@ -346,84 +336,22 @@ class PostgresStorage(Storage):
         )
         return IssuedCert(*row) if row is not None else None
 
-    async def revoke_x509(
-        self,
-        serial: str,
-        *,
-        provisioner_id: str,
-        reason_code: int,
-        reason: str,
-        mtls: bool,
-        token_id: str | None,
-        now: int,
-    ) -> None:
-        await self._write(
-            _REVOKE_X509_SQL[token_id is not None],
-            serial,
-            provisioner_id,
-            reason_code,
-            reason,
-            now,
-            mtls,
-            token_id,
-        )
-
     async def is_x509_revoked(self, serial: str) -> bool:
         return (
             await self.pool.fetchval("SELECT 1 FROM revoked_x509_certs WHERE serial = $1", serial) is not None
         )
 
-    async def store_ssh(
-        self,
-        *,
-        serial: str,
-        cert: bytes,
-        cert_type: str,
-        key_id: str,
-        principals: Sequence[str],
-        provisioner_id: str,
-        provisioner_name: str,
-        provisioner_type: str,
-        valid_before: int,
-        token_id: str | None,
-        now: int,
-    ) -> None:
-        args: list[Any] = [
-            serial,
-            cert,
-            cert_type,
-            key_id,
-            provisioner_id,
-            provisioner_name,
-            provisioner_type,
-            valid_before,
-            now,
-            token_id,
-        ]
-        hosts = cert_type == "host" and bool(principals)
+    async def _store_ssh(self, cert: IssuedSSHCert, *, token_id: str | None, now: int) -> None:
+        args: list[Any] = list(cert.row(now, token_id))
+        hosts = cert.cert_type == "host" and bool(cert.principals)
         if hosts:
             # ON CONFLICT may touch a row once per statement: each name once.
-            args.append(list(dict.fromkeys(principals)))
+            args.append(list(dict.fromkeys(cert.principals)))
         await self._write(_STORE_SSH[token_id is not None, hosts], *args)
 
-    async def revoke_ssh(
-        self,
-        serial: str,
-        *,
-        provisioner_id: str,
-        reason_code: int,
-        reason: str,
-        token_id: str | None,
-        now: int,
-    ) -> None:
+    async def _revoke(self, revocation: Revocation, token_id: str | None) -> None:
         await self._write(
-            _REVOKE_SSH_SQL[token_id is not None],
-            serial,
-            provisioner_id,
-            reason_code,
-            reason,
-            now,
-            token_id,
+            _revoke_sql(revocation.insert(), token_id is not None), *revocation.params(token_id)
         )
 
     async def is_ssh_revoked(self, serial: str) -> bool:

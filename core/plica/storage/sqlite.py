@@ -27,6 +27,8 @@ from plica.storage.base import (
     KERNEL_MIGRATIONS,
     AlreadyRevoked,
     IssuedCert,
+    IssuedSSHCert,
+    Revocation,
     Storage,
     StorageError,
     TokenReused,
@@ -247,16 +249,7 @@ class SQLiteStorage(Storage):
         await self._write(
             "INSERT INTO x509_certs (serial, der, provisioner_id, provisioner_name, provisioner_type, not_after,"
             " issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                cert.serial,
-                cert.der,
-                cert.provisioner_id,
-                cert.provisioner_name,
-                cert.provisioner_type,
-                cert.not_after,
-                int(time.time()),
-                token_id,
-            ),
+            cert.row(int(time.time()), token_id),
         )
 
     async def get_x509(self, serial: str) -> IssuedCert | None:
@@ -267,89 +260,35 @@ class SQLiteStorage(Storage):
         )
         return IssuedCert(*row) if row else None
 
-    async def revoke_x509(
-        self,
-        serial: str,
-        *,
-        provisioner_id: str,
-        reason_code: int,
-        reason: str,
-        mtls: bool,
-        token_id: str | None,
-        now: int,
-    ) -> None:
-        await self._write(
-            "INSERT INTO revoked_x509_certs (serial, provisioner_id, reason_code, reason, revoked_at, mtls, token_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (serial, provisioner_id, reason_code, reason, now, mtls, token_id),
-        )
-
     async def is_x509_revoked(self, serial: str) -> bool:
         return (
             await self.fetch_one("SELECT 1 FROM revoked_x509_certs WHERE serial = ?", (serial,)) is not None
         )
 
-    async def store_ssh(
-        self,
-        *,
-        serial: str,
-        cert: bytes,
-        cert_type: str,
-        key_id: str,
-        principals: Sequence[str],
-        provisioner_id: str,
-        provisioner_name: str,
-        provisioner_type: str,
-        valid_before: int,
-        token_id: str | None,
-        now: int,
-    ) -> None:
+    async def _store_ssh(self, cert: IssuedSSHCert, *, token_id: str | None, now: int) -> None:
         stmts: list[tuple[str, Sequence[Any]]] = [
             (
                 "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
                 " provisioner_type, valid_before, issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    serial,
-                    cert,
-                    cert_type,
-                    key_id,
-                    provisioner_id,
-                    provisioner_name,
-                    provisioner_type,
-                    valid_before,
-                    now,
-                    token_id,
-                ),
+                cert.row(now, token_id),
             )
         ]
-        if cert_type == "host":
+        if cert.cert_type == "host":
             stmts += [
                 (
                     "INSERT OR REPLACE INTO ssh_host_principals (principal, serial, valid_before) VALUES (?, ?, ?)",
-                    (p, serial, valid_before),
+                    (p, cert.serial, cert.valid_before),
                 )
-                for p in principals
+                for p in cert.principals
             ]
         if len(stmts) == 1:
             await self._write(*stmts[0])
         else:
             await self.execute_many(stmts)
 
-    async def revoke_ssh(
-        self,
-        serial: str,
-        *,
-        provisioner_id: str,
-        reason_code: int,
-        reason: str,
-        token_id: str | None,
-        now: int,
-    ) -> None:
-        await self._write(
-            "INSERT INTO revoked_ssh_certs (serial, provisioner_id, reason_code, reason, revoked_at, token_id)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (serial, provisioner_id, reason_code, reason, now, token_id),
-        )
+    async def _revoke(self, revocation: Revocation, token_id: str | None) -> None:
+        # The table's trigger records the token (see KERNEL_MIGRATIONS).
+        await self._write(revocation.insert(), revocation.params(token_id))
 
     async def is_ssh_revoked(self, serial: str) -> bool:
         return await self.fetch_one("SELECT 1 FROM revoked_ssh_certs WHERE serial = ?", (serial,)) is not None

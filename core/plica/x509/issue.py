@@ -139,22 +139,11 @@ def validity(
 ) -> tuple[dt.datetime, dt.datetime]:
     """notBefore/notAfter: the request's, else the template's, else now (backdated) and the default
     duration; within the claims and the authorizing credential's own validity."""
-    d = prov.claims.tls
     backdate = snap.backdate
-    nb = req_nb or tmpl_nb
-    start = nb or now
-    if nb is None:
-        nb = now - backdate
-    na = req_na or tmpl_na
-    if na is None:
-        na = start + d.default
-        if auth.not_after is not None and na > auth.not_after:
-            na = auth.not_after  # X5C/Nebula: the default is capped at the credential's expiry
-    if na < now:
-        raise BadRequest("notAfter cannot be in the past")
-    if na < nb:
-        raise BadRequest("notAfter cannot be before notBefore")
-    d.check(na - nb, backdate)
+    # X5C/Nebula: the default is capped at the credential's expiry.
+    nb, na = prov.claims.tls.window(
+        req_nb or tmpl_nb, req_na or tmpl_na, now=now, backdate=backdate, cap=auth.not_after
+    )
     if auth.not_before is not None and nb < auth.not_before - backdate:
         raise Forbidden("requested notBefore is before the authorizing credential's notBefore")
     if auth.not_after is not None and na > auth.not_after:
