@@ -167,8 +167,8 @@ class Handlers:
     async def renew(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
         if auth.lower().startswith("bearer "):
-            cert, token_id = authorize_renew_token(self.a, auth[7:].strip())
-            return self.sign_response(await self.a.renew(cert, token_id=token_id))
+            presented, token_id = authorize_renew_token(self.a, auth[7:].strip())
+            return self.sign_response(await self.a.renew(presented, token_id=token_id))
         cert = peer_certificate(request)
         if cert is None:
             raise BadRequest("missing client certificate")

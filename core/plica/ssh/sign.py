@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from cryptography.hazmat.primitives.serialization import (
@@ -36,12 +36,12 @@ USER_EXTENSIONS = {
 }
 
 
-def token_cert_type(token: Token) -> str:
+def token_cert_type(token: Token) -> Literal["user", "host"]:
     """The certificate type a token's `step.ssh.certType` names; user when it names none."""
     step = token.claims.get("step")
     ssh_opts = step.get("ssh") if isinstance(step, dict) else None
     ct = ssh_opts.get("certType") if isinstance(ssh_opts, dict) else None
-    return ct if ct in ("user", "host") else "user"
+    return "host" if ct == "host" else "user"
 
 
 async def ssh_sign(
@@ -127,7 +127,7 @@ async def _sign_authorized(
     a: Authority, prov: Provisioner, auth: SSHAuthorization, req: SSHSignRequest, ca_key: Any
 ) -> SSHCertificate:
     key_id, principals = _match_request(auth, req)
-    cert_type = auth.cert_type or req.cert_type
+    cert_type: str = auth.cert_type or req.cert_type
     va, vb = _validity(
         a,
         prov,

@@ -106,7 +106,7 @@ async def issue(
 def _subject(defaults: dict[str, str], cn: str) -> x509.Name:
     """The default leaf's subject: ca.json's `authority.template` attributes, then the common name (the
     template's own when the authorization names none)."""
-    attrs: list[x509.NameAttribute] = []
+    attrs: list[x509.NameAttribute[str]] = []
     if defaults:
         for key, oid in _DN_OIDS:
             if key in defaults and key != "commonName":
