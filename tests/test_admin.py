@@ -1,4 +1,4 @@
-"""Admin authentication (api.md §5b) against a real CA served in-process: admin certificates from the real
+"""Admin authentication (docs/reference/wire.md §5b) against a real CA served in-process: admin certificates from the real
 `plica certificate` command, admin tokens signed by a third-party JOSE library (joserfc) the way step's
 admin client signs them, the first super admin `step` created on start, and `plica admin list|add|remove`.
 

@@ -1,4 +1,4 @@
-"""The HTTP API of api.md §3 through the real server (in this event loop, real TLS, real SQLite).
+"""The HTTP API of docs/reference/wire.md §3 through the real server (in this event loop, real TLS, real SQLite).
 
 One CA serves the whole module; each test leaves it usable for the next. Every refusal is checked for
 step's status and error shape, and — where a request could have written something — for an unchanged
@@ -911,7 +911,7 @@ class Paged:
 
 
 def step_uid(index: int, pid: str) -> str:
-    """api.md §10.7: hex(SHA-1(id)) with its first 4 bytes replaced by the big-endian insertion index."""
+    """docs/reference/wire.md §10.7: hex(SHA-1(id)) with its first 4 bytes replaced by the big-endian insertion index."""
     digest = bytearray(hashlib.sha1(pid.encode()).digest())
     digest[:4] = index.to_bytes(4, "big")
     return digest.hex()
@@ -1010,7 +1010,7 @@ async def test_hostile_bodies_get_a_4xx_and_store_nothing(env: Env, path: str) -
 
 
 async def test_ssh_renew_and_rekey_need_a_type_that_has_them(env: Env) -> None:
-    # JWK has neither capability (api.md §5): the kernel answers 401, naming it.
+    # JWK has neither capability (docs/reference/wire.md §5): the kernel answers 401, naming it.
     key = ssh_pub(ed25519.Ed25519PrivateKey.generate())
     tok = env.admin.token("web.internal", env.api.aud("/ssh/renew"))
     msg = await _refused(env, {"ott": tok}, 401, path="/ssh/renew")

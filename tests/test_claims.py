@@ -1,4 +1,4 @@
-"""Claims (api.md §7c): resolution provisioner → global → built-in, step's stretching quirk, validation errors
+"""Claims (docs/reference/wire.md §7c): resolution provisioner → global → built-in, step's stretching quirk, validation errors
 that name the JSON path — and what they mean for a real /sign (§3a: validity, min/max, backdate)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`plica crypto jwe|jose` and the JWK key procedures of spec/provisioners.txt, step by step with Plica's
+"""`plica crypto jwe|jose` and the JWK key procedures of docs/reference/provisioners.md, step by step with Plica's
 commands against the real server: add --create, change the password (decrypt | encrypt | format, then
 update --private-key), rekey (update --create), remove the published key (update --private-key "") and
 keep issuing with `plica certificate --key`. A certificate is issued after every step, and openssl checks
@@ -27,7 +27,7 @@ from plica.testing import CAFiles, ca_process, client_context, make_ca
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 
-# spec/provisioners.txt, "JWK": the example provisioner's encryptedKey and what `step crypto jwe decrypt`
+# docs/reference/provisioners.md, "JWK": the example provisioner's encryptedKey and what `step crypto jwe decrypt`
 # shows for it with the password asdf.
 SPEC_ENCRYPTED_KEY = (
     "eyJhbGciOiJQQkVTMi1IUzI1NitBMTI4S1ciLCJjdHkiOiJqd2sranNvbiIsImVuYyI6IkEyNTZHQ00iLCJwMmMiOjEwMDAwMCwicDJzIjoiTlV6"
@@ -47,7 +47,7 @@ SPEC_PRIVATE_JWK = {
     "y": "rcfaqE-EEZgs34Q9SSH3f9Ua5a8dKopXNfEzDD8KRlU",
     "d": "rsjCCM_2FQ-uk7nywBEQHl84oaPo4mTpYDgXAu63igE",
 }
-SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "provisioners.txt"
+SPEC_FILE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "provisioners.md"
 
 
 def plica(

@@ -119,7 +119,7 @@ def test_every_step_ends_as_expected(run: Run) -> None:
         if expected_ok:
             assert "error" not in d, f"{name}: {d}"
     assert run.stderr == "", run.stderr
-    # The steps that must fail, and how step-ca fails them (api.md: /renew of a revoked certificate 401,
+    # The steps that must fail, and how step-ca fails them (docs/reference/wire.md: /renew of a revoked certificate 401,
     # a token without the revoke audience 401, a replayed token 401, a second revocation 400).
     failures = {n: (d["status"], d["error"]) for n, d in run.steps.items() if not d["ok"]}
     assert set(failures) == {"sign_replay", "revoke_with_sign_token", "renew_revoked", "revoke_again"}

@@ -1,7 +1,7 @@
 """plica.jose against recorded third-party vectors and a third-party JOSE library (joserfc).
 
 Vectors (copied from the documents named, not produced by Plica):
-* smallstep's "Configuring step-ca Provisioners" page, JWK section (our spec/provisioners.txt): a ca.json
+* smallstep's "Configuring step-ca Provisioners" page, JWK section (our docs/reference/provisioners.md): a ca.json
   JWK provisioner whose `encryptedKey` step wrote with the password `asdf`, and the private JWK that
   `step crypto jwe decrypt` prints for it.
 * RFC 7515 appendix A.2 (RS256) and A.3 (ES256), RFC 8037 appendix A.3/A.4 (Ed25519 thumbprint and JWS),

@@ -1,4 +1,4 @@
-"""Name policies (api.md §7e; docs/policy.md): step-ca's engine semantics, the authority policy and the
+"""Name policies (docs/reference/wire.md §7e; docs/policy.md): step-ca's engine semantics, the authority policy and the
 per-provisioner policy, checked as units and through the real server (403 naming the name and the rule)."""
 
 from __future__ import annotations

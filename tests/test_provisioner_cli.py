@@ -1,4 +1,4 @@
-"""`plica provisioner add|update|remove|list` editing ca.json: every JSON example of spec/provisioners.txt
+"""`plica provisioner add|update|remove|list` editing ca.json: every JSON example of docs/reference/provisioners.md
 is produced by `add` with the spec's flags (for each type installed now; others are skipped), and loads
 in the real server; edits are validated, atomic, backed up, keep unknown fields, and are serialised."""
 
@@ -24,7 +24,7 @@ from plica.cli.main import build_cli
 from plica.plugins import KNOWN_DISTRIBUTIONS, get_plugins
 from plica.testing import CAFiles, in_process_ca, make_ca
 
-SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "provisioners.txt"
+SPEC_FILE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "provisioners.md"
 
 
 def run(files: CAFiles, *args: str) -> Any:
@@ -44,7 +44,7 @@ def installed(type_name: str) -> bool:
 
 
 def spec_examples() -> dict[str, dict[str, Any]]:
-    """The ca.json provisioner examples of spec/provisioners.txt, by type (its SCEP example has a trailing
+    """The ca.json provisioner examples of docs/reference/provisioners.md, by type (its SCEP example has a trailing
     comma, which JSON does not allow; everything else is taken as written)."""
     out: dict[str, dict[str, Any]] = {}
     for line in SPEC_FILE.read_text().splitlines():

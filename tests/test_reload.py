@@ -1,6 +1,6 @@
 """Changing a running CA: `plica provisioner update ... --reload` (SIGHUP to `plica start`) takes effect
 without a restart, requests in flight finish, a broken file leaves the old configuration serving and the
-log says why, and `/provisioners` (with step's cursor pagination, api.md §10.7) shows every change."""
+log says why, and `/provisioners` (with step's cursor pagination, docs/reference/wire.md §10.7) shows every change."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from plica.testing import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-# templates.md §7.1: provisioner templateData + a template using it.
+# docs/reference/step-templates.md §7.1: provisioner templateData + a template using it.
 ORG_UNIT_TEMPLATE = """{
 	"subject": {
 		"organizationalUnit": {{ toJson .OrganizationalUnit }},
@@ -47,7 +47,7 @@ ORG_UNIT_TEMPLATE = """{
 	"extKeyUsage": ["serverAuth", "clientAuth"]
 }"""
 
-# templates.md §7.7: user-provided values (request templateData → .Insecure.User).
+# docs/reference/step-templates.md §7.7: user-provided values (request templateData → .Insecure.User).
 USER_TEMPLATE = """{
 	"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": {{ toJson .Insecure.User.org }}},
 	"sans": {{ toJson .SANs }},

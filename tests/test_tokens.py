@@ -1,4 +1,4 @@
-"""One-time tokens (api.md §4): `plica.tokens` on its own, then every way a token can be wrong, sent to
+"""One-time tokens (docs/reference/wire.md §4): `plica.tokens` on its own, then every way a token can be wrong, sent to
 the real server — each must be a 401 (403 for a good token asking too much) and write nothing."""
 
 from __future__ import annotations

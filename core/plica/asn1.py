@@ -1,5 +1,5 @@
 """The DER the kernel writes and reads itself: TLVs, INTEGERs and OIDs for the hand-assembled leaf
-(leafder), the certificate descriptions (certdesc) and step's provisioner extension (api.md §3a); and a
+(leafder), the certificate descriptions (certdesc) and step's provisioner extension (docs/reference/wire.md §3a); and a
 strict reader (DER's distinguished rules enforced) for plugins that parse DER formats of their own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The authority: the one pipeline every certificate operation goes through (DESIGN.md "The pipeline").
+"""The authority: the one pipeline every certificate operation goes through (docs/design.md "The pipeline").
 
 1. find the provisioner (token keys or URL), 2. call its type's authorization hook — only that one,
 3. apply claims, name rules and templates, 4. sign, store (with the one-time token, atomically), answer.

@@ -80,7 +80,7 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
 
 @hookspec
 def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
-    """Return the keys under which a token finds this provisioner (api.md §4a).
+    """Return the keys under which a token finds this provisioner (docs/reference/wire.md §4a).
 
     The kernel derives candidate keys from every token, in step's order, and takes the first that a
     provisioner claimed: the audience fragment (`"x5c/<name>"`, `"sshpop/<name>"`, ...), then
@@ -151,7 +151,7 @@ def authorize_ssh_host_sign(
 def authorize_ssh_user_renew(
     provisioner: Provisioner, token: Token, request: SSHRenewRequest, authority: AuthorityView
 ) -> SSHRenewAuthorization:
-    """ssh-user-cert-renew (no step-ca type has it; the column exists in the seed's table)."""
+    """ssh-user-cert-renew (no step-ca type has it; the column exists in the table of docs/reference/provisioners.md)."""
 
 
 @hookspec

@@ -1,7 +1,7 @@
 """The JOSE pieces Plica needs, written directly on `cryptography`.
 
 Token verification is on the hot path of every sign request, so it is a few lines of direct code
-(performance.md: ~126 µs against ~214-278 µs for general JOSE libraries). Also here: JWK import/export,
+(docs/performance.md: ~126 µs against ~214-278 µs for general JOSE libraries). Also here: JWK import/export,
 RFC 7638 thumbprints, and the JWE (PBES2-HS256+A128KW / A256GCM) that step uses for `encryptedKey`.
 """
 

@@ -1,4 +1,4 @@
-"""Names on certificates: sorting SAN strings by type, and step's CSR name rules (api.md §5, JWK row)."""
+"""Names on certificates: sorting SAN strings by type, and step's CSR name rules (docs/reference/wire.md §5, JWK row)."""
 
 from __future__ import annotations
 

@@ -199,7 +199,7 @@ class CAMaterial:
         key_usage: x509.KeyUsage | None = None,
         ext_key_usage: x509.ExtendedKeyUsage | None = _EKU_SERVER_CLIENT,
     ) -> x509.Certificate:
-        """The default leaf (api.md §3a): KU digitalSignature(+keyEncipherment for RSA), EKU server+client
+        """The default leaf (docs/reference/wire.md §3a): KU digitalSignature(+keyEncipherment for RSA), EKU server+client
         auth, SANs, SKID, AKID, plus `extra_extensions` (the provisioner extension)."""
         if self.encoder is not None and all(
             isinstance(e, x509.UnrecognizedExtension) for e in extra_extensions

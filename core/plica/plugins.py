@@ -145,7 +145,7 @@ class Plugins:
         return rows
 
     def identifier_rows(self) -> list[dict[str, Any]]:
-        """The seed's identifier-types table for what is installed: one column per type (or per sub-column,
+        """The identifier-types table of docs/reference/provisioners.md for what is installed: one column per type (or per sub-column,
         such as ACME's challenge types), one row per identifier type."""
         columns: list[tuple[str, dict[str, bool]]] = []
         for entry in sorted(self.types.values(), key=lambda e: e.type.name.lower()):
@@ -154,7 +154,7 @@ class Plugins:
                     columns.append((col, dict(ids)))
             elif entry.type.identifier_types:
                 columns.append((entry.type.name, dict(entry.type.identifier_types)))
-            # A type that puts no identifier on X.509 certificates (SSHPOP) has no column, as in the seed.
+            # A type that puts no identifier on X.509 certificates (SSHPOP) has no column, as in docs/reference/provisioners.md.
         idents: list[str] = []
         for _, ids in columns:
             for k in ids:

@@ -1,4 +1,4 @@
-"""Name policies: which names the CA may put on certificates (api.md §7e), for the whole authority
+"""Name policies: which names the CA may put on certificates (docs/reference/wire.md §7e), for the whole authority
 (`authority.policy`) and per provisioner (the provisioner block's `policy`).
 
 The semantics follow step-ca's policy engine (smallstep/certificates `policy/`):
@@ -49,7 +49,7 @@ from plica.names import SANs, split_sans
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# The keys each section accepts (api.md §7e).
+# The keys each section accepts (docs/reference/wire.md §7e).
 _X509_KEYS = ("cn", "dns", "ip", "email", "uri")
 _SSH_USER_KEYS = ("email", "principal")
 _SSH_HOST_KEYS = ("dns", "ip", "principal")

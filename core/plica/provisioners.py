@@ -42,7 +42,7 @@ class ProvisionerSet:
         return [p for p in self.items if p.type.name.lower() == t]
 
     def for_token(self, token: Token) -> Provisioner:
-        """step's LoadByToken (api.md §4a), as one table lookup per candidate key."""
+        """step's LoadByToken (docs/reference/wire.md §4a), as one table lookup per candidate key."""
         for key in token_candidate_keys(token):
             p = self.by_token_key.get(key)
             if p is not None:

@@ -1,4 +1,4 @@
-"""One-time tokens: parsing a compact JWS once, and the checks every step token gets (api.md §4).
+"""One-time tokens: parsing a compact JWS once, and the checks every step token gets (docs/reference/wire.md §4).
 
 The kernel parses a token exactly once per request (`Token.parse`); plugins verify its signature with the
 key their provisioner trusts and use the helpers here for the common claim checks, so the rules (1 minute

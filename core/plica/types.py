@@ -30,7 +30,7 @@ CAPABILITIES: dict[str, str] = {
     "ssh-rekey": "authorize_ssh_rekey",
 }
 
-# The seed's "Choosing a Provisioner" columns (spec/provisioners.txt); a type declares which it can vouch for.
+# The "Choosing a Provisioner" columns of docs/reference/provisioners.md; a type declares which it can vouch for.
 IDENTIFIER_TYPES = ("ip-address", "hardware-id", "service-account", "dns-name", "email", "uri")
 
 
@@ -52,7 +52,7 @@ class ProvisionerType:
     description: str = ""
     # Columns of the identifier table when one type has several (ACME: one per challenge type).
     identifier_columns: Mapping[str, Mapping[str, bool]] = field(factory=dict)
-    # step rejects tokens issued before the CA started (api.md §4b). Types whose credentials are minted
+    # step rejects tokens issued before the CA started (docs/reference/wire.md §4b). Types whose credentials are minted
     # elsewhere and live for hours (Kubernetes projected tokens) opt out.
     iat_check: bool = True
     # At most this many provisioners of the type in one CA (step allows one K8sSA); None = no limit.
@@ -89,7 +89,7 @@ class Provisioner:
 
 @frozen
 class Audiences:
-    """The CA's token audiences per operation (api.md §4a), normalised without ports."""
+    """The CA's token audiences per operation (docs/reference/wire.md §4a), normalised without ports."""
 
     sign: frozenset[str]
     renew: frozenset[str]

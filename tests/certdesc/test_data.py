@@ -1,4 +1,4 @@
-"""Template data objects and data maps (templates.md §3, §6.2, §6.3)."""
+"""Template data objects and data maps (docs/reference/step-templates.md §3, §6.2, §6.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SSH JSON certificate descriptions (templates.md §2)."""
+"""SSH JSON certificate descriptions (docs/reference/step-templates.md §2)."""
 
 from __future__ import annotations
 

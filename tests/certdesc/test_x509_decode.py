@@ -1,4 +1,4 @@
-"""Decoding rendered X.509 templates with Go encoding/json rules (templates.md §1, "JSON decoding rules")."""
+"""Decoding rendered X.509 templates with Go encoding/json rules (docs/reference/step-templates.md §1, "JSON decoding rules")."""
 
 from __future__ import annotations
 

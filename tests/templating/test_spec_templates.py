@@ -1,5 +1,5 @@
 # ruff: noqa: E101
-"""Every template quoted in templates.md §4 (default templates) and §7 (documentation examples) renders with
+"""Every template quoted in docs/reference/step-templates.md §4 (default templates) and §7 (documentation examples) renders with
 realistic data, yields valid JSON, and has the fields the spec says it produces.
 
 The template texts below are copied verbatim from the spec: they are the configuration users bring.

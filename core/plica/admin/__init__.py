@@ -1,4 +1,4 @@
-"""The admin API's kernel part (api.md §1b, §5b, §6): who the admins are (`store`), how a request proves it
+"""The admin API's kernel part (docs/reference/wire.md §1b, §5b, §6): who the admins are (`store`), how a request proves it
 comes from one (`auth`), the admin error shape (`errors`), and the client side that makes admin tokens
 (`client`).
 
@@ -11,6 +11,6 @@ errors in the admin shape by raising `AdminError` (or wrapping handlers in `admi
 these names from `plica.api`.
 
 With `authority.enableAdmin` and no admins yet, the CA's start creates the super admin `step` bound to
-the first JWK provisioner of ca.json, as step-ca does (spec/provisioners.txt "Remote Provisioner
+the first JWK provisioner of ca.json, as step-ca does (docs/reference/provisioners.md "Remote Provisioner
 Management").
 """

@@ -1,4 +1,4 @@
-"""How an admin request proves who sent it (api.md §5b): the admin token, its certificate chain to this CA,
+"""How an admin request proves who sent it (docs/reference/wire.md §5b): the admin token, its certificate chain to this CA,
 its claims, and the admin it belongs to."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class VerifiedAdminToken:
 
 
 async def require_admin(request: web.Request, authority: Any, *, super_admin: bool = False) -> Admin:
-    """Authenticate the admin token of `request` (api.md §5b) and return the admin it belongs to.
+    """Authenticate the admin token of `request` (docs/reference/wire.md §5b) and return the admin it belongs to.
 
     Raises `AdminError`: 501 when `authority.enableAdmin` is off, 401 for a missing, invalid, replayed or
     foreign token, or a certificate that is not an admin's (or not a super admin's, with `super_admin`).

@@ -1,4 +1,4 @@
-"""The admin API's error shape `{"type", "detail", "message"}` (api.md §1b) and the handler wrapper that
+"""The admin API's error shape `{"type", "detail", "message"}` (docs/reference/wire.md §1b) and the handler wrapper that
 answers every failure of an admin endpoint in it."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
 
 
 class AdminError(PlicaError):
-    """An error answered in the admin API's shape `{"type", "detail", "message"}` (api.md §1b).
+    """An error answered in the admin API's shape `{"type", "detail", "message"}` (docs/reference/wire.md §1b).
 
     It is a `PlicaError` whose body is the admin shape, so the kernel's error handling answers it as is;
     the CA API's own shape (`{"status", "message"}`) is untouched."""

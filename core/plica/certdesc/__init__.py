@@ -1,7 +1,7 @@
 """step-compatible certificate templates: JSON descriptions, template data and default templates.
 
 * `x509desc` / `sshdesc`: the JSON a template renders, decoded with Go `encoding/json` rules (`gojson`,
-  `goparse`) and applied to `cryptography` certificate builders (templates.md §1, §2). The X.509 field
+  `goparse`) and applied to `cryptography` certificate builders (docs/reference/step-templates.md §1, §2). The X.509 field
   types are in `names`, `sans`, `keyusage`, `extensions` and `signing`; `errors` holds `DescriptionError`.
 * `data`: the data maps `x509_data` / `ssh_data` (§3, §6.2, §6.3), built from Go value stand-ins:
   `govalues`, `subject` (`.Subject`, `.SANs`), `csrdata` (`.Insecure.CR`), `certdata` (`.AuthorizationCrt`),

@@ -1,4 +1,4 @@
-"""Template data maps: what X.509 and SSH templates see as `.` (templates.md §3, §6.2, §6.3).
+"""Template data maps: what X.509 and SSH templates see as `.` (docs/reference/step-templates.md §3, §6.2, §6.3).
 
 `x509_data` and `ssh_data` build the maps from the trusted values a provisioner sets, the request and
 the provisioner's `templateData`. The values inside them are Go stand-ins (`govalues` describes the

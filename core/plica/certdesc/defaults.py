@@ -1,4 +1,4 @@
-"""step's default certificate templates, verbatim (templates.md §4).
+"""step's default certificate templates, verbatim (docs/reference/step-templates.md §4).
 
 These are the texts of `go.step.sm/crypto` `x509util/templates.go` and `sshutil/templates.go` (and the
 `step` CLI profiles). They are compatibility data: keep them byte for byte, tabs included; the Go

@@ -1,4 +1,4 @@
-"""step's JSON SSH certificate description (`sshutil.Certificate`, templates.md §2).
+"""step's JSON SSH certificate description (`sshutil.Certificate`, docs/reference/step-templates.md §2).
 
 The rendered template is decoded with the same Go `encoding/json` rules as the X.509 description, except
 that `principals` must be a JSON array (no MultiString here). `apply` copies type, key id, principals,

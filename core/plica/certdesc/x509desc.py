@@ -1,6 +1,6 @@
 """step's JSON X.509 certificate description (`x509util.Certificate`), decoded with Go `encoding/json` rules.
 
-A rendered template is decoded into an `X509Description` (templates.md §1), which `apply` turns into a
+A rendered template is decoded into an `X509Description` (docs/reference/step-templates.md §1), which `apply` turns into a
 `cryptography` `CertificateBuilder` carrying the subject, issuer, public key and every extension, in the
 order and with the criticality Go's `x509.CreateCertificate` gives them. Validity, serial number and the
 signature algorithm stay with the caller (§1.10 steps 4 and 7); the description only exposes them.
@@ -132,7 +132,7 @@ def _issuer_info(cert: x509.Certificate) -> tuple[bytes, bytes]:
 
 @attrs.frozen
 class X509Description:
-    """The decoded JSON description of an X.509 certificate (templates.md §1.1).
+    """The decoded JSON description of an X.509 certificate (docs/reference/step-templates.md §1.1).
 
     Empty tuples mean "absent". `subject_key_id`/`authority_key_id` distinguish None (absent) from b""
     because step does (§1.1 corner case).

@@ -1,5 +1,5 @@
 """`plica crypto jwe encrypt|decrypt` and `plica crypto jose format`: the pieces of step's procedure for
-changing a JWK provisioner's password (spec/provisioners.txt), as filters on stdin/stdout:
+changing a JWK provisioner's password (docs/reference/provisioners.md), as filters on stdin/stdout:
 
     plica provisioner list | jq -r '.[] | select(.name == "admin").encryptedKey' \\
       | plica crypto jwe decrypt | plica crypto jwe encrypt --alg PBES2-HS256+A128KW | plica crypto jose format

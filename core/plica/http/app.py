@@ -33,7 +33,8 @@ from plica.x509.renewtoken import authorize_renew_token
 
 log = logging.getLogger("plica.http")
 
-MAX_BODY = 1 << 20  # step has no limit; a CA should not buffer arbitrary bodies (api.md §10.4)
+# step has no limit; a CA should not buffer arbitrary bodies (docs/reference/wire.md §10.4)
+MAX_BODY = 1 << 20
 AUTHORITY_KEY: web.AppKey[Authority] = web.AppKey("authority", Authority)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -1,7 +1,7 @@
 """SQLite engine (the embedded default), through aiosqlite.
 
 WAL mode with synchronous=NORMAL: a commit survives a crash of the process (the WAL is on disk); only an
-OS crash or power loss can lose the last commits. That is the trade performance.md measured (-33 % CPU)
+OS crash or power loss can lose the last commits. That is the trade docs/performance.md measured (-33 % CPU)
 and the one most embedded CAs make; `?synchronous=FULL` in `dataSource` selects the stricter mode.
 In that mode (the default) queries run inline on the event loop, and the writes of one loop turn are
 committed together (`group_commit.py`); with `?synchronous=FULL` every query goes through aiosqlite's

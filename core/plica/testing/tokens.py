@@ -125,7 +125,7 @@ def admin_key(files: CAFiles, name: str = "admin") -> ProvKey:
 
 
 def renew_token(chain: list[x509.Certificate], key: Any, aud: str, **extra: Any) -> str:
-    """step's renew token (api.md §5a): x5cInsecure header with the chain, signed by the leaf's key."""
+    """step's renew token (docs/reference/wire.md §5a): x5cInsecure header with the chain, signed by the leaf's key."""
     alg = (
         {256: "ES256", 384: "ES384"}[key.curve.key_size]
         if isinstance(key, ec.EllipticCurvePrivateKey)

@@ -1,4 +1,4 @@
-"""Issuing an X.509 leaf: /sign's authorization, then steps 3-4 of the pipeline (DESIGN.md "The pipeline")
+"""Issuing an X.509 leaf: /sign's authorization, then steps 3-4 of the pipeline (docs/design.md "The pipeline")
 that protocol plugins (ACME, SCEP) reach through `Authority.issue`: subject defaults, validity within the
 claims, the name policy, the provisioner extension, the signature (the default leaf or the provisioner's
 template) and the stored record, together with the one-time token."""

@@ -1,4 +1,4 @@
-"""The renew token (api.md §5a): `Authorization: Bearer <JWT>` with an `x5cInsecure` header holding the
+"""The renew token (docs/reference/wire.md §5a): `Authorization: Bearer <JWT>` with an `x5cInsecure` header holding the
 certificate to renew, signed with that certificate's key. Lets a client renew an expired certificate (when
 the provisioner allows it) where mTLS cannot present one."""
 

@@ -91,12 +91,12 @@ TYPE = ProvisionerType(
     config_class=ACMEConfig,
     identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
     description="RFC 8555 ACME server: http-01, dns-01, tls-alpn-01 (certbot, lego, ...)",
-    # The seed's "Choosing a Provisioner" columns, one per challenge type (spec/provisioners.txt).
+    # The "Choosing a Provisioner" columns of docs/reference/provisioners.md, one per challenge type.
     identifier_columns={
         "ACME dns-01": {"ip-address": False, "hardware-id": False, "service-account": False},
         "ACME http-01": {"ip-address": True, "hardware-id": False, "service-account": False},
         "ACME tls-alpn-01": {"ip-address": True, "hardware-id": False, "service-account": False},
-        # The seed marks hardware IDs here; Plica does not offer device-attest-01 yet, so the derived
+        # docs/reference/provisioners.md marks hardware IDs here; Plica does not offer device-attest-01 yet, so the derived
         # table must not claim it.
         "ACME device-attest-01": {"ip-address": False, "hardware-id": False, "service-account": False},
     },

@@ -315,7 +315,8 @@ async def test_capabilities_sign_refusal_and_mtls_renewal(
         assert row["capabilities"] == ["x509-sign", "x509-renew", "x509-revoke"]
         assert row["distribution"] == "plica-acme"
         idents = {i["identifier"]: i["columns"] for i in caps["identifierTypes"]}
-        seed = {  # provisioners.txt, "Choosing a Provisioner" — but device-attest-01 is not offered yet
+        # docs/reference/provisioners.md, "Choosing a Provisioner" — but device-attest-01 is not offered yet
+        seed = {
             "ip-address": (False, True, True, False),
             "hardware-id": (False, False, False, False),
             "service-account": (False, False, False, False),
@@ -424,7 +425,7 @@ async def test_bad_blocks_name_the_field(acme_ca: CAFiles, fields: dict[str, Any
 
 
 async def test_plica_provisioner_add_type_acme(acme_ca: CAFiles, session: aiohttp.ClientSession) -> None:
-    # The seed's command, then one with the ACME flags, then an update (as `step ca provisioner update`).
+    # The command of docs/reference/provisioners.md, then one with the ACME flags, then an update (as `step ca provisioner update`).
     assert plica(acme_ca, "provisioner", "add", "plain", "--type", "ACME").returncode == 0
     out = plica(
         acme_ca, "provisioner", "add", "acme-cli", "--type", "ACME", "--force-cn", "--require-eab",
@@ -459,7 +460,7 @@ async def test_plica_provisioner_add_type_acme(acme_ca: CAFiles, session: aiohtt
 
 
 async def test_readme_blocks_load(tmp_path: Path, session: aiohttp.ClientSession) -> None:
-    """Every ca.json block in the README loads, and its directory answers (the seed's example included)."""
+    """Every ca.json block in the README loads, and its directory answers (the example of docs/reference/provisioners.md included)."""
     import re
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()

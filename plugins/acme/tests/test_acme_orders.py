@@ -287,7 +287,7 @@ async def test_authorization_deactivation(acme_ca: CAFiles, session: aiohttp.Cli
 async def test_spec_example_claims_template_force_cn(
     tmp_path: Path, dns_server: TestDNS, ports: dict[str, int], session: aiohttp.ClientSession, kty: str
 ) -> None:
-    """provisioners.txt's ACME block as is (forceCN, claims, a template file) loads and governs issuance."""
+    """docs/reference/provisioners.md's ACME block as is (forceCN, claims, a template file) loads and governs issuance."""
     files = make_ca(tmp_path)
     tpl = files.home / "templates" / "certs" / "x509" / "default.tpl"
     tpl.parent.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""The EAB admin endpoints (`/admin/acme/eab/...`, api.md §6) with real admin tokens: an admin certificate
+"""The EAB admin endpoints (`/admin/acme/eab/...`, docs/reference/wire.md §6) with real admin tokens: an admin certificate
 from `plica certificate step ... --provisioner admin` (the first JWK provisioner, whose `step` is the super
 admin created on first start), tokens made by `plica.admin`, and the keys they create used by real ACME
 clients (lego with `--eab --kid --hmac`, and the protocol test client).

@@ -1,4 +1,4 @@
-"""The JWK provisioner: one-time tokens signed with a provisioner key (api.md §4-§5, JWK row).
+"""The JWK provisioner: one-time tokens signed with a provisioner key (docs/reference/wire.md §4-§5, JWK row).
 
 The hooks, by module: `provisioner` (the type, its keys, x509-sign, x509-revoke, ssh-user/host-cert-sign,
 ssh-revoke), the kernel's `renew_with_kernel_checks` (x509-renew), `client` (tokens) and `manage`

@@ -70,7 +70,7 @@ def provisioner_block_from_cli(
 ) -> dict[str, Any] | None:
     """add: --create (new key pair), or --public-key [--private-key]; update: the same flags rekey
     (--create), replace the public key, or replace/remove (--private-key "") the published encryptedKey
-    (spec/provisioners.txt: password change, rekey, remove the private key)."""
+    (docs/reference/provisioners.md: password change, rekey, remove the private key)."""
     block = dict(existing or {"type": "JWK", "name": name})
     pk = options.get("private_key")
     if options.get("create"):

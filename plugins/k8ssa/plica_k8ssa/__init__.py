@@ -1,5 +1,5 @@
 """The K8sSA provisioner: Kubernetes service-account tokens — legacy secret tokens as step-ca accepts them,
-and bound (projected) tokens with audience binding and keys discovered from the cluster (api.md §5, K8sSA
+and bound (projected) tokens with audience binding and keys discovered from the cluster (docs/reference/wire.md §5, K8sSA
 row). At most one K8sSA provisioner per CA.
 
 The hooks, by module: `provisioner` (the type, key discovery at start-up and shutdown, x509-sign,

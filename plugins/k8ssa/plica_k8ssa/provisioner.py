@@ -1,4 +1,4 @@
-"""Server side of the K8sSA provisioner (api.md §5, K8sSA row): Kubernetes service-account tokens.
+"""Server side of the K8sSA provisioner (docs/reference/wire.md §5, K8sSA row): Kubernetes service-account tokens.
 
 Two kinds of token:
 

@@ -22,9 +22,8 @@ from plica.testing import CAFiles, ca_process, get_plugins, in_process_ca, make_
 
 from .k8ssakit import SAKey, b64, legacy_claims
 
-# shared/ lies beside the repository (here and in CI).
-SPEC = Path(__file__).resolve().parents[4] / "shared" / "spec" / "provisioners.txt"
-# provisioners.txt, "K8sSA": the example as it stands there (checked against the file when it is present).
+SPEC = Path(__file__).resolve().parents[3] / "docs" / "reference" / "provisioners.md"
+# docs/reference/provisioners.md, "K8sSA": the example as it stands there (checked against the file when it is present).
 SPEC_EXAMPLE = (
     '{ "type": "K8sSA", "name": "my-kube-provisioner", "publicKeys": "LS0tLS1...LS0tCg==", "claims": { '
     '"maxTLSCertDuration": "8h", "defaultTLSCertDuration": "2h" }, "options": { "x509": { "templateFile": '
@@ -84,7 +83,7 @@ async def post_sign(files: CAFiles, ott: str) -> tuple[int, dict[str, Any]]:
 
 
 async def test_spec_example_loads_and_signs(tmp_path: Path) -> None:
-    """The example of provisioners.txt as it stands; only the elided `publicKeys` ("LS0tLS1...LS0tCg==")
+    """The example of docs/reference/provisioners.md as it stands; only the elided `publicKeys` ("LS0tLS1...LS0tCg==")
     gets a real key, and the template file it names is created where it points."""
     example = spec_example()
     assert example["publicKeys"].startswith("LS0tLS1") and "..." in example["publicKeys"]

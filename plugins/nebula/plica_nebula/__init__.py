@@ -1,5 +1,5 @@
 """The Nebula provisioner: one-time tokens signed with the key of a Nebula host certificate issued by the
-provisioner's Nebula CA (api.md §4-§5, Nebula row). The certificate's name and networks decide which names
+provisioner's Nebula CA (docs/reference/wire.md §4-§5, Nebula row). The certificate's name and networks decide which names
 the client may put on its X.509 or SSH host certificate.
 
 The hooks, by module: `provisioner` (the type, x509-sign, ssh-host-cert-sign), the kernel's

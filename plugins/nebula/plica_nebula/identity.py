@@ -1,8 +1,8 @@
 """What a Nebula host certificate vouches for: its name, and addresses in its overlay networks.
 
-provisioners.txt: "the Nebula provisioner will authorize certificate subjects or SANs that include the name,
+docs/reference/provisioners.md: "the Nebula provisioner will authorize certificate subjects or SANs that include the name,
 plus IPs in any of the CIDR blocks in ips on the Nebula certificate". X.509 names follow that sentence (an IP
-is allowed when it lies inside one of the certificate's networks); SSH principals follow api.md ("principals
+is allowed when it lies inside one of the certificate's networks); SSH principals follow docs/reference/wire.md ("principals
 ⊆ name + IPs": the name or one of the certificate's own addresses), as step-ca does.
 """
 

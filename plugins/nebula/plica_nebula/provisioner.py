@@ -1,4 +1,4 @@
-"""Server side of the Nebula provisioner (api.md §5, Nebula row): one-time tokens signed with the key of a
+"""Server side of the Nebula provisioner (docs/reference/wire.md §5, Nebula row): one-time tokens signed with the key of a
 Nebula host certificate that the provisioner's Nebula CAs issued; the certificate travels in the `nebula`
 JWS header and decides which names the client may have.
 

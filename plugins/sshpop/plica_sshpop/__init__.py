@@ -1,5 +1,5 @@
 """The SSHPOP provisioner: an SSH certificate signed by this CA authenticates its own renewal, rekey or
-revocation (api.md §3 /ssh/renew, /ssh/rekey, /ssh/revoke; §5 SSHPOP row).
+revocation (docs/reference/wire.md §3 /ssh/renew, /ssh/rekey, /ssh/revoke; §5 SSHPOP row).
 
 The hooks, by module: `provisioner` (the type, ssh-host-cert-renew, ssh-rekey, ssh-revoke), `client`
 (tokens), `commands` (`plica ssh renew|rekey`) and `manage` (`plica provisioner add`). Uses only the

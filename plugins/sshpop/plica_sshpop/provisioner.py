@@ -1,4 +1,4 @@
-"""Server side of the SSHPOP provisioner (api.md §5, SSHPOP row): an SSH certificate this CA signed proves
+"""Server side of the SSHPOP provisioner (docs/reference/wire.md §5, SSHPOP row): an SSH certificate this CA signed proves
 possession of itself — a token signed with its private key, carrying it in the `sshpop` header — to be
 renewed, rekeyed (host certificates) or revoked."""
 

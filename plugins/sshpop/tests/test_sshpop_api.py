@@ -262,7 +262,7 @@ async def test_needs_the_ca_ssh_keys(tmp_path: Path) -> None:
 
 
 async def test_spec_example_block_loads(tmp_path: Path, api: Any) -> None:
-    """provisioners.txt's SSHPOP example, as printed (its SSH template file present, as the example assumes)."""
+    """docs/reference/provisioners.md's SSHPOP example, as printed (its SSH template file present, as the example assumes)."""
     import orjson
 
     example = ('{ "type": "SSHPOP", "name": "sshpop", "claims": { "enableSSHCA": true }, "options": { "ssh": '

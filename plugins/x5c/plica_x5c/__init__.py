@@ -1,5 +1,5 @@
 """The X5C provisioner: one-time tokens signed with the key of an X.509 certificate that chains to the
-provisioner's roots (api.md §4-§5, X5C row).
+provisioner's roots (docs/reference/wire.md §4-§5, X5C row).
 
 The hooks, by module: `provisioner` (the type, x509-sign, x509-revoke, ssh-user/host-cert-sign), the
 kernel's `renew_with_kernel_checks` (x509-renew), `client` (tokens) and `manage` (`plica provisioner

@@ -1,4 +1,4 @@
-"""Server side of the X5C provisioner (api.md §5, X5C row): tokens signed with the key of an X.509
+"""Server side of the X5C provisioner (docs/reference/wire.md §5, X5C row): tokens signed with the key of an X.509
 certificate whose chain, carried in the `x5c` header, verifies to the provisioner's roots."""
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class Issued:
 
 @define
 class OutsidePKI:
-    """A separate PKI (root → intermediate → leaves) standing in for "an outside root" (provisioners.txt)."""
+    """A separate PKI (root → intermediate → leaves) standing in for "an outside root" (docs/reference/provisioners.md)."""
 
     root: Issued
     intermediate: Issued

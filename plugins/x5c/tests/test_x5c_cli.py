@@ -20,7 +20,7 @@ from plica.testing import CAFiles, ca_process, make_ca
 
 pytestmark = pytest.mark.slow
 
-# provisioners.txt, "X5C": the example block exactly as printed; its `roots` is elided in the middle.
+# docs/reference/provisioners.md, "X5C": the example block exactly as printed; its `roots` is elided in the middle.
 SPEC_EXAMPLE = (
     '{ "type": "X5C", "name": "x5c", "roots": "LS0tLS1 ... Q0FURS0tLS0tCg==", "claims": { "maxTLSCertDuration": '
     '"8h", "defaultTLSCertDuration": "2h", "disableRenewal": true }, "options": { "x509": { "templateFile": '
@@ -40,7 +40,7 @@ X509_DEFAULT_TPL = """{
 	"extKeyUsage": ["serverAuth", "clientAuth"]
 }
 """
-# templates.md §7.15 "SSH from an X5C certificate": principals come from the authorizing certificate.
+# docs/reference/step-templates.md §7.15 "SSH from an X5C certificate": principals come from the authorizing certificate.
 SSH_X5C_TPL = """{
 	"type": {{ toJson .Type }},
 	"keyId": {{ toJson .AuthorizationCrt.Subject.CommonName }},
@@ -92,7 +92,7 @@ def jwk_certificate(files: CAFiles, tmp: Path, cn: str) -> tuple[Path, Path]:
 
 
 def test_ca_root_recipe_any_ca_certificate_becomes_a_provisioner(tmp_path: Path) -> None:
-    """provisioners.txt: an X5C provisioner on the CA's own root makes every certificate the CA signed a
+    """docs/reference/provisioners.md: an X5C provisioner on the CA's own root makes every certificate the CA signed a
     provisioner — get one from JWK, then use it and its key as x5c for another."""
     files = make_ca(tmp_path)
     # step ca provisioner add x5c-smallstep --type X5C --x5c-root $(step path)/certs/root_ca.crt

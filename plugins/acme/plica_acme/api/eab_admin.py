@@ -1,4 +1,4 @@
-"""The admin endpoints of External Account Binding keys (api.md §6), wire-compatible with step-ca (whose
+"""The admin endpoints of External Account Binding keys (docs/reference/wire.md §6), wire-compatible with step-ca (whose
 open-source edition answers them 501):
 
     GET    /admin/acme/eab/{provisioner}?cursor&limit   → 200 {"eaks": [EABKey…], "nextCursor"}

@@ -1,4 +1,4 @@
-"""URLs of ACME resources, built from the request's scheme and Host (api.md §8: links use the Host)."""
+"""URLs of ACME resources, built from the request's scheme and Host (docs/reference/wire.md §8: links use the Host)."""
 
 from __future__ import annotations
 

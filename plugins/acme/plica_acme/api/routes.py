@@ -1,4 +1,4 @@
-"""The HTTP routes: the ACME resources under `/acme/{provisioner}` and `/2.0/acme/{provisioner}` (api.md
+"""The HTTP routes: the ACME resources under `/acme/{provisioner}` and `/2.0/acme/{provisioner}` (docs/reference/wire.md
 §8), and the EAB admin endpoints `/admin/acme/eab/…` (§6)."""
 
 from __future__ import annotations
