@@ -8,7 +8,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .govalues import GoSlice, struct_str
+from .govalues import GoSlice, exported_fields, struct_str
 from .publickeys import PublicKeyAlgorithm, public_key_algorithm, wrap_public_key
 from .standins import (
     OID_BC,
@@ -69,19 +69,7 @@ class PkixName:
         return self.name.rfc4514_string() if hasattr(self, "name") else ""
 
     def __go_json__(self) -> dict[str, Any]:
-        return {
-            "Country": self.Country,
-            "Organization": self.Organization,
-            "OrganizationalUnit": self.OrganizationalUnit,
-            "Locality": self.Locality,
-            "Province": self.Province,
-            "StreetAddress": self.StreetAddress,
-            "PostalCode": self.PostalCode,
-            "SerialNumber": self.SerialNumber,
-            "CommonName": self.CommonName,
-            "Names": self.Names,
-            "ExtraNames": self.ExtraNames,
-        }
+        return exported_fields(self)
 
     def __go_str__(self) -> str:
         return self._rfc2253()
@@ -97,10 +85,14 @@ class PkixExtension:
     Value: bytes
 
     def __go_json__(self) -> dict[str, Any]:
-        return {"Id": self.Id, "Critical": self.Critical, "Value": self.Value}
+        return exported_fields(self)
 
     def __go_str__(self) -> str:
-        return struct_str(self.Id, self.Critical, self.Value)
+        return struct_str(*exported_fields(self).values())
+
+
+# Go fields of the certificate that its toJson object leaves out (as this stand-in always has).
+_NOT_IN_JSON = ("PublicKey", "PublicKeyAlgorithm", "Signature")
 
 
 @attrs.define(eq=False)
@@ -182,24 +174,7 @@ class X509CertificateData:
         )
 
     def __go_json__(self) -> dict[str, Any]:
-        return {
-            "Raw": self.Raw,
-            "Version": self.Version,
-            "SerialNumber": self.SerialNumber,
-            "Issuer": self.Issuer,
-            "Subject": self.Subject,
-            "NotBefore": self.NotBefore,
-            "NotAfter": self.NotAfter,
-            "KeyUsage": self.KeyUsage,
-            "Extensions": self.Extensions,
-            "DNSNames": self.DNSNames,
-            "EmailAddresses": self.EmailAddresses,
-            "IPAddresses": self.IPAddresses,
-            "URIs": self.URIs,
-            "IsCA": self.IsCA,
-            "SubjectKeyId": self.SubjectKeyId,
-            "AuthorityKeyId": self.AuthorityKeyId,
-        }
+        return exported_fields(self, omit=_NOT_IN_JSON)
 
     def __go_str__(self) -> str:
         return struct_str(self.Subject, self.Issuer, self.SerialNumber, pointer=True)

@@ -9,8 +9,10 @@ is what `toJson` prints (step's names and omissions; for structs the dict is in 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
+
+import attrs
 
 
 def go_json(value: Any) -> Any:
@@ -84,8 +86,20 @@ def struct_str(*fields: Any, pointer: bool = False) -> str:
     return ("&" if pointer else "") + "{" + " ".join(go_str(f) for f in fields) + "}"
 
 
+def exported_fields(value: attrs.AttrsInstance, *, omit: Collection[str] = ()) -> dict[str, Any]:
+    """The Go fields of an attrs stand-in for a struct, by name in field order: the capitalised ones, as Go
+    exports only those (lower-case attributes are this side's own). Without JSON tags, this is the
+    struct's `toJson` object; its values are what `%v` prints."""
+    return {
+        f.name: getattr(value, f.name)
+        for f in attrs.fields(type(value))
+        if f.name[:1].isupper() and f.name not in omit
+    }
+
+
 __all__ = [
     "GoSlice",
+    "exported_fields",
     "go_json",
     "go_str",
     "json_to_go",

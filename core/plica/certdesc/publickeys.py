@@ -9,7 +9,7 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
-from .govalues import go_str, struct_str
+from .govalues import exported_fields, go_str, struct_str
 
 _PUBLIC_KEY_ALGORITHMS = {"RSA": 1, "DSA": 2, "ECDSA": 3, "Ed25519": 4}
 
@@ -115,10 +115,10 @@ class RSAPublicKeyData:
         return (self.N.bit_length() + 7) // 8
 
     def __go_json__(self) -> dict[str, Any]:
-        return {"N": self.N, "E": self.E}
+        return exported_fields(self)
 
     def __go_str__(self) -> str:
-        return struct_str(self.N, self.E, pointer=True)
+        return struct_str(*exported_fields(self).values(), pointer=True)
 
 
 class ECDSAPublicKeyData:

@@ -9,7 +9,7 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from .govalues import GoSlice, go_str, struct_str
+from .govalues import GoSlice, exported_fields, go_str, struct_str
 from .publickeys import wrap_public_key
 
 DEFAULT_SSH_USER_EXTENSIONS: dict[str, str] = {
@@ -83,15 +83,10 @@ class SSHCertificateRequest:
     Principals: GoSlice = attrs.field(factory=lambda: GoSlice(nil=True))
 
     def __go_json__(self) -> dict[str, Any]:
-        return {
-            "Key": self.Key,
-            "Type": self.Type,
-            "KeyID": self.KeyID,
-            "Principals": self.Principals,
-        }
+        return exported_fields(self)
 
     def __go_str__(self) -> str:
-        return struct_str(self.Key, self.Type, self.KeyID, self.Principals)
+        return struct_str(*exported_fields(self).values())
 
 
 __all__ = [

@@ -15,7 +15,7 @@ from plica.asn1 import der_read
 
 from .der import der_children, der_decode_oid
 from .goparse import IPAddress, normalize_go_url
-from .govalues import GoSlice, struct_str
+from .govalues import GoSlice, exported_fields, struct_str
 from .keyusage import EXT_KEY_USAGES, KEY_USAGES, convert_name
 
 
@@ -93,19 +93,7 @@ class GoURL:
         return host.rsplit(":", 1)[0] if ":" in host else host
 
     def __go_json__(self) -> dict[str, Any]:
-        return {
-            "Scheme": self.Scheme,
-            "Opaque": self.Opaque,
-            "User": self.User,
-            "Host": self.Host,
-            "Path": self.Path,
-            "RawPath": self.RawPath,
-            "OmitHost": self.OmitHost,
-            "ForceQuery": self.ForceQuery,
-            "RawQuery": self.RawQuery,
-            "Fragment": self.Fragment,
-            "RawFragment": self.RawFragment,
-        }
+        return exported_fields(self)
 
     def __go_str__(self) -> str:
         return self.raw
