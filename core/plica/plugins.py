@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import attrs
 import pluggy
 from attrs import define, field, frozen
 
@@ -70,22 +71,18 @@ class BrokenPlugin:
     """A plugin that was found but not loaded: it failed to import, registers a hook the kernel does not
     have (a misspelt `authorise_sign` would otherwise load with no capability), or failed to list its types."""
 
-    name: str
+    # The field names are the keys of its JSON form (`brokenPlugins` of GET /capabilities).
+    plugin: str
     distribution: str
     version: str
     error: str
 
     def message(self) -> str:
         version = f" {self.version}" if self.version else ""
-        return f"plugin {self.name!r} from distribution {self.distribution}{version} {self.error}"
+        return f"plugin {self.plugin!r} from distribution {self.distribution}{version} {self.error}"
 
     def as_json(self) -> dict[str, str]:
-        return {
-            "plugin": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "error": self.error,
-        }
+        return attrs.asdict(self)
 
 
 @frozen
@@ -185,7 +182,7 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
     failures: list[str] = []
 
     def fail(name: str, dist: str, version: str, error: str) -> None:
-        b = BrokenPlugin(name=name, distribution=dist, version=version, error=error)
+        b = BrokenPlugin(plugin=name, distribution=dist, version=version, error=error)
         log.error("%s", b.message())
         broken.append(b)
         failures.append(b.message())
