@@ -20,7 +20,7 @@ from .standins import (
     parse_key_usage,
     parse_sans,
 )
-from .subject import Subject
+from .subject import SUBJECT_GO_FIELDS, Subject
 
 
 @attrs.define(eq=False)
@@ -48,16 +48,9 @@ class PkixName:
             {"Type": a.oid.dotted_string, "Value": a.value if isinstance(a.value, str) else bytes(a.value)}
             for a in name
         ]
+        # pkix.Name has x509util.Subject's fields, in the same order; only its ExtraNames are another kind.
         return cls(
-            Country=subject.Country,
-            Organization=subject.Organization,
-            OrganizationalUnit=subject.OrganizationalUnit,
-            Locality=subject.Locality,
-            Province=subject.Province,
-            StreetAddress=subject.StreetAddress,
-            PostalCode=subject.PostalCode,
-            SerialNumber=subject.SerialNumber,
-            CommonName=subject.CommonName,
+            **{field: getattr(subject, field) for field in SUBJECT_GO_FIELDS if field != "ExtraNames"},
             Names=GoSlice(names, go_type="[]pkix.AttributeTypeAndValue"),
             ExtraNames=GoSlice(go_type="[]pkix.AttributeTypeAndValue", nil=True),
         )

@@ -62,6 +62,19 @@ _SUBJECT_FIELDS = (
     "SerialNumber",
     "ExtraNames",
 )
+# The same fields in Go's order: `%v` prints them so, and the JSON keys are these names, lower-camel.
+SUBJECT_GO_FIELDS = (
+    "Country",
+    "Organization",
+    "OrganizationalUnit",
+    "Locality",
+    "Province",
+    "StreetAddress",
+    "PostalCode",
+    "SerialNumber",
+    "CommonName",
+    "ExtraNames",
+)
 
 
 class Subject:
@@ -144,35 +157,14 @@ class Subject:
     def __go_json__(self) -> dict[str, Any]:
         # Field order and omitempty of x509util.Name's JSON tags.
         out: dict[str, Any] = {}
-        for key, value in (
-            ("country", self.Country),
-            ("organization", self.Organization),
-            ("organizationalUnit", self.OrganizationalUnit),
-            ("locality", self.Locality),
-            ("province", self.Province),
-            ("streetAddress", self.StreetAddress),
-            ("postalCode", self.PostalCode),
-            ("serialNumber", self.SerialNumber),
-            ("commonName", self.CommonName),
-            ("extraNames", self.ExtraNames),
-        ):
+        for field in SUBJECT_GO_FIELDS:
+            value = getattr(self, field)
             if value:
-                out[key] = list(value) if isinstance(value, GoSlice) else value
+                out[field[0].lower() + field[1:]] = list(value) if isinstance(value, GoSlice) else value
         return out
 
     def __go_str__(self) -> str:
-        return struct_str(
-            self.Country,
-            self.Organization,
-            self.OrganizationalUnit,
-            self.Locality,
-            self.Province,
-            self.StreetAddress,
-            self.PostalCode,
-            self.SerialNumber,
-            self.CommonName,
-            self.ExtraNames,
-        )
+        return struct_str(*(getattr(self, field) for field in SUBJECT_GO_FIELDS))
 
 
 _SUBJECT_LISTS = {
@@ -220,6 +212,7 @@ def create_sans(sans: Iterable[str]) -> GoSlice:
 
 
 __all__ = [
+    "SUBJECT_GO_FIELDS",
     "DistinguishedName",
     "Subject",
     "SubjectAlternativeName",
