@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from cryptography import x509
 
@@ -69,23 +69,27 @@ def user_data(value: Any) -> dict[str, Any] | None:
     return json_to_go(decoded) if isinstance(decoded, Mapping) else {}  # type: ignore[no-any-return]
 
 
-def _finish(
-    data: dict[str, Any],
-    *,
-    provisioner_data: Any,
-    user: Any,
-    custom_template: bool,
-    webhooks: Mapping[str, Any] | None,
-    cr: Any,
-) -> dict[str, Any]:
-    merge_template_data(data, provisioner_data)
+class RequestValues(TypedDict, total=False):
+    """The keyword arguments `x509_data` and `ssh_data` take alike (`x509_data` says what each is)."""
+
+    provisioner_data: Any
+    user: Any
+    custom_template: bool  # True when not given
+    authorization_crt: Any
+    webhooks: Mapping[str, Any] | None
+    extra: Mapping[str, Any] | None
+
+
+def _finish(data: dict[str, Any], cr: Any, request: RequestValues) -> dict[str, Any]:
+    merge_template_data(data, request.get("provisioner_data"))
     # Sign-time setters, in step's order: User, then webhooks, then CR. Insecure from templateData is
     # replaced (it is not step's TemplateData type); Webhooks from templateData is extended.
     insecure: dict[str, Any] = {}
-    if custom_template:
-        user_value = user_data(user)
+    if request.get("custom_template", True):
+        user_value = user_data(request.get("user"))
         if user_value is not None:
             insecure["User"] = user_value
+    webhooks = request.get("webhooks")
     if webhooks:
         existing = data.get("Webhooks")
         merged = existing if isinstance(existing, dict) else {}
@@ -98,19 +102,17 @@ def _finish(
 
 
 def _add_request_values(
-    data: dict[str, Any],
-    *,
-    token: Mapping[str, Any] | None,
-    authorization_crt: Any,
-    extra: Mapping[str, Any] | None,
+    data: dict[str, Any], token: Mapping[str, Any] | None, request: RequestValues
 ) -> None:
     """`.Token`, `.AuthorizationCrt` and the provisioner's extra keys, which both maps take alike."""
     if token is not None:
         data["Token"] = json_to_go(dict(token))
+    authorization_crt = request.get("authorization_crt")
     if authorization_crt is not None:
         if isinstance(authorization_crt, x509.Certificate):
             authorization_crt = X509CertificateData.from_x509(authorization_crt)
         data["AuthorizationCrt"] = authorization_crt
+    extra = request.get("extra")
     if extra:
         data.update(extra)
 
@@ -120,13 +122,7 @@ def x509_data(
     sans: Iterable[str] | Iterable[SubjectAlternativeName] | None,
     token: Mapping[str, Any] | None,
     csr: x509.CertificateSigningRequest | CertificateRequest,
-    *,
-    provisioner_data: Any = None,
-    user: Any = None,
-    custom_template: bool = True,
-    authorization_crt: Any = None,
-    webhooks: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
+    **request: Unpack[RequestValues],
 ) -> dict[str, Any]:
     """The X.509 template data map (§3.1).
 
@@ -146,16 +142,9 @@ def x509_data(
             data["SANs"] = create_sans(items)  # type: ignore[arg-type]
         else:
             data["SANs"] = GoSlice(items, go_type="[]x509util.SubjectAlternativeName", nil=False)
-    _add_request_values(data, token=token, authorization_crt=authorization_crt, extra=extra)
+    _add_request_values(data, token, request)
     cr = csr if isinstance(csr, CertificateRequest) else CertificateRequest.from_csr(csr)
-    return _finish(
-        data,
-        provisioner_data=provisioner_data,
-        user=user,
-        custom_template=custom_template,
-        webhooks=webhooks,
-        cr=cr,
-    )
+    return _finish(data, cr, request)
 
 
 def ssh_data(
@@ -169,13 +158,7 @@ def ssh_data(
     request_type: str = "",
     request_key_id: str = "",
     request_principals: Iterable[str] | None = None,
-    *,
-    provisioner_data: Any = None,
-    user: Any = None,
-    custom_template: bool = True,
-    authorization_crt: Any = None,
-    webhooks: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
+    **request: Unpack[RequestValues],
 ) -> dict[str, Any]:
     """The SSH template data map (§3.3).
 
@@ -193,7 +176,7 @@ def ssh_data(
     }
     if critical_options is not None:
         data["CriticalOptions"] = dict(critical_options)
-    _add_request_values(data, token=token, authorization_crt=authorization_crt, extra=extra)
+    _add_request_values(data, token, request)
     request_list = list(request_principals) if request_principals is not None else None
     cr = SSHCertificateRequest(
         Key=SSHPublicKey(public_key) if public_key is not None else None,
@@ -201,17 +184,11 @@ def ssh_data(
         KeyID=request_key_id,
         Principals=GoSlice(request_list or (), nil=not request_list),
     )
-    return _finish(
-        data,
-        provisioner_data=provisioner_data,
-        user=user,
-        custom_template=custom_template,
-        webhooks=webhooks,
-        cr=cr,
-    )
+    return _finish(data, cr, request)
 
 
 __all__ = [
+    "RequestValues",
     "TemplateDataError",
     "merge_template_data",
     "ssh_data",
