@@ -50,19 +50,7 @@ def _strings(value: Iterable[str] | str | None) -> GoSlice:
     return GoSlice(value, go_type="x509util.MultiString")
 
 
-_SUBJECT_FIELDS = (
-    "CommonName",
-    "Country",
-    "Organization",
-    "OrganizationalUnit",
-    "Locality",
-    "Province",
-    "StreetAddress",
-    "PostalCode",
-    "SerialNumber",
-    "ExtraNames",
-)
-# The same fields in Go's order: `%v` prints them so, and the JSON keys are these names, lower-camel.
+# x509util.Subject's fields in Go's order: `%v` prints them so, and the JSON keys are these names, lower-camel.
 SUBJECT_GO_FIELDS = (
     "Country",
     "Organization",
@@ -75,6 +63,8 @@ SUBJECT_GO_FIELDS = (
     "CommonName",
     "ExtraNames",
 )
+# The same in the constructor's order (CommonName first), which repr follows.
+_SUBJECT_FIELDS = tuple(sorted(SUBJECT_GO_FIELDS, key=lambda field: field != "CommonName"))
 
 
 class Subject:
