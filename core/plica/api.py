@@ -32,7 +32,9 @@ from plica.claims import Claims
 from plica.cli.common import default_home, read_defaults, read_password_file
 from plica.client import CAClient, CAClientError
 from plica.clientkit import (
+    block_from_file_option,
     ca_options,
+    cert_and_key_options,
     client_for,
     file_option,
     jws_alg,
@@ -180,7 +182,9 @@ __all__ = [
     "admin_route",
     "b64url_decode",
     "b64url_encode",
+    "block_from_file_option",
     "ca_options",
+    "cert_and_key_options",
     "check_csr_names",
     "check_public_key",
     "check_signed_by",

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from plica.cli.common import read_defaults, read_password_file
 from plica.client import CAClient, CAClientError
+from plica.hookspecs import hookimpl
 from plica.jose import PrivateKey, PublicKey, sign_compact
 from plica.plugins import get_plugins
 from plica.types import ClientContext
@@ -183,6 +184,40 @@ def file_option(*decls: str, help: str, **kw: Any) -> click.Option:
     """An option naming a file that must exist (a key, a certificate, a PEM bundle): most of what a type's
     `cli_client_options` and `provisioner_cli_options` return. `kw` goes to click.Option as is."""
     return click.Option(list(decls), type=click.Path(exists=True, dir_okay=False), help=help, **kw)
+
+
+def cert_and_key_options(kind: str, label: str, *, cert: str, key: str) -> list[click.Option]:
+    """`--<kind>-cert` and `--<kind>-key`: the client options of a type whose tokens are signed with the key
+    of a certificate they carry (X5C, SSHPOP, Nebula). `cert` says what the certificate is, `key` the forms
+    its private key may take; `required_options(context, "<kind>_cert", "<kind>_key")` reads them back."""
+    return [
+        file_option(f"--{kind}-cert", help=f"{label} provisioner: {cert}"),
+        file_option(f"--{kind}-key", help=f"{label} provisioner: the private key of --{kind}-cert ({key})."),
+    ]
+
+
+def block_from_file_option(
+    type_name: str, option: str, field: str, read: Callable[[str], Any], *, missing: str
+) -> Callable[..., dict[str, Any] | None]:
+    """`provisioner_block_from_cli` for a type whose block needs one field read from one file option (X5C's
+    and Nebula's `roots`): the `existing` block or a new one, `field` set to `read(path)` when the option
+    `option` gives a path, UsageError(`missing`) when the block has no `field` even so:
+
+        provisioner_block_from_cli = block_from_file_option("X5C", "x5c_root", "roots", read, missing=...)
+    """
+
+    @hookimpl(specname="provisioner_block_from_cli")
+    def block_from_cli(
+        provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        block = dict(existing or {"type": type_name, "name": name})
+        if options.get(option):
+            block[field] = read(options[option])
+        if not block.get(field):
+            raise click.UsageError(missing)
+        return block
+
+    return block_from_cli
 
 
 def required_options(context: ClientContext, *names: str) -> list[str]:

@@ -12,7 +12,14 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
-from plica.api import ClientContext, b64url_encode, file_option, hookimpl, required_options, token_claims
+from plica.api import (
+    ClientContext,
+    b64url_encode,
+    cert_and_key_options,
+    hookimpl,
+    required_options,
+    token_claims,
+)
 from plica_nebula.cert import (
     Curve,
     NebulaCertificate,
@@ -27,17 +34,12 @@ TOKEN_LIFETIME = 300
 
 @hookimpl
 def cli_client_options() -> list[click.Option]:
-    return [
-        file_option(
-            "--nebula-cert",
-            help="Nebula provisioner: the Nebula host certificate (PEM, as nebula-cert writes it) whose key "
-            "signs the token.",
-        ),
-        file_option(
-            "--nebula-key",
-            help="Nebula provisioner: the private key of --nebula-cert (PEM, as nebula-cert writes it).",
-        ),
-    ]
+    return cert_and_key_options(
+        "nebula",
+        "Nebula",
+        cert="the Nebula host certificate (PEM, as nebula-cert writes it) whose key signs the token.",
+        key="PEM, as nebula-cert writes it",
+    )
 
 
 def _public_of(curve: Curve, private: bytes) -> bytes:

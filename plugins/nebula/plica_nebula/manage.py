@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 import click
 
-from plica.api import file_option, hookimpl
+from plica.api import block_from_file_option, file_option, hookimpl
 from plica_nebula.cert import NebulaCAPool, NebulaCertificateError, parse_pem
 
 
@@ -33,13 +32,10 @@ def roots_value(path: str) -> str:
     return base64.b64encode(pem).decode()
 
 
-@hookimpl
-def provisioner_block_from_cli(
-    provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    block = dict(existing or {"type": "Nebula", "name": name})
-    if options.get("nebula_root"):
-        block["roots"] = roots_value(options["nebula_root"])
-    if not block.get("roots"):
-        raise click.UsageError("a Nebula provisioner needs its Nebula CA certificate: use --nebula-root")
-    return block
+provisioner_block_from_cli = block_from_file_option(
+    "Nebula",
+    "nebula_root",
+    "roots",
+    roots_value,
+    missing="a Nebula provisioner needs its Nebula CA certificate: use --nebula-root",
+)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate
 from plica.api import (
     ClientContext,
     PrivateKey,
-    file_option,
+    cert_and_key_options,
     hookimpl,
     load_signing_key,
     required_options,
@@ -26,15 +26,12 @@ TOKEN_LIFETIME = 300
 
 @hookimpl
 def cli_client_options() -> list[click.Option]:
-    return [
-        file_option(
-            "--sshpop-cert",
-            help="SSHPOP provisioner: the SSH certificate (…-cert.pub) that authenticates the request.",
-        ),
-        file_option(
-            "--sshpop-key", help="SSHPOP provisioner: the private key of --sshpop-cert (OpenSSH or PEM)."
-        ),
-    ]
+    return cert_and_key_options(
+        "sshpop",
+        "SSHPOP",
+        cert="the SSH certificate (…-cert.pub) that authenticates the request.",
+        key="OpenSSH or PEM",
+    )
 
 
 def load_certificate(path: str) -> SSHCertificate:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from plica.api import (
     ClientContext,
     PrivateKey,
-    file_option,
+    cert_and_key_options,
     hookimpl,
     load_signing_key,
     required_options,
@@ -27,17 +27,12 @@ TOKEN_LIFETIME = 300
 
 @hookimpl
 def cli_client_options() -> list[click.Option]:
-    return [
-        file_option(
-            "--x5c-cert",
-            help="X5C provisioner: the certificate (PEM, leaf first, intermediates may follow) whose key "
-            "signs the token.",
-        ),
-        file_option(
-            "--x5c-key",
-            help="X5C provisioner: the private key of --x5c-cert (PEM; encrypted keys use --password-file).",
-        ),
-    ]
+    return cert_and_key_options(
+        "x5c",
+        "X5C",
+        cert="the certificate (PEM, leaf first, intermediates may follow) whose key signs the token.",
+        key="PEM; encrypted keys use --password-file",
+    )
 
 
 def load_chain(path: str) -> list[x509.Certificate]:

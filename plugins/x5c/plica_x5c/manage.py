@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 import click
 from cryptography import x509
 
-from plica.api import file_option, hookimpl
+from plica.api import block_from_file_option, file_option, hookimpl
 
 
 @hookimpl
@@ -37,13 +36,10 @@ def roots_value(path: str) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-@hookimpl
-def provisioner_block_from_cli(
-    provisioner_type: str, name: str, options: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    block = dict(existing or {"type": "X5C", "name": name})
-    if options.get("x5c_root"):
-        block["roots"] = roots_value(options["x5c_root"])
-    if not block.get("roots"):
-        raise click.UsageError("an X5C provisioner needs its roots: give --x5c-root FILE")
-    return block
+provisioner_block_from_cli = block_from_file_option(
+    "X5C",
+    "x5c_root",
+    "roots",
+    roots_value,
+    missing="an X5C provisioner needs its roots: give --x5c-root FILE",
+)
