@@ -116,12 +116,9 @@ class TLSOptions:
     renegotiation: bool = j("renegotiation", default=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "cipherSuites": self.cipher_suites,
-            "minVersion": self.min_version,
-            "maxVersion": self.max_version,
-            "renegotiation": self.renegotiation,
-        }
+        # As ca.json writes it: the converter's JSON names (below).
+        out: dict[str, Any] = converter.unstructure(self)
+        return out
 
 
 @define
