@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -371,16 +371,21 @@ def _convert(opt: click.Option, value: Any, ctx: click.Context) -> Any:
 # ============================================================================ building a block
 
 
+def _given(kw: dict[str, Any], flags: Iterable[tuple[str, str, str]]) -> Iterator[tuple[Any, str, str]]:
+    """(value, flag, target) for each of `flags` (option name, flag, target) the command was given."""
+    for name, flag, target in flags:
+        value = kw.get(name)
+        if value is not None:
+            yield value, flag, target
+
+
 def _apply_common(block: dict[str, Any], kw: dict[str, Any], cfg_path: Path) -> None:
     claims = block.get("claims")
     if claims is not None and not isinstance(claims, dict):
         raise click.UsageError("the provisioner's 'claims' is not a JSON object; fix ca.json first")
     claims = dict(claims or {})
     touched = False
-    for name, flag, key in DURATION_FLAGS:
-        v = kw.get(name)
-        if v is None:
-            continue
+    for v, flag, key in _given(kw, DURATION_FLAGS):
         touched = True
         if v == "":
             claims.pop(key, None)
@@ -392,10 +397,9 @@ def _apply_common(block: dict[str, Any], kw: dict[str, Any], cfg_path: Path) -> 
         if d.total_seconds() <= 0:
             raise click.BadParameter(f"{v!r} must be a positive duration", param_hint=flag)
         claims[key] = v
-    for name, _, key in BOOL_CLAIM_FLAGS:
-        if kw.get(name) is not None:
-            claims[key] = kw[name]
-            touched = True
+    for v, _, key in _given(kw, BOOL_CLAIM_FLAGS):
+        claims[key] = v
+        touched = True
     if kw.get("enable_ssh_ca") is not None:
         claims["enableSSHCA"] = kw["enable_ssh_ca"]
         touched = True
@@ -409,10 +413,7 @@ def _apply_common(block: dict[str, Any], kw: dict[str, Any], cfg_path: Path) -> 
         raise click.UsageError("the provisioner's 'options' is not a JSON object; fix ca.json first")
     options = copy.deepcopy(options or {})
     touched = False
-    for name, flag, kind in TEMPLATE_FLAGS:
-        v = kw.get(name)
-        if v is None:
-            continue
+    for v, flag, kind in _given(kw, TEMPLATE_FLAGS):
         touched = True
         sub = dict(options.get(kind) or {})
         sub.pop("template", None)  # an inline template would win over the file
@@ -420,10 +421,7 @@ def _apply_common(block: dict[str, Any], kw: dict[str, Any], cfg_path: Path) -> 
         if v != "":
             sub["templateFile"] = _template_path(v, cfg_path, flag)
         _set_or_drop(options, kind, sub)
-    for name, flag, kind in TEMPLATE_DATA_FLAGS:
-        v = kw.get(name)
-        if v is None:
-            continue
+    for v, flag, kind in _given(kw, TEMPLATE_DATA_FLAGS):
         touched = True
         sub = dict(options.get(kind) or {})
         sub.pop("templateData", None)
