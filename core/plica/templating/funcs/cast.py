@@ -65,13 +65,22 @@ def _parse_int_base0(s: str) -> int | None:
     return v
 
 
-def to_int64(v: Any) -> int:
+def _number_alike(v: Any) -> int | None:
+    """The number `to_int64` and `to_float64` both make of `v`: 0 for nil (or a missing value) and for a
+    Duration, 1 or 0 for a bool; None for any other value, which each converts its own way."""
     if v is None or v is MISSING:
         return 0
     if isinstance(v, bool):
         return 1 if v else 0
     if isinstance(v, Duration):
         return 0
+    return None
+
+
+def to_int64(v: Any) -> int:
+    alike = _number_alike(v)
+    if alike is not None:
+        return alike
     if isinstance(v, int):
         return int(v)
     if isinstance(v, float):
@@ -85,12 +94,9 @@ def to_int64(v: Any) -> int:
 
 
 def to_float64(v: Any) -> float:
-    if v is None or v is MISSING:
-        return 0.0
-    if isinstance(v, bool):
-        return 1.0 if v else 0.0
-    if isinstance(v, Duration):
-        return 0.0
+    alike = _number_alike(v)
+    if alike is not None:
+        return float(alike)
     if isinstance(v, int | float):
         return float(v)
     if isinstance(v, str):

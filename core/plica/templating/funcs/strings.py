@@ -8,6 +8,7 @@ import random
 import re
 import secrets
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import GoError
@@ -106,20 +107,18 @@ def _title(s: str) -> str:
     return "".join(out)
 
 
+def _word_starts(s: str) -> Iterator[tuple[str, bool]]:
+    """Each character of `s`, and whether it starts a word (words are what whitespace separates)."""
+    gap = True
+    for c in s:
+        space = c.isspace()
+        yield c, gap and not space
+        gap = space
+
+
 @sprig("untitle", "string")
 def _untitle(s: str) -> str:
-    out = []
-    nxt = True
-    for c in s:
-        if c.isspace():
-            nxt = True
-            out.append(c)
-        elif nxt:
-            out.append(c.lower())
-            nxt = False
-        else:
-            out.append(c)
-    return "".join(out)
+    return "".join(c.lower() if start else c for c, start in _word_starts(s))
 
 
 def _slice_bounds(lo: int, hi: int, n: int) -> None:
@@ -171,15 +170,7 @@ def _nospace(s: str) -> str:
 
 @sprig("initials", "string")
 def _initials(s: str) -> str:
-    out = []
-    gap = True
-    for c in s:
-        if c.isspace():
-            gap = True
-        elif gap:
-            out.append(c)
-            gap = False
-    return "".join(out)
+    return "".join(c for c, start in _word_starts(s) if start)
 
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
