@@ -106,11 +106,17 @@ def _verify(
     return cert
 
 
-def _require_host(cert: SSHCertificate, what: str) -> None:
+def _host_renewal(
+    provisioner: Provisioner, token: Token, audiences: frozenset[str], *, check_validity: bool, what: str
+) -> SSHRenewAuthorization:
+    """What renew and rekey both allow: a new certificate like the token's host certificate (`what`:
+    "renewed", "rekeyed"). Renew adds its own policy checks."""
+    cert = _verify(provisioner, token, audiences, check_validity=check_validity)
     if cert.type != SSHCertificateType.HOST:
         raise BadRequest(
             f"only SSH host certificates can be {what}; the sshpop certificate is a user certificate"
         )
+    return SSHRenewAuthorization(certificate=cert, token_id=token.id)
 
 
 @hookimpl
@@ -119,21 +125,22 @@ def authorize_ssh_host_renew(
 ) -> SSHRenewAuthorization:
     # Renewal does not require the certificate to be valid now: it may have expired when the provisioner
     # allows renewal after expiry (step's Controller.AuthorizeSSHRenew).
-    cert = _verify(provisioner, token, authority.audiences.ssh_renew, check_validity=False)
-    _require_host(cert, "renewed")
+    auth = _host_renewal(
+        provisioner, token, authority.audiences.ssh_renew, check_validity=False, what="renewed"
+    )
     if provisioner.claims.disable_renewal:
         raise Unauthorized(f"renew is disabled for provisioner {provisioner.name!r}")
-    _check_valid_now(cert, allow_expired=provisioner.claims.allow_renewal_after_expiry)
-    return SSHRenewAuthorization(certificate=cert, token_id=token.id)
+    _check_valid_now(auth.certificate, allow_expired=provisioner.claims.allow_renewal_after_expiry)
+    return auth
 
 
 @hookimpl
 def authorize_ssh_rekey(
     provisioner: Provisioner, token: Token, request: SSHRenewRequest, authority: AuthorityView
 ) -> SSHRenewAuthorization:
-    cert = _verify(provisioner, token, authority.audiences.ssh_rekey, check_validity=True)
-    _require_host(cert, "rekeyed")
-    return SSHRenewAuthorization(certificate=cert, token_id=token.id)
+    return _host_renewal(
+        provisioner, token, authority.audiences.ssh_rekey, check_validity=True, what="rekeyed"
+    )
 
 
 @hookimpl
