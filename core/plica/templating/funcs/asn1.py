@@ -18,12 +18,11 @@ from ..golang.reflect import go_type_name
 from ..golang.strconv import atoi, go_quote
 from ..golang.time import TimeParseError, as_aware, parse_time
 from ..golang.types import TypedNil
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
 __all__ = ["FUNCS", "asn1_enc", "asn1_marshal", "asn1_seq", "asn1_set"]
 
-FUNCS: dict[str, FuncSpec] = {}
-register = registrar(FUNCS)
+FUNCS, register = function_table()
 
 TAG_BOOLEAN = 1
 TAG_INTEGER = 2

@@ -14,10 +14,9 @@ from ..golang.duration import as_duration_ns
 from ..golang.fmt import sprint, sprint_value, sprintf, sprintln
 from ..golang.reflect import go_kind, go_type_name
 from ..golang.types import MISSING, TypedNil, truth
-from .registry import FuncSpec, registrar
+from .registry import FuncSpec, function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-builtin = registrar(FUNCS)
+FUNCS, builtin = function_table()
 
 
 def _valid(v: Any) -> bool:

@@ -25,10 +25,9 @@ from ..errors import GoError
 from ..golang.reflect import go_type_name
 from .cast import go_bytes, go_string, strval
 from .encoding import b64decode
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 def _unsupported(name: str) -> Callable[..., Any]:

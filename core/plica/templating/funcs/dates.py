@@ -20,10 +20,9 @@ from ..golang.time import (
 )
 from ..golang.types import Duration, Int64
 from .cast import atoi_or_zero
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 sprig("hello")(lambda: "Hello!")

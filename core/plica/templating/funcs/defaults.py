@@ -10,10 +10,9 @@ from ..errors import GoError
 from ..golang.json import from_json, go_json
 from ..golang.reflect import deep_equal, go_kind, go_type_name
 from ..golang.types import go_empty
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 @sprig("default", "any", variadic="any")

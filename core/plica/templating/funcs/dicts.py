@@ -8,10 +8,9 @@ from typing import Any
 from ..errors import GoError
 from ..golang.types import StringSlice, go_empty
 from .cast import strval
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 @sprig("dict", variadic="any")

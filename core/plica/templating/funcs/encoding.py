@@ -7,10 +7,9 @@ import binascii
 
 from ..errors import GoError
 from .cast import go_bytes, go_string
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 sprig("b64enc", "string")(lambda s: base64.b64encode(go_bytes(s)).decode())

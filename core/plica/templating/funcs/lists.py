@@ -9,10 +9,9 @@ from ..errors import GoError
 from ..golang.reflect import deep_equal, go_kind, go_type_name, is_slice
 from ..golang.types import MISSING, StringSlice, TypedNil, go_empty
 from .cast import IntSlice, ListOfLists, to_int64
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 _NIL_DEREF = "runtime error: invalid memory address or nil pointer dereference"
 

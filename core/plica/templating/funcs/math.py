@@ -12,10 +12,9 @@ from typing import Any
 from ..errors import GoError
 from ..golang.types import Int64
 from .cast import to_float64, to_int64
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 def _i64(v: int) -> Int64:

@@ -9,10 +9,9 @@ from typing import Any
 
 from ..errors import GoError
 from ..golang.reflect import go_type_name
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 @sprig("getHostByName", "string")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 def path_clean(p: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["FuncSpec", "registrar"]
+__all__ = ["FuncSpec", "function_table"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,9 +25,11 @@ class FuncSpec:
     special: str | None = None
 
 
-def registrar(table: dict[str, FuncSpec]) -> Callable[..., Callable[[F], F]]:
-    """A decorator factory that enters a function into ``table`` under each of the space-separated names:
-    ``@register("trimAll trimall", "string", "string")`` or ``register("list", variadic="any")(fn)``."""
+def function_table() -> tuple[dict[str, FuncSpec], Callable[..., Callable[[F], F]]]:
+    """A family's function table, empty, and the decorator factory that enters a function into it under
+    each of the space-separated names: ``FUNCS, sprig = function_table()``, then
+    ``@sprig("trimAll trimall", "string", "string")`` or ``sprig("list", variadic="any")(fn)``."""
+    table: dict[str, FuncSpec] = {}
 
     def register(names: str, *params: str, variadic: str | None = None) -> Callable[[F], F]:
         def deco(fn: F) -> F:
@@ -37,4 +39,4 @@ def registrar(table: dict[str, FuncSpec]) -> Callable[..., Callable[[F], F]]:
 
         return deco
 
-    return register
+    return table, register

@@ -6,10 +6,9 @@ import re
 from typing import Any
 
 from ..errors import GoError
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 _SEMVER_RE = re.compile(

@@ -10,10 +10,9 @@ from typing import Any
 from ..errors import FailSignal, GoError
 from ..golang.time import ZERO_TIME, as_aware, format_time, load_location, now_local, parse_time, unix_time
 from ..golang.types import Duration
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-step = registrar(FUNCS)
+FUNCS, step = function_table()
 
 
 @step("fail", "string")

@@ -27,10 +27,9 @@ from .cast import (
     to_float64,
     to_int64,
 )
-from .registry import FuncSpec, registrar
+from .registry import function_table
 
-FUNCS: dict[str, FuncSpec] = {}
-sprig = registrar(FUNCS)
+FUNCS, sprig = function_table()
 
 
 def _abbreviate_full(s: str, offset: int, max_width: int) -> str:
