@@ -83,6 +83,16 @@ from plica.jose import (
     verify_signature,
 )
 from plica.keys import generate, write_private_file
+from plica.keysources import (
+    KeysError,
+    KeySet,
+    KeySource,
+    check_url,
+    key_source,
+    parse_jwks,
+    parse_public_keys,
+    refresh_key_sources,
+)
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
     CertType,
@@ -146,6 +156,9 @@ __all__ = [
     "Forbidden",
     "InternalError",
     "JOSEError",
+    "KeySet",
+    "KeySource",
+    "KeysError",
     "Migration",
     "NotFound",
     "NotImplementedYet",
@@ -189,6 +202,7 @@ __all__ = [
     "check_public_key",
     "check_signed_by",
     "check_token_claims",
+    "check_url",
     "client_for",
     "csr_common_name",
     "csr_sans",
@@ -211,6 +225,7 @@ __all__ = [
     "jwe_encrypt_pbes2",
     "jws_alg",
     "key_from_jwk",
+    "key_source",
     "load_config",
     "load_signing_key",
     "make_token",
@@ -222,6 +237,8 @@ __all__ = [
     "parse_csr_der",
     "parse_csr_pem",
     "parse_duration",
+    "parse_jwks",
+    "parse_public_keys",
     "parse_time",
     "pick_provisioner",
     "private_jwk",
@@ -230,6 +247,7 @@ __all__ = [
     "read_defaults",
     "read_password_file",
     "read_tlv",
+    "refresh_key_sources",
     "refused",
     "renew_with_kernel_checks",
     "require_admin",
