@@ -1,7 +1,8 @@
 """Helpers a token-based provisioner type shares with every other: the `provisioner_types` hook, the claim
 checks every token gets, proof that the token was signed with a credential's own key, the X.509 names a token
-allows, the `step.ssh` claims, the pair of SSH sign hooks, and renewal that needs nothing beyond the kernel's
-own checks.
+allows, the `step.ssh` claims, the pair of SSH sign hooks, renewal that needs nothing beyond the kernel's
+own checks, and what the cloud instance-identity types (AWS, GCP, Azure) share: trust on first use, their
+allow-lists, the names a document vouches for, SSH host certificates and the `provisioner add` flags.
 
 step-ca keeps these in its provisioner package's common code (the `stepPayload` type and the base
 provisioner's defaults); here they are written once so that the types cannot drift apart.
@@ -10,23 +11,26 @@ provisioner's defaults); here they are written once so that the types cannot dri
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, cast
 
+import click
 from attrs import frozen
 from cryptography import x509
 
-from plica.durations import resolve_time_duration
-from plica.errors import Forbidden, Unauthorized
+from plica.durations import format_duration, resolve_time_duration
+from plica.errors import BadRequest, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
-from plica.names import check_csr_names, csr_common_name
+from plica.names import check_csr_names, csr_common_name, csr_sans
 from plica.tokens import Token, token_sans
 from plica.types import (
     AuthorityView,
     Provisioner,
     ProvisionerType,
     RenewAuthorization,
+    SignRequest,
     SSHAuthorization,
     SSHSignRequest,
     X509Authorization,
@@ -223,3 +227,276 @@ def renew_with_kernel_checks(
 
     A plugin declares the x509-renew capability by importing this into its hooks module."""
     return None
+
+
+# ============================================================================ cloud instance identity
+# AWS, GCP and Azure (docs/reference/cloud-iid.md): a VM proves what it is with a document its cloud signed.
+
+
+def first_use_id(instance: str, cert_kind: Literal["x509", "ssh"]) -> str:
+    """Trust on first use: the one-time token id under which a cloud instance's first certificate of a kind
+    is recorded (the kernel writes it in the same transaction as the certificate, on every CA instance
+    sharing the database), so that an instance gets one X.509 and one SSH host certificate, ever.
+
+    `instance` names the instance uniquely in the CA (AWS, GCP: `"<aws|gcp>/<provisioner name>.<instance
+    id>"`; Azure: the VM's resource id). X.509: lower-hex SHA-256 of it, step-ca's token id. SSH host
+    certificates get an id of their own: step-ca records both under the one id, so there a VM that took
+    its X.509 certificate can never get its SSH host certificate (but in the same /ssh/sign request)."""
+    text = instance if cert_kind == "x509" else f"ssh-host/{instance}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_allowed(
+    value: str, allowed: Iterable[str], *, rule: str, what: str, fold_case: bool = False
+) -> None:
+    """A cloud provisioner's allow-list (`accounts`, `projectIDs`, `resourceGroups`, ...): an empty list
+    allows everything, else `value` (the document's `what`) must be in it. `fold_case` for names the cloud
+    itself compares without case (Azure's resource ids). Unauthorized naming the rule."""
+    fold = str.casefold if fold_case else str
+    permitted = {fold(a) for a in allowed}
+    # The list itself stays out of the message: it is the CA's configuration, not the instance's business.
+    if permitted and fold(value) not in permitted:
+        raise Unauthorized(f"{what} {value!r} is not allowed by the provisioner's {rule}")
+
+
+def instance_x509_authorization(
+    token: Token,
+    *,
+    subject: str,
+    names: list[str] | None,
+    token_id: str | None,
+    credential_id: str,
+    common_names: Iterable[str] = (),
+    key_value_pairs: Iterable[str] = (),
+) -> X509Authorization:
+    """What a verified instance identity allows (step's IID rules, cloud-iid.md "Shared rules").
+
+    `names` None (custom SANs allowed, the default): the CSR's subject and SANs are signed as they are;
+    nothing vouches for them but trust on first use. `names` = the document's names (`disableCustomSANs`):
+    the CSR's common name must be empty, `subject`, one of `names` or one of `common_names`, and each kind
+    of SAN the CSR carries must be exactly the document's set of that kind; the certificate gets `subject`
+    as its common name and exactly `names`, even from a CSR that names none. `subject` is the templates'
+    `.Subject.CommonName` either way (step: the instance's name)."""
+    if names is None:
+        return X509Authorization(
+            subject=subject,
+            sans=None,
+            check_csr=None,
+            token_id=token_id,
+            credential_id=credential_id,
+            key_value_pairs=list(key_value_pairs),
+            csr_passthrough=True,
+            token_claims=token.claims,
+        )
+    sans = list(names)
+    other_cns = frozenset(common_names)
+
+    def check(csr: x509.CertificateSigningRequest) -> None:
+        cn = csr_common_name(csr)
+        # step's commonNameSliceValidator: besides the names, the CN may be another name of the instance.
+        check_csr_names(csr, cn if cn in other_cns else subject, sans)
+
+    return X509Authorization(
+        subject=subject,
+        sans=sans,
+        check_csr=check,
+        token_id=token_id,
+        credential_id=credential_id,
+        key_value_pairs=list(key_value_pairs),
+        token_claims=token.claims,
+    )
+
+
+def instance_ssh_authorization(
+    token: Token, request: SSHSignRequest, *, key_id: str, principals: list[str] | None, token_id: str | None
+) -> SSHAuthorization:
+    """The SSH host certificate a verified instance identity allows (step's IID rules): key id `key_id` (the
+    instance's); with `disableCustomSANs`, `principals` = the document's names (a request may name a
+    subset); without it (`principals` None) the request's principals, of which it must name at least one
+    (a host certificate without principals would be valid for every host)."""
+    if principals is None and not request.principals:
+        raise Forbidden("the request must name the host certificate's principals")
+    return SSHAuthorization(
+        cert_type="host",
+        key_id=key_id,
+        principals=list(principals or []),
+        token_id=token_id,
+        token_claims=token.claims,
+    )
+
+
+# (option name, flag, ca.json key) of the `plica provisioner add|update` flags every cloud type has.
+INSTANCE_FLAGS = (
+    ("disable_custom_sans", "--disable-custom-sans", "disableCustomSANs"),
+    ("disable_trust_on_first_use", "--disable-trust-on-first-use", "disableTrustOnFirstUse"),
+)
+_INSTANCE_FLAG_HELP = {
+    "disableCustomSANs": "only the names of the instance identity document go on certificates",
+    "disableTrustOnFirstUse": "an instance may get more than one certificate",
+}
+
+
+def instance_cli_options() -> list[click.Option]:
+    """step's `--disable-custom-sans` and `--disable-trust-on-first-use` for `plica provisioner add|update`
+    of a cloud type (one declaration for all of them, so the merged flags read the same): alone they mean
+    true, `=false` sets false."""
+    return [
+        click.Option(
+            [flag, name],
+            type=click.BOOL,
+            is_flag=False,
+            flag_value="true",
+            default=None,
+            help=f"AWS, GCP, Azure: {key} — {_INSTANCE_FLAG_HELP[key]} (alone means true; {flag}=false "
+            "sets false).",
+        )
+        for name, flag, key in INSTANCE_FLAGS
+    ]
+
+
+def apply_instance_flags(block: dict[str, Any], options: dict[str, Any], *, adding: bool) -> None:
+    """Write `instance_cli_options`' values into a cloud provisioner's block; a new block gets both, false
+    unless given (as step writes them)."""
+    for name, _, key in INSTANCE_FLAGS:
+        value = options.get(name)
+        if value is not None:
+            block[key] = bool(value)
+        elif adding:
+            block.setdefault(key, False)
+
+
+# ------------------------------------------------------------------ cloud instance identities (AWS, GCP, Azure)
+
+
+def first_use_id(fragment: str, instance_id: str, *, ssh: bool = False) -> str:
+    """Trust on first use for the cloud types: the token id an instance's certificate is recorded under, so
+    that the kernel refuses a second one (in the same transaction as the certificate, on every CA instance
+    sharing the database). X.509: step-ca's hex(sha256("<fragment>.<instance id>")), `fragment` being the
+    provisioner's audience fragment ("aws/<name>"). step-ca records an SSH host certificate under the same id,
+    so an instance that has its X.509 certificate can never get its host certificate: here the SSH id is
+    the hash of the same text behind "ssh:", and an instance gets one of each."""
+    unique = f"{'ssh:' if ssh else ''}{fragment}.{instance_id}"
+    return hashlib.sha256(unique.encode()).hexdigest()
+
+
+def instance_x509_authorization(
+    token: Token,
+    request: SignRequest,
+    *,
+    subject: str,
+    common_names: Collection[str] | None,
+    document_sans: list[str] | None,
+    token_id: str,
+    credential_id: str,
+    key_value_pairs: list[str],
+) -> X509Authorization:
+    """What a verified cloud instance identity allows on an X.509 certificate (step's DefaultIIDLeafTemplate):
+    the common name `subject`, the CSR's own common name, when it has one, being one of `common_names` (None:
+    any). With `document_sans` (disableCustomSANs) the certificate gets exactly those names, and the CSR's
+    names, when it has any, must be exactly those of each kind (so no e-mail address or URI). Without (None),
+    the CSR's names as they are: nothing vouches for them but the instance's first use."""
+    if document_sans is None:
+        got = csr_sans(request.csr)
+        sans = [*got.dns, *got.emails, *map(str, got.ips), *got.uris]
+    else:
+        sans = list(document_sans)
+
+    def check(csr: x509.CertificateSigningRequest) -> None:
+        cn = csr_common_name(csr)
+        if cn and common_names is not None and cn not in common_names:
+            raise Forbidden(
+                f"certificate request has common name {cn!r}; this instance may use only {sorted(common_names)!r}"
+            )
+        if document_sans is not None:
+            # The common name is checked above: passed as its own subject, only check_csr_names' rule for
+            # each kind of name is left (the instance document's names, exactly).
+            check_csr_names(csr, cn, document_sans)
+
+    return X509Authorization(
+        subject=subject,
+        sans=sans,
+        check_csr=check,
+        token_id=token_id,
+        credential_id=credential_id,
+        key_value_pairs=list(key_value_pairs),
+        token_claims=token.claims,
+    )
+
+
+def instance_ssh_host_authorization(
+    token: Token,
+    request: SSHSignRequest,
+    *,
+    key_id: str,
+    principals: list[str],
+    restrict: bool,
+    token_id: str,
+) -> SSHAuthorization:
+    """An SSH host certificate for a verified cloud instance (step's DefaultIIDTemplate). With `restrict`
+    (disableCustomSANs) its principals are the instance document's `principals` (a request may name some of
+    them, no others); without, the request's, which must name at least one. The key id is `key_id` (the
+    instance id) when the request names none; a request's own key id is kept (the kernel refuses a request
+    whose key id differs from the authorization's, and step's clients send the host name)."""
+    if not restrict and not request.principals:
+        raise BadRequest("ssh certificate principals cannot be empty: the request must name the host's names")
+    return SSHAuthorization(
+        cert_type="host",
+        key_id=request.key_id or key_id,
+        principals=list(principals) if restrict else [],
+        token_id=token_id,
+        token_claims=token.claims,
+    )
+
+
+def instance_identity_cli_options(*, instance_age: bool = True) -> list[click.Option]:
+    """The `plica provisioner add|update` flags the cloud types share, as step names them:
+    `--instance-age` (unless the type has none: Azure), `--disable-custom-sans` and
+    `--disable-trust-on-first-use` (alone true, `=false` sets false). `instance_identity_block` applies them."""
+    flags = [
+        ("--disable-custom-sans", "disableCustomSANs: only the names of the instance identity document"),
+        ("--disable-trust-on-first-use", "disableTrustOnFirstUse: more than one certificate per instance"),
+    ]
+    opts = [
+        click.Option(
+            [flag],
+            type=click.BOOL,
+            is_flag=False,
+            flag_value="true",
+            default=None,
+            help=f"Cloud provisioners: {what} (alone means true; {flag}=false sets false).",
+        )
+        for flag, what in flags
+    ]
+    if instance_age:
+        opts.insert(
+            0,
+            click.Option(
+                ["--instance-age"],
+                default=None,
+                metavar="DURATION",
+                help="Cloud provisioners: instanceAge, the oldest instance (since it started) that may get a "
+                'certificate, e.g. 1h; "" removes it.',
+            ),
+        )
+    return opts
+
+
+def instance_identity_block(block: dict[str, Any], options: Mapping[str, Any]) -> None:
+    """Write the flags of `instance_identity_cli_options` the command was given into `block`."""
+    age = options.get("instance_age")
+    if age == "":
+        block.pop("instanceAge", None)
+    elif age is not None:
+        try:
+            negative = parse_duration(age) < dt.timedelta(0)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--instance-age") from None
+        if negative:
+            raise click.BadParameter(f"{age!r} is negative", param_hint="--instance-age")
+        block["instanceAge"] = age
+    for name, key in (
+        ("disable_custom_sans", "disableCustomSANs"),
+        ("disable_trust_on_first_use", "disableTrustOnFirstUse"),
+    ):
+        if options.get(name) is not None:
+            block[key] = bool(options[name])
