@@ -139,14 +139,17 @@ async def test_sources_are_shared_by_location_and_trust(provider: Provider) -> N
 async def test_discovery_naming_another_issuer_is_refused(
     provider: Provider, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="plica.keysources")
+    caplog.set_level(logging.WARNING, logger="plica.gcp")
     provider.issuer_named = "https://evil.example"
     src = key_source(provider.issuer, None)
     async with ca_app(lambda: [src], name="GCP"):
         assert not src.fetched and len(src.keys) == 0
         assert "names issuer 'https://evil.example'" in src.last_error
         assert provider.hits.get("jwks", 0) == 0
-    assert any(r.getMessage().startswith("GCP: cannot refresh keys from") for r in caplog.records)
+    assert any(
+        r.name == "plica.gcp" and r.getMessage().startswith("GCP: cannot refresh keys from")
+        for r in caplog.records
+    )
 
 
 async def test_a_discovered_jwks_uri_in_the_clear_is_refused(provider: Provider) -> None:
@@ -237,7 +240,7 @@ async def test_a_flood_of_unknown_kids_fetches_at_most_once_per_interval(
 async def test_the_ca_starts_while_the_provider_is_down(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="plica.keysources")
+    caplog.set_level(logging.WARNING, logger="plica.k8ssa")
     monkeypatch.setattr(keysources, "RETRY_MIN", 0.2)
     monkeypatch.setattr(keysources, "RETRY_MAX", 0.4)
     provider = Provider(port=free_port())  # nothing listens there yet

@@ -43,6 +43,12 @@ from plica.jose import JOSEError, PublicKey, key_from_jwk
 
 log = logging.getLogger("plica.keysources")
 
+
+def _log_for(name: str) -> logging.Logger:
+    # A refresh is logged under the plugin's logger ("K8sSA" → plica.k8ssa), where its operator looks.
+    return logging.getLogger(f"plica.{name.lower()}")
+
+
 # Module constants rather than arguments: one policy for every provider (tests monkeypatch them).
 DEFAULT_TTL = 3600.0  # without Cache-Control: max-age
 MIN_TTL = 60.0  # a max-age below this is raised to it (a provider cannot make us poll it in a loop)
@@ -275,7 +281,7 @@ class KeySource:
 
     async def refresh(self, session: aiohttp.ClientSession, name: str) -> None:
         """Fetch now (unless a fetch is under way); on failure keep the last good keys and retry later with
-        a doubling delay. `name` (the provisioner type) prefixes the log lines."""
+        a doubling delay. `name` (the provisioner type) prefixes the log lines and names their logger."""
         if self.busy:
             return
         self.busy = True
@@ -292,7 +298,7 @@ class KeySource:
                 if self.fetched
                 else "no keys yet"
             )
-            log.warning(
+            _log_for(name).warning(
                 "%s: cannot refresh keys from %s: %s; %s; retrying in %.0fs",
                 name,
                 self.where,
@@ -306,7 +312,9 @@ class KeySource:
                 self.discovered_issuer = issuer
             ttl = min(max(DEFAULT_TTL if age is None else age, MIN_TTL), MAX_TTL)
             self.next_refresh = time.monotonic() + ttl
-            log.info("%s: %d key(s) from %s; next refresh in %.0fs", name, len(keys), self.where, ttl)
+            _log_for(name).info(
+                "%s: %d key(s) from %s; next refresh in %.0fs", name, len(keys), self.where, ttl
+            )
         finally:
             self.busy = False
 
@@ -386,7 +394,9 @@ class Refresher:
             try:
                 await self.refresh_due()
             except Exception:
-                log.exception("%s: the first key fetch failed unexpectedly; trying again later", self.name)
+                _log_for(self.name).exception(
+                    "%s: the first key fetch failed unexpectedly; trying again later", self.name
+                )
             self.task = asyncio.create_task(self._run(), name=f"{self.name}-key-refresh")
             yield
         finally:
@@ -412,7 +422,9 @@ class Refresher:
                 await self.refresh_due()
                 nxt = min((s.next_refresh for s in self.live()), default=math.inf)
             except Exception:
-                log.exception("%s: key refresh failed unexpectedly; trying again later", self.name)
+                _log_for(self.name).exception(
+                    "%s: key refresh failed unexpectedly; trying again later", self.name
+                )
             delay = min(max(nxt - time.monotonic(), 0.05), IDLE_CHECK)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), delay)
@@ -427,8 +439,8 @@ def _app_key(name: str) -> web.AppKey[Refresher]:
 def refresh_key_sources(app: web.Application, name: str, sources: Callable[[], Iterable[KeySource]]) -> None:
     """Keep the sources `sources()` returns fresh for as long as `app` runs; call it from an `http_setup`
     hookimpl. `sources` is called on every round (it should return the sources the live provisioners use,
-    so a reload is followed); `name` (e.g. "K8sSA") prefixes the log lines and names the refresher, which
-    lives in `app` (one per name)."""
+    so a reload is followed); `name` (e.g. "K8sSA") prefixes the log lines, names their logger
+    (`plica.<name in lower case>`) and the refresher, which lives in `app` (one per name)."""
     key = _app_key(name)
     if key in app:
         raise ValueError(f"key sources named {name!r} are already refreshed for this application")

@@ -2,9 +2,10 @@
 and bound (projected) tokens with audience binding and keys discovered from the cluster (docs/reference/wire.md §5, K8sSA
 row). At most one K8sSA provisioner per CA.
 
-The hooks, by module: `provisioner` (the type, key discovery at start-up and shutdown, x509-sign,
-x509-revoke, ssh-user/host-cert-sign), the kernel's `renew_with_kernel_checks` (x509-renew), `client`
-(tokens) and `manage` (`plica provisioner add|update`). Uses only the kernel's public face, `plica.api`.
+The hooks, by module: `provisioner` (the type, `http_setup`: the cluster's keys kept fresh while the
+server runs, x509-sign, x509-revoke, ssh-user/host-cert-sign), the kernel's `renew_with_kernel_checks`
+(x509-renew), `client` (tokens) and `manage` (`plica provisioner add|update`). Uses only the kernel's public
+face, `plica.api`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from plica_k8ssa.provisioner import (
     authorize_sign,
     authorize_ssh_host_sign,
     authorize_ssh_user_sign,
-    on_shutdown,
-    on_startup,
+    http_setup,
     provisioner_load,
     provisioner_token_keys,
     provisioner_types,
@@ -34,8 +34,7 @@ __all__ = [
     "authorize_ssh_user_sign",
     "cli_client_options",
     "client_token",
-    "on_shutdown",
-    "on_startup",
+    "http_setup",
     "provisioner_block_from_cli",
     "provisioner_cli_options",
     "provisioner_load",

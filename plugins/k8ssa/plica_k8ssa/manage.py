@@ -8,9 +8,7 @@ from typing import Any
 
 import click
 
-from plica.api import file_option, hookimpl
-from plica_k8ssa.discovery import check_url
-from plica_k8ssa.keys import KeysError, parse_public_keys
+from plica.api import KeysError, check_url, file_option, hookimpl, parse_public_keys
 
 
 @hookimpl

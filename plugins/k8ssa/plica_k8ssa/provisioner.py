@@ -7,7 +7,8 @@ Two kinds of token:
 * **bound** (projected) tokens, beyond step-ca (whose PR #2760 goes the TokenReview way): `iss` one of
   `issuers`, `aud` one of `audiences` (default: the CA's own audiences for the operation), `exp` required,
   single use by `jti` when the token has one; keys from `publicKeys` and from the cluster's OIDC discovery
-  document / JWKS (see `discovery`).
+  document / JWKS (the kernel's key sources, `plica.api.key_source`, refreshed for as long as the server's
+  application runs: `http_setup`).
 
 A service-account token names no SANs: the certificate is the CSR's subject and SANs as they are (the
 README's warning). Tokens are minted by the cluster and live for hours, so the type opts out of step's
@@ -20,6 +21,7 @@ import base64
 import binascii
 from typing import Any
 
+from aiohttp import web
 from attrs import define, frozen
 from cryptography import x509
 
@@ -27,6 +29,8 @@ from plica.api import (
     AuthorityView,
     CertType,
     ConfigError,
+    KeysError,
+    KeySource,
     Provisioner,
     ProvisionerConfig,
     ProvisionerType,
@@ -39,14 +43,16 @@ from plica.api import (
     Token,
     Unauthorized,
     X509Authorization,
+    check_url,
     hookimpl,
     j,
+    key_source,
+    parse_public_keys,
     provides,
+    refresh_key_sources,
     ssh_sign_hooks,
     verify_signature,
 )
-from plica_k8ssa import discovery
-from plica_k8ssa.keys import KeysError, parse_public_keys
 
 LEGACY_ISSUER = "kubernetes/serviceaccount"
 LEGACY_SA_NAME = "kubernetes.io/serviceaccount/service-account.name"
@@ -79,7 +85,7 @@ class K8sSAState:
     static_keys: tuple[PublicKey, ...]
     issuers: frozenset[str]
     audiences: frozenset[str] | None  # None: the CA's audiences for the operation
-    source: discovery.KeySource | None
+    source: KeySource | None
 
 
 @frozen
@@ -132,16 +138,14 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         jwks_url = None
         try:
             if cfg.jwks_url:
-                jwks_url = discovery.check_url(cfg.jwks_url, "jwksURL")
+                jwks_url = check_url(cfg.jwks_url, "jwksURL")
             else:
-                discovery.check_url(issuers[0] + discovery.WELL_KNOWN, "issuers[0]")
+                check_url(issuers[0], "issuers[0]")
         except ValueError as e:
             raise ConfigError(
                 "jwksURL" if cfg.jwks_url else "issuers", f"{e} (or set disableDiscovery)"
             ) from None
-        source = discovery.source_for(
-            issuers[0] if issuers else None, jwks_url, _roots_pem(cfg.discovery_roots)
-        )
+        source = key_source(issuers[0] if issuers else None, jwks_url, _roots_pem(cfg.discovery_roots))
     if not static and source is None:
         raise ConfigError(
             "publicKeys",
@@ -161,14 +165,16 @@ def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
     return [LEGACY_ISSUER, *sorted(provisioner.state.issuers)]
 
 
-@hookimpl
-async def on_startup(authority: AuthorityView) -> None:
-    await discovery.start_for(authority)
+def _live_sources(authority: AuthorityView) -> list[KeySource]:
+    # Asked on every refresh round, so that a reload's provisioner (and its source) is followed.
+    states = (p.state for p in authority.provisioners_of_type("K8sSA"))
+    return [s.source for s in states if isinstance(s, K8sSAState) and s.source is not None]
 
 
 @hookimpl
-async def on_shutdown(authority: AuthorityView) -> None:
-    await discovery.stop_for(authority)
+def http_setup(app: web.Application, authority: AuthorityView) -> None:
+    # The cluster's keys are fetched before the server takes tokens and refreshed while it runs.
+    refresh_key_sources(app, "K8sSA", lambda: _live_sources(authority))
 
 
 def _verify_signature(state: K8sSAState, token: Token) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -22,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from plica.api import KeySource
 from plica.testing import CAFiles, in_process_ca, make_ca
-from plica_k8ssa import discovery
 
 from .k8ssakit import LEGACY_ISSUER, Cluster, SAKey, b64, bound_claims, legacy_claims
 
@@ -46,7 +47,7 @@ class Env:
         return f"{self.files.url}/1.0/sign"
 
     @property
-    def source(self) -> discovery.KeySource:
+    def source(self) -> KeySource:
         return self.authority.provisioners_of_type("K8sSA")[0].state.source
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -222,10 +223,18 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-async def test_unknown_kid_triggers_an_early_refresh(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "ON_DEMAND_INTERVAL", 0.0)
+def refresh_soon(source: KeySource) -> None:
+    """Ask for an early refresh as a token with an unknown kid does, as if the last fetch were longer ago
+    than the rate limit (the limit and the refresh schedule themselves are tested in the kernel's
+    tests/test_keysources.py)."""
+    source.last_attempt = -math.inf
+    source.request_refresh()
+
+
+async def test_unknown_kid_triggers_an_early_refresh(env: Env) -> None:
     rotated = SAKey.rsa()
     env.cluster.keys.append(rotated)
+    env.source.last_attempt = -math.inf  # the last fetch was longer ago than the rate limit
     try:
         status, body = await sign(env, rotated.sign(bound_claims(env.cluster.issuer, env.sign_aud)))
         # max-age is an hour: only the unknown kid can have made the CA look again.
@@ -240,35 +249,15 @@ async def test_unknown_kid_triggers_an_early_refresh(env: Env, monkeypatch: pyte
         env.cluster.keys.remove(rotated)
 
 
-async def test_max_age_is_honoured(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "MIN_TTL", 0.5)
-    monkeypatch.setattr(discovery, "ON_DEMAND_INTERVAL", 3600.0)
-    env.cluster.max_age = 1
-    # Let the current schedule (an hour) be replaced by one that reads max-age=1.
-    env.source.next_refresh = 0.0
-    discovery.wake_refreshers()
-    before = env.cluster.hits.get("jwks", 0)
-    try:
-        await wait_until(lambda: env.cluster.hits.get("jwks", 0) >= before + 3, timeout=8)
-    finally:
-        env.cluster.max_age = 3600
-        env.source.next_refresh = 0.0
-        discovery.wake_refreshers()
-
-
-async def test_fetch_failure_keeps_the_last_good_keys(
-    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_fetch_failure_keeps_the_last_good_keys(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="plica.k8ssa")
-    monkeypatch.setattr(discovery, "RETRY_MIN", 0.2)
     env.cluster.fail = True
     before = env.cluster.hits.get("discovery", 0)
     try:
-        env.source.next_refresh = 0.0
-        discovery.wake_refreshers()
+        refresh_soon(env.source)
         await wait_until(lambda: env.cluster.hits.get("discovery", 0) > before)
         await wait_until(lambda: env.source.failures >= 1)
-        assert any("cannot refresh service-account keys" in r.getMessage() and "HTTP 503" in r.getMessage()
+        assert any("K8sSA: cannot refresh keys" in r.getMessage() and "HTTP 503" in r.getMessage()
                    for r in caplog.records)  # fmt: skip
         status, body = await sign(
             env, env.cluster.keys[1].sign(bound_claims(env.cluster.issuer, env.sign_aud))
@@ -276,8 +265,7 @@ async def test_fetch_failure_keeps_the_last_good_keys(
         assert status == 201, body
     finally:
         env.cluster.fail = False
-        env.source.next_refresh = 0.0
-        discovery.wake_refreshers()
+        refresh_soon(env.source)
     await wait_until(lambda: env.source.failures == 0)
 
 
