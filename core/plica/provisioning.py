@@ -19,18 +19,17 @@ import click
 from attrs import frozen
 from cryptography import x509
 
-from plica.durations import format_duration, resolve_time_duration
-from plica.errors import BadRequest, Forbidden, Unauthorized
+from plica.durations import resolve_time_duration
+from plica.errors import Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
-from plica.names import check_csr_names, csr_common_name, csr_sans
+from plica.names import check_csr_names, csr_common_name
 from plica.tokens import Token, token_sans
 from plica.types import (
     AuthorityView,
     Provisioner,
     ProvisionerType,
     RenewAuthorization,
-    SignRequest,
     SSHAuthorization,
     SSHSignRequest,
     X509Authorization,
@@ -363,140 +362,3 @@ def apply_instance_flags(block: dict[str, Any], options: dict[str, Any], *, addi
             block[key] = bool(value)
         elif adding:
             block.setdefault(key, False)
-
-
-# ------------------------------------------------------------------ cloud instance identities (AWS, GCP, Azure)
-
-
-def first_use_id(fragment: str, instance_id: str, *, ssh: bool = False) -> str:
-    """Trust on first use for the cloud types: the token id an instance's certificate is recorded under, so
-    that the kernel refuses a second one (in the same transaction as the certificate, on every CA instance
-    sharing the database). X.509: step-ca's hex(sha256("<fragment>.<instance id>")), `fragment` being the
-    provisioner's audience fragment ("aws/<name>"). step-ca records an SSH host certificate under the same id,
-    so an instance that has its X.509 certificate can never get its host certificate: here the SSH id is
-    the hash of the same text behind "ssh:", and an instance gets one of each."""
-    unique = f"{'ssh:' if ssh else ''}{fragment}.{instance_id}"
-    return hashlib.sha256(unique.encode()).hexdigest()
-
-
-def instance_x509_authorization(
-    token: Token,
-    request: SignRequest,
-    *,
-    subject: str,
-    common_names: Collection[str] | None,
-    document_sans: list[str] | None,
-    token_id: str,
-    credential_id: str,
-    key_value_pairs: list[str],
-) -> X509Authorization:
-    """What a verified cloud instance identity allows on an X.509 certificate (step's DefaultIIDLeafTemplate):
-    the common name `subject`, the CSR's own common name, when it has one, being one of `common_names` (None:
-    any). With `document_sans` (disableCustomSANs) the certificate gets exactly those names, and the CSR's
-    names, when it has any, must be exactly those of each kind (so no e-mail address or URI). Without (None),
-    the CSR's names as they are: nothing vouches for them but the instance's first use."""
-    if document_sans is None:
-        got = csr_sans(request.csr)
-        sans = [*got.dns, *got.emails, *map(str, got.ips), *got.uris]
-    else:
-        sans = list(document_sans)
-
-    def check(csr: x509.CertificateSigningRequest) -> None:
-        cn = csr_common_name(csr)
-        if cn and common_names is not None and cn not in common_names:
-            raise Forbidden(
-                f"certificate request has common name {cn!r}; this instance may use only {sorted(common_names)!r}"
-            )
-        if document_sans is not None:
-            # The common name is checked above: passed as its own subject, only check_csr_names' rule for
-            # each kind of name is left (the instance document's names, exactly).
-            check_csr_names(csr, cn, document_sans)
-
-    return X509Authorization(
-        subject=subject,
-        sans=sans,
-        check_csr=check,
-        token_id=token_id,
-        credential_id=credential_id,
-        key_value_pairs=list(key_value_pairs),
-        token_claims=token.claims,
-    )
-
-
-def instance_ssh_host_authorization(
-    token: Token,
-    request: SSHSignRequest,
-    *,
-    key_id: str,
-    principals: list[str],
-    restrict: bool,
-    token_id: str,
-) -> SSHAuthorization:
-    """An SSH host certificate for a verified cloud instance (step's DefaultIIDTemplate). With `restrict`
-    (disableCustomSANs) its principals are the instance document's `principals` (a request may name some of
-    them, no others); without, the request's, which must name at least one. The key id is `key_id` (the
-    instance id) when the request names none; a request's own key id is kept (the kernel refuses a request
-    whose key id differs from the authorization's, and step's clients send the host name)."""
-    if not restrict and not request.principals:
-        raise BadRequest("ssh certificate principals cannot be empty: the request must name the host's names")
-    return SSHAuthorization(
-        cert_type="host",
-        key_id=request.key_id or key_id,
-        principals=list(principals) if restrict else [],
-        token_id=token_id,
-        token_claims=token.claims,
-    )
-
-
-def instance_identity_cli_options(*, instance_age: bool = True) -> list[click.Option]:
-    """The `plica provisioner add|update` flags the cloud types share, as step names them:
-    `--instance-age` (unless the type has none: Azure), `--disable-custom-sans` and
-    `--disable-trust-on-first-use` (alone true, `=false` sets false). `instance_identity_block` applies them."""
-    flags = [
-        ("--disable-custom-sans", "disableCustomSANs: only the names of the instance identity document"),
-        ("--disable-trust-on-first-use", "disableTrustOnFirstUse: more than one certificate per instance"),
-    ]
-    opts = [
-        click.Option(
-            [flag],
-            type=click.BOOL,
-            is_flag=False,
-            flag_value="true",
-            default=None,
-            help=f"Cloud provisioners: {what} (alone means true; {flag}=false sets false).",
-        )
-        for flag, what in flags
-    ]
-    if instance_age:
-        opts.insert(
-            0,
-            click.Option(
-                ["--instance-age"],
-                default=None,
-                metavar="DURATION",
-                help="Cloud provisioners: instanceAge, the oldest instance (since it started) that may get a "
-                'certificate, e.g. 1h; "" removes it.',
-            ),
-        )
-    return opts
-
-
-def instance_identity_block(block: dict[str, Any], options: Mapping[str, Any]) -> None:
-    """Write the flags of `instance_identity_cli_options` the command was given into `block`."""
-    age = options.get("instance_age")
-    if age == "":
-        block.pop("instanceAge", None)
-    elif age is not None:
-        try:
-            negative = parse_duration(age) < dt.timedelta(0)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--instance-age") from None
-        if negative:
-            raise click.BadParameter(f"{age!r} is negative", param_hint="--instance-age")
-        block["instanceAge"] = age
-    for name, key in (
-        ("disable_custom_sans", "disableCustomSANs"),
-        ("disable_trust_on_first_use", "disableTrustOnFirstUse"),
-    ):
-        if options.get(name) is not None:
-            block[key] = bool(options[name])
