@@ -19,8 +19,8 @@ import click
 from attrs import frozen
 from cryptography import x509
 
-from plica.durations import resolve_time_duration
-from plica.errors import Forbidden, Unauthorized
+from plica.durations import format_duration, parse_duration, resolve_time_duration
+from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
 from plica.names import check_csr_names, csr_common_name
@@ -258,6 +258,37 @@ def check_allowed(
         raise Unauthorized(f"{what} {value!r} is not allowed by the provisioner's {rule}")
 
 
+def parse_instance_age(value: str | None) -> dt.timedelta | None:
+    """`instanceAge` of an AWS or GCP block, a duration ("1h"); None when unset or zero (no limit).
+    ConfigError at `instanceAge` when it is not a duration or is negative (step-ca: "cannot be negative")."""
+    if not value:
+        return None
+    try:
+        age = parse_duration(value)
+    except ValueError as e:
+        raise ConfigError("instanceAge", str(e)) from None
+    if age < dt.timedelta(0):
+        raise ConfigError("instanceAge", "cannot be negative")
+    return age or None
+
+
+def check_instance_age(created: dt.datetime | None, instance_age: dt.timedelta | None, *, what: str) -> None:
+    """`instanceAge`: an instance gets its certificate only this long after it was created (AWS
+    `pendingTime`, GCP `instance_creation_timestamp`, named by `what`), so that an instance that never asked
+    cannot be used later. Unauthorized naming the rule; also when the document does not say."""
+    if instance_age is None:
+        return
+    if created is None:
+        raise Unauthorized(f"the identity document has no {what}, which the provisioner's instanceAge needs")
+    age = dt.datetime.now(dt.UTC) - created
+    if age > instance_age:
+        ago = format_duration(dt.timedelta(seconds=int(age.total_seconds())))
+        raise Unauthorized(
+            f"the instance was created {ago} ago ({what}), more than the provisioner's instanceAge "
+            f"{format_duration(instance_age)}"
+        )
+
+
 def instance_x509_authorization(
     token: Token,
     *,
@@ -335,27 +366,46 @@ _INSTANCE_FLAG_HELP = {
 }
 
 
-def instance_cli_options() -> list[click.Option]:
+def instance_cli_options(*, instance_age: bool = False) -> list[click.Option]:
     """step's `--disable-custom-sans` and `--disable-trust-on-first-use` for `plica provisioner add|update`
     of a cloud type (one declaration for all of them, so the merged flags read the same): alone they mean
-    true, `=false` sets false."""
+    true, `=false` sets false. With `instance_age` (AWS, GCP) also step's `--instance-age`."""
+    age = click.Option(
+        ["--instance-age", "instance_age"],
+        default=None,
+        metavar="DURATION",
+        help="AWS, GCP: instanceAge, how long after its creation an instance may still get its certificate "
+        '(e.g. 1h; "" removes it).',
+    )
     return [
-        click.Option(
-            [flag, name],
-            type=click.BOOL,
-            is_flag=False,
-            flag_value="true",
-            default=None,
-            help=f"AWS, GCP, Azure: {key} — {_INSTANCE_FLAG_HELP[key]} (alone means true; {flag}=false "
-            "sets false).",
-        )
-        for name, flag, key in INSTANCE_FLAGS
+        *([age] if instance_age else []),
+        *[
+            click.Option(
+                [flag, name],
+                type=click.BOOL,
+                is_flag=False,
+                flag_value="true",
+                default=None,
+                help=f"AWS, GCP, Azure: {key} — {_INSTANCE_FLAG_HELP[key]} (alone means true; {flag}=false "
+                "sets false).",
+            )
+            for name, flag, key in INSTANCE_FLAGS
+        ],
     ]
 
 
 def apply_instance_flags(block: dict[str, Any], options: dict[str, Any], *, adding: bool) -> None:
-    """Write `instance_cli_options`' values into a cloud provisioner's block; a new block gets both, false
-    unless given (as step writes them)."""
+    """Write `instance_cli_options`' values into a cloud provisioner's block; a new block gets both flags,
+    false unless given (as step writes them). `--instance-age ""` removes instanceAge."""
+    age = options.get("instance_age")
+    if age is not None:
+        block.pop("instanceAge", None)
+        if age:
+            try:
+                parse_instance_age(age)
+            except ConfigError as e:
+                raise click.BadParameter(e.message, param_hint="--instance-age") from None
+            block["instanceAge"] = age
     for name, _, key in INSTANCE_FLAGS:
         value = options.get(name)
         if value is not None:
