@@ -1,0 +1,215 @@
+"""Server side of the GCP provisioner (docs/reference/cloud-iid.md, GCP; step-ca's gcp.go): a Compute Engine
+instance proves what it is with the identity token its metadata server mints (an RS256 JWT signed by
+Google, `format=full`), and gets one X.509 certificate and one SSH host certificate on first use.
+
+The token is verified completely before anything is recorded: Google's key (by `kid`, from the JWKS the
+kernel's key sources keep fresh), `iss`, the times with a minute of leeway, the audience
+`<ca>/1.0/sign#gcp/<name>`, `serviceAccounts` (`sub` or `email`), `projectIDs`, `instanceAge` and the
+instance fields. Trust on first use is the kernel's: the authorization's token id
+(the instance's, or the token's own with `disableTrustOnFirstUse`) is recorded in the same transaction as
+the certificate, so a refused request uses up nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+from attrs import define, frozen
+
+from plica.api import (
+    AuthorityView,
+    ConfigError,
+    KeySource,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisionerType,
+    SignRequest,
+    SSHAuthorization,
+    SSHSignRequest,
+    Token,
+    Unauthorized,
+    X509Authorization,
+    check_allowed,
+    check_instance_age,
+    check_url,
+    first_use_id,
+    hookimpl,
+    instance_ssh_authorization,
+    instance_x509_authorization,
+    j,
+    key_source,
+    parse_instance_age,
+    provides,
+    refresh_key_sources,
+    verify_signature,
+)
+from plica_gcp.identity import GOOGLE_ISSUER, Instance, read_instance
+
+GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+TYPE_NAME = "GCP"
+
+
+@define(kw_only=True)
+class GCPConfig(ProvisionerConfig):
+    service_accounts: list[str] | None = j("serviceAccounts", default=None)
+    project_ids: list[str] | None = j("projectIDs", default=None)
+    # Newer step-ca's: checked with Cloud Resource Manager, which Plica does not do (refused at load).
+    organization_id: str | None = j("organizationID", default=None)
+    disable_custom_sans: bool = j("disableCustomSANs", default=False)
+    disable_trust_on_first_use: bool = j("disableTrustOnFirstUse", default=False)
+    instance_age: str | None = j("instanceAge", default=None)
+    # Plica's: where Google's signing keys are fetched (tests and private mirrors point it elsewhere).
+    jwks_url: str | None = j("jwksURL", default=None)
+
+
+TYPE = ProvisionerType(
+    name=TYPE_NAME,
+    type_id=3,
+    config_class=GCPConfig,
+    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
+    description="Google Compute Engine instance identity tokens (trust on first use)",
+)
+provisioner_types = provides(TYPE)
+
+
+@frozen
+class GCPState:
+    key: str  # the token key and trust-on-first-use prefix: "gcp/<name>"
+    source: KeySource
+    service_accounts: frozenset[str]
+    project_ids: frozenset[str]
+    instance_age: dt.timedelta | None
+    custom_sans: bool
+    trust_on_first_use: bool
+
+
+def _names(values: list[str] | None, field: str) -> frozenset[str]:
+    for i, v in enumerate(values or []):
+        if not v:
+            raise ConfigError(f"{field}[{i}]", "must not be empty")
+    return frozenset(values or [])
+
+
+@hookimpl
+def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None:
+    cfg: GCPConfig = provisioner.config
+    if cfg.organization_id:
+        # Never ignored: a provisioner meant for one organization would take every project's instances.
+        raise ConfigError(
+            "organizationID",
+            "is not supported by plica-gcp: step-ca asks Cloud Resource Manager (projects.getAncestry) for "
+            "every token, a network call a provisioner cannot make while it authorizes; list the "
+            "organization's projects in projectIDs instead",
+        )
+    jwks_url = cfg.jwks_url or GOOGLE_JWKS_URL
+    try:
+        check_url(jwks_url, "jwksURL")
+    except ValueError as e:
+        raise ConfigError("jwksURL", str(e)) from None
+    provisioner.state = GCPState(
+        key=f"gcp/{provisioner.name}",
+        source=key_source(None, jwks_url),
+        service_accounts=_names(cfg.service_accounts, "serviceAccounts"),
+        project_ids=_names(cfg.project_ids, "projectIDs"),
+        instance_age=parse_instance_age(cfg.instance_age),
+        custom_sans=not cfg.disable_custom_sans,
+        trust_on_first_use=not cfg.disable_trust_on_first_use,
+    )
+
+
+@hookimpl
+def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
+    return [provisioner.state.key]
+
+
+@hookimpl
+def http_setup(app: web.Application, authority: AuthorityView) -> None:
+    refresh_key_sources(
+        app, TYPE_NAME, lambda: [p.state.source for p in authority.provisioners_of_type(TYPE_NAME)]
+    )
+
+
+# ============================================================================ verification
+
+
+def _verify_signature(source: KeySource, token: Token) -> None:
+    alg = str(token.header.get("alg", ""))
+    kid = token.header.get("kid")
+    kid = kid if isinstance(kid, str) and kid else None
+    if alg != "RS256":
+        raise Unauthorized(f"GCP token 'alg' {alg!r} is not RS256 (Google signs identity tokens with RS256)")
+    for key in source.keys.candidates(kid):
+        if verify_signature(alg, key, token.signing_input, token.signature):
+            return
+    if kid is not None:
+        # Google rotates its keys every few days: a kid we do not know may be a new one.
+        source.request_refresh()
+    known = "" if source.fetched else f"no key has been fetched from {source.where} yet; "
+    raise Unauthorized(f"GCP token signature does not verify with any of Google's keys ({known}kid {kid!r})")
+
+
+def verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> Instance:
+    """The instance a GCP identity token speaks for, every rule checked in step-ca's order; Unauthorized
+    naming the first that failed."""
+    state: GCPState = provisioner.state
+    _verify_signature(state.source, token)
+    if token.issuer != GOOGLE_ISSUER:
+        raise Unauthorized(f"GCP token issuer {token.issuer!r} is not {GOOGLE_ISSUER!r}")
+    token.check_times()
+    token.check_audience(authority.audiences.sign, fragment=state.key)
+    instance = read_instance(token.claims)
+    # serviceAccounts lists the accounts' unique ids (`sub`) or their e-mail addresses.
+    account = (
+        instance.service_account if instance.service_account in state.service_accounts else instance.email
+    )
+    check_allowed(account, state.service_accounts, rule="serviceAccounts", what="service account")
+    check_allowed(instance.project_id, state.project_ids, rule="projectIDs", what="project")
+    check_instance_age(
+        instance.created, state.instance_age, what="google.compute_engine.instance_creation_timestamp"
+    )
+    instance.check_complete()
+    return instance
+
+
+def _token_id(state: GCPState, token: Token, instance: Instance, kind: Any) -> str:
+    if state.trust_on_first_use:
+        return first_use_id(f"{state.key}.{instance.id}", kind)
+    # Every token once (a GCP token has no jti: step's sha256 of the token).
+    return token.id
+
+
+# ============================================================================ capabilities
+
+
+@hookimpl
+def authorize_sign(
+    provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
+) -> X509Authorization:
+    state: GCPState = provisioner.state
+    instance = verify(provisioner, token, authority)
+    return instance_x509_authorization(
+        token,
+        subject=instance.name,
+        names=None if state.custom_sans else instance.dns_names,
+        common_names=[instance.name, instance.id],
+        token_id=_token_id(state, token, instance, "x509"),
+        credential_id=instance.service_account,
+        key_value_pairs=["InstanceID", instance.id, "InstanceName", instance.name],
+    )
+
+
+@hookimpl
+def authorize_ssh_host_sign(
+    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
+) -> SSHAuthorization:
+    state: GCPState = provisioner.state
+    instance = verify(provisioner, token, authority)
+    return instance_ssh_authorization(
+        token,
+        request,
+        key_id=instance.name,
+        principals=None if state.custom_sans else instance.dns_names,
+        token_id=_token_id(state, token, instance, "ssh"),
+    )
