@@ -96,6 +96,7 @@ from plica.keysources import (
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
     CertType,
+    MetadataError,
     SSHOptions,
     apply_instance_flags,
     check_allowed,
@@ -106,10 +107,13 @@ from plica.provisioning import (
     instance_cli_options,
     instance_ssh_authorization,
     instance_x509_authorization,
+    metadata_request,
+    metadata_url_option,
     parse_instance_age,
     provides,
     renew_with_kernel_checks,
     ssh_sign_hooks,
+    verify_with_key_source,
     x509_authorization,
 )
 from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
@@ -167,6 +171,7 @@ __all__ = [
     "KeySet",
     "KeySource",
     "KeysError",
+    "MetadataError",
     "Migration",
     "NotFound",
     "NotImplementedYet",
@@ -244,6 +249,8 @@ __all__ = [
     "load_config",
     "load_signing_key",
     "make_token",
+    "metadata_request",
+    "metadata_url_option",
     "need_password",
     "normalize_audience",
     "oid_content",
@@ -281,6 +288,7 @@ __all__ = [
     "token_claims",
     "token_sans",
     "verify_signature",
+    "verify_with_key_source",
     "write_private_file",
     "write_ssh_cert",
     "x509_authorization",

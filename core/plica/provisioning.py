@@ -2,7 +2,8 @@
 checks every token gets, proof that the token was signed with a credential's own key, the X.509 names a token
 allows, the `step.ssh` claims, the pair of SSH sign hooks, renewal that needs nothing beyond the kernel's
 own checks, and what the cloud instance-identity types (AWS, GCP, Azure) share: trust on first use, their
-allow-lists, the names a document vouches for, SSH host certificates and the `provisioner add` flags.
+allow-lists, the names a document vouches for, SSH host certificates, the `provisioner add` flags, tokens a
+provider signs with the keys it publishes, and the client's request to the instance metadata service.
 
 step-ca keeps these in its provisioner package's common code (the `stepPayload` type and the base
 provisioner's defaults); here they are written once so that the types cannot drift apart.
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal, cast
 
 import click
@@ -23,6 +26,7 @@ from plica.durations import format_duration, parse_duration, resolve_time_durati
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
+from plica.keysources import KeySource
 from plica.names import check_csr_names, csr_common_name
 from plica.tokens import Token, token_sans
 from plica.types import (
@@ -412,3 +416,90 @@ def apply_instance_flags(block: dict[str, Any], options: dict[str, Any], *, addi
             block[key] = bool(value)
         elif adding:
             block.setdefault(key, False)
+
+
+def verify_with_key_source(
+    token: Token, source: KeySource, *, what: str, algs: Collection[str] | None = None
+) -> None:
+    """A token its provider signs with the keys it publishes (GCP: Google's JWKS; Azure: the tenant's): the
+    signature must verify with `source`'s key of the token's `kid` (each of its keys when the token names
+    none), with `alg` one of `algs` (None: any the key fits; `none` never verifies). A `kid` the source does
+    not have asks it for an early refresh: the provider may have rotated its keys. Unauthorized naming
+    `what` (the token) and why, also while no key has been fetched yet."""
+    alg = str(token.header.get("alg", ""))
+    kid = token.header.get("kid")
+    kid = kid if isinstance(kid, str) and kid else None
+    if algs is not None and alg not in algs:
+        raise Unauthorized(f"{what} 'alg' {alg!r} is not {' or '.join(sorted(algs))}")
+    if not source.fetched:
+        raise Unauthorized(
+            f"the keys that verify the {what} have not been fetched from {source.where} yet"
+            + (f" ({source.last_error})" if source.last_error else "")
+        )
+    if alg != "none" and any(
+        verify_signature(alg, key, token.signing_input, token.signature)
+        for key in source.keys.candidates(kid)
+    ):
+        return
+    if kid is not None and kid not in source.keys.by_kid:
+        source.request_refresh()
+    raise Unauthorized(
+        f"{what} signature does not verify with the keys from {source.where} (kid {kid!r}, alg {alg!r})"
+    )
+
+
+# ------------------------------------------------------------------ the client: the instance metadata service
+
+METADATA_TIMEOUT = 10.0
+# The metadata service is link-local: never through an HTTP proxy of the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class MetadataError(click.ClickException):
+    """The instance metadata service refused (`status`, its HTTP status) or could not be reached (0)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def metadata_url_option(cloud: str, default: str, *, what: str) -> click.Option:
+    """`--<cloud>-metadata-url` (environment PLICA_<CLOUD>_METADATA_URL, default the cloud's address) for a
+    cloud type's `cli_client_options`: where the client asks for `what`, so that tests and private clouds
+    can point it elsewhere."""
+    env = f"PLICA_{cloud.upper()}_METADATA_URL"
+    return click.Option(
+        [f"--{cloud.lower()}-metadata-url"],
+        envvar=env,
+        default=default,
+        show_default=True,
+        help=f"{cloud} provisioner: the instance metadata service that gives {what} (also {env}).",
+    )
+
+
+def metadata_request(
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    service: str,
+    hint: str,
+    method: str = "GET",
+    limit: int = 64 * 1024,
+) -> bytes:
+    """One request of a cloud type's client to its instance metadata service (`service` names it in
+    messages): the answer's body, at most `limit` bytes. MetadataError with the status when the service
+    refuses, and with `hint` (the option and variable that point elsewhere) when it cannot be reached."""
+    req = urllib.request.Request(url, headers=dict(headers), method=method)
+    try:
+        with _DIRECT.open(req, timeout=METADATA_TIMEOUT) as r:
+            body: bytes = r.read(limit + 1)
+    except urllib.error.HTTPError as e:
+        detail = e.read(2048).decode(errors="replace").strip()
+        raise MetadataError(
+            f"{service} refused the request (HTTP {e.code}): {detail or e.reason}", e.code
+        ) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise MetadataError(f"cannot reach {service} ({getattr(e, 'reason', e)}): {hint}") from None
+    if len(body) > limit:
+        raise MetadataError(f"{service} answered more than {limit} bytes")
+    return body

@@ -8,35 +8,21 @@ for the CA's audience, asked for exactly as step's client asks (docs/reference/c
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from urllib.parse import urlencode, urlsplit
 
 import click
 
-from plica.api import ClientContext, hookimpl
+from plica.api import ClientContext, hookimpl, metadata_request, metadata_url_option
 
 DEFAULT_METADATA_URL = "http://metadata.google.internal"
-METADATA_ENV = "PLICA_GCP_METADATA_URL"
 IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
-TIMEOUT = 10.0
-MAX_TOKEN = 64 * 1024
 # The operations a GCP token serves: step's client sends the identity token for these two.
 OPERATIONS = ("sign", "ssh-sign")
 
 
 @hookimpl
 def cli_client_options() -> list[click.Option]:
-    return [
-        click.Option(
-            ["--gcp-metadata-url"],
-            envvar=METADATA_ENV,
-            default=DEFAULT_METADATA_URL,
-            show_default=True,
-            help=f"GCP provisioner: the metadata server that mints the instance identity token (also "
-            f"{METADATA_ENV}).",
-        ),
-    ]
+    return [metadata_url_option("GCP", DEFAULT_METADATA_URL, what="the instance identity token")]
 
 
 def sign_audience(ca_url: str, name: str) -> str:
@@ -52,25 +38,14 @@ def identity_url(metadata_url: str, audience: str) -> str:
 
 def fetch_identity_token(metadata_url: str, audience: str) -> str:
     """The metadata server's identity token for `audience`; ClickException saying why there is none."""
-    req = urllib.request.Request(identity_url(metadata_url, audience), headers={"Metadata-Flavor": "Google"})
-    # The metadata server is link-local: never through an HTTP proxy of the environment.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=TIMEOUT) as r:
-            body = r.read(MAX_TOKEN + 1)
-    except urllib.error.HTTPError as e:
-        detail = e.read(1024).decode(errors="replace").strip()
-        raise click.ClickException(
-            f"the metadata server {metadata_url} refused the identity token (HTTP {e.code}): {detail}"
-        ) from None
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise click.ClickException(
-            f"cannot reach the metadata server {metadata_url} ({reason}): is this a Compute Engine VM? "
-            f"(--gcp-metadata-url, {METADATA_ENV})"
-        ) from None
+    body = metadata_request(
+        identity_url(metadata_url, audience),
+        {"Metadata-Flavor": "Google"},
+        service=f"the metadata server {metadata_url}",
+        hint="is this a Compute Engine VM? (--gcp-metadata-url, PLICA_GCP_METADATA_URL)",
+    )
     token = body.decode(errors="replace").strip()
-    if len(body) > MAX_TOKEN or token.count(".") != 2:
+    if token.count(".") != 2:
         raise click.ClickException(f"the metadata server {metadata_url} did not answer an identity token")
     return token
 

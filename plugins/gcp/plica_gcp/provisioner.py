@@ -43,7 +43,7 @@ from plica.api import (
     parse_instance_age,
     provides,
     refresh_key_sources,
-    verify_signature,
+    verify_with_key_source,
 )
 from plica_gcp.identity import GOOGLE_ISSUER, Instance, read_instance
 
@@ -134,27 +134,12 @@ def http_setup(app: web.Application, authority: AuthorityView) -> None:
 # ============================================================================ verification
 
 
-def _verify_signature(source: KeySource, token: Token) -> None:
-    alg = str(token.header.get("alg", ""))
-    kid = token.header.get("kid")
-    kid = kid if isinstance(kid, str) and kid else None
-    if alg != "RS256":
-        raise Unauthorized(f"GCP token 'alg' {alg!r} is not RS256 (Google signs identity tokens with RS256)")
-    for key in source.keys.candidates(kid):
-        if verify_signature(alg, key, token.signing_input, token.signature):
-            return
-    if kid is not None:
-        # Google rotates its keys every few days: a kid we do not know may be a new one.
-        source.request_refresh()
-    known = "" if source.fetched else f"no key has been fetched from {source.where} yet; "
-    raise Unauthorized(f"GCP token signature does not verify with any of Google's keys ({known}kid {kid!r})")
-
-
 def verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> Instance:
     """The instance a GCP identity token speaks for, every rule checked in step-ca's order; Unauthorized
     naming the first that failed."""
     state: GCPState = provisioner.state
-    _verify_signature(state.source, token)
+    # Google signs identity tokens with RS256 and rotates its keys every few days.
+    verify_with_key_source(token, state.source, what="GCP identity token", algs=("RS256",))
     if token.issuer != GOOGLE_ISSUER:
         raise Unauthorized(f"GCP token issuer {token.issuer!r} is not {GOOGLE_ISSUER!r}")
     token.check_times()
