@@ -232,9 +232,12 @@ class FakeAzure:
         cache: dict[str, tuple[str, int]] = {}
 
         async def token(request: web.Request) -> web.Response:
-            self.imds_requests.append(
-                {"vm": vm.name, "query": dict(request.query), "headers": dict(request.headers)}
-            )
+            seen: dict[str, Any] = {
+                "vm": vm.name,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+            }
+            self.imds_requests.append(seen)
             # IMDS's own refusals, as it words them.
             if "X-Forwarded-For" in request.headers:
                 return web.json_response(
@@ -268,6 +271,7 @@ class FakeAzure:
                 cached = (tenant.token(vm, resource, now=now), now + TOKEN_LIFETIME)
                 cache[resource] = cached
             access, expires_on = cached
+            seen["token"] = access
             # The numbers are strings in this JSON, as IMDS writes them.
             return web.json_response(
                 {
