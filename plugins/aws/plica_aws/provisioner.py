@@ -1,0 +1,222 @@
+"""Server side of the AWS provisioner (docs/reference/cloud-iid.md, AWS; step-ca's authority/provisioner/aws.go):
+an EC2 instance proves what it is with its instance identity document and AWS's signature over it.
+
+The token is verified completely (HMAC, the document's signature with AWS's certificates or `iidRoots`,
+times, issuer, audience, `accounts`, `instanceAge`, the subject with `disableCustomSANs`) before the hook
+returns; only then does the kernel record the instance, in the same transaction as the certificate (trust
+on first use: one X.509 certificate and one SSH host certificate per instance, unless
+`disableTrustOnFirstUse`). A refused request uses up nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import define, frozen
+from cryptography import x509
+
+from plica.api import (
+    AuthorityView,
+    ConfigError,
+    Forbidden,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisionerType,
+    SignRequest,
+    SSHAuthorization,
+    SSHSignRequest,
+    Token,
+    Unauthorized,
+    X509Authorization,
+    check_allowed,
+    csr_common_name,
+    first_use_id,
+    hookimpl,
+    instance_ssh_authorization,
+    instance_x509_authorization,
+    j,
+    parse_duration,
+    provides,
+)
+from plica_aws.identity import ISSUER, Document, RootKeys, aws_roots, load_roots, verified_document
+
+IMDS_VERSIONS = ("v1", "v2")
+
+
+@define(kw_only=True)
+class AWSConfig(ProvisionerConfig):
+    accounts: list[str] = j("accounts", factory=list)
+    disable_custom_sans: bool = j("disableCustomSANs", default=False)
+    disable_trust_on_first_use: bool = j("disableTrustOnFirstUse", default=False)
+    imds_versions: list[str] = j("imdsVersions", factory=list)
+    instance_age: str = j("instanceAge", default="")
+    iid_roots: str = j("iidRoots", default="")
+
+
+TYPE = ProvisionerType(
+    name="AWS",
+    type_id=4,
+    config_class=AWSConfig,
+    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
+    description="EC2 instance identity documents signed by AWS (trust on first use per instance)",
+)
+provisioner_types = provides(TYPE)
+
+
+@frozen
+class AWSState:
+    fragment: str  # "aws/<name>": the token's audience fragment, and the instance's trust-on-first-use key
+    roots: RootKeys
+    accounts: tuple[str, ...]
+    instance_age: dt.timedelta | None
+    disable_custom_sans: bool
+    disable_trust_on_first_use: bool
+
+
+def _accounts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("accounts", "must be a list of AWS account ids")
+    for i, v in enumerate(value):
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"accounts[{i}]", "must be a non-empty string (an AWS account id)")
+    return tuple(value)
+
+
+def _instance_age(value: str) -> dt.timedelta | None:
+    if not value:
+        return None
+    try:
+        age = parse_duration(value)
+    except ValueError as e:
+        raise ConfigError("instanceAge", str(e)) from None
+    if age < dt.timedelta(0):
+        raise ConfigError("instanceAge", "cannot be negative")
+    return age or None
+
+
+def _imds_versions(value: Any) -> None:
+    # Read by the client (from /provisioners); checked here so that a typo fails at load, as in step-ca.
+    if not isinstance(value, list):
+        raise ConfigError("imdsVersions", "must be a list of 'v1' and 'v2'")
+    for i, v in enumerate(value):
+        if v not in IMDS_VERSIONS:
+            raise ConfigError(
+                f"imdsVersions[{i}]", f"{v!r} is not a supported AWS metadata service version (v1, v2)"
+            )
+
+
+def _roots(path: str) -> RootKeys:
+    if not path:
+        return aws_roots()
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError("iidRoots", f"cannot read {path}: {e.strerror}") from None
+    try:
+        return load_roots(pem)
+    except ValueError as e:
+        raise ConfigError("iidRoots", f"{path} {e}") from None
+
+
+@hookimpl
+def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None:
+    cfg: AWSConfig = provisioner.config
+    if not cfg.name:
+        raise ConfigError("name", "is required")
+    _imds_versions(cfg.imds_versions)
+    provisioner.state = AWSState(
+        fragment=f"aws/{cfg.name}",
+        roots=_roots(cfg.iid_roots),
+        accounts=_accounts(cfg.accounts),
+        instance_age=_instance_age(cfg.instance_age),
+        disable_custom_sans=bool(cfg.disable_custom_sans),
+        disable_trust_on_first_use=bool(cfg.disable_trust_on_first_use),
+    )
+
+
+@hookimpl
+def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
+    return [provisioner.state.fragment]
+
+
+def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> Document:
+    """Every check of step-ca's aws.authorizeToken, in its order; Unauthorized naming the one that failed."""
+    state: AWSState = provisioner.state
+    doc = verified_document(token, state.roots)
+    token.check_times()
+    if token.issuer != ISSUER:
+        raise Unauthorized(f"AWS token issuer {token.issuer!r} is not {ISSUER!r}")
+    # step's client addresses SSH tokens to /1.0/sign too; the CA's sign audiences include /ssh/sign.
+    token.check_audience(authority.audiences.sign, fragment=state.fragment)
+    if state.disable_custom_sans and token.subject not in (doc.instance_id, doc.private_ip, doc.dns_name):
+        raise Unauthorized(
+            f"token subject {token.subject!r} is not the instance's id, private IP or private DNS name "
+            "(disableCustomSANs)"
+        )
+    check_allowed(doc.account_id, state.accounts, rule="accounts", what="AWS account (accountId)")
+    if state.instance_age is not None:
+        if doc.pending_time is None:
+            raise Unauthorized("the instance identity document has no pendingTime (instanceAge)")
+        if dt.datetime.now(dt.UTC) - doc.pending_time > state.instance_age:
+            raise Unauthorized(
+                f"the instance started at {doc.pending_time.isoformat()}, longer ago than the provisioner's "
+                "instanceAge"
+            )
+    return doc
+
+
+def _token_id(state: AWSState, token: Token, doc: Document, kind: str) -> str:
+    if state.disable_trust_on_first_use:
+        # The token's own hash, as step-ca: its jti names the instance, so it would be trust on first use.
+        return token.hash_id()
+    return first_use_id(f"{state.fragment}.{doc.instance_id}", "ssh" if kind == "ssh" else "x509")
+
+
+@hookimpl
+def authorize_sign(
+    provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
+) -> X509Authorization:
+    state: AWSState = provisioner.state
+    doc = _verify(provisioner, token, authority)
+    subject = token.subject
+    auth = instance_x509_authorization(
+        token,
+        subject=subject,
+        names=doc.names if state.disable_custom_sans else None,
+        token_id=_token_id(state, token, doc, "x509"),
+        credential_id=doc.account_id,
+        key_value_pairs=["InstanceID", doc.instance_id],
+    )
+    names_check = auth.check_csr
+
+    def check(csr: x509.CertificateSigningRequest) -> None:
+        # step's commonNameValidator(sub): the CSR's common name, when it has one, is the token's subject.
+        cn = csr_common_name(csr)
+        if cn and cn != subject:
+            raise Forbidden(
+                f"certificate request has common name {cn!r}, but the token's subject is {subject!r}"
+            )
+        if names_check is not None:
+            names_check(csr)
+
+    return attrs.evolve(auth, check_csr=check)
+
+
+@hookimpl
+def authorize_ssh_host_sign(
+    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
+) -> SSHAuthorization:
+    state: AWSState = provisioner.state
+    doc = _verify(provisioner, token, authority)
+    return instance_ssh_authorization(
+        token,
+        request,
+        # step-ca writes the instance id; the kernel refuses a request naming another key id than the
+        # authorization's, and step's client sends the host's name: the request's is kept when it has one.
+        key_id=request.key_id or doc.instance_id,
+        principals=[doc.private_ip, doc.dns_name] if state.disable_custom_sans else None,
+        token_id=_token_id(state, token, doc, "ssh"),
+    )
