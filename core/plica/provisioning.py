@@ -26,7 +26,7 @@ from plica.durations import format_duration, parse_duration, resolve_time_durati
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
-from plica.keysources import KeySource
+from plica.keysources import KeySource, refresh_key_sources
 from plica.names import check_csr_names, csr_common_name
 from plica.tokens import Token, token_sans
 from plica.types import (
@@ -416,6 +416,20 @@ def apply_instance_flags(block: dict[str, Any], options: dict[str, Any], *, addi
             block[key] = bool(value)
         elif adding:
             block.setdefault(key, False)
+
+
+def key_sources_setup(type_name: str) -> Callable[..., None]:
+    """The `http_setup` hook of a type whose provisioners keep a `KeySource` in `state.source` (None: none):
+    the application fetches those of the live provisioners before it serves and keeps them fresh
+    (`refresh_key_sources`, named `type_name`). `http_setup = key_sources_setup("GCP")` in its hooks module."""
+
+    @hookimpl(specname="http_setup")
+    def http_setup(app: Any, authority: AuthorityView) -> None:
+        refresh_key_sources(
+            app, type_name, lambda: [p.state.source for p in authority.provisioners_of_type(type_name)]
+        )
+
+    return http_setup
 
 
 def verify_with_key_source(
