@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from aiohttp import web
 from attrs import define, frozen
 
 from plica.api import (
@@ -42,12 +41,13 @@ from plica.api import (
     instance_x509_authorization,
     j,
     key_source,
+    key_sources_setup,
     provides,
-    refresh_key_sources,
-    verify_signature,
+    verify_with_key_source,
 )
 
 DEFAULT_AUDIENCE = "https://management.azure.com/"
+ALGS = frozenset({"RS256"})  # what Azure AD signs its access tokens with
 DISCOVERY_URL = "https://login.microsoftonline.com/{tenant}/.well-known/openid-configuration"
 
 # A tenant id is the directory's GUID: the form the token's `tid` always has, and safe inside a URL path.
@@ -85,6 +85,8 @@ TYPE = ProvisionerType(
     iat_check=False,
 )
 provisioner_types = provides(TYPE)
+# The tenants' keys, fetched before the CA serves and kept fresh in the background.
+http_setup = key_sources_setup(TYPE.name)
 
 
 @frozen
@@ -175,35 +177,6 @@ def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
     return [provisioner.state.tenant_id]
 
 
-@hookimpl
-def http_setup(app: web.Application, authority: AuthorityView) -> None:
-    refresh_key_sources(
-        app, "Azure", lambda: [p.state.source for p in authority.provisioners_of_type("Azure")]
-    )
-
-
-def _verify_signature(source: KeySource, token: Token) -> None:
-    alg = str(token.header.get("alg", ""))
-    kid = token.header.get("kid")
-    kid = kid if isinstance(kid, str) and kid else None
-    if not source.fetched:
-        raise Unauthorized(
-            f"the tenant's signing keys have not been fetched from {source.where} yet"
-            + (f" ({source.last_error})" if source.last_error else "")
-        )
-    if any(
-        verify_signature(alg, key, token.signing_input, token.signature)
-        for key in source.keys.candidates(kid)
-    ):
-        return
-    if kid is not None and kid not in source.keys.by_kid:
-        source.request_refresh()  # Azure AD rotates its keys: a new kid may be one we have not fetched yet
-    raise Unauthorized(
-        f"Azure token signature does not verify with the tenant's keys from {source.where} "
-        f"(kid {kid!r}, alg {alg!r})"
-    )
-
-
 def _claim(claims: dict[str, Any], name: str) -> str:
     value = claims.get(name)
     if not isinstance(value, str) or not value:
@@ -214,7 +187,7 @@ def _claim(claims: dict[str, Any], name: str) -> str:
 def verify(provisioner: Provisioner, token: Token) -> Identity:
     """The whole of the token's verification; Unauthorized naming the first check that failed."""
     state: AzureState = provisioner.state
-    _verify_signature(state.source, token)
+    verify_with_key_source(token, state.source, what="Azure token", algs=ALGS)
     if token.issuer != state.source.discovered_issuer:
         raise Unauthorized(
             f"Azure token issuer {token.issuer!r} is not the tenant's ({state.source.discovered_issuer!r})"

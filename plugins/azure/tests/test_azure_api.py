@@ -248,9 +248,11 @@ def with_header(token: str, header: dict[str, Any]) -> str:
 BAD_TOKENS = {
     "forged signature": (lambda e: forge(e.open, VM("vm-bad")), 401, "signature"),
     "unknown kid": (lambda e: SigningKey().sign(e.open.claims(VM("vm-bad"))), 401, "signature"),
-    "alg none": (lambda e: with_header(e.open.token(VM("vm-bad")), {"alg": "none", "kid": e.open.keys[0].kid}), 401, ""),
+    "alg none": (lambda e: with_header(e.open.token(VM("vm-bad")), {"alg": "none", "kid": e.open.keys[0].kid}), 401, "alg"),
     "HS256 with the public key": (
-        lambda e: with_header(e.open.token(VM("vm-bad")), {"alg": "HS256", "kid": e.open.keys[0].kid}), 401, "signature"),
+        lambda e: with_header(e.open.token(VM("vm-bad")), {"alg": "HS256", "kid": e.open.keys[0].kid}), 401, "alg"),
+    "PS256 with the tenant's own key": (
+        lambda e: e.open.keys[0].sign(e.open.claims(VM("vm-bad")), alg="PS256"), 401, "alg"),
     "garbage": (lambda e: "not.a.token", 401, ""),
     "no dots": (lambda e: "garbage", 401, ""),
     "another tenant": (lambda e: e.stranger.token(VM("vm-bad")), 401, "does not belong"),
