@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from plica.api import PROVISIONER_OID, ProvisionerExtension
 from plica.testing import (
     CAFiles,
+    admin_key,
     csr_for,
     csr_pem,
     db_counts,
@@ -28,11 +29,12 @@ from plica.testing import (
     in_process_ca,
     make_ca,
     make_csr,
+    new_jwk_provisioner,
 )
 from plica.testing.httpapi import Api, Reply
 from plica_gcp.client import fetch_identity_token, sign_audience
 
-from .gcpkit import VM, Google, GoogleKey
+from .gcpkit import VM, Google, GoogleKey, identity_claims
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -293,6 +295,19 @@ async def test_a_token_signed_by_another_key_is_refused(env: Env, google: Google
     assert db_counts(env.files) == before
     # The VM was not spent by the forgeries: its real token still gets its certificate.
     google.signer = None
+    assert (await env.sign(google.mint(env.aud("gcp")))).status == 201
+
+
+async def test_another_provisioners_credentials_get_nowhere(env: Env, google: Google) -> None:
+    """The CA's own JWK provisioner key signing a GCP-shaped token for the GCP provisioner: refused there;
+    and a GCP token is no JWK token (sent without the fragment it finds no provisioner)."""
+    admin = admin_key(env.files)
+    claims = identity_claims(google.vm, env.aud("gcp"))
+    refused(await env.sign(admin.sign(claims)), 401, "RS256")
+    rsa_key = new_jwk_provisioner("rsa", kty="RSA")[1]
+    refused(await env.sign(rsa_key.sign(claims)), 401, "signature does not verify")
+    refused(await env.sign(google.mint(f"{env.files.url}/1.0/sign#jwk/admin")), 401)
+    # None of it spent the VM's first use.
     assert (await env.sign(google.mint(env.aud("gcp")))).status == 201
 
 
