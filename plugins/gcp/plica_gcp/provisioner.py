@@ -5,15 +5,15 @@ Google, `format=full`), and gets one X.509 certificate and one SSH host certific
 The token is verified completely before anything is recorded: Google's key (by `kid`, from the JWKS the
 kernel's key sources keep fresh), `iss`, the times with a minute of leeway, the audience
 `<ca>/1.0/sign#gcp/<name>`, `serviceAccounts` (`sub` or `email`), `projectIDs`, `instanceAge` and the
-instance fields. Trust on first use is the kernel's: the authorization's token id
-(the instance's, or the token's own with `disableTrustOnFirstUse`) is recorded in the same transaction as
-the certificate, so a refused request uses up nothing.
+instance fields. Trust on first use is the kernel's: the authorization's token id (the instance's, or the
+token's own with `disableTrustOnFirstUse`) is recorded in the same transaction as the certificate, so a
+refused request uses up nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Literal
 
 from aiohttp import web
 from attrs import define, frozen
@@ -158,7 +158,7 @@ def verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> 
     return instance
 
 
-def _token_id(state: GCPState, token: Token, instance: Instance, kind: Any) -> str:
+def _token_id(state: GCPState, token: Token, instance: Instance, kind: Literal["x509", "ssh"]) -> str:
     if state.trust_on_first_use:
         return first_use_id(f"{state.key}.{instance.id}", kind)
     # Every token once (a GCP token has no jti: step's sha256 of the token).

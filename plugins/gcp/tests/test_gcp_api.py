@@ -25,6 +25,7 @@ from plica.testing import (
     csr_pem,
     db_counts,
     ec_key,
+    free_port,
     garbage_token,
     in_process_ca,
     make_ca,
@@ -77,8 +78,9 @@ async def env(tmp_path_factory: pytest.TempPathFactory, google_servers: Google) 
          "serviceAccounts": ["112233445566778899000", "other@plica-test.iam.gserviceaccount.com"],
          "projectIDs": ["plica-test", "plica-prod"]},
         {"name": "gcp-email", "serviceAccounts": ["vm-runner@plica-test.iam.gserviceaccount.com"]},
+        {"name": "gcp-nokeys", "jwksURL": f"http://127.0.0.1:{free_port()}/oauth2/v3/certs"},
     ):  # fmt: skip
-        files.add_provisioner({"type": "GCP", **block, **jwks})
+        files.add_provisioner({"type": "GCP", **jwks, **block})
     async with in_process_ca(files) as authority, aiohttp.ClientSession() as session:
         yield Env(files, Api(files, session), authority)
 
@@ -309,6 +311,11 @@ async def test_another_provisioners_credentials_get_nowhere(env: Env, google: Go
     refused(await env.sign(google.mint(f"{env.files.url}/1.0/sign#jwk/admin")), 401)
     # None of it spent the VM's first use.
     assert (await env.sign(google.mint(env.aud("gcp")))).status == 201
+
+
+async def test_no_keys_from_google_yet_is_401_not_500(env: Env, google: Google) -> None:
+    # gcp-nokeys' JWKS URL answers nothing: its source has never fetched a key.
+    refused(await env.sign(google.mint(env.aud("gcp-nokeys"))), 401, "have not been fetched")
 
 
 async def test_tampered_and_garbage_tokens_are_4xx(env: Env, google: Google) -> None:
