@@ -21,7 +21,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from plica.api import ProvisionerExtension, b64url_encode
-from plica.testing import Api, CAFiles, csr_for, db_counts, ec_key, in_process_ca, make_ca, make_csr
+from plica.testing import (
+    DEFAULT_LEAF_TEMPLATE,
+    Api,
+    CAFiles,
+    csr_for,
+    db_counts,
+    ec_key,
+    in_process_ca,
+    make_ca,
+    make_csr,
+)
 from plica.testing.csrs import csr_pem
 
 from .azurekit import MANAGEMENT, VM, FakeAzure, SigningKey, Tenant, guid
@@ -40,6 +50,7 @@ class Env:
     open: Tenant
     strict: Tenant
     free: Tenant
+    templated: Tenant
     stranger: Tenant  # a tenant no provisioner of the CA trusts
 
     async def sign(self, token: str, names: list[str] | str | None = None, **csr: Any) -> Any:
@@ -80,7 +91,10 @@ def strict_vm(name: str, **kw: Any) -> VM:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, azure: FakeAzure) -> AsyncIterator[Env]:
     files = make_ca(tmp_path_factory.mktemp("ca"))
-    open_t, strict_t, free_t, stranger = azure.tenant(), azure.tenant(), azure.tenant(), azure.tenant()
+    open_t, strict_t, free_t, templated_t, stranger = (azure.tenant() for _ in range(5))
+    template = files.home / "templates" / "certs" / "x509" / "default.tpl"
+    template.parent.mkdir(parents=True)
+    template.write_text(DEFAULT_LEAF_TEMPLATE)
 
     def block(name: str, tenant: Tenant, **fields: Any) -> dict[str, Any]:
         return {"type": "Azure", "name": name, "tenantId": tenant.tid, "discoveryURL": azure.discovery_url(tenant),
@@ -98,10 +112,16 @@ async def env(tmp_path_factory: pytest.TempPathFactory, azure: FakeAzure) -> Asy
         )
     )
     files.add_provisioner(block("free", free_t, disableTrustOnFirstUse=True))
+    # The options of docs/reference/provisioners.md's example: step's default.tpl.
+    files.add_provisioner(
+        block(
+            "templated", templated_t, options={"x509": {"templateFile": "templates/certs/x509/default.tpl"}}
+        )
+    )
     async with in_process_ca(files) as authority, aiohttp.ClientSession() as session:
         for p in authority.provisioners_of_type("Azure"):
             assert p.state.source.fetched, p.state.source.last_error  # fetched before the CA served
-        yield Env(files, Api(files, session), azure, open_t, strict_t, free_t, stranger)
+        yield Env(files, Api(files, session), azure, open_t, strict_t, free_t, templated_t, stranger)
 
 
 def leaf(reply: Any) -> x509.Certificate:
@@ -169,6 +189,14 @@ async def test_disable_trust_on_first_use_takes_the_same_token_again(env: Env) -
     first, second = leaf(await env.sign(token)), leaf(await env.sign(token))
     assert first.serial_number != second.serial_number
     assert ProvisionerExtension.from_certificate(second).name == "free"  # type: ignore[union-attr]
+
+
+async def test_a_template_sees_the_vm_name_as_subject(env: Env) -> None:
+    # step-ca's template data for an Azure token: .Subject.CommonName is the VM's name; the CSR's names
+    # become .SANs only with disableCustomSANs, so step's default.tpl makes a certificate without SANs.
+    cert = leaf(await env.sign(env.templated.token(VM("vm-templated")), ["web.example", "10.0.0.7"]))
+    assert cn_of(cert) == "vm-templated" and names_of(cert) == []
+    assert ProvisionerExtension.from_certificate(cert).name == "templated"  # type: ignore[union-attr]
 
 
 # ============================================================================ disableCustomSANs
