@@ -10,7 +10,7 @@ import time
 
 import click
 
-from plica.api import ClientContext, first_use_id, hookimpl
+from plica.api import ClientContext, first_use_id, hookimpl, metadata_url_option
 from plica_aws import imds
 from plica_aws.identity import ISSUER, token_jws
 
@@ -22,14 +22,7 @@ LIFETIME = 300
 @hookimpl
 def cli_client_options() -> list[click.Option]:
     return [
-        click.Option(
-            ["--aws-metadata-url"],
-            envvar=imds.ENV_VAR,
-            default=None,
-            metavar="URL",
-            help=f"AWS provisioner: the instance metadata service to read the identity document from (default "
-            f"{imds.DEFAULT_URL}; environment {imds.ENV_VAR}).",
-        ),
+        metadata_url_option("AWS", imds.DEFAULT_URL, what="the instance identity document and its signature")
     ]
 
 
@@ -54,11 +47,8 @@ def client_token(provisioner_type: str, context: ClientContext, operation: str) 
         )
     base = (context.options.get("aws_metadata_url") or imds.DEFAULT_URL).rstrip("/")
     versions = prov.get("imdsVersions") or imds.DEFAULT_VERSIONS
-    try:
-        document = imds.read(base, imds.DOCUMENT_PATH, versions)
-        signature_b64 = imds.read(base, imds.SIGNATURE_PATH, versions)
-    except imds.MetadataError as e:
-        raise click.ClickException(str(e)) from None
+    document = imds.read(base, imds.DOCUMENT_PATH, versions)
+    signature_b64 = imds.read(base, imds.SIGNATURE_PATH, versions)
     try:
         signature = base64.b64decode(b"".join(signature_b64.split()), validate=True)
     except (binascii.Error, ValueError):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 
-from plica.api import apply_instance_flags, file_option, hookimpl, instance_cli_options, parse_duration
+from plica.api import apply_instance_flags, file_option, hookimpl, instance_cli_options
 from plica_aws.identity import load_roots
 from plica_aws.provisioner import IMDS_VERSIONS
 
@@ -29,13 +28,6 @@ def provisioner_cli_options() -> list[click.Option]:
             metavar="ID",
             help="AWS (update): remove this account from the list (repeatable).",
         ),
-        click.Option(
-            ["--instance-age"],
-            default=None,
-            metavar="DURATION",
-            help="AWS, GCP: instanceAge, the oldest instance (since it started) that may get a certificate, e.g. "
-            '1h; "" removes it.',
-        ),
         file_option(
             "--iid-roots",
             help="AWS: PEM file of the certificates that verify instance identity documents (iidRoots; default "
@@ -48,18 +40,8 @@ def provisioner_cli_options() -> list[click.Option]:
             help="AWS: the metadata service versions clients use, in order (imdsVersions; repeatable; default "
             "v2 then v1).",
         ),
-        *instance_cli_options(),
+        *instance_cli_options(instance_age=True),
     ]
-
-
-def _instance_age(value: str) -> str:
-    try:
-        negative = parse_duration(value) < dt.timedelta(0)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--instance-age") from None
-    if negative:
-        raise click.BadParameter(f"{value!r} is negative", param_hint="--instance-age")
-    return value
 
 
 def _iid_roots(path: str) -> str:
@@ -85,11 +67,6 @@ def provisioner_block_from_cli(
             block["accounts"] = accounts
         else:
             block.pop("accounts", None)
-    age = options.get("instance_age")
-    if age == "":
-        block.pop("instanceAge", None)
-    elif age is not None:
-        block["instanceAge"] = _instance_age(age)
     if options.get("iid_roots"):
         block["iidRoots"] = _iid_roots(options["iid_roots"])
     if options.get("imds_version"):

@@ -32,13 +32,14 @@ from plica.api import (
     Unauthorized,
     X509Authorization,
     check_allowed,
+    check_instance_age,
     csr_common_name,
     first_use_id,
     hookimpl,
     instance_ssh_authorization,
     instance_x509_authorization,
     j,
-    parse_duration,
+    parse_instance_age,
     provides,
 )
 from plica_aws.identity import ISSUER, Document, RootKeys, aws_roots, load_roots, verified_document
@@ -85,18 +86,6 @@ def _accounts(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _instance_age(value: str) -> dt.timedelta | None:
-    if not value:
-        return None
-    try:
-        age = parse_duration(value)
-    except ValueError as e:
-        raise ConfigError("instanceAge", str(e)) from None
-    if age < dt.timedelta(0):
-        raise ConfigError("instanceAge", "cannot be negative")
-    return age or None
-
-
 def _imds_versions(value: Any) -> None:
     # Read by the client (from /provisioners); checked here so that a typo fails at load, as in step-ca.
     if not isinstance(value, list):
@@ -131,7 +120,7 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         fragment=f"aws/{cfg.name}",
         roots=_roots(cfg.iid_roots),
         accounts=_accounts(cfg.accounts),
-        instance_age=_instance_age(cfg.instance_age),
+        instance_age=parse_instance_age(cfg.instance_age),
         disable_custom_sans=bool(cfg.disable_custom_sans),
         disable_trust_on_first_use=bool(cfg.disable_trust_on_first_use),
     )
@@ -157,14 +146,7 @@ def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) ->
             "(disableCustomSANs)"
         )
     check_allowed(doc.account_id, state.accounts, rule="accounts", what="AWS account (accountId)")
-    if state.instance_age is not None:
-        if doc.pending_time is None:
-            raise Unauthorized("the instance identity document has no pendingTime (instanceAge)")
-        if dt.datetime.now(dt.UTC) - doc.pending_time > state.instance_age:
-            raise Unauthorized(
-                f"the instance started at {doc.pending_time.isoformat()}, longer ago than the provisioner's "
-                "instanceAge"
-            )
+    check_instance_age(doc.pending_time, state.instance_age, what="pendingTime")
     return doc
 
 

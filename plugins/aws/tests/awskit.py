@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ from cryptography import x509
 
 import plica_aws
 from plica.api import ClientContext, b64url_encode
-from plica.testing import Api, CAFiles, Reply, csr_pem, db_counts, ec_key, make_csr
+from plica.testing import Api, CAFiles, Reply, csr_pem, db_counts, ec_key, make_csr, plica_cli
 from plica_aws.identity import token_jws
 
 INSTANCE = "i-0123456789abcdef0"
@@ -39,16 +40,19 @@ class Env:
         return db_counts(self.files)
 
 
-def token_for(
-    files: CAFiles, provisioner: str, metadata_url: str, subject: str = INSTANCE, operation: str = "sign"
+def client_token(
+    ca_url: str,
+    published: dict[str, Any],
+    metadata_url: str | None,
+    subject: str = INSTANCE,
+    operation: str = "sign",
 ) -> str:
-    """The token the `plica` client makes on the instance (the plugin's client_token hook, reading the
-    local metadata service)."""
-    published = {"type": "AWS", "name": provisioner}
+    """The token the `plica` client makes on the instance for the provisioner `published` (as /provisioners
+    shows it): the plugin's client_token hook, reading the metadata service at `metadata_url`."""
     ctx = ClientContext(
         provisioner=published,
-        ca_url=files.url,
-        audience=f"{files.url}/1.0/sign",
+        ca_url=ca_url,
+        audience=f"{ca_url}/1.0/sign",
         subject=subject,
         sans=[subject],
         options={"aws_metadata_url": metadata_url},
@@ -56,6 +60,13 @@ def token_for(
     token = plica_aws.client_token(provisioner_type="AWS", context=ctx, operation=operation)
     assert token
     return token
+
+
+def token_for(
+    files: CAFiles, provisioner: str, metadata_url: str, subject: str = INSTANCE, operation: str = "sign"
+) -> str:
+    """`client_token` for the provisioner `provisioner` of the CA of `files`."""
+    return client_token(files.url, {"type": "AWS", "name": provisioner}, metadata_url, subject, operation)
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -114,3 +125,14 @@ async def sign(env: Env, token: str, cn: str | None = INSTANCE, names: list[str]
 def leaf(reply: Reply) -> x509.Certificate:
     assert reply.status == 201, reply.raw
     return x509.load_pem_x509_certificate(reply.json["crt"].encode())
+
+
+def plica(
+    files: CAFiles, *args: str, ok: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real `plica` command against the CA of `files` (`env` added to its environment); asserts success
+    unless `ok` is False."""
+    r = plica_cli(*args, env={**files.env(), **(env or {})}, timeout=120)
+    if ok:
+        assert r.returncode == 0, f"plica {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
+    return r

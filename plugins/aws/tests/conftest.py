@@ -38,17 +38,23 @@ def metadata(signer: SigningCert) -> Iterator[Metadata]:
         yield Metadata(service, url)
 
 
+@pytest.fixture
+def signer_roots(tmp_path: Path, signer: SigningCert) -> Path:
+    """`signer`'s certificate as a PEM file, for `iidRoots`."""
+    return signer.write(tmp_path / "iid-roots.pem")
+
+
 def aws_block(name: str, roots: Path, **fields: Any) -> dict[str, Any]:
     return {"type": "AWS", "name": name, "iidRoots": str(roots), "claims": {"enableSSHCA": True}, **fields}
 
 
 @pytest.fixture
-def aws_files(tmp_path: Path, signer: SigningCert) -> CAFiles:
+def aws_files(tmp_path: Path, signer_roots: Path) -> CAFiles:
     """A CA with AWS provisioners trusting `signer`: `aws` (trust on first use), `aws-multi`
     (disableTrustOnFirstUse), `aws-strict` (disableCustomSANs, accounts, instanceAge); and `aws-default`,
     which trusts AWS's published certificates (no iidRoots)."""
     files = make_ca(tmp_path)
-    roots = signer.write(tmp_path / "iid-roots.pem")
+    roots = signer_roots
     files.add_provisioner(aws_block("aws", roots))
     files.add_provisioner(aws_block("aws-multi", roots, disableTrustOnFirstUse=True))
     files.add_provisioner(
