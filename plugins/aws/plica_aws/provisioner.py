@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from attrs import define, frozen
@@ -150,11 +150,11 @@ def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) ->
     return doc
 
 
-def _token_id(state: AWSState, token: Token, doc: Document, kind: str) -> str:
+def _token_id(state: AWSState, token: Token, doc: Document, kind: Literal["x509", "ssh"]) -> str:
     if state.disable_trust_on_first_use:
         # The token's own hash, as step-ca: its jti names the instance, so it would be trust on first use.
         return token.hash_id()
-    return first_use_id(f"{state.fragment}.{doc.instance_id}", "ssh" if kind == "ssh" else "x509")
+    return first_use_id(f"{state.fragment}.{doc.instance_id}", kind)
 
 
 @hookimpl
