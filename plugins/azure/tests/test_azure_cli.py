@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 
 from plica.testing import CAFiles, ca_process, free_port, make_ca, plica_cli
+from plica.testing.external import openssl_verify
 
 from .azurekit import MANAGEMENT, VM, FakeAzure, Tenant
 
@@ -31,18 +31,6 @@ def add_azure(files: CAFiles, azure: FakeAzure, tenant: Tenant, *flags: str) -> 
     plica(files, "provisioner", "add", "Azure", "--type", "Azure", "--azure-tenant", tenant.tid,
           "--azure-discovery-url", azure.discovery_url(tenant), "--enable-ssh-ca", *flags,
           "--home", str(files.home))  # fmt: skip
-
-
-def openssl_verify(files: CAFiles, crt: Path) -> x509.Certificate:
-    chain = x509.load_pem_x509_certificates(crt.read_bytes())
-    leaf = crt.with_suffix(".leaf.pem")
-    leaf.write_bytes(crt.read_bytes().split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n")
-    r = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(files.root), "-untrusted", str(files.intermediate), str(leaf)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert r.returncode == 0 and r.stdout.strip().endswith(": OK"), r.stdout + r.stderr
-    return chain[0]
 
 
 def test_plica_certificate_from_imds_verifies_renews_and_is_trusted_on_first_use(
