@@ -34,6 +34,7 @@ from plica.types import (
     Provisioner,
     ProvisionerType,
     RenewAuthorization,
+    SignRequest,
     SSHAuthorization,
     SSHSignRequest,
     X509Authorization,
@@ -293,70 +294,103 @@ def check_instance_age(created: dt.datetime | None, instance_age: dt.timedelta |
         )
 
 
-def instance_x509_authorization(
-    token: Token,
-    *,
-    subject: str,
-    names: list[str] | None,
-    token_id: str | None,
-    credential_id: str,
-    common_names: Iterable[str] = (),
-    key_value_pairs: Iterable[str] = (),
-) -> X509Authorization:
-    """What a verified instance identity allows (step's IID rules, cloud-iid.md "Shared rules").
+@frozen(kw_only=True)
+class InstanceIdentity:
+    """What a cloud type's verification of a token found, as `instance_sign_hooks` turns it into the
+    certificates step's IID rules allow (cloud-iid.md "Shared rules")."""
 
-    `names` None (custom SANs allowed, the default): the CSR's subject and SANs are signed as they are;
+    subject: str  # the X.509 common name, the templates' `.Subject.CommonName` (step: the instance's name)
+    key_id: str  # the SSH host certificate's key id
+    # `disableCustomSANs`: the document's X.509 names and SSH principals; None: the CSR's and the request's.
+    names: list[str] | None
+    principals: list[str] | None
+    credential_id: str
+    first_use: str | None  # the instance, for `first_use_id`; None: no trust on first use
+    token_id: str | None = None  # recorded without trust on first use (None: the kernel's choice)
+    common_names: tuple[str, ...] = ()  # other names of the instance a CSR's common name may be
+    key_value_pairs: tuple[str, ...] = ()
+    # step's commonNameValidator (AWS): a CSR's common name, when it has one, is `subject`.
+    cn_is_subject: bool = False
+    # AWS: the request's key id when it names one (step's client sends the host's name), else `key_id`.
+    key_id_from_request: bool = False
+
+    def recorded_id(self, cert_kind: Literal["x509", "ssh"]) -> str | None:
+        return self.token_id if self.first_use is None else first_use_id(self.first_use, cert_kind)
+
+
+def _instance_x509(token: Token, found: InstanceIdentity) -> X509Authorization:
+    """`names` None (custom SANs allowed, the default): the CSR's subject and SANs are signed as they are;
     nothing vouches for them but trust on first use. `names` = the document's names (`disableCustomSANs`):
     the CSR's common name must be empty, `subject`, one of `names` or one of `common_names`, and each kind
     of SAN the CSR carries must be exactly the document's set of that kind; the certificate gets `subject`
-    as its common name and exactly `names`, even from a CSR that names none. `subject` is the templates'
-    `.Subject.CommonName` either way (step: the instance's name)."""
-    if names is None:
-        return X509Authorization(
-            subject=subject,
-            sans=None,
-            check_csr=None,
-            token_id=token_id,
-            credential_id=credential_id,
-            key_value_pairs=list(key_value_pairs),
-            csr_passthrough=True,
-            token_claims=token.claims,
-        )
-    sans = list(names)
-    other_cns = frozenset(common_names)
+    as its common name and exactly `names`, even from a CSR that names none."""
+    subject = found.subject
+    sans = None if found.names is None else list(found.names)
+    other_cns = frozenset(found.common_names)
 
     def check(csr: x509.CertificateSigningRequest) -> None:
         cn = csr_common_name(csr)
-        # step's commonNameSliceValidator: besides the names, the CN may be another name of the instance.
-        check_csr_names(csr, cn if cn in other_cns else subject, sans)
+        if found.cn_is_subject and cn and cn != subject:
+            raise Forbidden(
+                f"certificate request has common name {cn!r}, but the token's subject is {subject!r}"
+            )
+        if sans is not None:
+            # step's commonNameSliceValidator: besides the names, the CN may be another name of the instance.
+            check_csr_names(csr, cn if cn in other_cns else subject, sans)
 
     return X509Authorization(
         subject=subject,
         sans=sans,
-        check_csr=check,
-        token_id=token_id,
-        credential_id=credential_id,
-        key_value_pairs=list(key_value_pairs),
+        check_csr=check if sans is not None or found.cn_is_subject else None,
+        token_id=found.recorded_id("x509"),
+        credential_id=found.credential_id,
+        key_value_pairs=list(found.key_value_pairs),
+        csr_passthrough=sans is None,
         token_claims=token.claims,
     )
 
 
-def instance_ssh_authorization(
-    token: Token, request: SSHSignRequest, *, key_id: str, principals: list[str] | None, token_id: str | None
-) -> SSHAuthorization:
-    """The SSH host certificate a verified instance identity allows (step's IID rules): key id `key_id` (the
-    instance's); with `disableCustomSANs`, `principals` = the document's names (a request may name a
-    subset); without it (`principals` None) the request's principals, of which it must name at least one
-    (a host certificate without principals would be valid for every host)."""
-    if principals is None and not request.principals:
+def _instance_ssh_host(token: Token, request: SSHSignRequest, found: InstanceIdentity) -> SSHAuthorization:
+    """Key id `key_id`; with `disableCustomSANs`, `principals` = the document's names (a request may name a
+    subset); without it the request's principals, of which it must name at least one (a host certificate
+    without principals would be valid for every host)."""
+    if found.principals is None and not request.principals:
         raise Forbidden("the request must name the host certificate's principals")
     return SSHAuthorization(
         cert_type="host",
-        key_id=key_id,
-        principals=list(principals or []),
-        token_id=token_id,
+        key_id=(request.key_id if found.key_id_from_request else "") or found.key_id,
+        principals=list(found.principals or []),
+        token_id=found.recorded_id("ssh"),
         token_claims=token.claims,
     )
+
+
+InstanceVerify = Callable[[Provisioner, Token, AuthorityView], InstanceIdentity]
+
+
+def instance_sign_hooks(
+    verify: InstanceVerify,
+) -> tuple[Callable[..., X509Authorization], Callable[..., SSHAuthorization]]:
+    """`authorize_sign` and `authorize_ssh_host_sign` of a cloud instance-identity type, from `verify`,
+    which checks the token completely and says what the instance may have:
+
+        authorize_sign, authorize_ssh_host_sign = instance_sign_hooks(_identity)
+
+    in the hooks module declares the x509-sign and ssh-host-cert-sign capabilities."""
+
+    @hookimpl(specname="authorize_sign")
+    def sign(
+        provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
+    ) -> X509Authorization:
+        return _instance_x509(token, verify(provisioner, token, authority))
+
+    @hookimpl(specname="authorize_ssh_host_sign")
+    def ssh_host(
+        provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
+    ) -> SSHAuthorization:
+        return _instance_ssh_host(token, request, verify(provisioner, token, authority))
+
+    return sign, ssh_host
 
 
 # (option name, flag, ca.json key) of the `plica provisioner add|update` flags every cloud type has.

@@ -12,32 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import attrs
 from attrs import define, frozen
-from cryptography import x509
 
 from plica.api import (
     AuthorityView,
     ConfigError,
-    Forbidden,
+    InstanceIdentity,
     Provisioner,
     ProvisionerConfig,
     ProvisionerType,
-    SignRequest,
-    SSHAuthorization,
-    SSHSignRequest,
     Token,
     Unauthorized,
-    X509Authorization,
     check_allowed,
     check_instance_age,
-    csr_common_name,
-    first_use_id,
     hookimpl,
-    instance_ssh_authorization,
-    instance_x509_authorization,
+    instance_sign_hooks,
     j,
     parse_instance_age,
     provides,
@@ -150,55 +141,26 @@ def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) ->
     return doc
 
 
-def _token_id(state: AWSState, token: Token, doc: Document, kind: Literal["x509", "ssh"]) -> str:
-    if state.disable_trust_on_first_use:
-        # The token's own hash, as step-ca: its jti names the instance, so it would be trust on first use.
-        return token.hash_id()
-    return first_use_id(f"{state.fragment}.{doc.instance_id}", kind)
-
-
-@hookimpl
-def authorize_sign(
-    provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
-) -> X509Authorization:
+def _identity(provisioner: Provisioner, token: Token, authority: AuthorityView) -> InstanceIdentity:
     state: AWSState = provisioner.state
     doc = _verify(provisioner, token, authority)
-    subject = token.subject
-    auth = instance_x509_authorization(
-        token,
-        subject=subject,
-        names=doc.names if state.disable_custom_sans else None,
-        token_id=_token_id(state, token, doc, "x509"),
-        credential_id=doc.account_id,
-        key_value_pairs=["InstanceID", doc.instance_id],
-    )
-    names_check = auth.check_csr
-
-    def check(csr: x509.CertificateSigningRequest) -> None:
-        # step's commonNameValidator(sub): the CSR's common name, when it has one, is the token's subject.
-        cn = csr_common_name(csr)
-        if cn and cn != subject:
-            raise Forbidden(
-                f"certificate request has common name {cn!r}, but the token's subject is {subject!r}"
-            )
-        if names_check is not None:
-            names_check(csr)
-
-    return attrs.evolve(auth, check_csr=check)
-
-
-@hookimpl
-def authorize_ssh_host_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    state: AWSState = provisioner.state
-    doc = _verify(provisioner, token, authority)
-    return instance_ssh_authorization(
-        token,
-        request,
+    custom = not state.disable_custom_sans
+    return InstanceIdentity(
+        subject=token.subject,
         # step-ca writes the instance id; the kernel refuses a request naming another key id than the
         # authorization's, and step's client sends the host's name: the request's is kept when it has one.
-        key_id=request.key_id or doc.instance_id,
-        principals=[doc.private_ip, doc.dns_name] if state.disable_custom_sans else None,
-        token_id=_token_id(state, token, doc, "ssh"),
+        key_id=doc.instance_id,
+        key_id_from_request=True,
+        names=None if custom else doc.names,
+        principals=None if custom else [doc.private_ip, doc.dns_name],
+        credential_id=doc.account_id,
+        # The token's own hash without trust on first use, as step-ca: its jti names the instance.
+        first_use=None if state.disable_trust_on_first_use else f"{state.fragment}.{doc.instance_id}",
+        token_id=token.hash_id(),
+        key_value_pairs=("InstanceID", doc.instance_id),
+        # step's commonNameValidator(sub): the CSR's common name, when it has one, is the token's subject.
+        cn_is_subject=True,
     )
+
+
+authorize_sign, authorize_ssh_host_sign = instance_sign_hooks(_identity)

@@ -16,29 +16,24 @@ Which provisioner: the token's `tid` (one Azure provisioner per tenant, as step-
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from attrs import define, frozen
 
 from plica.api import (
     AuthorityView,
     ConfigError,
+    InstanceIdentity,
     KeySource,
     Provisioner,
     ProvisionerConfig,
     ProvisionerType,
-    SignRequest,
-    SSHAuthorization,
-    SSHSignRequest,
     Token,
     Unauthorized,
-    X509Authorization,
     check_allowed,
     check_url,
-    first_use_id,
     hookimpl,
-    instance_ssh_authorization,
-    instance_x509_authorization,
+    instance_sign_hooks,
     j,
     key_source,
     key_sources_setup,
@@ -232,39 +227,21 @@ def verify(provisioner: Provisioner, token: Token) -> Identity:
     return identity
 
 
-def _first_use(state: AzureState, identity: Identity, kind: Literal["x509", "ssh"]) -> str | None:
-    """Trust on first use by the resource id (lower case: Azure's ids are case-insensitive, so one instance
-    cannot pass for two). Without it the token may be used again: see the README's "Trust on first use"."""
-    if not state.trust_on_first_use:
-        return None
-    return first_use_id(identity.resource_id.lower(), kind)
-
-
-@hookimpl
-def authorize_sign(
-    provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
-) -> X509Authorization:
+def _identity(provisioner: Provisioner, token: Token, authority: AuthorityView) -> InstanceIdentity:
     state: AzureState = provisioner.state
     identity = verify(provisioner, token)
-    return instance_x509_authorization(
-        token,
+    names = None if state.custom_sans else [identity.name]
+    return InstanceIdentity(
         subject=identity.name,
-        names=None if state.custom_sans else [identity.name],
-        token_id=_first_use(state, identity, "x509"),
-        credential_id=state.tenant_id,
-    )
-
-
-@hookimpl
-def authorize_ssh_host_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    state: AzureState = provisioner.state
-    identity = verify(provisioner, token)
-    return instance_ssh_authorization(
-        token,
-        request,
         key_id=identity.name,
-        principals=None if state.custom_sans else [identity.name],
-        token_id=_first_use(state, identity, "ssh"),
+        names=names,
+        principals=names,
+        credential_id=state.tenant_id,
+        # Trust on first use by the resource id (lower case: Azure's ids are case-insensitive, so one
+        # instance cannot pass for two). Without it the token may be used again: see the README's "Trust on
+        # first use".
+        first_use=identity.resource_id.lower() if state.trust_on_first_use else None,
     )
+
+
+authorize_sign, authorize_ssh_host_sign = instance_sign_hooks(_identity)

@@ -13,36 +13,29 @@ refused request uses up nothing.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
-from aiohttp import web
 from attrs import define, frozen
 
 from plica.api import (
     AuthorityView,
     ConfigError,
+    InstanceIdentity,
     KeySource,
     Provisioner,
     ProvisionerConfig,
     ProvisionerType,
-    SignRequest,
-    SSHAuthorization,
-    SSHSignRequest,
     Token,
     Unauthorized,
-    X509Authorization,
     check_allowed,
     check_instance_age,
     check_url,
-    first_use_id,
     hookimpl,
-    instance_ssh_authorization,
-    instance_x509_authorization,
+    instance_sign_hooks,
     j,
     key_source,
+    key_sources_setup,
     parse_instance_age,
     provides,
-    refresh_key_sources,
     verify_with_key_source,
 )
 from plica_gcp.identity import GOOGLE_ISSUER, Instance, read_instance
@@ -124,11 +117,8 @@ def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
     return [provisioner.state.key]
 
 
-@hookimpl
-def http_setup(app: web.Application, authority: AuthorityView) -> None:
-    refresh_key_sources(
-        app, TYPE_NAME, lambda: [p.state.source for p in authority.provisioners_of_type(TYPE_NAME)]
-    )
+# Google's keys, fetched before the CA serves and kept fresh in the background.
+http_setup = key_sources_setup(TYPE_NAME)
 
 
 # ============================================================================ verification
@@ -158,43 +148,22 @@ def verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> 
     return instance
 
 
-def _token_id(state: GCPState, token: Token, instance: Instance, kind: Literal["x509", "ssh"]) -> str:
-    if state.trust_on_first_use:
-        return first_use_id(f"{state.key}.{instance.id}", kind)
-    # Every token once (a GCP token has no jti: step's sha256 of the token).
-    return token.id
-
-
-# ============================================================================ capabilities
-
-
-@hookimpl
-def authorize_sign(
-    provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
-) -> X509Authorization:
+def _identity(provisioner: Provisioner, token: Token, authority: AuthorityView) -> InstanceIdentity:
     state: GCPState = provisioner.state
     instance = verify(provisioner, token, authority)
-    return instance_x509_authorization(
-        token,
+    names = None if state.custom_sans else instance.dns_names
+    return InstanceIdentity(
         subject=instance.name,
-        names=None if state.custom_sans else instance.dns_names,
-        common_names=[instance.name, instance.id],
-        token_id=_token_id(state, token, instance, "x509"),
-        credential_id=instance.service_account,
-        key_value_pairs=["InstanceID", instance.id, "InstanceName", instance.name],
-    )
-
-
-@hookimpl
-def authorize_ssh_host_sign(
-    provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
-) -> SSHAuthorization:
-    state: GCPState = provisioner.state
-    instance = verify(provisioner, token, authority)
-    return instance_ssh_authorization(
-        token,
-        request,
         key_id=instance.name,
-        principals=None if state.custom_sans else instance.dns_names,
-        token_id=_token_id(state, token, instance, "ssh"),
+        names=names,
+        principals=names,
+        credential_id=instance.service_account,
+        first_use=f"{state.key}.{instance.id}" if state.trust_on_first_use else None,
+        # Every token once (a GCP token has no jti: step's sha256 of the token).
+        token_id=token.id,
+        common_names=(instance.name, instance.id),
+        key_value_pairs=("InstanceID", instance.id, "InstanceName", instance.name),
     )
+
+
+authorize_sign, authorize_ssh_host_sign = instance_sign_hooks(_identity)
