@@ -100,7 +100,6 @@ class AzureState:
 class Identity:
     """What a verified token says about the instance."""
 
-    claims: dict[str, Any]
     resource_id: str  # xms_mirid
     subscription: str
     resource_group: str
@@ -205,7 +204,6 @@ def verify(provisioner: Provisioner, token: Token) -> Identity:
     subscription, group, _, name = m.groups()
     oid = claims.get("oid")
     identity = Identity(
-        claims=claims,
         resource_id=mirid,
         subscription=subscription,
         resource_group=group,
