@@ -95,7 +95,9 @@ from plica.keysources import (
 )
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
+    INSTANCE_IDENTIFIERS,
     CertType,
+    InstanceConfig,
     InstanceIdentity,
     MetadataError,
     SSHOptions,
@@ -147,6 +149,7 @@ from plica.types import (
 __all__ = [
     "CAPABILITIES",
     "IDENTIFIER_TYPES",
+    "INSTANCE_IDENTIFIERS",
     "LEEWAY",
     "MIN_RSA_BITS",
     "PROVISIONER_OID",
@@ -167,6 +170,7 @@ __all__ = [
     "Conflict",
     "DERError",
     "Forbidden",
+    "InstanceConfig",
     "InstanceIdentity",
     "InternalError",
     "JOSEError",

@@ -16,12 +16,14 @@ import hashlib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 import click
-from attrs import frozen
+from attrs import define, frozen
 from cryptography import x509
 
+from plica.config import ProvisionerConfig, j
 from plica.durations import format_duration, parse_duration, resolve_time_duration
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
@@ -235,6 +237,20 @@ def renew_with_kernel_checks(
 
 # ============================================================================ cloud instance identity
 # AWS, GCP and Azure (docs/reference/cloud-iid.md): a VM proves what it is with a document its cloud signed.
+
+# The identifiers a cloud type vouches for: an instance's IP addresses, never a hardware id or a service account.
+INSTANCE_IDENTIFIERS: Mapping[str, bool] = MappingProxyType(
+    {"ip-address": True, "hardware-id": False, "service-account": False}
+)
+
+
+@define(kw_only=True)
+class InstanceConfig(ProvisionerConfig):
+    """The ca.json fields every cloud type's block has (step's names and defaults); a type's config class
+    subclasses it and adds its own."""
+
+    disable_custom_sans: bool = j("disableCustomSANs", default=False)
+    disable_trust_on_first_use: bool = j("disableTrustOnFirstUse", default=False)
 
 
 def first_use_id(instance: str, cert_kind: Literal["x509", "ssh"]) -> str:

@@ -17,11 +17,12 @@ from typing import Any
 from attrs import define, frozen
 
 from plica.api import (
+    INSTANCE_IDENTIFIERS,
     AuthorityView,
     ConfigError,
+    InstanceConfig,
     InstanceIdentity,
     Provisioner,
-    ProvisionerConfig,
     ProvisionerType,
     Token,
     Unauthorized,
@@ -39,10 +40,8 @@ IMDS_VERSIONS = ("v1", "v2")
 
 
 @define(kw_only=True)
-class AWSConfig(ProvisionerConfig):
+class AWSConfig(InstanceConfig):
     accounts: list[str] = j("accounts", factory=list)
-    disable_custom_sans: bool = j("disableCustomSANs", default=False)
-    disable_trust_on_first_use: bool = j("disableTrustOnFirstUse", default=False)
     imds_versions: list[str] = j("imdsVersions", factory=list)
     instance_age: str = j("instanceAge", default="")
     iid_roots: str = j("iidRoots", default="")
@@ -52,7 +51,7 @@ TYPE = ProvisionerType(
     name="AWS",
     type_id=4,
     config_class=AWSConfig,
-    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
+    identifier_types=INSTANCE_IDENTIFIERS,
     description="EC2 instance identity documents signed by AWS (trust on first use per instance)",
 )
 provisioner_types = provides(TYPE)

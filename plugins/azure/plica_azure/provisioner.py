@@ -21,12 +21,13 @@ from typing import Any
 from attrs import define, frozen
 
 from plica.api import (
+    INSTANCE_IDENTIFIERS,
     AuthorityView,
     ConfigError,
+    InstanceConfig,
     InstanceIdentity,
     KeySource,
     Provisioner,
-    ProvisionerConfig,
     ProvisionerType,
     Token,
     Unauthorized,
@@ -56,14 +57,12 @@ _XMS_MIRID = re.compile(
 
 
 @define(kw_only=True)
-class AzureConfig(ProvisionerConfig):
+class AzureConfig(InstanceConfig):
     tenant_id: str = j("tenantId", default="")
     resource_groups: list[str] = j("resourceGroups", factory=list)
     subscription_ids: list[str] = j("subscriptionIDs", factory=list)
     object_ids: list[str] = j("objectIDs", factory=list)
     audience: str = j("audience", default="")
-    disable_custom_sans: bool = j("disableCustomSANs", default=False)
-    disable_trust_on_first_use: bool = j("disableTrustOnFirstUse", default=False)
     # Plica's: where the tenant's keys are discovered (tests, sovereign clouds); default DISCOVERY_URL.
     discovery_url: str | None = j("discoveryURL", default=None)
 
@@ -72,7 +71,7 @@ TYPE = ProvisionerType(
     name="Azure",
     type_id=5,
     config_class=AzureConfig,
-    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
+    identifier_types=INSTANCE_IDENTIFIERS,
     description="Microsoft Azure VMs: managed-identity tokens from the instance metadata service, verified "
     "through the tenant's OpenID discovery",
     # IMDS hands out one cached token for up to a day, so step's "issued before the CA started" rule would

@@ -17,12 +17,13 @@ import datetime as dt
 from attrs import define, frozen
 
 from plica.api import (
+    INSTANCE_IDENTIFIERS,
     AuthorityView,
     ConfigError,
+    InstanceConfig,
     InstanceIdentity,
     KeySource,
     Provisioner,
-    ProvisionerConfig,
     ProvisionerType,
     Token,
     Unauthorized,
@@ -45,13 +46,11 @@ TYPE_NAME = "GCP"
 
 
 @define(kw_only=True)
-class GCPConfig(ProvisionerConfig):
+class GCPConfig(InstanceConfig):
     service_accounts: list[str] | None = j("serviceAccounts", default=None)
     project_ids: list[str] | None = j("projectIDs", default=None)
     # Newer step-ca's: checked with Cloud Resource Manager, which Plica does not do (refused at load).
     organization_id: str | None = j("organizationID", default=None)
-    disable_custom_sans: bool = j("disableCustomSANs", default=False)
-    disable_trust_on_first_use: bool = j("disableTrustOnFirstUse", default=False)
     instance_age: str | None = j("instanceAge", default=None)
     # Plica's: where Google's signing keys are fetched (tests and private mirrors point it elsewhere).
     jwks_url: str | None = j("jwksURL", default=None)
@@ -61,7 +60,7 @@ TYPE = ProvisionerType(
     name=TYPE_NAME,
     type_id=3,
     config_class=GCPConfig,
-    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
+    identifier_types=INSTANCE_IDENTIFIERS,
     description="Google Compute Engine instance identity tokens (trust on first use)",
 )
 provisioner_types = provides(TYPE)
