@@ -313,15 +313,16 @@ def check_instance_age(created: dt.datetime | None, instance_age: dt.timedelta |
 @frozen(kw_only=True)
 class InstanceIdentity:
     """What a cloud type's verification of a token found, as `instance_sign_hooks` turns it into the
-    certificates step's IID rules allow (cloud-iid.md "Shared rules")."""
+    certificates step's IID rules allow (cloud-iid.md "Shared rules") under the block's `InstanceConfig`
+    flags."""
 
     subject: str  # the X.509 common name, the templates' `.Subject.CommonName` (step: the instance's name)
     key_id: str  # the SSH host certificate's key id
-    # `disableCustomSANs`: the document's X.509 names and SSH principals; None: the CSR's and the request's.
-    names: list[str] | None
-    principals: list[str] | None
+    # The document's X.509 names and SSH principals: with `disableCustomSANs`, exactly what is signed.
+    names: list[str]
+    principals: list[str]
     credential_id: str
-    first_use: str | None  # the instance, for `first_use_id`; None: no trust on first use
+    first_use: str  # the instance, for `first_use_id` (unless `disableTrustOnFirstUse`)
     token_id: str | None = None  # recorded without trust on first use (None: the kernel's choice)
     common_names: tuple[str, ...] = ()  # other names of the instance a CSR's common name may be
     key_value_pairs: tuple[str, ...] = ()
@@ -330,18 +331,18 @@ class InstanceIdentity:
     # AWS: the request's key id when it names one (step's client sends the host's name), else `key_id`.
     key_id_from_request: bool = False
 
-    def recorded_id(self, cert_kind: Literal["x509", "ssh"]) -> str | None:
-        return self.token_id if self.first_use is None else first_use_id(self.first_use, cert_kind)
+    def recorded_id(self, cert_kind: Literal["x509", "ssh"], cfg: InstanceConfig) -> str | None:
+        return self.token_id if cfg.disable_trust_on_first_use else first_use_id(self.first_use, cert_kind)
 
 
-def _instance_x509(token: Token, found: InstanceIdentity) -> X509Authorization:
-    """`names` None (custom SANs allowed, the default): the CSR's subject and SANs are signed as they are;
-    nothing vouches for them but trust on first use. `names` = the document's names (`disableCustomSANs`):
-    the CSR's common name must be empty, `subject`, one of `names` or one of `common_names`, and each kind
-    of SAN the CSR carries must be exactly the document's set of that kind; the certificate gets `subject`
-    as its common name and exactly `names`, even from a CSR that names none."""
+def _instance_x509(token: Token, found: InstanceIdentity, cfg: InstanceConfig) -> X509Authorization:
+    """Custom SANs allowed (the default): the CSR's subject and SANs are signed as they are; nothing
+    vouches for them but trust on first use. `disableCustomSANs`: the CSR's common name must be empty,
+    `subject`, one of `names` or one of `common_names`, and each kind of SAN the CSR carries must be exactly
+    the document's set of that kind; the certificate gets `subject` as its common name and exactly `names`,
+    even from a CSR that names none."""
     subject = found.subject
-    sans = None if found.names is None else list(found.names)
+    sans = list(found.names) if cfg.disable_custom_sans else None
     other_cns = frozenset(found.common_names)
 
     def check(csr: x509.CertificateSigningRequest) -> None:
@@ -358,7 +359,7 @@ def _instance_x509(token: Token, found: InstanceIdentity) -> X509Authorization:
         subject=subject,
         sans=sans,
         check_csr=check if sans is not None or found.cn_is_subject else None,
-        token_id=found.recorded_id("x509"),
+        token_id=found.recorded_id("x509", cfg),
         credential_id=found.credential_id,
         key_value_pairs=list(found.key_value_pairs),
         csr_passthrough=sans is None,
@@ -366,17 +367,19 @@ def _instance_x509(token: Token, found: InstanceIdentity) -> X509Authorization:
     )
 
 
-def _instance_ssh_host(token: Token, request: SSHSignRequest, found: InstanceIdentity) -> SSHAuthorization:
+def _instance_ssh_host(
+    token: Token, request: SSHSignRequest, found: InstanceIdentity, cfg: InstanceConfig
+) -> SSHAuthorization:
     """Key id `key_id`; with `disableCustomSANs`, `principals` = the document's names (a request may name a
     subset); without it the request's principals, of which it must name at least one (a host certificate
     without principals would be valid for every host)."""
-    if found.principals is None and not request.principals:
+    if not cfg.disable_custom_sans and not request.principals:
         raise Forbidden("the request must name the host certificate's principals")
     return SSHAuthorization(
         cert_type="host",
         key_id=(request.key_id if found.key_id_from_request else "") or found.key_id,
-        principals=list(found.principals or []),
-        token_id=found.recorded_id("ssh"),
+        principals=list(found.principals) if cfg.disable_custom_sans else [],
+        token_id=found.recorded_id("ssh", cfg),
         token_claims=token.claims,
     )
 
@@ -388,7 +391,8 @@ def instance_sign_hooks(
     verify: InstanceVerify,
 ) -> tuple[Callable[..., X509Authorization], Callable[..., SSHAuthorization]]:
     """`authorize_sign` and `authorize_ssh_host_sign` of a cloud instance-identity type, from `verify`,
-    which checks the token completely and says what the instance may have:
+    which checks the token completely and says what the instance may have (the block's `InstanceConfig`
+    flags then say what of it is signed):
 
         authorize_sign, authorize_ssh_host_sign = instance_sign_hooks(_identity)
 
@@ -398,13 +402,13 @@ def instance_sign_hooks(
     def sign(
         provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
     ) -> X509Authorization:
-        return _instance_x509(token, verify(provisioner, token, authority))
+        return _instance_x509(token, verify(provisioner, token, authority), provisioner.config)
 
     @hookimpl(specname="authorize_ssh_host_sign")
     def ssh_host(
         provisioner: Provisioner, token: Token, request: SSHSignRequest, authority: AuthorityView
     ) -> SSHAuthorization:
-        return _instance_ssh_host(token, request, verify(provisioner, token, authority))
+        return _instance_ssh_host(token, request, verify(provisioner, token, authority), provisioner.config)
 
     return sign, ssh_host
 

@@ -63,8 +63,6 @@ class AWSState:
     roots: RootKeys
     accounts: tuple[str, ...]
     instance_age: dt.timedelta | None
-    disable_custom_sans: bool
-    disable_trust_on_first_use: bool
 
 
 def _accounts(value: Any) -> tuple[str, ...]:
@@ -111,8 +109,6 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         roots=_roots(cfg.iid_roots),
         accounts=_accounts(cfg.accounts),
         instance_age=parse_instance_age(cfg.instance_age),
-        disable_custom_sans=bool(cfg.disable_custom_sans),
-        disable_trust_on_first_use=bool(cfg.disable_trust_on_first_use),
     )
 
 
@@ -130,7 +126,11 @@ def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) ->
         raise Unauthorized(f"AWS token issuer {token.issuer!r} is not {ISSUER!r}")
     # step's client addresses SSH tokens to /1.0/sign too; the CA's sign audiences include /ssh/sign.
     token.check_audience(authority.audiences.sign, fragment=state.fragment)
-    if state.disable_custom_sans and token.subject not in (doc.instance_id, doc.private_ip, doc.dns_name):
+    if provisioner.config.disable_custom_sans and token.subject not in (
+        doc.instance_id,
+        doc.private_ip,
+        doc.dns_name,
+    ):
         raise Unauthorized(
             f"token subject {token.subject!r} is not the instance's id, private IP or private DNS name "
             "(disableCustomSANs)"
@@ -143,18 +143,17 @@ def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) ->
 def _identity(provisioner: Provisioner, token: Token, authority: AuthorityView) -> InstanceIdentity:
     state: AWSState = provisioner.state
     doc = _verify(provisioner, token, authority)
-    custom = not state.disable_custom_sans
     return InstanceIdentity(
         subject=token.subject,
         # step-ca writes the instance id; the kernel refuses a request naming another key id than the
         # authorization's, and step's client sends the host's name: the request's is kept when it has one.
         key_id=doc.instance_id,
         key_id_from_request=True,
-        names=None if custom else doc.names,
-        principals=None if custom else [doc.private_ip, doc.dns_name],
+        names=doc.names,
+        principals=[doc.private_ip, doc.dns_name],
         credential_id=doc.account_id,
+        first_use=f"{state.fragment}.{doc.instance_id}",
         # The token's own hash without trust on first use, as step-ca: its jti names the instance.
-        first_use=None if state.disable_trust_on_first_use else f"{state.fragment}.{doc.instance_id}",
         token_id=token.hash_id(),
         key_value_pairs=("InstanceID", doc.instance_id),
         # step's commonNameValidator(sub): the CSR's common name, when it has one, is the token's subject.

@@ -91,8 +91,6 @@ class AzureState:
     resource_groups: tuple[str, ...]
     subscription_ids: tuple[str, ...]
     object_ids: tuple[str, ...]
-    custom_sans: bool
-    trust_on_first_use: bool
 
 
 @frozen
@@ -160,8 +158,6 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         resource_groups=tuple(cfg.resource_groups),
         subscription_ids=tuple(cfg.subscription_ids),
         object_ids=tuple(cfg.object_ids),
-        custom_sans=not cfg.disable_custom_sans,
-        trust_on_first_use=not cfg.disable_trust_on_first_use,
     )
 
 
@@ -227,17 +223,16 @@ def verify(provisioner: Provisioner, token: Token) -> Identity:
 def _identity(provisioner: Provisioner, token: Token, authority: AuthorityView) -> InstanceIdentity:
     state: AzureState = provisioner.state
     identity = verify(provisioner, token)
-    names = None if state.custom_sans else [identity.name]
     return InstanceIdentity(
         subject=identity.name,
         key_id=identity.name,
-        names=names,
-        principals=names,
+        names=[identity.name],
+        principals=[identity.name],
         credential_id=state.tenant_id,
         # Trust on first use by the resource id (lower case: Azure's ids are case-insensitive, so one
         # instance cannot pass for two). Without it the token may be used again: see the README's "Trust on
         # first use".
-        first_use=identity.resource_id.lower() if state.trust_on_first_use else None,
+        first_use=identity.resource_id.lower(),
     )
 
 

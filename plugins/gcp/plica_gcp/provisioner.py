@@ -73,8 +73,6 @@ class GCPState:
     service_accounts: frozenset[str]
     project_ids: frozenset[str]
     instance_age: dt.timedelta | None
-    custom_sans: bool
-    trust_on_first_use: bool
 
 
 def _names(values: list[str] | None, field: str) -> frozenset[str]:
@@ -106,8 +104,6 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         service_accounts=_names(cfg.service_accounts, "serviceAccounts"),
         project_ids=_names(cfg.project_ids, "projectIDs"),
         instance_age=parse_instance_age(cfg.instance_age),
-        custom_sans=not cfg.disable_custom_sans,
-        trust_on_first_use=not cfg.disable_trust_on_first_use,
     )
 
 
@@ -150,14 +146,13 @@ def verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> 
 def _identity(provisioner: Provisioner, token: Token, authority: AuthorityView) -> InstanceIdentity:
     state: GCPState = provisioner.state
     instance = verify(provisioner, token, authority)
-    names = None if state.custom_sans else instance.dns_names
     return InstanceIdentity(
         subject=instance.name,
         key_id=instance.name,
-        names=names,
-        principals=names,
+        names=instance.dns_names,
+        principals=instance.dns_names,
         credential_id=instance.service_account,
-        first_use=f"{state.key}.{instance.id}" if state.trust_on_first_use else None,
+        first_use=f"{state.key}.{instance.id}",
         # Every token once (a GCP token has no jti: step's sha256 of the token).
         token_id=token.id,
         common_names=(instance.name, instance.id),
