@@ -28,7 +28,7 @@ from plica.durations import format_duration, parse_duration, resolve_time_durati
 from plica.errors import ConfigError, Forbidden, Unauthorized
 from plica.hookspecs import hookimpl
 from plica.jose import PublicKey, verify_signature
-from plica.keysources import KeySource, refresh_key_sources
+from plica.keysources import KeySource, check_url, key_source, refresh_key_sources
 from plica.names import check_csr_names, csr_common_name
 from plica.tokens import Token, token_sans
 from plica.types import (
@@ -484,6 +484,17 @@ def key_sources_setup(type_name: str) -> Callable[..., None]:
         )
 
     return http_setup
+
+
+def configured_key_source(url: str, setting: str, *, discovery: bool = False) -> KeySource:
+    """The `key_source` of the keys a block's `setting` points at (GCP `jwksURL`: a JWKS; Azure
+    `discoveryURL`, `discovery`: an OpenID discovery document, whatever issuer it names). ConfigError at
+    `setting` when `url` is neither https nor http to a loopback address, naming what the block says."""
+    try:
+        check_url(url, setting)
+    except ValueError as e:
+        raise ConfigError(setting, str(e)) from None
+    return key_source(None, None, discovery_url=url) if discovery else key_source(None, url)
 
 
 def verify_with_key_source(

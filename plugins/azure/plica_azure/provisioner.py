@@ -32,11 +32,10 @@ from plica.api import (
     Token,
     Unauthorized,
     check_allowed,
-    check_url,
+    configured_key_source,
     hookimpl,
     instance_sign_hooks,
     j,
-    key_source,
     key_sources_setup,
     provides,
     verify_with_key_source,
@@ -145,16 +144,12 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
         if not all(values):
             raise ConfigError(field, "must not hold an empty string")
     where = cfg.discovery_url or DISCOVERY_URL.format(tenant=tenant)
-    try:
-        check_url(where, "discoveryURL")
-    except ValueError as e:
-        raise ConfigError("discoveryURL", str(e)) from None
     provisioner.state = AzureState(
         tenant_id=tenant,
         audience=cfg.audience or DEFAULT_AUDIENCE,
         # The discovery document of a v1 tenant names `https://sts.windows.net/<tenant>/`, not the URL it is
         # served at: any issuer is taken, and tokens must then carry the one it named.
-        source=key_source(None, None, discovery_url=where),
+        source=configured_key_source(where, "discoveryURL", discovery=True),
         resource_groups=tuple(cfg.resource_groups),
         subscription_ids=tuple(cfg.subscription_ids),
         object_ids=tuple(cfg.object_ids),

@@ -29,11 +29,10 @@ from plica.api import (
     Unauthorized,
     check_allowed,
     check_instance_age,
-    check_url,
+    configured_key_source,
     hookimpl,
     instance_sign_hooks,
     j,
-    key_source,
     key_sources_setup,
     parse_instance_age,
     provides,
@@ -93,14 +92,9 @@ def provisioner_load(provisioner: Provisioner, authority: AuthorityView) -> None
             "every token, a network call a provisioner cannot make while it authorizes; list the "
             "organization's projects in projectIDs instead",
         )
-    jwks_url = cfg.jwks_url or GOOGLE_JWKS_URL
-    try:
-        check_url(jwks_url, "jwksURL")
-    except ValueError as e:
-        raise ConfigError("jwksURL", str(e)) from None
     provisioner.state = GCPState(
         key=f"gcp/{provisioner.name}",
-        source=key_source(None, jwks_url),
+        source=configured_key_source(cfg.jwks_url or GOOGLE_JWKS_URL, "jwksURL"),
         service_accounts=_names(cfg.service_accounts, "serviceAccounts"),
         project_ids=_names(cfg.project_ids, "projectIDs"),
         instance_age=parse_instance_age(cfg.instance_age),
