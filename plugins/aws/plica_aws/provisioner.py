@@ -119,6 +119,7 @@ def provisioner_token_keys(provisioner: Provisioner) -> list[str]:
 
 def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) -> Document:
     """Every check of step-ca's aws.authorizeToken, in its order; Unauthorized naming the one that failed."""
+    cfg: AWSConfig = provisioner.config
     state: AWSState = provisioner.state
     doc = verified_document(token, state.roots)
     token.check_times()
@@ -126,11 +127,7 @@ def _verify(provisioner: Provisioner, token: Token, authority: AuthorityView) ->
         raise Unauthorized(f"AWS token issuer {token.issuer!r} is not {ISSUER!r}")
     # step's client addresses SSH tokens to /1.0/sign too; the CA's sign audiences include /ssh/sign.
     token.check_audience(authority.audiences.sign, fragment=state.fragment)
-    if provisioner.config.disable_custom_sans and token.subject not in (
-        doc.instance_id,
-        doc.private_ip,
-        doc.dns_name,
-    ):
+    if cfg.disable_custom_sans and token.subject not in (doc.instance_id, doc.private_ip, doc.dns_name):
         raise Unauthorized(
             f"token subject {token.subject!r} is not the instance's id, private IP or private DNS name "
             "(disableCustomSANs)"
