@@ -6,16 +6,13 @@ real `ssh` accepts from a real `sshd`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from plica.api import ProvisionerExtension
 from plica.testing import CAFiles, ca_process, free_port, make_ca
+from plica.testing.external import openssl_verify, sshd
 
 from .gcpkit import VM, Google
 
@@ -42,18 +40,6 @@ def plica(
     if ok:
         assert r.returncode == 0, f"plica {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
     return r
-
-
-def openssl_verify(files: CAFiles, crt: Path) -> x509.Certificate:
-    chain = x509.load_pem_x509_certificates(crt.read_bytes())
-    leaf = crt.with_suffix(".leaf.pem")
-    leaf.write_bytes(chain[0].public_bytes(serialization.Encoding.PEM))
-    r = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(files.root), "-untrusted", str(files.intermediate), str(leaf)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert r.returncode == 0 and ": OK" in r.stdout, r.stdout + r.stderr
-    return chain[0]
 
 
 def sans(cert: x509.Certificate) -> list[str]:
@@ -159,39 +145,6 @@ def test_no_metadata_server_is_a_clear_client_error(tmp_path: Path, google: Goog
 
 
 # ============================================================================ OpenSSH
-
-
-@contextlib.contextmanager
-def sshd(tmp: Path, port: int, host_key: Path, host_cert: Path, user_ca: Path) -> Iterator[None]:
-    cfg = tmp / "sshd_config"
-    cfg.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nHostCertificate {host_cert}\n"
-        f"TrustedUserCAKeys {user_ca}\nAuthorizedKeysFile none\nPubkeyAuthentication yes\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        f"UsePAM no\nStrictModes no\nPidFile {tmp / 'sshd.pid'}\nLogLevel VERBOSE\n"
-    )
-    os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
-    check = subprocess.run([SSHD, "-t", "-f", str(cfg)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "sshd exited"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            assert time.monotonic() < deadline, "sshd did not start listening"
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def ssh(port: int, identity: Path, known_hosts: Path) -> subprocess.CompletedProcess[str]:
