@@ -3,24 +3,20 @@
 Code and docs cite the project's documents as `docs/<path>`, with a section where one is meant
 (`docs/reference/wire.md §5b`): the file must exist and, with a section, carry it in a heading. Relative
 Markdown links in the READMEs and docs/ must reach a file. And the documents that once lay outside the
-repository are no longer cited by their old names (tools/rewrite_doc_refs.py rewrites those).
+repository are no longer cited by their old names.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {".git", ".tox", ".venv", "venv", "build", "dist", "__pycache__", ".ruff_cache", ".mypy_cache"}
 CODE_SUFFIXES = {".py", ".toml", ".ini"}
 # These two spell the old forms out on purpose.
-CHECKER_FILES = {Path("tests/test_docs_links.py"), Path("tools/rewrite_doc_refs.py")}
+CHECKER_FILES = {Path("tests/test_docs_links.py")}
 
 SECTION = r"\d+[a-z]?(?:\.\d+)*"
 # `docs/<path>` (not inside a URL or a longer path), then optionally `§S`, `§S, §T`, `§S-§T`, `§S and §T`.
@@ -123,7 +119,7 @@ def test_relative_markdown_links_resolve() -> None:
 
 
 def test_no_citation_of_documents_outside_the_repository() -> None:
-    """Everything once cited from shared/ is in docs/ now: `python tools/rewrite_doc_refs.py --write`."""
+    """Everything once cited from outside the repository is in docs/ now, and cited there."""
     problems = []
     for rel in repo_files(CODE_SUFFIXES | {".md"}):
         if rel in CHECKER_FILES:
@@ -137,72 +133,3 @@ def test_no_citation_of_documents_outside_the_repository() -> None:
 
 
 # ============================================================================ the rewriting script
-
-
-@pytest.fixture(scope="module")
-def rewriter() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rewrite_doc_refs", ROOT / "tools" / "rewrite_doc_refs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REWRITES = [
-    (
-        "core/plica/x.py",
-        "(api.md §5b) and (api.md §4-§5, JWK row)",
-        "(docs/reference/wire.md §5b) and (docs/reference/wire.md §4-§5, JWK row)",
-    ),
-    ("core/plica/x.py", "api.md: /renew", "docs/reference/wire.md: /renew"),
-    ("core/plica/x.py", "(templates.md §1, §2)", "(docs/reference/step-templates.md §1, §2)"),
-    ("core/plica/x.py", "see docs/templates.md", "see docs/templates.md"),
-    ("core/plica/x.py", '(spec/provisioners.txt "JWK")', '(docs/reference/provisioners.md "JWK")'),
-    ("core/plica/x.py", "provisioners.txt's ACME block", "docs/reference/provisioners.md's ACME block"),
-    ("core/plica/x.py", '(DESIGN.md "The pipeline")', '(docs/design.md "The pipeline")'),
-    ("core/plica/x.py", "(performance.md: ~126 µs)", "(docs/performance.md: ~126 µs)"),
-    (
-        "core/plica/x.py",
-        '# The seed\'s "Choosing a Provisioner" columns (spec/provisioners.txt); a type',
-        '# The "Choosing a Provisioner" columns of docs/reference/provisioners.md; a type',
-    ),
-    (
-        "core/plica/x.py",
-        "the column exists in the seed's table",
-        "the column exists in the table of docs/reference/provisioners.md",
-    ),
-    ("core/plica/x.py", "as in the seed.", "as in docs/reference/provisioners.md."),
-    (
-        "tests/test_x.py",
-        'SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "provisioners.txt"',
-        'SPEC = Path(__file__).resolve().parents[1] / "docs" / "reference" / "provisioners.md"',
-    ),
-    (
-        "tests/certdesc/test_x.py",
-        'spec = Path("/work/shared/spec/templates.md")',
-        'spec = Path(__file__).resolve().parents[2] / "docs" / "reference" / "step-templates.md"',
-    ),
-    (
-        "docs/admin.md",
-        "## Admin tokens (api.md §5b)",
-        "## Admin tokens ([docs/reference/wire.md §5b](reference/wire.md))",
-    ),
-    (
-        "plugins/acme/README.md",
-        "(`Authorization: <JWT>`, api.md §5b):",
-        "(`Authorization: <JWT>`, [docs/reference/wire.md §5b](../../docs/reference/wire.md)):",
-    ),
-    (
-        "docs/design.md",
-        "measured in [performance.md](performance.md)",
-        "measured in [performance.md](performance.md)",
-    ),
-    ("README.md", "the reference is `spec/api.md`", "the reference is `docs/reference/wire.md`"),
-]
-
-
-@pytest.mark.parametrize(("path", "old", "new"), REWRITES)
-def test_rewrite_doc_refs(rewriter: ModuleType, path: str, old: str, new: str) -> None:
-    out, _ = rewriter.rewrite(old, Path(path))
-    assert out == new
-    assert rewriter.rewrite(out, Path(path)) == (out, [])  # a second run changes nothing
