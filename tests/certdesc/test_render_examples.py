@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from plica.certdesc import defaults, load_template_option, render_ssh, render_x509, ssh_data, x509_data
@@ -31,29 +31,6 @@ from .render_helpers import (
     san_list,
     ssh_sign,
 )
-
-# -- fixtures -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ca() -> CA:
-    return CA()
-
-
-@pytest.fixture(scope="module")
-def ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ssh_key() -> Any:
-    return ed25519.Ed25519PrivateKey.generate().public_key()
-
 
 # -- §7 documentation examples -------------------------------------------------------------------------------
 

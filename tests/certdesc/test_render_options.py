@@ -10,21 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.certdesc import DescriptionError, defaults, load_template_option, render_x509, x509_data
 from plica.certdesc.render import clear_cache, has_custom_template, resolve_template_path
 from plica.templating import TemplateError
 
 from .render_helpers import csr_for
-
-# -- fixtures -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
 
 # -- errors through the renderer ------------------------------------------------------------------------------
 

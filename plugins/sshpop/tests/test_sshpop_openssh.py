@@ -4,16 +4,11 @@ host key (`@cert-authority`); then revoked by serial with SSHPOP, after which it
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from plica.testing import CAFiles, ca_process, free_port, make_ca
+from plica.testing.external import sshd
 
 pytestmark = pytest.mark.slow
 SSHD = "/usr/sbin/sshd"
@@ -44,39 +40,6 @@ def load_cert(path: Path) -> SSHCertificate:
 
 def wire(key: object) -> bytes:
     return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)  # type: ignore[attr-defined]
-
-
-@contextlib.contextmanager
-def sshd(tmp: Path, port: int, host_key: Path, host_cert: Path, user_ca: Path) -> Iterator[None]:
-    cfg = tmp / f"sshd_config.{port}.{host_key.name}"
-    cfg.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nHostCertificate {host_cert}\n"
-        f"TrustedUserCAKeys {user_ca}\nAuthorizedKeysFile none\nPubkeyAuthentication yes\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        f"UsePAM no\nStrictModes no\nPidFile {tmp / 'sshd.pid'}\nLogLevel VERBOSE\n"
-    )
-    os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
-    check = subprocess.run([SSHD, "-t", "-f", str(cfg)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "sshd exited"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            assert time.monotonic() < deadline, "sshd did not start listening"
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def ssh(port: int, identity: Path, known_hosts: Path) -> subprocess.CompletedProcess[str]:

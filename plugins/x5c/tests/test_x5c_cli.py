@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from plica.api import ProvisionerExtension, b64url_decode
 from plica.testing import CAFiles, ca_process, make_ca
+from plica.testing.external import openssl_verify
 
 pytestmark = pytest.mark.slow
 
@@ -61,27 +61,6 @@ def plica(files: CAFiles, *args: str, ok: bool = True) -> subprocess.CompletedPr
     if ok:
         assert r.returncode == 0, f"plica {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
     return r
-
-
-def openssl_verify(files: CAFiles, crt: Path) -> None:
-    leaf_only = crt.with_suffix(".leaf.pem")
-    leaf_only.write_bytes(
-        x509.load_pem_x509_certificates(crt.read_bytes())[0].public_bytes(serialization.Encoding.PEM)
-    )
-    r = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(files.root),
-            "-untrusted",
-            str(files.intermediate),
-            str(leaf_only),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0 and ": OK" in r.stdout, r.stdout + r.stderr
 
 
 def jwk_certificate(files: CAFiles, tmp: Path, cn: str) -> tuple[Path, Path]:
