@@ -20,7 +20,6 @@ from plica.testing import CAFiles, ca_process, free_port, make_ca
 from plica.testing.external import sshd
 
 pytestmark = pytest.mark.slow
-SSHD = "/usr/sbin/sshd"
 
 
 def plica(files: CAFiles, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
