@@ -348,9 +348,11 @@ def test_edits_keep_unknown_fields_back_up_and_keep_the_mode(tmp_path: Path) -> 
     pytest.importorskip("plica_jwk")
     files = make_ca(tmp_path)
     cfg = files.config()
-    cfg["x-operator-note"] = {"owner": "pki-team", "ticket": 4711}
-    cfg["authority"]["x-future"] = [1, 2.5, None]
-    cfg["authority"]["provisioners"][0]["x-comment"] = "first JWK"
+    # Keys the kernel keeps without acting on them (step-ca's monitoring, deploymentType) and free-form data
+    # (any other unknown key stops the CA: tests/test_config_keys.py).
+    cfg["monitoring"] = {"newrelic": {"key": 4711}}
+    cfg["authority"]["deploymentType"] = "standalone"
+    cfg["authority"]["provisioners"][0]["options"] = {"x509": {"templateData": {"note": [1, 2.5, None]}}}
     files.write_config(cfg)
     os.chmod(files.config_path, 0o600)
     previous = files.config_path.read_bytes()
@@ -358,9 +360,11 @@ def test_edits_keep_unknown_fields_back_up_and_keep_the_mode(tmp_path: Path) -> 
     res = run(files, "update", "admin", "--x509-min-dur", "10m")
     assert res.exit_code == 0, res.output
     after = files.config()
-    assert after["x-operator-note"] == {"owner": "pki-team", "ticket": 4711}
-    assert after["authority"]["x-future"] == [1, 2.5, None]
-    assert after["authority"]["provisioners"][0]["x-comment"] == "first JWK"
+    assert after["monitoring"] == {"newrelic": {"key": 4711}}
+    assert after["authority"]["deploymentType"] == "standalone"
+    assert after["authority"]["provisioners"][0]["options"]["x509"]["templateData"] == {
+        "note": [1, 2.5, None]
+    }
     assert after["authority"]["provisioners"][0]["claims"]["minTLSCertDuration"] == "10m"
     assert {k: v for k, v in after.items() if k != "authority"} == {
         k: v for k, v in cfg.items() if k != "authority"

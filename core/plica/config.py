@@ -1,19 +1,32 @@
 """ca.json in step-ca's format, loaded into attrs classes with cattrs.
 
 Field names in Python are snake_case; the JSON name of each field is in its metadata (`json`), so the
-wire/file spelling (`minTLSCertDuration`, `dnsNames`, ...) is written once. Fields the kernel does not
-know are kept in `extra` and written back unchanged, so tools that edit ca.json lose nothing.
-Provisioner blocks stay raw dicts here: their shape belongs to the plugin of their type
-(`plica.plugins` structures them with the plugin's own attrs class).
+wire/file spelling (`minTLSCertDuration`, `dnsNames`, ...) is written once. Provisioner blocks stay raw
+dicts here: their shape belongs to the plugin of their type (`plica.provisioners` structures them with the
+plugin's own attrs class, through the same converter).
+
+Unknown keys: a key no field names is a ConfigError naming its JSON path and the nearest known key, at
+every level, so a misspelt `provisoners` does not start a CA with no provisioners. The known keys of a
+class are its fields' JSON names (a field added to a model is known at once), plus two class variables a
+config class (a plugin's too) may set for keys it keeps in `extra` rather than in a field:
+`known_keys` (keys it reads itself, accepted silently) and `ignored_keys` (step-ca keys Plica accepts but
+does not act on: each is listed in a start-up warning). Fields typed `dict[str, Any]` or `Any` hold
+free-form data (`templateData`, a JWK) and are not looked into. Keys differing only in case from a known
+key are taken as that key, as Go's JSON decoding (and so step-ca) does. Accepted keys stay in `extra` and
+are written back unchanged, so tools that edit ca.json lose nothing.
 """
 
 from __future__ import annotations
 
+import contextvars
+import difflib
+import logging
 import os
 import typing
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import cattrs
@@ -22,6 +35,8 @@ from attrs import define, field
 
 from plica.durations import parse_duration
 from plica.errors import ConfigError
+
+log = logging.getLogger("plica.config")
 
 
 def j(name: str, **kw: Any) -> Any:
@@ -40,6 +55,9 @@ class ProvisionerConfig:
     claims: dict[str, Any] | None = j("claims", default=None)
     options: dict[str, Any] | None = j("options", default=None)
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+    # `id` is written by the admin API; `policy` is read by the kernel (plica.policy checks its keys).
+    known_keys: ClassVar[frozenset[str]] = frozenset({"id", "policy"})
 
 
 @define
@@ -84,6 +102,22 @@ class AuthorityConfig:
     disable_get_ssh_hosts: bool = j("disableGetSSHHosts", default=False)
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
+    ignored_keys: ClassVar[Mapping[str, str]] = {
+        "deploymentType": "step-ca's informational deployment type",
+        # step-ca's registration authority mode (cas.Options): Plica signs with its own keys only.
+        **dict.fromkeys(
+            (
+                "type",
+                "certificateAuthority",
+                "certificateAuthorityFingerprint",
+                "certificateIssuer",
+                "credentialsFile",
+                "config",
+            ),
+            "step-ca's registration-authority settings (Plica signs with its own keys)",
+        ),
+    }
+
 
 @define
 class DBConfig:
@@ -91,6 +125,11 @@ class DBConfig:
     type: str = j("type", default="sqlite")
     data_source: str = j("dataSource", default="")
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+    known_keys: ClassVar[frozenset[str]] = frozenset({"database"})  # read by plica.storage.db_source
+    ignored_keys: ClassVar[Mapping[str, str]] = dict.fromkeys(
+        ("valueDir", "badgerFileLoadingMode"), "BadgerDB settings (Plica uses SQLite or PostgreSQL)"
+    )
 
 
 @define
@@ -100,6 +139,23 @@ class SSHConfig:
     add_user_principal: str = j("addUserPrincipal", default="provisioner")
     add_user_command: str = j("addUserCommand", default="sudo useradd -m <principal>; nc -q0 localhost 22")
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+    ignored_keys: ClassVar[Mapping[str, str]] = {
+        "keys": "step-ca's extra SSH CA keys for /ssh/roots",
+        "bastion": "step-ca's SSH bastion setting",
+    }
+
+
+@define
+class LoggerConfig:
+    """step-ca's `logger` block: the access log's format (`plica start --log-format` wins over it) and the
+    header a request id is read from (and echoed in)."""
+
+    format: str = j("format", default="text")
+    trace_header: str = j("traceHeader", default="X-Smallstep-Id")
+
+
+LOG_FORMATS = ("text", "json", "common")
 
 
 DEFAULT_CIPHER_SUITES = [
@@ -129,14 +185,23 @@ class CAConfig:
     key: str = j("key", default="")
     federated_roots: list[str] = j("federatedRoots", factory=list)
     insecure_address: str = j("insecureAddress", default="")
+    # Prometheus metrics over plain HTTP (step-ca's newer releases have the same key); "" serves none.
+    metrics_address: str = j("metricsAddress", default="")
     dns_names: list[str] = j("dnsNames", factory=lambda: ["localhost", "127.0.0.1", "::1"])
     db: DBConfig | None = j("db", default=None)
     authority: AuthorityConfig = j("authority", factory=AuthorityConfig)
     ssh: SSHConfig | None = j("ssh", default=None)
+    logger: LoggerConfig | None = j("logger", default=None)
     tls: TLSOptions = j("tls", factory=TLSOptions)
     password: str = j("password", default="")
     common_name: str = j("commonName", default="Plica Online CA")
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+    ignored_keys: ClassVar[Mapping[str, str]] = {
+        "monitoring": "step-ca's New Relic monitoring (Plica: metricsAddress)",
+        "templates": "step-ca's SSH client templates",
+        "kms": "step-ca's key management settings",
+    }
 
     # Not in the file: where it came from, so relative paths resolve against the CA's home.
     path: Path | None = field(default=None, metadata={"internal": True})
@@ -221,6 +286,9 @@ def _build_converter() -> cattrs.Converter:
         flds = attrs.fields(cls)
         extra_field = next((f for f in flds if f.metadata.get("extra")), None)
         known = {f.metadata.get("json", f.name): f for f in flds if "json" in f.metadata}
+        folded = {k.lower(): k for k in known}
+        accepted: frozenset[str] = getattr(cls, "known_keys", frozenset())
+        ignored: Mapping[str, str] = getattr(cls, "ignored_keys", {})
 
         def structure(data: Any, _: type) -> Any:
             if not isinstance(data, dict):
@@ -230,8 +298,24 @@ def _build_converter() -> cattrs.Converter:
             errors: list[Exception] = []
             for key, value in data.items():
                 f = known.get(key)
+                if f is None and key not in accepted and key not in ignored:
+                    alias = folded.get(key.lower())
+                    if alias is not None and alias not in data:
+                        f = known[alias]  # Go's JSON decoding matches keys without case
+                    else:
+                        err = KeyError(key)
+                        err._plica_path = alias or key  # type: ignore[attr-defined]
+                        err._plica_unknown = (  # type: ignore[attr-defined]
+                            f"given twice, as {alias!r} and {key!r}"
+                            if alias is not None
+                            else "unknown key" + did_you_mean(key, [*known, *accepted, *ignored])
+                        )
+                        errors.append(err)
+                        continue
                 if f is None:
                     extra[key] = value
+                    if key in ignored:
+                        _note_ignored(key, ignored[key])
                     continue
                 if value is None:
                     continue
@@ -304,6 +388,8 @@ def _describe(exc: Exception, path: str) -> list[str]:
             p = (f"{path}{sub}" if sub.startswith("[") else f"{path}.{sub}") if sub else path
             if getattr(e, "_plica_missing", False):
                 out.append(f"{p}: required field is missing")
+            elif hasattr(e, "_plica_unknown"):
+                out.append(f"{p}: {e._plica_unknown}")
             else:
                 out.extend(_describe(e, p))
         return out
@@ -313,13 +399,43 @@ def _describe(exc: Exception, path: str) -> list[str]:
     return [f"{path}: {exc}"]
 
 
+def did_you_mean(key: str, known: list[str]) -> str:
+    """` (did you mean 'provisioners'?)` for the known key nearest to `key`, or '' when none is near."""
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
+
+
+def unknown_keys(data: Mapping[str, Any], known: list[str], path: str) -> None:
+    """ConfigError for the first key of `data` not in `known` (for the blocks read as raw dicts)."""
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{path}.{key}", "unknown key" + did_you_mean(key, known))
+
+
+# The ignored keys met while one `structure` call runs, as (relative path, why) pairs.
+_ignored: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("plica_ignored", default=None)
+
+
+def _note_ignored(key: str, why: str) -> None:
+    seen = _ignored.get()
+    if seen is not None:
+        seen.append(f"{key} ({why})")
+
+
 converter = _build_converter()
 
 
 def structure(data: Any, cls: type, path: str) -> Any:
-    """Structure `data` into `cls`, turning every failure into a ConfigError that names the JSON path."""
+    """Structure `data` into `cls`, turning every failure into a ConfigError that names the JSON path.
+    Keys the class accepts but Plica does not act on (`ignored_keys`) are logged as a warning."""
+    seen: list[str] = []
+    token = _ignored.set(seen)
     try:
-        return converter.structure(data, cls)
+        out = converter.structure(data, cls)
+        if seen:
+            log.warning("%s: ignoring %s", path, "; ".join(seen))
+        return out
     except Exception as e:
         lines = _describe(e, path)
         first = lines[0]
@@ -327,6 +443,8 @@ def structure(data: Any, cls: type, path: str) -> Any:
         raise ConfigError(
             p, msg + ("" if len(lines) == 1 else f" (and {len(lines) - 1} more: {'; '.join(lines[1:])})")
         ) from None
+    finally:
+        _ignored.reset(token)
 
 
 def load(path: str | os.PathLike[str]) -> CAConfig:
@@ -356,6 +474,10 @@ def validate(cfg: CAConfig) -> None:
         raise ConfigError(
             "ca.json.db.type",
             f"unsupported database type {cfg.db.type!r} (expected 'sqlite' or 'postgresql')",
+        )
+    if cfg.logger is not None and cfg.logger.format.lower() not in LOG_FORMATS:
+        raise ConfigError(
+            "ca.json.logger.format", f"unsupported format {cfg.logger.format!r} (text, json or common)"
         )
     try:
         bd = parse_duration(cfg.authority.backdate)

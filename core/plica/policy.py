@@ -43,6 +43,7 @@ from attrs import define, field, frozen
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from plica.config import did_you_mean
 from plica.errors import ConfigError, Forbidden
 from plica.names import SANs, split_sans
 
@@ -350,7 +351,10 @@ def _object(data: Any, keys: Sequence[str], path: str, what: str = "a JSON objec
         raise ConfigError(path, f"expected {what}")
     for k in data:
         if k not in keys:
-            raise ConfigError(f"{path}.{k}", f"unknown policy key (expected one of {', '.join(keys)})")
+            raise ConfigError(
+                f"{path}.{k}",
+                f"unknown policy key{did_you_mean(k, list(keys))} (expected one of {', '.join(keys)})",
+            )
     return data
 
 

@@ -14,7 +14,7 @@ from attrs import define, field
 
 from plica import claims as claims_mod
 from plica.certdesc.render import load_template_option
-from plica.config import CAConfig, ClaimsConfig, structure
+from plica.config import CAConfig, ClaimsConfig, structure, unknown_keys
 from plica.errors import ConfigError, NotFound, PluginError, Unauthorized
 from plica.plugins import Plugins, TypeEntry
 from plica.policy import NamePolicy
@@ -167,12 +167,15 @@ def _load_templates(prov: Provisioner, cfg: CAConfig, path: str) -> None:
         return
     if not isinstance(options, dict):
         raise ConfigError(f"{path}.options", "expected a JSON object")
+    unknown_keys(options, ["x509", "ssh"], f"{path}.options")
     for kind in ("x509", "ssh"):
         opt = options.get(kind)
         if opt is None:
             continue
         if not isinstance(opt, dict):
             raise ConfigError(f"{path}.options.{kind}", "expected a JSON object")
+        # templateData is free-form (what the template reads), so only this level is checked.
+        unknown_keys(opt, ["template", "templateFile", "templateData"], f"{path}.options.{kind}")
         try:
             text = load_template_option(opt, base_dir=str(cfg.home))
         except (OSError, ValueError) as e:
