@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,11 +86,13 @@ def test_plica_start_refuses_an_unknown_type(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert (
-        f"cannot start: ca.json.authority.provisioners[{n}]: provisioner type 'Frobnicator' is not installed"
+        f"cannot start: ca.json.authority.provisioners[{n}]: provisioner type 'Frobnicator' is not available"
         in r.stderr
     )
-    assert "pip install" in r.stderr and "Traceback" not in r.stderr
-    # A step type whose plugin this machine lacks (if any): the message names its distribution.
+    # No distribution provides it, so none is named (there is no `pip install` that would help).
+    assert "is not available: no installed plugin provides it, and Plica has none for it" in r.stderr
+    assert "pip install" not in r.stderr and "Traceback" not in r.stderr
+    # A type of this repository whose plugin this machine lacks (if any): the message names its distribution.
     missing = [t for t in KNOWN_DISTRIBUTIONS if t not in load_plugins().types]
     if missing:
         cfg = files.config()
@@ -123,6 +126,24 @@ def broken_site(tmp_path: Path) -> Iterator[Path]:
         sys.modules.pop("plica_broken_demo", None)
 
 
+def test_advice_names_only_distributions_this_repository_has() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    dists = {tomllib.loads(p.read_text())["project"]["name"] for p in repo.glob("plugins/*/pyproject.toml")}
+    assert set(KNOWN_DISTRIBUTIONS.values()) <= dists, set(KNOWN_DISTRIBUTIONS.values()) - dists
+    # and every type an installed plugin of this repository provides is in the table, under its distribution
+    for key, entry in load_plugins().types.items():
+        if entry.plugin.distribution in dists:
+            assert KNOWN_DISTRIBUTIONS.get(key) == entry.plugin.distribution, key
+    # step-ca's types this repository has no plugin for are "not available", not `pip install plica-oidc`
+    kernel = load_plugins(entry_points=False)
+    for step_type in ("OIDC", "SCEP", "JWK"):
+        msg = kernel.missing_type(step_type)
+        if step_type.lower() in KNOWN_DISTRIBUTIONS:
+            assert msg.endswith(f"install it with `pip install {KNOWN_DISTRIBUTIONS[step_type.lower()]}`")
+        else:
+            assert "is not available" in msg and "pip install" not in msg
+
+
 def test_a_plugin_failing_at_import_is_reported_and_skipped(broken_site: Path) -> None:
     plugins = load_plugins()
     assert (
@@ -152,8 +173,12 @@ def test_the_cli_reports_a_broken_plugin(broken_site: Path, tmp_path: Path) -> N
         env={**files.env(), **env},
     )
     assert r.returncode == 1
-    assert "plica-broken-demo 0.3 failed to import: RuntimeError: boom at import" in r.stderr
-    assert "provisioner type 'brokendemo' is not installed" in r.stderr
+    # reported as the broken plugin it is, with its error, not as "not installed"
+    assert (
+        "provisioner type 'brokendemo' is not available: its plugin 'brokendemo' from distribution "
+        "plica-broken-demo 0.3 failed to import: RuntimeError: boom at import"
+    ) in r.stderr
+    assert "not installed" not in r.stderr and "pip install" not in r.stderr
 
 
 MISSPELT_PLUGIN = """

@@ -24,14 +24,15 @@ log = logging.getLogger("plica.plugins")
 
 ENTRY_POINT_GROUP = "plica.provisioners"
 
-# step-ca's types and the distribution that provides each; used only to tell a user what to install.
+# The provisioner types this repository has a plugin for (plugins/<dir>), and its distribution: what a user
+# is told to install for a type that is missing. Only distributions that exist are named
+# (tests/test_plugins.py checks this table against plugins/*/pyproject.toml); another type is "not
+# available".
 KNOWN_DISTRIBUTIONS = {
     "jwk": "plica-jwk",
-    "oidc": "plica-oidc",
     "x5c": "plica-x5c",
     "acme": "plica-acme",
     "nebula": "plica-nebula",
-    "scep": "plica-scep",
     "k8ssa": "plica-k8ssa",
     "sshpop": "plica-sshpop",
     "aws": "plica-aws",
@@ -52,10 +53,9 @@ PER_TYPE_HOOKS = (
 )
 
 
-def distribution_for(type_name: str) -> str:
-    return KNOWN_DISTRIBUTIONS.get(
-        type_name.lower(), f"the plugin that provides provisioner type {type_name!r}"
-    )
+def distribution_for(type_name: str) -> str | None:
+    """The distribution of this repository that provides `type_name`, or None when there is none."""
+    return KNOWN_DISTRIBUTIONS.get(type_name.lower())
 
 
 @frozen
@@ -109,11 +109,27 @@ class Plugins:
     def get_type(self, type_name: str) -> TypeEntry:
         entry = self.types.get(type_name.lower())
         if entry is None:
-            raise PluginError(
-                f"provisioner type {type_name!r} is not installed: install it with `pip install "
-                f"{distribution_for(type_name)}`"
-            )
+            raise PluginError(self.missing_type(type_name))
         return entry
+
+    def missing_type(self, type_name: str) -> str:
+        """Why `type_name` has no plugin, and what to do: a broken plugin that would provide it (by its
+        entry-point name or distribution) is reported with its error; an installable one is named;
+        otherwise the type is not available."""
+        dist = distribution_for(type_name)
+        for b in self.broken:
+            if b.plugin.lower() == type_name.lower() or (dist is not None and b.distribution == dist):
+                return f"provisioner type {type_name!r} is not available: its {b.message()}"
+        if dist is not None:
+            msg = f"provisioner type {type_name!r} is not installed: install it with `pip install {dist}`"
+        else:
+            msg = (
+                f"provisioner type {type_name!r} is not available: no installed plugin provides it, "
+                "and Plica has none for it"
+            )
+        if self.broken:
+            msg += "; plugins that failed to load: " + "; ".join(b.message() for b in self.broken)
+        return msg
 
     def type_hook(self, type_name: str, hook: str) -> Callable[..., Any] | None:
         """The `hook` function of the plugin that registered `type_name`, or None when it has none."""
