@@ -31,7 +31,7 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[t
 
 
 def test_help_works_on_every_command() -> None:
-    cli = build_cli()
+    cli = build_cli().load_all()
     paths = list(all_commands(cli))
     for must in (("init",), ("start",), ("certificate",), ("renew",), ("revoke",), ("root",), ("token",),
                  ("ssh", "certificate"), ("provisioner", "capabilities")):  # fmt: skip

@@ -223,7 +223,8 @@ async def test_add_produces_the_spec_example(tmp_path: Path, type_name: str) -> 
         pytest.skip(f"{SPEC_FILE} is not beside the repository")
     if not installed(type_name):
         pytest.skip(
-            f"provisioner type {type_name} is not installed ({KNOWN_DISTRIBUTIONS[type_name.lower()]})"
+            f"provisioner type {type_name} is not installed "
+            f"({KNOWN_DISTRIBUTIONS.get(type_name.lower(), 'no plugin in this repository yet')})"
         )
     example = spec_examples()[type_name]
     case = SPEC_CASES[type_name]
@@ -327,7 +328,7 @@ def test_refusals_name_the_problem_and_leave_the_file(tmp_path: Path) -> None:
         (["update", "admin", "--x509-min-dur", "-5m"], "positive duration"),
         (["update", "admin", "--disable-renewal=maybe"], "is not true or false"),
         (["update", "admin", "--x509-template", "nope.tpl"], "template file 'nope.tpl' not found"),
-        (["add", "x", "--type", "Frobnicator"], "pip install the plugin that provides provisioner type 'Frobnicator'"),
+        (["add", "x", "--type", "Frobnicator"], "provisioner type 'Frobnicator' is not available"),
         (["add", "x", "--create"], "a password is needed"),
         (["update", "admin", "--create", "--private-key", ""], "cannot be combined"),
     ]  # fmt: skip

@@ -7,7 +7,6 @@ every installed type; type-specific flags come from the plugins (`cli_client_opt
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from plica.cli import lazy
 from plica.client import CAClient, CAClientError, fetch_root
 from plica.clientkit import ca_options, client_for, make_token, refused, write_ssh_cert
 from plica.jose import sign_compact
 from plica.keys import generate, write_private_file
 from plica.names import split_sans
-from plica.plugins import get_plugins
 from plica.tokens import token_claims
 
-
-def plugin_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([o for res in get_plugins().pm.hook.cli_client_options() for o in (res or [])]):
-        f = _attach(f, opt)
-    return f
-
-
-def _attach(f: Callable[..., Any], opt: click.Option) -> Callable[..., Any]:
-    params = getattr(f, "__click_params__", [])
-    if any(p.name == opt.name for p in params):
-        return f
-    params.append(opt)
-    f.__click_params__ = params  # type: ignore[attr-defined]
-    return f
+# Every plugin's client flags (`--x5c-cert`, ...), attached when the command runs (plica.cli.lazy).
+plugin_options = lazy.plugin_options("cli_client_options")
 
 
 @click.command("token")

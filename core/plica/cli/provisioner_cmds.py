@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from plica.cli import lazy
 from plica.cli.common import default_home, read_password_file
 from plica.client import CAClientError
 from plica.clientkit import client_for
@@ -664,5 +665,5 @@ def remove_cmd(name: str, home: Path | None, config_path: Path | None, reload: b
     _edit(cfg_path, change, reload)
 
 
-for _cmd in build_commands(get_plugins()):
-    provisioner_group.add_command(_cmd)
+# add and update take every installed type's flags: built when the group is about to run (plica.cli.lazy).
+lazy.deferred(provisioner_group, lambda: build_commands(get_plugins()))

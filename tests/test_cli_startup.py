@@ -1,0 +1,88 @@
+"""`plica --version` and `plica --help` start without importing plugins (under 0.3 s of CPU), what plugins
+add to the CLI is still there when a command runs, and no option shows a bogus `[default: (name)]`."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+
+import click
+from click.testing import CliRunner
+
+from plica.cli.main import build_cli
+
+PROBE = """
+import sys
+from plica.cli.main import main
+sys.argv = ["plica", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+mods = sorted(m for m in sys.modules if m.startswith("plica_") or m.split(".")[0] == "aiohttp")
+print("MODULES", " ".join(mods))
+"""
+
+
+def run_probe(*args: str) -> tuple[str, float]:
+    """Output of `plica ARGS` in a fresh interpreter, and the CPU seconds it took (user + system: the
+    machine may be busy, wall time is not the command's)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert r.returncode == 0, r.stderr
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return r.stdout, cpu
+
+
+def test_version_and_help_import_no_plugin_and_take_under_0_3_s() -> None:
+    for args in (("--version",), ("--help",)):
+        runs = [run_probe(*args) for _ in range(3)]
+        out = runs[0][0]
+        modules = out.split("MODULES", 1)[1].split()
+        assert modules == [], (args, modules)  # no plugin, no aiohttp
+        best = min(cpu for _, cpu in runs)
+        assert best < 0.3, (args, best)
+    assert "plica, version" in run_probe("--version")[0]
+    help_text = run_probe("--help")[0]
+    for cmd in ("init", "start", "certificate", "provisioner", "ssh", "acme"):
+        assert f"\n  {cmd} " in help_text, cmd
+    assert "[plica-acme]" in help_text  # a plugin's command, described by its distribution
+
+
+def test_what_plugins_add_is_there_when_a_command_runs() -> None:
+    runner = CliRunner()
+    r = runner.invoke(build_cli(), ["certificate", "--help"])
+    assert r.exit_code == 0 and "--x5c-cert" in r.output  # plica-x5c's client flags
+    r = runner.invoke(build_cli(), ["provisioner", "add", "--help"])
+    assert r.exit_code == 0 and "--force-cn" in r.output and "--create" in r.output
+    r = runner.invoke(build_cli(), ["ssh", "--help"])
+    assert r.exit_code == 0 and "renew" in r.output  # plica-sshpop's `ssh renew` joins the kernel's group
+    r = runner.invoke(build_cli(), ["acme", "eab", "--help"])
+    assert r.exit_code == 0 and "add" in r.output
+    r = runner.invoke(build_cli(), ["no-such-command"])
+    assert r.exit_code == 2 and "No such command" in r.output
+
+
+def test_no_option_shows_a_parameter_name_as_its_default() -> None:
+    """click.Option's second positional argument is `show_default`: a parameter name put there showed
+    `[default: (force_cn)]` on every ACME flag of `provisioner add --help`."""
+
+    def walk(cmd: click.Command, path: str) -> list[str]:
+        bad = [
+            f"{path} {p.opts[0]}: show_default={p.show_default!r}"
+            for p in cmd.params
+            if isinstance(p, click.Option) and isinstance(p.show_default, str)
+        ]
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                bad += walk(sub, f"{path} {name}")
+        return bad
+
+    assert walk(build_cli().load_all(), "plica") == []
+    r = CliRunner().invoke(build_cli(), ["provisioner", "add", "--help"])
+    assert "[default: (" not in r.output
