@@ -111,7 +111,13 @@ def test_both_workers_answer_and_share_the_database(two_workers: Server) -> None
     seen = {server_cert_fingerprint(files) for _ in range(40)}
     assert len(seen) == 2
     assert (
-        len(set(re.findall(r"serving https://\S+ \(pid (\d+), uvloop event loop\)", two_workers.log_text())))
+        len(
+            set(
+                re.findall(
+                    r"serving https://\S+ [^(]*\(pid (\d+), uvloop event loop\)", two_workers.log_text()
+                )
+            )
+        )
         == 2
     )
     before = db_counts(files)["x509_certs"]
@@ -236,6 +242,11 @@ def test_start_init_creates_and_serves_a_ca(tmp_path: Path) -> None:
         text = (tmp_path / "init.log").read_text()
         fp = hashlib.sha256(ssl.PEM_cert_to_DER_cert(root.read_text())).hexdigest()
         assert f"root fingerprint: {fp}" in text
+        # what it made, where (the README's quick start promises these), and what it listens on
+        assert f"root certificate (the one to trust): {root}" in text
+        assert f"configuration: {home / 'config' / 'ca.json'}" in text
+        assert f"database: {home / 'db' / 'plica.db'}" in text
+        assert f"serving https://127.0.0.1:{port} on the loopback interface, this machine only" in text
         assert pw.read_text().strip() not in text  # the generated password is in the file, not the log
     finally:
         code = stop(proc)

@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 from attrs import define, field
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import SSHCertificate
+from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
 
 from plica.config import CAConfig
 from plica.errors import NotFound, Unauthorized
+from plica.observe import Kind, Meter, Operation, note_provisioner
 from plica.pki import CAMaterial
 from plica.plugins import Plugins
 from plica.snapshot import Snapshot, load_snapshot
@@ -56,6 +57,8 @@ class Authority:
     start_time: float
     snapshot: Snapshot = field(init=False)
     version: str = "0.1.0"
+    # Counts certificate operations when metrics are served (plica.metrics); None costs nothing.
+    meter: Meter | None = None
 
     # ------------------------------------------------------------------ AuthorityView for plugins
     @property
@@ -92,7 +95,20 @@ class Authority:
         self, prov: Provisioner, auth: X509Authorization, request: SignRequest
     ) -> list[x509.Certificate]:
         """Steps 3-4 of the pipeline for an X.509 leaf; also used by protocol plugins (ACME, SCEP)."""
-        return await x509_issue.issue(self, prov, auth, request)
+        note_provisioner(prov.name)
+        return await self._counted("x509", "signed", x509_issue.issue(self, prov, auth, request))
+
+    async def _counted(self, kind: Kind, operation: Operation, work: Any, cert_type: str = "") -> Any:
+        """Await `work`, counting its outcome when there is a meter."""
+        if self.meter is None:
+            return await work
+        try:
+            out = await work
+        except Exception:
+            self.meter.count(kind, operation, False, cert_type)
+            raise
+        self.meter.count(kind, operation, True, cert_type or _ssh_type(out))
+        return out
 
     # ------------------------------------------------------------------ loading
     def load_snapshot(self, cfg: CAConfig) -> Snapshot:
@@ -121,6 +137,7 @@ class Authority:
         hook's part. Tokens issued before the CA started are refused, as step does."""
         token = Token.parse(raw)
         prov = self.snapshot.provisioners.for_token(token)
+        note_provisioner(prov.name)
         if prov.type.iat_check and not self.disable_issued_at_check:
             iat = token.claims.get("iat")
             if isinstance(iat, int | float) and iat < self.start_time - 1:
@@ -137,12 +154,14 @@ class Authority:
     async def renew(
         self, cert: x509.Certificate, *, token_id: str | None = None, new_key: Any = None
     ) -> list[x509.Certificate]:
-        return await x509_renew.renew(self, cert, token_id=token_id, new_key=new_key)
+        return await self._counted(
+            "x509", "renewed", x509_renew.renew(self, cert, token_id=token_id, new_key=new_key)
+        )
 
     async def rekey(
         self, cert: x509.Certificate, csr: x509.CertificateSigningRequest
     ) -> list[x509.Certificate]:
-        return await x509_renew.rekey(self, cert, csr)
+        return await self._counted("x509", "rekeyed", x509_renew.rekey(self, cert, csr))
 
     async def revoke(
         self, ott: str | None, request: RevokeRequest, *, mtls_cert: x509.Certificate | None
@@ -160,10 +179,16 @@ class Authority:
     async def ssh_sign(
         self, ott: str, request: SSHSignRequest, *, cert_type_named: bool, add_user_key: Any = None
     ) -> tuple[SSHCertificate, SSHCertificate | None]:
-        return await ssh_sign(self, ott, request, cert_type_named=cert_type_named, add_user_key=add_user_key)
+        return await self._counted(  # type: ignore[no-any-return]
+            "ssh",
+            "signed",
+            ssh_sign(self, ott, request, cert_type_named=cert_type_named, add_user_key=add_user_key),
+        )
 
     async def ssh_renew(self, ott: str, request: SSHRenewRequest, *, rekey: bool) -> SSHCertificate:
-        return await ssh_renew(self, ott, request, rekey=rekey)
+        return await self._counted(  # type: ignore[no-any-return]
+            "ssh", "rekeyed" if rekey else "renewed", ssh_renew(self, ott, request, rekey=rekey)
+        )
 
     async def ssh_revoke(self, ott: str, request: SSHRevokeRequest) -> None:
         await ssh_revoke(self, ott, request)
@@ -173,6 +198,14 @@ class Authority:
 
     async def ssh_host_exists(self, principal: str) -> bool:
         return await ssh_public.ssh_host_exists(self.storage, principal)
+
+
+def _ssh_type(result: Any) -> str:
+    """`user` or `host` for an SSH operation's certificate (step-ca's `type` label); "" for X.509."""
+    cert = result[0] if isinstance(result, tuple) else result
+    if isinstance(cert, SSHCertificate):
+        return "host" if cert.type == SSHCertificateType.HOST else "user"
+    return ""
 
 
 class _LoadingView:

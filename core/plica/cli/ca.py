@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 import sys
 from pathlib import Path
@@ -10,12 +9,14 @@ from pathlib import Path
 import click
 
 from plica import config as config_mod
+from plica import logs
 from plica.cli.common import default_home, home_option, read_password_file
+from plica.config import LOG_FORMATS
 from plica.errors import ConfigError, PluginError
 from plica.initca import InitOptions, init_ca, write_password_file
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
-from plica.storage import StorageError
+from plica.storage import StorageError, db_source
 
 
 @click.command("init")
@@ -128,8 +129,20 @@ def init_cmd(
     help="Initialise a new CA in <home> first if there is none (non-interactive: random password "
     "stored in <home>/secrets/password, EC keys, SSH CA, JWK provisioner 'admin').",
 )
-@click.option("--address", help="With --init: the address to listen on (default :9000).")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option(
+    "--address",
+    help="With --init: the address to listen on (default :9000, every network interface; "
+    "127.0.0.1:9000 for this machine only).",
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Debug logging (Plica's and its plugins', not libraries')."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(list(LOG_FORMATS)),
+    help="Log format: text, json (one object per line) or common (access lines in the Common Log "
+    "Format). Default: ca.json logger.format, else text.",
+)
 def start_cmd(
     home: Path | None,
     config_path: Path | None,
@@ -138,13 +151,16 @@ def start_cmd(
     init_first: bool,
     address: str | None,
     verbose: bool,
+    log_format: str | None,
 ) -> None:
-    """Run the CA in the foreground. SIGHUP reloads ca.json; SIGTERM stops gracefully."""
+    """Run the CA in the foreground. SIGHUP reloads ca.json; SIGTERM stops gracefully.
+
+    Logs one line per request (method, path, status, duration, provisioner, request id) on stderr."""
     # The server (aiohttp, the authority, templates) is imported by the one command that runs it, so
     # that every other command starts without it.
-    from plica.http.server import main_log_setup, run
+    from plica.http.server import run
 
-    main_log_setup(logging.DEBUG if verbose else logging.INFO)
+    logs.setup(verbose=verbose, fmt=log_format or "text")
     home = home or default_home()
     cfg_path = config_path or home / "config" / "ca.json"
     pw_default = home / "secrets" / "password"
@@ -155,12 +171,27 @@ def start_cmd(
         )
         write_password_file(pw_default, password)
         click.echo(f"Initialised a new CA in {home}", err=True)
+        click.echo(f"  root certificate (the one to trust): {res.root_path}", err=True)
         click.echo(f"  root fingerprint: {res.fingerprint}", err=True)
         click.echo(f"  CA and provisioner 'admin' password: in {pw_default} (0600)", err=True)
+        click.echo(f"  configuration: {res.config_path}", err=True)
+        try:
+            _, db = db_source(config_mod.load(res.config_path))
+            click.echo(f"  database: {db}", err=True)
+        except ConfigError:
+            pass  # reported by the start below
+        click.echo(f"  CA URL for clients: {res.ca_url}", err=True)
     if not cfg_path.exists():
         raise click.ClickException(
             f"{cfg_path} does not exist: run `plica init` first (or `plica start --init`)"
         )
+    if log_format is None:  # ca.json's logger.format, as step-ca
+        try:
+            logger = config_mod.load(cfg_path).logger
+        except ConfigError:
+            logger = None  # reported below, in the format given
+        if logger is not None:
+            logs.setup(verbose=verbose, fmt=logger.format.lower())
     password = read_password_file(password_file)
     if password is None:
         try:

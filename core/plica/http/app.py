@@ -25,6 +25,7 @@ from plica.errors import (
     PlicaError,
 )
 from plica.http import wire
+from plica.http.access import access_middleware
 from plica.http.wire import read_json
 from plica.pki import pem
 from plica.ssh.wire import cert_wire_b64
@@ -49,7 +50,12 @@ def error_response(err: PlicaError) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rid = request.headers.get("X-Request-Id") or request.headers.get("X-Smallstep-Id") or os.urandom(16).hex()
+    rid = (
+        request.get("request_id")  # plica.http.access's, when it runs
+        or request.headers.get("X-Request-Id")
+        or request.headers.get("X-Smallstep-Id")
+        or os.urandom(16).hex()
+    )
     try:
         resp = await handler(request)
     except PlicaError as e:
@@ -225,7 +231,10 @@ class Handlers:
 
 
 def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[access_middleware(authority, authority.meter), error_middleware],
+        client_max_size=MAX_BODY,
+    )
     app[AUTHORITY_KEY] = authority
     h = Handlers(authority)
     gets = {

@@ -21,12 +21,15 @@ from typing import Any
 from aiohttp import web
 
 from plica import config as config_mod
+from plica import logs
 from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError
 from plica.http.lifecycle import start_app
 from plica.http.pidfile import write_pid_file
+from plica.metrics import cleanup as cleanup_metrics
+from plica.metrics import prepare_multiprocess
 from plica.pki import CAMaterial
 from plica.plugins import Plugins, get_plugins
 from plica.storage import Storage, db_source, open_storage
@@ -95,6 +98,12 @@ async def serve(
     # busy event loop makes every query wait up to 5 ms for it, which caps throughput at high concurrency.
     sys.setswitchinterval(float(os.environ.get("PLICA_SWITCH_INTERVAL", "0.0005")))
     authority = await open_authority(cfg, material, plugins, start_time=start_time, migrate=not reuse_port)
+    metrics_runner = None
+    if cfg.metrics_address:
+        from plica.metrics import PrometheusMeter, metrics_app  # prometheus_client: only when configured
+
+        authority.meter = PrometheusMeter(start_time)
+        metrics_runner = web.AppRunner(metrics_app(authority.meter), access_log=None, handle_signals=False)
     runner, tls = await start_app(authority, plugins)
     try:
         host, port = split_address(cfg.address)
@@ -104,6 +113,10 @@ async def serve(
         if cfg.insecure_address:
             ih, ip = split_address(cfg.insecure_address)
             sites.append(web.TCPSite(runner, ih, ip, reuse_port=reuse_port))
+        if metrics_runner is not None:
+            await metrics_runner.setup()
+            mh, mp = split_address(cfg.metrics_address)
+            sites.append(web.TCPSite(metrics_runner, mh, mp, reuse_port=reuse_port))
         for s in sites:
             await s.start()
         stop = asyncio.Event()
@@ -123,13 +136,39 @@ async def serve(
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         kind = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
-        log.info("serving https://%s:%d (pid %d, %s event loop)", host, port, os.getpid(), kind)
+        log.info(
+            "serving https://%s:%d %s (pid %d, %s event loop)",
+            host,
+            port,
+            bind_scope(host, cfg.address),
+            os.getpid(),
+            kind,
+        )
+        if cfg.insecure_address:
+            log.info("serving http://%s:%d (insecureAddress)", ih, ip)
+        if metrics_runner is not None:
+            log.info("serving metrics on http://%s:%d/metrics (metricsAddress)", mh, mp)
+        log.debug(
+            "provisioners: %s",
+            ", ".join(f"{p.name} ({p.type.name})" for p in authority.snapshot.provisioners.items) or "none",
+        )
         if ready is not None:
             ready()
         await stop.wait()
         log.info("stopping (pid %d)", os.getpid())
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
+
+
+def bind_scope(host: str, address: str) -> str:
+    """Who can reach the CA, for the start-up line: ca.json's ":9000" binds every interface."""
+    if host in ("0.0.0.0", "::"):
+        return f"on every network interface, reachable from other machines: ca.json address {address!r}"
+    if host in ("127.0.0.1", "::1", "localhost"):
+        return "on the loopback interface, this machine only"
+    return f"on {host} only"
 
 
 def event_loop_name() -> str:
@@ -182,6 +221,24 @@ def run(
     if workers <= 1:
         run_event_loop(serve(config_path, cfg, material, plugins, start_time=start_time, reuse_port=False))
         return 0
+    # Workers count in files of one directory, which any of them adds up when scraped (plica.metrics).
+    metrics_dir = prepare_multiprocess() if cfg.metrics_address else None
+    try:
+        return _run_workers(config_path, cfg, material, plugins, start_time=start_time, workers=workers)
+    finally:
+        if metrics_dir is not None:
+            cleanup_metrics(metrics_dir)
+
+
+def _run_workers(
+    config_path: Path,
+    cfg: CAConfig,
+    material: CAMaterial,
+    plugins: Plugins,
+    *,
+    start_time: float,
+    workers: int,
+) -> int:
     children: list[int] = []
     for _ in range(workers):
         pid = os.fork()
@@ -222,6 +279,4 @@ def run(
 
 
 def main_log_setup(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(verbose=level <= logging.DEBUG)

@@ -45,11 +45,16 @@ _DN_OIDS = [
 async def sign(a: Authority, ott: str, request: SignRequest) -> list[x509.Certificate]:
     """/sign: the token's provisioner authorizes the request (its type's hook, only that one), then the
     leaf is issued."""
-    token, prov = a.parse_token(ott)
-    auth: X509Authorization = a.hook(prov, "x509-sign")(
-        provisioner=prov, token=token, request=request, authority=a
-    )
-    return await issue(a, prov, auth, request)
+    try:
+        token, prov = a.parse_token(ott)
+        auth: X509Authorization = a.hook(prov, "x509-sign")(
+            provisioner=prov, token=token, request=request, authority=a
+        )
+    except Exception:
+        if a.meter is not None:  # refused before issuing; `Authority.issue` counts the rest
+            a.meter.count("x509", "signed", False)
+        raise
+    return await a.issue(prov, auth, request)
 
 
 async def issue(

@@ -13,6 +13,7 @@ from cryptography import x509
 from plica.asn1 import ProvisionerExtension
 from plica.csr import check_public_key
 from plica.errors import Unauthorized
+from plica.observe import note_provisioner
 from plica.pki import random_serial
 from plica.types import Provisioner, RenewAuthorization
 from plica.x509.issue import issued_cert, store_x509
@@ -34,6 +35,7 @@ async def renew(
         prov = a.snapshot.provisioners.by_name.get(ext.name)
         if prov is None or prov.type.type_id != ext.type:
             raise Unauthorized(f"provisioner {ext.name!r} that issued this certificate no longer exists")
+        note_provisioner(prov.name)
     now = a.now()
     if prov is not None:
         if prov.claims.disable_renewal:

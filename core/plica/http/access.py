@@ -1,0 +1,89 @@
+"""The access log and the request metrics: one middleware, outermost, around every route (the kernel's
+and the plugins').
+
+One line per request on the logger `plica.access`: method, path, status, duration, the provisioner that
+served it (when one did) and the request id (the configured trace header's value — ca.json
+`logger.traceHeader`, step-ca's `X-Smallstep-Id` by default — or `X-Request-Id`, or a new one; echoed in
+`X-Request-Id`). In JSON (`--log-format json`) the fields carry step-ca's names (`request-id`, `method`,
+`path`, `status`, `duration-ns`, ...) plus `provisioner`. The same measurement feeds the latency
+histograms when metrics are served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from plica.observe import close_note, open_note
+
+if TYPE_CHECKING:
+    from plica.authority import Authority
+
+log = logging.getLogger("plica.access")
+
+Handler = Any
+DEFAULT_TRACE_HEADER = "X-Smallstep-Id"  # step-ca's
+
+
+def access_middleware(authority: Authority, meter: Any) -> Any:
+    """The middleware; `meter` is a `plica.metrics.PrometheusMeter` or None."""
+
+    @web.middleware
+    async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.perf_counter()
+        headers = request.headers
+        logger = authority.config.logger  # read per request: a reload may change it
+        trace_header = logger.trace_header if logger is not None else DEFAULT_TRACE_HEADER
+        rid = headers.get(trace_header) or headers.get("X-Request-Id") or os.urandom(16).hex()
+        request["request_id"] = rid
+        note, token = open_note()
+        status = 500
+        try:
+            resp: web.StreamResponse = await handler(request)
+            status = resp.status
+            return resp
+        except web.HTTPException as e:  # raised past the error middleware: a redirect or similar
+            status = e.status
+            raise
+        finally:
+            close_note(token)
+            seconds = time.perf_counter() - start
+            if meter is not None:
+                info = request.match_info.route.resource
+                route = info.canonical if info is not None else "unmatched"
+                meter.observe(request.method, route, status, note.provisioner, seconds)
+            if log.isEnabledFor(logging.INFO):
+                _log_line(request, status, seconds, note.provisioner, rid)
+
+    return access
+
+
+def _log_line(request: web.Request, status: int, seconds: float, provisioner: str, rid: str) -> None:
+    fields = {
+        "request-id": rid,
+        "remote-address": request.remote or "",
+        "method": request.method,
+        "path": request.path_qs,
+        "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
+        "status": status,
+        "duration-ns": int(seconds * 1e9),
+        "duration": f"{seconds * 1000:.3f}ms",
+        "provisioner": provisioner,
+        "user-agent": request.headers.get("User-Agent", ""),
+    }
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    log.log(
+        level,
+        '%s %s %d %.3fms provisioner="%s" request-id=%s',
+        request.method,
+        request.path_qs,
+        status,
+        seconds * 1000,
+        provisioner,
+        rid,
+        extra={"access": fields},
+    )

@@ -1,0 +1,79 @@
+"""The CA's log: text (the default), JSON (one object per line) or common (the access lines in the Common
+Log Format, as step-ca's `logger.format: common`), on stderr.
+
+`-v` turns on debug messages of Plica and its plugins (loggers `plica.*` and `plica_*`) only: the libraries
+underneath (asyncio, aiohttp, asyncpg, ...) stay at INFO, so their debug chatter does not bury the CA's.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, msg, and an access line's fields at the top level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "access", None)
+        if fields:
+            out.update(fields)
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(out).decode()
+
+
+class CommonFormatter(logging.Formatter):
+    """Access lines in the Common Log Format (`host - - [time] "GET /path HTTP/1.1" status -`), the rest as
+    text."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        f = getattr(record, "access", None)
+        if not f:
+            return super().format(record)
+        when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(record.created))
+        return (
+            f'{f["remote-address"] or "-"} - - [{when}] "{f["method"]} {f["path"]} {f["protocol"]}" '
+            f"{f['status']} -"
+        )
+
+
+def _ours(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.INFO or record.name.startswith("plica")
+
+
+FORMATS = ("text", "json", "common")
+
+
+def setup(*, verbose: bool = False, fmt: str = "text") -> None:
+    """Configure the root logger once for the process (the workers a master forks inherit it)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JSONFormatter())
+    elif fmt == "common":
+        handler.setFormatter(CommonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    if verbose:
+        handler.addFilter(_ours)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
