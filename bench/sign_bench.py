@@ -1,6 +1,6 @@
 """Throughput and latency of JWK X.509 issuance over HTTPS with keep-alive.
 
-    python bench/sign_bench.py [--workers 2] [--seconds 10] [--concurrency 1,8,32] [--memory 100000]
+    python bench/sign_bench.py [--workers 2] [--seconds 10] [--concurrency 1,8,32] [--memory 100000] [--metrics]
 
 Builds a real CA in a temp dir, starts `plica start --workers N`, makes the tokens and CSRs before the
 clock starts, then drives POST /sign with wrk (a C load generator, so the client costs the 2-core machine
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from plica.jose import jwe_decrypt_pbes2, key_from_jwk, sign_compact
-from plica.testing import ca_process, make_ca
+from plica.testing import ca_process, free_port, make_ca
 
 HERE = Path(__file__).resolve().parent
 
@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--memory", type=int, default=0, help="issue this many certificates, then report RSS")
+    ap.add_argument("--metrics", action="store_true", help="serve Prometheus metrics (metricsAddress) too")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -124,6 +125,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="plica-bench-") as d:
         tmp = Path(d)
         files = make_ca(tmp)
+        if args.metrics:
+            cfg = files.config()
+            cfg["metricsAddress"] = f"127.0.0.1:{free_port()}"
+            files.write_config(cfg)
         with ca_process(files, workers=args.workers) as proc:
             pids = server_pids(proc.pid)
             print(f"plica: {args.workers} worker(s), HTTPS keep-alive, JWK tokens, EC P-256 CA and CSRs")
