@@ -5,10 +5,12 @@ start-up line saying what is bound, and Prometheus metrics on metricsAddress scr
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -217,3 +219,40 @@ def test_without_metrics_address_no_metrics_are_served(tmp_path: Path) -> None:
     with ca_process(files, log=log):
         assert post_sign(files, admin_key(files), "n.example") == 201
     assert "metrics" not in log.read_text()
+
+
+# ============================================================================ what is counted, in process
+
+
+async def test_counters_follow_step_ca_for_x509_ssh_and_renewal(tmp_path: Path) -> None:
+    import aiohttp
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from plica.metrics import MULTIPROC_ENV, PrometheusMeter
+    from plica.testing import Api, in_process_ca, write_leaf
+
+    assert not os.environ.get(MULTIPROC_ENV)  # one process: the meter's own registry
+    files = make_ca(tmp_path)
+    admin = admin_key(files)
+    async with in_process_ca(files) as authority, aiohttp.ClientSession() as session:
+        meter = authority.meter = PrometheusMeter(time.time())
+        api = Api(files, session)
+        r, key = await api.sign(admin, "c.example")
+        assert r.status == 201
+        crt, kf = write_leaf(tmp_path, "c", r, key)
+        assert (await api.post("/renew", ctx=api.mtls(crt, kf))).status == 201
+        pub = ed25519.Ed25519PrivateKey.generate().public_key()
+        line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).split()[1]
+        line = line.decode()
+        step = {"ssh": {"certType": "user", "keyID": "alice", "principals": ["alice"]}}
+        ott = admin.token("alice", api.aud("/ssh/sign"), step=step)
+        r = await api.post("/ssh/sign", {"publicKey": line, "ott": ott, "certType": "user", "keyID": "alice",
+                                         "principals": ["alice"]})  # fmt: skip
+        assert r.status == 201, r.raw
+        text = meter.exposition()[0].decode()
+    assert metric(text, "step_ca_x509_signed_total", provisioner="admin", success="true") == 1.0
+    assert metric(text, "step_ca_x509_renewed_total", provisioner="admin", success="true") == 1.0
+    assert metric(text, "step_ca_ssh_signed_total", provisioner="admin", success="true", type="user") == 1.0
+    assert metric(text, "plica_http_request_duration_seconds_count", route="/renew", code="201") == 1.0
+    assert metric(text, "plica_provisioner_request_duration_seconds_count", provisioner="admin") == 3.0

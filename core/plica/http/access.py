@@ -29,8 +29,8 @@ Handler = Any
 DEFAULT_TRACE_HEADER = "X-Smallstep-Id"  # step-ca's
 
 
-def access_middleware(authority: Authority, meter: Any) -> Any:
-    """The middleware; `meter` is a `plica.metrics.PrometheusMeter` or None."""
+def access_middleware(authority: Authority) -> Any:
+    """The middleware; `authority.meter` (a `plica.metrics.PrometheusMeter` or None) is read per request."""
 
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -39,8 +39,8 @@ def access_middleware(authority: Authority, meter: Any) -> Any:
         logger = authority.config.logger  # read per request: a reload may change it
         trace_header = logger.trace_header if logger is not None else DEFAULT_TRACE_HEADER
         rid = headers.get(trace_header) or headers.get("X-Request-Id") or os.urandom(16).hex()
-        request["request_id"] = rid
         note, token = open_note()
+        note.request_id = rid
         status = 500
         try:
             resp: web.StreamResponse = await handler(request)
@@ -52,6 +52,7 @@ def access_middleware(authority: Authority, meter: Any) -> Any:
         finally:
             close_note(token)
             seconds = time.perf_counter() - start
+            meter: Any = authority.meter
             if meter is not None:
                 info = request.match_info.route.resource
                 route = info.canonical if info is not None else "unmatched"

@@ -27,6 +27,7 @@ from plica.errors import (
 from plica.http import wire
 from plica.http.access import access_middleware
 from plica.http.wire import read_json
+from plica.observe import current_request_id
 from plica.pki import pem
 from plica.ssh.wire import cert_wire_b64
 from plica.types import Route
@@ -51,7 +52,7 @@ def error_response(err: PlicaError) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = (
-        request.get("request_id")  # plica.http.access's, when it runs
+        current_request_id()  # plica.http.access's, when it runs
         or request.headers.get("X-Request-Id")
         or request.headers.get("X-Smallstep-Id")
         or os.urandom(16).hex()
@@ -232,7 +233,7 @@ class Handlers:
 
 def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[access_middleware(authority, authority.meter), error_middleware],
+        middlewares=[access_middleware(authority), error_middleware],
         client_max_size=MAX_BODY,
     )
     app[AUTHORITY_KEY] = authority
