@@ -12,6 +12,7 @@ command -v certbot >/dev/null || need+=(certbot)
 command -v lego >/dev/null || need+=(lego)
 command -v jq >/dev/null || need+=(jq)
 { command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/smallstep/certificates/ca ]; } || need+=(golang-go golang-github-smallstep-certificates-dev)
+command -v prometheus >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
