@@ -73,8 +73,7 @@ def secret(tmp: Path, name: str, value: str) -> str:
 
 
 def test_spec_encrypted_key_decrypts_with_asdf(tmp_path: Path) -> None:
-    if SPEC_FILE.exists():
-        assert SPEC_ENCRYPTED_KEY in SPEC_FILE.read_text()
+    assert SPEC_ENCRYPTED_KEY in SPEC_FILE.read_text()
     out = ok(plica("crypto", "jwe", "decrypt", "--password-file", secret(tmp_path, "pw", "asdf"),
                    stdin=SPEC_ENCRYPTED_KEY.encode()))  # fmt: skip
     jwk = orjson.loads(out)
