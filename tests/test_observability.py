@@ -256,3 +256,23 @@ async def test_counters_follow_step_ca_for_x509_ssh_and_renewal(tmp_path: Path) 
     assert metric(text, "step_ca_ssh_signed_total", provisioner="admin", success="true", type="user") == 1.0
     assert metric(text, "plica_http_request_duration_seconds_count", route="/renew", code="201") == 1.0
     assert metric(text, "plica_provisioner_request_duration_seconds_count", provisioner="admin") == 3.0
+
+
+async def test_a_protocol_plugin_names_its_provisioner_in_the_access_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("plica_acme")
+    import logging
+
+    import aiohttp
+
+    from plica.testing import Api, in_process_ca
+
+    files = make_ca(tmp_path, ssh=False)
+    files.add_provisioner({"type": "ACME", "name": "acme-1"})
+    async with in_process_ca(files) as _, aiohttp.ClientSession() as session:
+        with caplog.at_level(logging.INFO, logger="plica.access"):
+            r = await Api(files, session).get("/acme/acme-1/directory")
+            assert r.status == 200
+    (line,) = [rec for rec in caplog.records if rec.name == "plica.access"]
+    assert line.access["provisioner"] == "acme-1" and line.access["path"] == "/acme/acme-1/directory"  # type: ignore[attr-defined]

@@ -94,6 +94,7 @@ from plica.keysources import (
     refresh_key_sources,
 )
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
+from plica.observe import note_provisioner
 from plica.provisioning import (
     INSTANCE_IDENTIFIERS,
     CertType,
@@ -261,6 +262,7 @@ __all__ = [
     "metadata_url_option",
     "need_password",
     "normalize_audience",
+    "note_provisioner",
     "oid_content",
     "open_storage",
     "open_storage_for",

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 from attrs import define
 
-from plica.api import PlicaError, Provisioner
+from plica.api import PlicaError, Provisioner, note_provisioner
 
 from ..problems import Problem
 from ..provisioner import ACMEState, acme_provisioner
@@ -85,6 +85,7 @@ def acme_handler(
             prov = acme_provisioner(rt.authority, name)
             if prov is None:
                 raise Problem("malformed", f"there is no ACME provisioner named {name!r}", status=404)
+            note_provisioner(prov.name)  # for the access log and the per-provisioner latency
             links = Links(request, prov.name)
             resp = await fn(Ctx(request, rt, prov, links))
         except Problem as p:
