@@ -432,7 +432,7 @@ def structure(data: Any, cls: type, path: str) -> Any:
     seen: list[str] = []
     token = _ignored.set(seen)
     try:
-        out = converter.structure(data, cls)
+        out: Any = converter.structure(data, cls)
         if seen:
             log.warning("%s: ignoring %s", path, "; ".join(seen))
         return out
