@@ -218,6 +218,8 @@ class RenewAuthorization:
 @frozen
 class RevokeAuthorization:
     token_id: str | None
+    # The token's subject need not be the serial: an OIDC admin's ID token names a person (step-ca).
+    any_serial: bool = False
 
 
 @frozen
@@ -255,6 +257,7 @@ class SSHRenewAuthorization:
 @frozen
 class SSHRevokeAuthorization:
     token_id: str | None
+    any_serial: bool = False  # as RevokeAuthorization.any_serial
 
 
 # -------------------------------------------------------------------------------------------- extension
