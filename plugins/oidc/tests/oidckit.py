@@ -141,6 +141,7 @@ class Provider:
             "clientID": client_id,
             "clientSecret": CLIENT_SECRET,
             "configurationEndpoint": f"{self.issuer}/.well-known/openid-configuration",
+            "scopes": ["openid", "email", "groups"],
             **extra,
         }
 
