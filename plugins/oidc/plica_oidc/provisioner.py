@@ -199,6 +199,8 @@ def verify(provisioner: Provisioner, token: Token) -> Person:
     state: OIDCState = provisioner.state
     src = state.source
     if not src.fetched:
+        # Ask for an early fetch (the key source's floor limits how often): the provider may be up by now.
+        src.request_refresh()
         raise ProviderUnreachable(
             f"OIDC provider unreachable: provisioner {provisioner.name!r} has not fetched the provider's "
             f"discovery document and keys from {src.where} yet"
@@ -227,9 +229,8 @@ def verify(provisioner: Provisioner, token: Token) -> Person:
     admin = (bool(email) and sanitize_email(email) in state.admin_emails) or any(
         g in state.admin_names for g in groups
     )
-    if email and state.domains and not admin:
-        if not sanitize_email(email).endswith(state.domains):
-            raise Unauthorized(f"ID token email {email!r} is not in an allowed domain (domains)")
+    if email and state.domains and not admin and not sanitize_email(email).endswith(state.domains):
+        raise Unauthorized(f"ID token email {email!r} is not in an allowed domain (domains)")
     if state.groups and not state.groups.intersection(groups):
         raise Unauthorized("ID token groups are not among the provisioner's allowed groups (groups)")
     return Person(
