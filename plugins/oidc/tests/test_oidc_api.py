@@ -43,7 +43,10 @@ async def sign(api: Api, ott: str, cn: str, sans: list[str], key=None):  # type:
 
 
 async def test_person_gets_their_identity(
-    ca_files: CAFiles, provider: Provider, id_token: Callable[..., str], session: aiohttp.ClientSession,
+    ca_files: CAFiles,
+    provider: Provider,
+    id_token: Callable[..., str],
+    session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
     ca_files.add_provisioner(provider.block(admins=["root@example.com"], domains=["example.com"]))
@@ -72,7 +75,10 @@ async def test_person_gets_their_identity(
 
 
 async def test_names_admins_and_filters(
-    ca_files: CAFiles, provider: Provider, id_token: Callable[..., str], session: aiohttp.ClientSession,
+    ca_files: CAFiles,
+    provider: Provider,
+    id_token: Callable[..., str],
+    session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
     ca_files.add_provisioner(

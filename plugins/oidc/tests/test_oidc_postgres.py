@@ -61,7 +61,10 @@ async def sign(api: Api, ott: str):  # type: ignore[no-untyped-def]
 
 
 async def test_replay_refused_on_another_instance(
-    ca_files: CAFiles, provider: Provider, id_token: Callable[..., str], pg_url: str,
+    ca_files: CAFiles,
+    provider: Provider,
+    id_token: Callable[..., str],
+    pg_url: str,
     session: aiohttp.ClientSession,
 ) -> None:
     cfg = ca_files.config()

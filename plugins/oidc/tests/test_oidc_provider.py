@@ -94,13 +94,19 @@ async def bad_provider() -> AsyncIterator[Callable[[str], str]]:
 
 
 async def test_provider_answers_garbage_or_hangs(
-    ca_files: CAFiles, session: aiohttp.ClientSession, tmp_path: Path, fast_keys: None,
+    ca_files: CAFiles,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+    fast_keys: None,
     bad_provider: Callable[[str], str],
 ) -> None:
     provider = Provider(tmp_path)
     for name in ("garbage", "hang"):
         ca_files.add_provisioner(
-            {**provider.block(name, client_id=f"client-{name}"), "configurationEndpoint": bad_provider(f"/{name}")}
+            {
+                **provider.block(name, client_id=f"client-{name}"),
+                "configurationEndpoint": bad_provider(f"/{name}"),
+            }
         )
     async with in_process_ca(ca_files):
         api = Api(ca_files, session)

@@ -44,7 +44,10 @@ def parse(b64: str) -> SSHCertificate:
 @pytest.mark.skipif(not Path(SSHD).exists(), reason="needs openssh-server (/usr/sbin/sshd)")
 @pytest.mark.skipif(os.geteuid() != 0, reason="sshd must run as root to let a user log in")
 async def test_ssh_user_and_host_certificates(
-    ca_files: CAFiles, provider: Provider, id_token: Callable[..., str], session: aiohttp.ClientSession,
+    ca_files: CAFiles,
+    provider: Provider,
+    id_token: Callable[..., str],
+    session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
     ca_files.add_provisioner(provider.block(admins=["ops"], claims={"enableSSHCA": True}))
@@ -87,7 +90,13 @@ async def test_ssh_user_and_host_certificates(
         write_ssh_cert(Path(f"{host_key}-cert.pub"), r.json["crt"])
         known_hosts = await asyncio.to_thread(host_ca_known_hosts, ca_files, port, tmp_path / "known_hosts")
 
-    with sshd(tmp_path, port, host_key, Path(f"{host_key}-cert.pub"), ca_files.home / "certs" / "ssh_user_ca_key.pub"):
+    with sshd(
+        tmp_path,
+        port,
+        host_key,
+        Path(f"{host_key}-cert.pub"),
+        ca_files.home / "certs" / "ssh_user_ca_key.pub",
+    ):
         r2 = ssh_login(port, user_key, known_hosts, "echo", "oidc-ok")
         assert r2.returncode == 0 and "oidc-ok" in r2.stdout, r2.stderr
         assert 'ID "test-host"' in r2.stderr, r2.stderr
