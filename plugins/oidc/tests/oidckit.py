@@ -81,6 +81,10 @@ class Provider:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Provider:
+        if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+            raise RuntimeError(
+                f"oidc-provider is not installed: run `npm ci` in {PROVIDER_DIR} (.ci/system-deps.sh does)"
+            )
         cfg = {
             "port": self.port,
             "clients": [client(CLIENT_ID, "RS256"), client(ES_CLIENT_ID, "ES256")],

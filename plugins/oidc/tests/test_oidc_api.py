@@ -150,3 +150,24 @@ async def test_bad_id_tokens(
         # After all that, the real token is still good: refusals spend nothing.
         r, _ = await sign(api, real, "alice@example.com", ["alice@example.com"])
         assert r.status == 201, r.raw
+
+
+async def test_only_admins_revoke(
+    ca_files: CAFiles, provider: Provider, id_token: Callable[..., str], session: aiohttp.ClientSession
+) -> None:
+    ca_files.add_provisioner(provider.block(admins=["root@example.com"]))
+    async with in_process_ca(ca_files):
+        api = Api(ca_files, session)
+        r, _ = await sign(api, await asyncio.to_thread(id_token, "alice"), "alice", ["alice@example.com"])
+        assert r.status == 201, r.raw
+        serial = str(x509.load_pem_x509_certificate(r.json["crt"].encode()).serial_number)
+        body = {"serial": serial, "reasonCode": 1, "reason": "key compromise", "passive": True}
+        # The person themselves: 403 (step-ca: only admins revoke with an ID token), nothing stored.
+        before = db_counts(ca_files)
+        r = await api.post("/revoke", {**body, "ott": await asyncio.to_thread(id_token, "alice")})
+        refused(r, 403, "admin", "revoke")
+        assert db_counts(ca_files) == before
+        # An admin: any serial, although the ID token's subject names a person.
+        r = await api.post("/revoke", {**body, "ott": await asyncio.to_thread(id_token, "root")})
+        assert r.status == 200, r.raw
+        assert db_counts(ca_files)["revoked_x509_certs"] == before["revoked_x509_certs"] + 1

@@ -126,7 +126,7 @@ def test_add_update_and_sign_in(tmp_path: Path, provider: Provider) -> None:
         proc = started(files, "ssh", "certificate", "alice@example.com", str(tmp_path / "id_alice"),
                        "--provisioner", "sso", "--principal", "alice", "--console")  # fmt: skip
         m = read_until(proc, r"Visit (\S+) and enter the code (\S+)")
-        page, text = browse(m[1], {"user_code": m[2], "login": "alice", "password": PASSWORD})
+        _, text = browse(m[1], {"user_code": m[2], "login": "alice", "password": PASSWORD})
         assert "Sign-in Success" in text, text
         finish(proc)
         cert = serialization.load_ssh_public_identity((tmp_path / "id_alice-cert.pub").read_bytes().strip())
