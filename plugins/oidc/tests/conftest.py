@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from plica_oidc.client import Client, authorization_code_flow
 
 from .browser import sign_in

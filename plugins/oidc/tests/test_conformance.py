@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import plica_oidc
-
 from plica.testing import Reply
 from plica.testing.conformance import ProvisionerConformance, readme_block
 

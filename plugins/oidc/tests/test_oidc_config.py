@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from plica_oidc.authorize import sanitize_ssh_user, ssh_principals
-from plica_oidc.provisioner import discovery_url, sanitize_email
 
 from plica.api import ConfigError
 from plica.testing import DEFAULT_LEAF_TEMPLATE, CAFiles, load_snapshot
 from plica.testing.conformance import SSH_DEFAULT_TEMPLATE
+from plica_oidc.authorize import sanitize_ssh_user, ssh_principals
+from plica_oidc.provisioner import discovery_url, sanitize_email
 
 DATA = Path(__file__).resolve().parent / "data"
 
