@@ -122,6 +122,11 @@ class Provider:
             for line in proc.stdout:
                 self.log.append(line.decode(errors="replace"))
 
+    @property
+    def jwks_fetches(self) -> int:
+        """How often the JWKS was fetched since the test made this provider (every start counted)."""
+        return sum(1 for line in list(self.log) if line.startswith("JWKS FETCHED"))
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

@@ -120,7 +120,11 @@ async def test_provider_answers_garbage_or_hangs(
 
 
 async def test_key_rotation_without_restart(
-    ca_files: CAFiles, provider: Provider, session: aiohttp.ClientSession, fast_keys: None
+    ca_files: CAFiles,
+    provider: Provider,
+    session: aiohttp.ClientSession,
+    fast_keys: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The provider says its keys may be kept for an hour: only the unknown kid makes the CA look again.
     provider.stop()
@@ -138,7 +142,38 @@ async def test_key_rotation_without_restart(
         seen = await until_signed(api, tok)
         # The first try named a kid the CA did not have yet (401, nothing spent); then it had it.
         assert seen[0] == 401 and set(seen[:-1]) <= {401}, seen
-        # A flood of unknown kids: refused every time, the CA still serves.
-        for _ in range(20):
+        # A flood of unknown kids with the kernel's floor (one early fetch per 30 s): refused every time,
+        # and the provider asked at most once more.
+        monkeypatch.setattr("plica.keysources.ON_DEMAND_INTERVAL", 30.0)
+        fetched = provider.jwks_fetches
+        for _ in range(50):
             r = await sign(api, provider.forge({}, kid="nobody-has-this-kid"))
-            assert r.status == 401
+            assert r.status == 401 and "does not verify" in r.error()["message"]
+        await asyncio.sleep(0.5)
+        assert provider.jwks_fetches - fetched <= 1
+
+
+async def test_keys_refreshed_as_cache_control_says(
+    ca_files: CAFiles,
+    provider: Provider,
+    session: aiohttp.ClientSession,
+    fast_keys: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("plica.keysources.MIN_TTL", 0.5)
+    provider.stop()
+    provider.cache_control = "max-age=1"
+    provider.start()
+    ca_files.add_provisioner(provider.block())
+    async with in_process_ca(ca_files):
+        api = Api(ca_files, session)
+        provider.rotate()
+        fetched = provider.jwks_fetches
+        # No token has named the new kid yet: the CA fetches again on its own when max-age runs out.
+        deadline = time.monotonic() + 15
+        while provider.jwks_fetches == fetched:
+            assert time.monotonic() < deadline, "the CA never fetched the keys again"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
+        tok = await asyncio.to_thread(login_token, provider, "alice")
+        assert (await sign(api, tok)).status == 201

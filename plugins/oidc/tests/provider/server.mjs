@@ -40,13 +40,14 @@ server.listen(cfg.port || 0, '127.0.0.1', () => {
     cookies: { keys: ['plica-oidc-test-cookie-key'] },
     ttl: { IdToken: cfg.idTokenTTL || 3600, DeviceCode: 600 },
   });
-  // Let the tests choose how long the CA may keep the keys (Cache-Control on the JWKS).
-  if (cfg.cacheControl) {
-    provider.use(async (ctx, next) => {
-      await next();
-      if (ctx.path === '/jwks') ctx.set('Cache-Control', cfg.cacheControl);
-    });
-  }
+  // The tests choose how long the CA may keep the keys (Cache-Control on the JWKS) and count its fetches.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/jwks') {
+      if (cfg.cacheControl) ctx.set('Cache-Control', cfg.cacheControl);
+      process.stdout.write('JWKS FETCHED\n');
+    }
+  });
   server.on('request', provider.callback());
   process.stdout.write(`LISTENING ${port}\n`);
 });
