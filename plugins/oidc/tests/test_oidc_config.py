@@ -12,7 +12,7 @@ from plica.api import ConfigError
 from plica.testing import DEFAULT_LEAF_TEMPLATE, CAFiles, load_snapshot
 from plica.testing.conformance import SSH_DEFAULT_TEMPLATE
 from plica_oidc.authorize import sanitize_ssh_user, ssh_principals
-from plica_oidc.provisioner import discovery_url, sanitize_email
+from plica_oidc.provisioner import discovery_url, expected_issuer, sanitize_email
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -60,3 +60,29 @@ def test_ssh_principals_as_step() -> None:
     assert sanitize_ssh_user("Bob.Smith+ops@example.com") == "bobsmith_ops"
     assert ssh_principals("Bob.Smith@example.com") == ["bobsmith", "Bob.Smith", "Bob.Smith@example.com"]
     assert ssh_principals("root@example.com") == ["root", "root@example.com"]
+
+
+def test_tenant_id_replaces_the_placeholder_of_the_discovered_issuer(ca_files: CAFiles) -> None:
+    # Azure AD's common discovery document names "https://login.microsoftonline.com/{tenantid}/v2.0".
+    ca_files.add_provisioner(
+        {
+            "type": "OIDC",
+            "name": "aad",
+            "clientID": "c",
+            "tenantID": "t-1234",
+            "configurationEndpoint": "https://login.microsoftonline.com/common/v2.0",
+        }
+    )
+    prov = next(p for p in load_snapshot(ca_files).provisioners if p.name == "aad")
+    assert prov.state.source.where == (
+        "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
+    )
+    source = prov.state.source  # shared process-wide: put back what was there
+    kept, source.discovered_issuer = (
+        source.discovered_issuer,
+        "https://login.microsoftonline.com/{tenantid}/v2.0",
+    )
+    try:
+        assert expected_issuer(prov) == "https://login.microsoftonline.com/t-1234/v2.0"
+    finally:
+        source.discovered_issuer = kept
