@@ -17,6 +17,7 @@ from cryptography import x509
 from plica.api import (
     AuthorityView,
     CertType,
+    CSRCheck,
     Forbidden,
     Provisioner,
     RevokeAuthorization,
@@ -40,11 +41,7 @@ from plica_oidc.provisioner import Person, require_admin_for, verify
 SSH_USER = re.compile(r"^[a-z][-a-z0-9_]*$")
 
 
-def _person(provisioner: Provisioner, token: Token) -> Person:
-    return verify(provisioner, token)
-
-
-def _own_names_only(person: Person) -> object:
+def _own_names_only(person: Person) -> CSRCheck:
     allowed = {person.subject, *person.names}
 
     def check(csr: x509.CertificateSigningRequest) -> None:
@@ -65,7 +62,7 @@ def _own_names_only(person: Person) -> object:
 def authorize_sign(
     provisioner: Provisioner, token: Token, request: SignRequest, authority: AuthorityView
 ) -> X509Authorization:
-    person = _person(provisioner, token)
+    person = verify(provisioner, token)
     common = {
         "token_id": person.token_id,
         "credential_id": provisioner.state.client_id,
@@ -79,7 +76,7 @@ def authorize_sign(
     return X509Authorization(
         subject=person.subject,
         sans=person.names,
-        check_csr=_own_names_only(person),  # type: ignore[arg-type]
+        check_csr=_own_names_only(person),
         **common,
     )
 
@@ -116,7 +113,7 @@ def _ssh(
     authority: AuthorityView,
     cert_type: CertType,
 ) -> SSHAuthorization:
-    person = _person(provisioner, token)
+    person = verify(provisioner, token)
     if not person.email:
         raise Unauthorized("ID token has no email claim: an SSH certificate needs one")
     principals = ssh_principals(person.email)
@@ -148,7 +145,7 @@ authorize_ssh_user_sign, authorize_ssh_host_sign = ssh_sign_hooks(_ssh)
 def authorize_revoke(
     provisioner: Provisioner, token: Token, request: RevokeRequest, authority: AuthorityView
 ) -> RevokeAuthorization:
-    person = _person(provisioner, token)
+    person = verify(provisioner, token)
     require_admin_for(person, "revoke certificates")
     # An ID token's subject names the person, not a serial: an admin's token revokes any serial (step-ca).
     return RevokeAuthorization(token_id=person.token_id, any_serial=True)
@@ -158,6 +155,6 @@ def authorize_revoke(
 def authorize_ssh_revoke(
     provisioner: Provisioner, token: Token, request: SSHRevokeRequest, authority: AuthorityView
 ) -> SSHRevokeAuthorization:
-    person = _person(provisioner, token)
+    person = verify(provisioner, token)
     require_admin_for(person, "revoke SSH certificates")
     return SSHRevokeAuthorization(token_id=person.token_id, any_serial=True)

@@ -241,7 +241,7 @@ def device_flow(client: Client, *, sleep: Callable[[float], None] = time.sleep) 
         data["client_secret"] = client.secret
     grant = _json_request(client.endpoint("device_authorization_endpoint"), data)
     if not isinstance(grant, dict) or "error" in grant or not grant.get("device_code"):
-        why = grant.get("error_description") or grant.get("error") if isinstance(grant, dict) else grant
+        why = (grant.get("error_description") or grant.get("error")) if isinstance(grant, dict) else grant
         raise FlowError(f"the provider refused the device authorization request: {why}")
     click.echo(
         f"Visit {grant.get('verification_uri')} and enter the code {grant.get('user_code')}"
