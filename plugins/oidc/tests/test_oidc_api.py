@@ -13,7 +13,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from plica.testing import Api, CAFiles, csr_pem, db_counts, ec_key, in_process_ca, make_csr
+from plica.testing import Api, CAFiles, csr_pem, db_counts, ec_key, in_process_ca, make_csr, write_leaf
 from plica.testing.external import openssl_verify
 from plica.testing.tokens import b64url, b64url_decode, tamper_payload
 
@@ -56,10 +56,9 @@ async def test_person_gets_their_identity(
         for client_id, alg in ((CLIENT_ID, "RS256"), (ES_CLIENT_ID, "ES256")):
             tok = await asyncio.to_thread(id_token, "alice", client_id)
             assert b64json(tok.split(".")[0])["alg"] == alg
-            r, _ = await sign(api, tok, "alice@example.com", ["alice@example.com"])
+            r, key = await sign(api, tok, "alice@example.com", ["alice@example.com"])
             assert r.status == 201, r.raw
-            crt = tmp_path / f"alice-{alg}.crt"
-            crt.write_text("".join(r.json["certChain"]))
+            crt, key_file = write_leaf(tmp_path, f"alice-{alg}", r, key)
             leaf = openssl_verify(ca_files, crt)
             # step's default leaf for a person: subject `sub`, SANs the e-mail and <iss>#<sub>.
             assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
@@ -72,6 +71,11 @@ async def test_person_gets_their_identity(
             r, _ = await sign(api, tok, "alice@example.com", ["alice@example.com"])
             refused(r, 401, "already used")
             assert db_counts(ca_files) == before
+            # x509-renew: over mTLS with the certificate itself.
+            r = await api.post("/renew", ctx=api.mtls(crt, key_file))
+            assert r.status == 201, r.raw
+            renewed = x509.load_pem_x509_certificate(r.json["crt"].encode())
+            assert renewed.subject == leaf.subject and renewed.serial_number != leaf.serial_number
 
 
 async def test_names_admins_and_filters(

@@ -78,6 +78,13 @@ async def test_ssh_user_and_host_certificates(
                                                           "certType": "host", "keyID": "h",
                                                           "principals": ["h"]})).error()["message"]  # fmt: skip
         assert db_counts(ca_files) == before
+        # Refusals spent nothing: Alice's token still gets her own user certificate (not root's principal).
+        alice_key = tmp_path / "id_alice"
+        body = {"publicKey": ssh_key(alice_key), "ott": tok, "certType": "user", "keyID": "alice@example.com"}
+        r = await api.post("/ssh/sign", body)
+        assert r.status == 201, r.raw
+        assert parse(r.json["crt"]).valid_principals == [b"alice", b"alice@example.com"]
+        write_ssh_cert(Path(f"{alice_key}-cert.pub"), r.json["crt"])
         # Bob (an admin through the group "ops"): any principals, and a host certificate.
         tok = await asyncio.to_thread(id_token, "bob.smith")
         body = {"publicKey": ssh_key(host_key), "ott": tok, "certType": "host",
@@ -100,3 +107,6 @@ async def test_ssh_user_and_host_certificates(
         r2 = ssh_login(port, user_key, known_hosts, "echo", "oidc-ok")
         assert r2.returncode == 0 and "oidc-ok" in r2.stdout, r2.stderr
         assert 'ID "test-host"' in r2.stderr, r2.stderr
+        # Control: Alice's certificate names no principal "root"; sshd refuses it.
+        r2 = ssh_login(port, alice_key, known_hosts, "echo", "oidc-ok")
+        assert r2.returncode != 0 and "oidc-ok" not in r2.stdout, r2.stderr
