@@ -65,6 +65,10 @@ async def test_provider_down_at_start(
             tok = await asyncio.to_thread(login_token, provider, "alice")
             seen = await until_signed(api, tok)
             assert set(seen[:-1]) <= {503}, seen
+            # Down again: the CA keeps the keys it fetched, and a token issued before still verifies.
+            tok = await asyncio.to_thread(login_token, provider, "alice")
+            provider.stop()
+            assert (await sign(api, tok)).status == 201
         finally:
             provider.stop()
 
