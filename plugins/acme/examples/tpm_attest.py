@@ -58,6 +58,7 @@ class Tpm:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "TPM2TOOLS_TCTI": tcti}
+        self.persisted = False
 
     def run(self, *args: str) -> bytes:
         out = subprocess.run(args, cwd=self.dir, env=self.env, capture_output=True, timeout=60)
@@ -96,9 +97,11 @@ class Tpm:
         """TPM2_Certify of key.ctx by the AK with `qualifying_data`: (TPMS_ATTEST, the AK's RSASSA
         signature). tpm2-tools 5.4's tpm2_certify cannot pass qualifying data, so the command is sent as
         bytes (tpm2_send) on the two keys made persistent, each authorized by an empty password."""
-        for ctx, handle in (("ak.ctx", AK_HANDLE), ("key.ctx", KEY_HANDLE)):
-            self.run("tpm2_evictcontrol", "-C", "o", "-c", ctx, f"0x{handle:08x}")
-            self.flush()
+        if not self.persisted:
+            for ctx, handle in (("ak.ctx", AK_HANDLE), ("key.ctx", KEY_HANDLE)):
+                self.run("tpm2_evictcontrol", "-C", "o", "-c", ctx, f"0x{handle:08x}")
+                self.flush()
+            self.persisted = True
         pw = TPM_RS_PW.to_bytes(4, "big") + b"\x00\x00" + b"\x00" + b"\x00\x00"  # empty-password session
         body = (
             KEY_HANDLE.to_bytes(4, "big")

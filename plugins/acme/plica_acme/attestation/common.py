@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ MAX_ATTOBJ = 64 * 1024
 # attObj is a map holding attStmt, a map holding x5c, a list of byte strings: depth 3 is enough.
 MAX_CBOR_DEPTH = 8
 MAX_X5C = 5
+_B64URL = re.compile(r"[A-Za-z0-9_-]*=*")
 
 
 def bad(detail: str) -> Problem:
@@ -86,11 +88,13 @@ def decode_attobj(att_obj: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(att_obj, str) or not att_obj:
         raise bad('the response must be {"attObj": base64url(CBOR attestation object)}')
     if len(att_obj) > MAX_ATTOBJ * 4 // 3 + 4:
-        raise bad(f"attObj is longer than {MAX_ATTOBJ} bytes")
+        raise bad(f"attObj is longer than {MAX_ATTOBJ} bytes (at most {MAX_ATTOBJ})")
+    if not _B64URL.fullmatch(att_obj):
+        raise bad("attObj is not base64url (RFC 4648 §5, without padding)")
     try:
         raw = base64.urlsafe_b64decode(att_obj + "=" * (-len(att_obj) % 4))
     except (ValueError, TypeError):
-        raise bad("attObj is not base64url") from None
+        raise bad("attObj is not base64url (RFC 4648 §5, without padding)") from None
     if not raw:
         raise bad("attObj is empty")
     obj = decode_cbor(raw, "attObj")
