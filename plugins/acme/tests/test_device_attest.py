@@ -440,3 +440,45 @@ async def test_bad_payloads_and_csrs(tmp_path: Path, session: aiohttp.ClientSess
             },
         )
         assert r.status == 400 and r.problem in ("rejectedIdentifier", "compound"), r.body
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+async def test_cli_adds_a_device_attestation_provisioner(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """`plica provisioner add acme-da --type ACME --challenge device-attest-01 --attestation-format apple
+    --attestation-roots FILE` makes a provisioner that trusts that file's roots; without the flag it trusts
+    Apple's real root, so the test chain is refused."""
+    from .test_acme_admin import plica
+
+    files = make_ca(tmp_path / "ca")
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(_ROOT.pem())
+    for name, extra in (("acme-da", ["--attestation-roots", str(roots)]), ("acme-apple", [])):
+        out = plica(
+            files, "provisioner", "add", name, "--type", "ACME", "--challenge", "device-attest-01",
+            "--attestation-format", "apple", *extra,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    blocks = {p["name"]: p for p in files.config()["authority"]["provisioners"]}
+    assert blocks["acme-da"]["challenges"] == ["device-attest-01"]
+    assert blocks["acme-da"]["attestationFormats"] == ["apple"]
+    assert blocks["acme-da"]["attestationRoots"] == roots_b64(_ROOT)
+    assert "attestationRoots" not in blocks["acme-apple"]
+    async with in_process_ca(files):
+        key = ec.generate_private_key(ec.SECP256R1())
+        c = client(files, session, name="acme-da")
+        await c.register()
+        # Only device-attest-01 is enabled: a DNS name cannot be ordered there.
+        r = await c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.test"}]})
+        assert r.status == 400 and r.problem == "rejectedIdentifier", r.body
+        _, _, ch = await order_for(c, UDID)
+        body = await answer(c, ch, apple_attobj(_SUB, key, nonce=_nonce(c, ch)))
+        assert body["status"] == "valid", body
+        c = client(files, session, name="acme-apple")
+        await c.register()
+        url, order, ch = await order_for(c, UDID)
+        body = await answer(c, ch, apple_attobj(_SUB, key, nonce=_nonce(c, ch)))
+        await refused(c, url, order, ch, body, "not one of the trusted attestation roots")
