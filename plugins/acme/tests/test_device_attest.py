@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.testing import CAFiles, free_port, in_process_ca, make_ca
+from plica_acme.attestation.tpmwire import TPMError, parse_certify_info, parse_public
 
 from .acme_helpers.acme_test_ca import client
 from .acme_helpers.acme_test_client import Acme
@@ -208,7 +209,8 @@ async def test_tpm_key_gets_certificate(tmp_path: Path, session: aiohttp.ClientS
 
             # The real attestation of the TPM's key.
             url, order, ch = await order_for(c, device)
-            body = await answer(c, ch, tpm.attestation(c.key_authorization(ch["token"]), [der(ak_cert)]))
+            att = tpm.attestation(c.key_authorization(ch["token"]), [der(ak_cert)])
+            body = await answer(c, ch, att)
             assert body["status"] == "valid", body
             r = await c.get(url)
             assert r.body["status"] == "ready", r.body
@@ -226,6 +228,15 @@ async def test_tpm_key_gets_certificate(tmp_path: Path, session: aiohttp.ClientS
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]  # DefaultAttestedLeafTemplate
     openssl_verify(files, pem, tmp_path)
+    # The bounded reader: the TPM's own structures parse, and every truncation of them is refused.
+    stmt = cbor2.loads(att)["attStmt"]
+    for field, parse in (("certInfo", parse_certify_info), ("pubArea", parse_public)):
+        parse(stmt[field])
+        for n in range(len(stmt[field])):
+            with pytest.raises(TPMError):
+                parse(stmt[field][:n])
+        with pytest.raises(TPMError, match="after its end"):
+            parse(stmt[field] + b"\0")
 
 
 # ---------------------------------------------------------------------------------------------- Apple
@@ -482,3 +493,59 @@ async def test_cli_adds_a_device_attestation_provisioner(
         url, order, ch = await order_for(c, UDID)
         body = await answer(c, ch, apple_attobj(_SUB, key, nonce=_nonce(c, ch)))
         await refused(c, url, order, ch, body, "not one of the trusted attestation roots")
+
+
+# ----------------------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL at 127.0.0.1:5432 (or PLICA_TEST_POSTGRES), dropped after."""
+    import asyncio
+    import os
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
+    admin_url = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(admin_url)
+    with socket.socket() as s:
+        s.settimeout(2)
+        if s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) != 0:
+            pytest.skip("nothing listens at PostgreSQL's address")
+    name = f"plica_attest_{secrets.token_hex(6)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(parts._replace(path="/" + name))
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_yubikey_on_postgresql(
+    tmp_path: Path, session: aiohttp.ClientSession, pg_database: str
+) -> None:
+    """The attestation column and its statements on PostgreSQL."""
+    files = make_ca(tmp_path / "ca")
+    cfg = files.config()
+    cfg["db"] = {"type": "postgresql", "dataSource": pg_database}
+    files.write_config(cfg)
+    add_da(files, roots_b64(_ROOT), ["step"])
+    async with in_process_ca(files):
+        c = client(files, session, name="acme-da")
+        await c.register()
+        key = ec.generate_private_key(ec.SECP256R1())
+        _, order, ch = await order_for(c, str(_YUBIKEY.serial))
+        body = await answer(c, ch, _YUBIKEY.attobj(key, c.key_authorization(ch["token"])))
+        assert body["status"] == "valid", body
+        r = await finalize(c, order, csr(key, None))
+        assert r.status == 200, r.body
+        chain, _ = await certificate(c, r.body["certificate"])
+        assert device_sans(chain[0]) == [permanent_identifier(str(_YUBIKEY.serial))]
