@@ -243,20 +243,19 @@ async def finalize(ctx: Ctx) -> web.StreamResponse:
         raise Problem("orderNotReady", f"the order is {status}, not ready: it cannot be finalized now")
     csr, der = _parse_csr(s.payload())
     idents = [Identifier(i["type"], i["value"], "", False) for i in order.identifiers]
-    attested = None
     device = next((i.value for i in idents if i.type == PERMANENT_IDENTIFIER), None)
-    if device is not None:
+    auth: X509Authorization | None = None
+    if device is not None:  # device-attest-01: the CSR must fit the attestation
         attested = await device_attest.check_csr(ctx.store, order_id, device, csr)
+        auth = device_attest.authorization(csr, device, attested)
     else:
         _check_names(csr, idents)
     store = ctx.store
     if not await store.start_finalize(order_id):
         raise Problem("orderNotReady", "the order is already being finalized")
     try:
-        if attested is not None and device is not None:
-            chain = await ctx.rt.authority.issue(
-                ctx.prov, device_attest.authorization(csr, device, attested), _sign_request(order, csr, der)
-            )
+        if auth is not None:
+            chain = await ctx.rt.authority.issue(ctx.prov, auth, _sign_request(order, csr, der))
         else:
             chain = await _issue(ctx, order, csr, der, idents)
     except BaseException:
