@@ -37,8 +37,10 @@ from asn1crypto import csr as asn1_csr
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 COSE_RS256 = -257
+COSE_ES256 = -7
 TPM_ST_SESSIONS = 0x8002
 TPM_CC_CERTIFY = 0x00000148
 TPM_RS_PW = 0x40000009
@@ -59,6 +61,7 @@ class Tpm:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "TPM2TOOLS_TCTI": tcti}
         self.persisted = False
+        self.ak_alg = COSE_RS256
 
     def run(self, *args: str) -> bytes:
         out = subprocess.run(args, cwd=self.dir, env=self.env, capture_output=True, timeout=60)
@@ -70,12 +73,14 @@ class Tpm:
         # Transient objects fill the TPM's few slots; each tool loads what it needs from its context file.
         self.run("tpm2_flushcontext", "-t")
 
-    def create_ak(self) -> bytes:
-        """An EK and an RSA AK (RSASSA, SHA-256) under it; returns the AK's public key as PEM."""
+    def create_ak(self, alg: str = "rsa") -> bytes:
+        """An EK and an AK under it, `rsa` (RSASSA) or `ecc` (ECDSA P-256), signing with SHA-256; returns
+        the AK's public key as PEM."""
+        self.ak_alg = COSE_RS256 if alg == "rsa" else COSE_ES256
         self.run("tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub")
         self.run(
-            "tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "rsa", "-g", "sha256", "-s", "rsassa",
-            "-u", "ak.pub", "-f", "pem", "-n", "ak.name",
+            "tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", alg, "-g", "sha256",
+            "-s", "rsassa" if alg == "rsa" else "ecdsa", "-u", "ak.pub", "-f", "pem", "-n", "ak.name",
         )  # fmt: skip
         self.flush()
         return (self.dir / "ak.pub").read_bytes()
@@ -94,8 +99,8 @@ class Tpm:
         return (self.dir / "key.pem").read_bytes()
 
     def certify(self, qualifying_data: bytes) -> tuple[bytes, bytes]:
-        """TPM2_Certify of key.ctx by the AK with `qualifying_data`: (TPMS_ATTEST, the AK's RSASSA
-        signature). tpm2-tools 5.4's tpm2_certify cannot pass qualifying data, so the command is sent as
+        """TPM2_Certify of key.ctx by the AK with `qualifying_data`: (TPMS_ATTEST, the AK's signature as
+        WebAuthn wants it: RSASSA bytes, or ECDSA as DER). tpm2-tools 5.4's tpm2_certify cannot pass qualifying data, so the command is sent as
         bytes (tpm2_send) on the two keys made persistent, each authorized by an empty password."""
         if not self.persisted:
             for ctx, handle in (("ak.ctx", AK_HANDLE), ("key.ctx", KEY_HANDLE)):
@@ -110,7 +115,7 @@ class Tpm:
             + pw * 2
             + len(qualifying_data).to_bytes(2, "big")
             + qualifying_data
-            + TPM_ALG_NULL.to_bytes(2, "big")  # the AK's own scheme (RSASSA, SHA-256)
+            + TPM_ALG_NULL.to_bytes(2, "big")  # the AK's own scheme (RSASSA or ECDSA, SHA-256)
         )
         cmd = TPM_ST_SESSIONS.to_bytes(2, "big") + (10 + len(body)).to_bytes(4, "big")
         cmd += TPM_CC_CERTIFY.to_bytes(4, "big") + body
@@ -123,9 +128,16 @@ class Tpm:
         pos = 14  # tag, size, rc, parameterSize
         n = int.from_bytes(rsp[pos : pos + 2], "big")
         attest = rsp[pos + 2 : pos + 2 + n]
-        pos += 2 + n + 4  # TPMT_SIGNATURE: sigAlg, hash
-        m = int.from_bytes(rsp[pos : pos + 2], "big")
-        return attest, rsp[pos + 2 : pos + 2 + m]
+        pos += 2 + n + 4  # TPMT_SIGNATURE: sigAlg, hash, then the signature's TPM2B parts
+        parts = []
+        for _ in range(1 if self.ak_alg == COSE_RS256 else 2):  # RSASSA: sig; ECDSA: r, s
+            m = int.from_bytes(rsp[pos : pos + 2], "big")
+            parts.append(rsp[pos + 2 : pos + 2 + m])
+            pos += 2 + m
+        if self.ak_alg == COSE_RS256:
+            return attest, parts[0]
+        r, s = (int.from_bytes(p, "big") for p in parts)
+        return attest, encode_dss_signature(r, s)
 
     def attestation(self, key_authorization: str, ak_chain: list[bytes]) -> bytes:
         """The CBOR attestation object certifying key.ctx with the AK, qualified by the key authorization."""
@@ -134,7 +146,7 @@ class Tpm:
         pub = (self.dir / "key.pub").read_bytes()
         stmt = {
             "ver": "2.0",
-            "alg": COSE_RS256,
+            "alg": self.ak_alg,
             "x5c": ak_chain,
             "sig": sig,
             "certInfo": cert_info,

@@ -175,6 +175,34 @@ def swtpm(state: Path) -> Iterator[str]:
 
 
 @needs_swtpm
+async def test_tpm_with_ecdsa_ak(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    """An ECDSA AK (alg ES256, the signature DER as WebAuthn has it) and an AK certificate that names no
+    device: it binds the key only (as in step-ca), and the certificate still names the ordered device."""
+    device = "TPM-ECC-1"
+    enrolment = CA("Plica Test TPM Enrolment Root")
+    files = make_ca(tmp_path / "ca")
+    add_da(files, roots_b64(enrolment), ["tpm"])
+    with swtpm(tmp_path / "tpmstate") as tcti:
+        tpm = tpm_attest.Tpm(tmp_path / "tpm", tcti)
+        ak_cert = ak_certificate(
+            enrolment, serialization.load_pem_public_key(tpm.create_ak("ecc")), device=None
+        )
+        tpm.create_key()
+        async with in_process_ca(files):
+            c = client(files, session, name="acme-da")
+            await c.register()
+            _, order, ch = await order_for(c, device)
+            att = tpm.attestation(c.key_authorization(ch["token"]), [der(ak_cert)])
+            assert cbor2.loads(att)["attStmt"]["alg"] == -7
+            body = await answer(c, ch, att)
+            assert body["status"] == "valid", body
+            r = await finalize(c, order, tpm.csr(device))
+            assert r.status == 200, r.body
+            chain, _ = await certificate(c, r.body["certificate"])
+    assert device_sans(chain[0]) == [permanent_identifier(device)]
+
+
+@needs_swtpm
 async def test_tpm_key_gets_certificate(tmp_path: Path, session: aiohttp.ClientSession) -> None:
     device = "TPM-EK-0f1e2d3c"
     enrolment = CA("Plica Test TPM Enrolment Root")
