@@ -83,6 +83,16 @@ class _GCMParameters(core.Sequence):
     _fields = [("nonce", core.OctetString), ("icv_len", core.Integer, {"default": 12})]
 
 
+class _CertificatesInOrder(cms.CertificateSet):
+    """A SignedData's certificates in the order given: GetCACert's chain is read in order by clients (and
+    step-ca writes it so), where DER's SET OF would sort it by encoding."""
+
+    def _set_contents(self, force: bool = False) -> None:
+        self._contents = b"".join(child.dump(force=force) for child in self)
+        self._header = None
+        self._trailer = b""
+
+
 @frozen
 class PKIMessage:
     """A client's pkiMessage, read up to the point where it can be answered."""
@@ -289,7 +299,7 @@ def degenerate(certs: Sequence[x509.Certificate]) -> bytes:
             "version": "v1",
             "digest_algorithms": [],
             "encap_content_info": {"content_type": "data"},
-            "certificates": [_asn1_cert(c) for c in certs],
+            "certificates": _CertificatesInOrder([_asn1_cert(c) for c in certs]),
             "signer_infos": [],
         }
     )
@@ -401,7 +411,7 @@ def cert_rep(
             "version": "v1",
             "digest_algorithms": [{"algorithm": "sha256"}],
             "encap_content_info": {"content_type": "data", "content": content},
-            "certificates": [_asn1_cert(c) for c in (*certificates, signer_cert)],
+            "certificates": _CertificatesInOrder([_asn1_cert(c) for c in (*certificates, signer_cert)]),
             "signer_infos": [signer_info],
         }
     )

@@ -56,7 +56,7 @@ def routes(authority: AuthorityView) -> list[Route]:
         if op == "GetCACaps":
             return web.Response(body=prov.state.caps, content_type="text/plain")
         if op == "PKIOperation":
-            return await _pki_operation(authority, prov, _get_message(request.query_string))
+            return await _pki_operation(authority, prov, _get_message(request.rel_url.raw_query_string))
         raise BadRequest(f"unknown SCEP operation {op!r} (GetCACert, GetCACaps or PKIOperation)")
 
     async def post(request: web.Request) -> web.Response:
