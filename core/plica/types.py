@@ -107,8 +107,9 @@ class AuthorityView(Protocol):
     storage: Storage
     roots: list[x509.Certificate]
     intermediates: list[x509.Certificate]
-    # The private key of intermediates[0]. SCEP decrypts requests and signs replies with it when its
-    # provisioner has no decrypter of its own, as step-ca does; nothing else should need it.
+    # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
+    # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
+    # as step-ca does; nothing else should need it.
     intermediate_key: Any
     start_time: float
     disable_issued_at_check: bool

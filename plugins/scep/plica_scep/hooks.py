@@ -132,19 +132,16 @@ def provisioner_block_from_cli(
 def _encrypted_key(path: Path, password: bytes) -> bytes:
     """The decrypter key as ca.json keeps it: encrypted (an unencrypted one with `password`)."""
     data = path.read_bytes()
-    try:
-        key = serialization.load_pem_private_key(data, password or None)
-    except TypeError:
-        raise click.UsageError(
-            f"{path} is encrypted: give its password with --decrypter-key-password-file"
-        ) from None
-    except ValueError:
-        raise click.UsageError(f"{path} is not a PEM private key (or the password is wrong)") from None
+    encrypted = b"ENCRYPTED" in data
     if not password:
         raise click.UsageError(
             "ca.json keeps the decrypter key encrypted: give a password with --decrypter-key-password-file"
         )
-    if b"ENCRYPTED" in data:
+    try:
+        key = serialization.load_pem_private_key(data, password if encrypted else None)
+    except (ValueError, TypeError):
+        raise click.UsageError(f"{path} is not a PEM private key that this password opens") from None
+    if encrypted:
         return data
     return key.private_bytes(
         serialization.Encoding.PEM,

@@ -105,6 +105,8 @@ def _get_message(query: str) -> bytes:
 
 async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes) -> web.Response:
     state: SCEPState = prov.state
+    key = state.decrypter_key
+    assert key is not None  # a served authority has its keys (only the offline CLI view has none)
     try:
         msg = cms.parse_pki_message(der)
     except cms.Malformed as e:
@@ -114,7 +116,7 @@ async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes
         body = cms.cert_rep(
             msg,
             signer_cert=state.decrypter_cert,
-            signer_key=state.decrypter_key,
+            signer_key=key,
             status=cms.SUCCESS,
             content=content,
             certificates=[issued],
@@ -127,7 +129,7 @@ async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes
         body = cms.cert_rep(
             msg,
             signer_cert=state.decrypter_cert,
-            signer_key=state.decrypter_key,
+            signer_key=key,
             status=cms.FAILURE,
             fail_info=f.fail_info,
             fail_text=f.text,
@@ -143,6 +145,7 @@ async def _enrol(
     if msg.message_type not in (cms.PKCS_REQ, cms.RENEWAL_REQ):
         raise SCEPFailure(cms.BAD_REQUEST, f"message type {kind} is not supported (PKCSReq, RenewalReq)")
     msg.verify_signature()
+    assert state.decrypter_key is not None
     csr_der = msg.decrypt(state.decrypter_cert, state.decrypter_key)
     try:
         csr = x509.load_der_x509_csr(csr_der)

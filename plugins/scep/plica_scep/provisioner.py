@@ -57,7 +57,7 @@ provisioner_types = provides(TYPE)
 @frozen
 class SCEPState:
     decrypter_cert: x509.Certificate
-    decrypter_key: rsa.RSAPrivateKey
+    decrypter_key: rsa.RSAPrivateKey | None
     ca_certs: tuple[x509.Certificate, ...]  # GetCACert, in step-ca's order
     caps: bytes
     challenge: bytes
@@ -106,14 +106,16 @@ def load_state(cfg: SCEPConfig, authority: AuthorityView) -> SCEPState:
     )
 
 
-def _decrypter(cfg: SCEPConfig, authority: AuthorityView) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+def _decrypter(
+    cfg: SCEPConfig, authority: AuthorityView
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey | None]:
     """The provisioner's own decrypter, or the CA's intermediate when it is RSA."""
     if bool(cfg.decrypter_certificate) != bool(cfg.decrypter_key_pem):
         field = "decrypterKeyPEM" if cfg.decrypter_certificate else "decrypterCertificate"
         raise ConfigError(field, "decrypterCertificate and decrypterKeyPEM are given together")
     if not cfg.decrypter_certificate:
-        key = authority.intermediate_key
-        if not isinstance(key, rsa.RSAPrivateKey):
+        inter = authority.intermediates[0] if authority.intermediates else None
+        if inter is None or not isinstance(inter.public_key(), rsa.RSAPublicKey):
             raise ConfigError(
                 "",
                 "SCEP decrypts requests with an RSA key, and this CA's intermediate is not RSA: create the CA "
@@ -121,7 +123,8 @@ def _decrypter(cfg: SCEPConfig, authority: AuthorityView) -> tuple[x509.Certific
                 "(decrypterCertificate and decrypterKeyPEM, e.g. `plica provisioner add NAME --type SCEP "
                 "--decrypter-certificate ra.crt --decrypter-key ra.key`)",
             )
-        return authority.intermediates[0], key
+        # None while the CLI validates ca.json (it decrypts no CA key): only `plica start` serves.
+        return inter, authority.intermediate_key
     pem = _b64_pem("decrypterCertificate", cfg.decrypter_certificate)
     try:
         cert = x509.load_pem_x509_certificate(pem)

@@ -235,7 +235,7 @@ async def test_a_replayed_message_is_refused(env: Env) -> None:
     signer = self_signed(key)
     csr = make_csr(key, "replay", CHALLENGE).public_bytes(serialization.Encoding.DER)
     msg = pki_message(csr, signer_cert=signer, signer_key=key, recipient=_intermediate(env))
-    status, body, _ = await _post(env, "scep2", msg)
+    _status, body, _ = await _post(env, "scep2", msg)
     assert read_cert_rep(body, env.tmp, env.files.root).status == "0"
     await _failure(env, "scep2", msg, "2")
 
