@@ -29,6 +29,14 @@ from .scepkit import make_csr, open_envelope, pki_message, read_cert_rep, rsa_ke
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHALLENGE = "secret1234"
+# A provisioner template: the names SCEP puts in the template data, and an extension of its own.
+TEMPLATE = """{
+  "subject": {{ toJson .Subject }},
+  "sans": {{ toJson .SANs }},
+  "keyUsage": ["digitalSignature", "keyEncipherment"],
+  "extKeyUsage": ["clientAuth"],
+  "extensions": [{"id": "1.3.6.1.4.1.55555.1", "value": {{ toJson (b64enc "\u0005\u0000") }}}]
+}"""
 
 
 @define
@@ -57,6 +65,14 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     files.add_provisioner({"type": "SCEP", "name": "rooted", "challenge": CHALLENGE, "includeRoot": True})
     files.add_provisioner(
         {"type": "SCEP", "name": "strict", "challenge": CHALLENGE, "minimumPublicKeyLength": 3072}
+    )
+    files.add_provisioner(
+        {
+            "type": "SCEP",
+            "name": "templated",
+            "challenge": CHALLENGE,
+            "options": {"x509": {"template": TEMPLATE}},
+        }
     )
     async with in_process_ca(files), aiohttp.ClientSession() as session:
         yield Env(files=files, http=http, api=Api(files, session), session=session, tmp=tmp)
@@ -94,6 +110,21 @@ async def test_scepclient_enrols_over_plain_http_and_renews(
     assert renewed.serial_number != first.serial_number
     assert renewed.public_key() == first.public_key()
     assert db_counts(env.files)["x509_certs"] == before + 2
+
+
+async def test_template_extensions(env: Env) -> None:
+    work = env.tmp / "templated"
+    work.mkdir()
+    code, out = await scepclient(f"{env.http}/scep/templated", work, CHALLENGE, cn="router1.example")
+    assert code == 0, out
+    leaf = _verify_leaf(env, work / "client.crt", "templated")
+    assert (
+        leaf.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")).value.value
+        == b"\x05\x00"
+    )
+    assert leaf.subject.rfc4514_string() == "CN=router1.example"
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["router1.example"]
 
 
 async def test_wrong_challenge_is_bad_request_and_stores_nothing(env: Env) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -109,6 +110,13 @@ def test_ecdsa_chain_needs_a_decrypter(tmp_path: Path) -> None:
     assert block["excludeIntermediate"] is True and block["encryptionAlgorithmIdentifier"] == 1
     http = files.enable_insecure()
     with ca_process(files):
+        # excludeIntermediate: GetCACert is the decrypter's certificate alone (an ECDSA one would be
+        # useless to a client that encrypts with RSA)
+        with urllib.request.urlopen(f"{http}/scep/ra?operation=GetCACert", timeout=10) as r:
+            assert r.headers["Content-Type"] == "application/x-x509-ca-cert"
+            assert x509.load_der_x509_certificate(r.read()) == x509.load_pem_x509_certificate(
+                crt.read_bytes()
+            )
         leaf = _enrol(files, f"{http}/scep/ra", tmp_path / "c", "ra-secret")
     assert leaf.issuer == x509.load_pem_x509_certificate(files.intermediate.read_bytes()).subject
 
