@@ -18,7 +18,7 @@ from asn1crypto import algos, cms, core, parser
 from asn1crypto import x509 as asn1_x509
 from attrs import frozen
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -46,6 +46,9 @@ MESSAGE_TYPES = {
 }
 SUCCESS, FAILURE = "0", "2"
 BAD_ALG, BAD_MESSAGE_CHECK, BAD_REQUEST, BAD_TIME, BAD_CERT_ID = "0", "1", "2", "3", "4"
+
+# One answer whichever step failed (the key transport or the content), so that the reply is no oracle.
+DOES_NOT_DECRYPT = "the pkcsPKIEnvelope does not decrypt with this CA's key"
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
@@ -111,17 +114,20 @@ class PKIMessage:
         if self.signer is None:
             raise SCEPFailure(BAD_MESSAGE_CHECK, "the message carries no certificate of its signer")
         si = self._signer_info
-        name = si["digest_algorithm"]["algorithm"].native
-        if name not in _HASHES:
-            raise SCEPFailure(BAD_ALG, f"digest algorithm {name!r} is not supported")
-        digest = _digest(_HASHES[name](), self._content)
-        attrs = {a["type"].dotted: a for a in si["signed_attrs"]}
-        md = attrs.get("1.2.840.113549.1.9.4")
-        if md is None or not hmac.compare_digest(md["values"][0].native, digest):
-            raise SCEPFailure(BAD_MESSAGE_CHECK, "the messageDigest attribute does not match the content")
-        signed = si["signed_attrs"].untag().dump()
-        key = self.signer.public_key()
-        sig = si["signature"].native
+        try:
+            name = si["digest_algorithm"]["algorithm"].native
+            if name not in _HASHES:
+                raise SCEPFailure(BAD_ALG, f"digest algorithm {name!r} is not supported")
+            digest = _digest(_HASHES[name](), self._content)
+            attrs = {a["type"].dotted: a for a in si["signed_attrs"]}
+            md = attrs.get("1.2.840.113549.1.9.4")
+            if md is None or not hmac.compare_digest(md["values"][0].native, digest):
+                raise SCEPFailure(BAD_MESSAGE_CHECK, "the messageDigest attribute does not match the content")
+            signed = si["signed_attrs"].untag().dump()
+            sig = si["signature"].native
+            key = self.signer.public_key()
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, UnsupportedAlgorithm):
+            raise SCEPFailure(BAD_MESSAGE_CHECK, "the signer information is not valid CMS") from None
         try:
             if isinstance(key, rsa.RSAPublicKey):
                 key.verify(sig, signed, asym_padding.PKCS1v15(), _HASHES[name]())
@@ -154,7 +160,7 @@ class PKIMessage:
         try:
             cek = key.decrypt(encrypted_key, asym_padding.PKCS1v15())
         except ValueError:
-            raise SCEPFailure(BAD_MESSAGE_CHECK, "the content-encryption key does not decrypt") from None
+            raise SCEPFailure(BAD_MESSAGE_CHECK, DOES_NOT_DECRYPT) from None
         return _decrypt_content(alg, cek, ciphertext)
 
 
@@ -282,7 +288,7 @@ def _decrypt_content(alg: Any, key: bytes, ciphertext: bytes) -> bytes:
         unpad = padding.PKCS7(block).unpadder()
         return unpad.update(dec.update(ciphertext) + dec.finalize()) + unpad.finalize()
     except (ValueError, TypeError, AttributeError, InvalidTag):
-        raise SCEPFailure(BAD_MESSAGE_CHECK, "the pkcsPKIEnvelope does not decrypt") from None
+        raise SCEPFailure(BAD_MESSAGE_CHECK, DOES_NOT_DECRYPT) from None
 
 
 # ------------------------------------------------------------------------------------------- writing

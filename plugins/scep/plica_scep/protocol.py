@@ -19,7 +19,7 @@ import urllib.parse
 
 from aiohttp import web
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AttributeOID, NameOID
@@ -121,6 +121,14 @@ async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes
             content=content,
             certificates=[issued],
         )
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        # What the checks above did not foresee in a hostile message (a key type `cryptography` cannot
+        # load, ...) is still the client's: a FAILURE, never a 500.
+        log.warning("SCEP %s transaction %s: unreadable request (%s)", prov.name, msg.transaction_text, e)
+        body = cms.cert_rep(
+            msg, signer_cert=state.decrypter_cert, signer_key=key, status=cms.FAILURE,
+            fail_info=cms.BAD_REQUEST, fail_text="the request could not be read",
+        )  # fmt: skip
     except SCEPFailure as f:
         log.info(
             "SCEP %s transaction %s refused (failInfo %s): %s",
@@ -164,6 +172,11 @@ async def _enrol(
     else:
         await _check_renewal(authority, prov, state, msg.signer)
         spent = _message_id(prov, msg)
+    if not isinstance(msg.signer.public_key(), rsa.RSAPublicKey):
+        # checked before anything is issued: the reply is encrypted to the signer's key
+        raise SCEPFailure(
+            cms.BAD_ALG, "the reply can only be encrypted to an RSA key, and the signer's is not"
+        )
     pub = csr.public_key()
     if isinstance(pub, rsa.RSAPublicKey) and pub.key_size < state.min_key_bits:
         raise SCEPFailure(
@@ -193,7 +206,8 @@ async def _enrol(
     except PlicaError as e:
         raise SCEPFailure(cms.BAD_REQUEST, e.message) from None
     leaf = chain[0]
-    content = cms.envelope(cms.degenerate([leaf]), msg.certificates, state.encryption)
+    # RFC 8894 §3.3.2: the certificate goes back encrypted to the certificate the request was signed with.
+    content = cms.envelope(cms.degenerate([leaf]), [msg.signer], state.encryption)
     log.info(
         "SCEP %s issued serial %d (transaction %s, %s)",
         prov.name,

@@ -19,8 +19,8 @@ from asn1crypto import x509 as asn1_x509
 from attrs import frozen
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import AttributeOID, NameOID
 
@@ -80,7 +80,7 @@ def pki_message(
     csr_der: bytes,
     *,
     signer_cert: x509.Certificate,
-    signer_key: rsa.RSAPrivateKey,
+    signer_key: Any,
     recipient: x509.Certificate,
     message_type: str = "19",
     transaction_id: str = "",
@@ -132,7 +132,13 @@ def pki_message(
         cms.CMSAttribute({"type": VERISIGN + "5", "values": [core.OctetString(nonce or os.urandom(16))]}),
     ]
     signed = cms.CMSAttributes([cms.CMSAttribute.load(a) for a in sorted(x.dump() for x in attrs)])
-    signature = signer_key.sign(signed.dump(), asym_padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(signer_key, ec.EllipticCurvePrivateKey):
+        signature, sig_alg = signer_key.sign(signed.dump(), ec.ECDSA(hashes.SHA256())), "sha256_ecdsa"
+    else:
+        signature, sig_alg = (
+            signer_key.sign(signed.dump(), asym_padding.PKCS1v15(), hashes.SHA256()),
+            "rsassa_pkcs1v15",
+        )
     sd = {
         "version": "v1",
         "digest_algorithms": [{"algorithm": "sha256"}],
@@ -144,7 +150,7 @@ def pki_message(
                 "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value=_ias(signer_cert)),
                 "digest_algorithm": {"algorithm": "sha256"},
                 "signed_attrs": signed,
-                "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
+                "signature_algorithm": {"algorithm": sig_alg},
                 "signature": signature,
             }
         ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import random
 import subprocess
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ import yarl
 from attrs import define
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.api import PROVISIONER_OID, ProvisionerExtension
 from plica.testing import Api, CAFiles, db_counts, in_process_ca, make_ca
@@ -252,6 +254,15 @@ async def test_refusals_are_failures_with_their_fail_info(env: Env) -> None:
         pki_message(good, signer_cert=signer, signer_key=key, recipient=inter, message_type="17"),
         "4",
     )
+    # an ECDSA requester: the reply could not be encrypted to it, so nothing is issued
+    eckey = ec.generate_private_key(ec.SECP256R1())
+    eccsr = make_csr(eckey, "dev", CHALLENGE).public_bytes(serialization.Encoding.DER)
+    await _failure(
+        env,
+        "scep2",
+        pki_message(eccsr, signer_cert=self_signed(eckey), signer_key=eckey, recipient=inter),
+        "0",
+    )
     # a message type the CA does not serve (GetCRL)
     await _failure(
         env,
@@ -313,3 +324,27 @@ async def test_provisioners_redacts_the_secrets(env: Env) -> None:
     assert base64.b64decode(mine["decrypterKeyPEM"]) == b"*** REDACTED ***"
     assert mine["encryptionAlgorithmIdentifier"] == 2 and mine["minimumPublicKeyLength"] == 2048
     assert CHALLENGE not in str(provs)
+
+
+async def test_mutated_messages_are_never_a_server_error(env: Env) -> None:
+    """Bytes of a good message flipped or cut at random: every answer is a CertRep or a 400, never a 500,
+    and at most the one message that still verifies gets a certificate (its replays do not)."""
+    rng = random.Random(8894)
+    key = rsa_key()
+    csr = make_csr(key, "fuzz", CHALLENGE).public_bytes(serialization.Encoding.DER)
+    msg = pki_message(csr, signer_cert=self_signed(key), signer_key=key, recipient=_intermediate(env))
+    before = db_counts(env.files)["x509_certs"]
+    for i in range(150):
+        data = bytearray(msg)
+        if i % 5 == 4:
+            data = data[: rng.randrange(len(data))]
+        else:
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        status, raw, ctype = await _post(env, "scep2", bytes(data))
+        assert (status, ctype) in ((200, "application/x-pki-message"), (400, "application/json")), (
+            i,
+            status,
+            raw,
+        )
+    assert db_counts(env.files)["x509_certs"] - before <= 1
