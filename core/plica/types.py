@@ -210,6 +210,12 @@ class X509Authorization:
     token_claims: dict[str, Any] | None = None
     authorization_crt: Any = None
     force_cn: bool = False
+    # The x509util template (by its Go name) rendered when the provisioner has none: step-ca picks
+    # DefaultAttestedLeafTemplate for ACME device-attest-01 orders instead of building the default leaf.
+    default_template: str | None = None
+    # `.SANs` as typed entries ({"type", "value"}) when the names cannot be plain strings typed
+    # automatically (`sans`): the permanentIdentifier SAN of an attested device. Templates only.
+    san_entries: list[dict[str, str]] | None = None
 
 
 @frozen
