@@ -33,3 +33,6 @@ command -v tpm2_send >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=nonin
 # plugins/oidc's tests run the npm package oidc-provider (node >= 20): installed from its committed lockfile.
 command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
 (cd "$(dirname "$0")/../plugins/oidc/tests/provider" && npm ci --no-audit --no-fund --loglevel=error)
+command -v scepclient >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends scep >/dev/null; }  # plugins/scep: micromdm's scepclient
+[ -x /usr/lib/certmonger/scep-submit ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends certmonger >/dev/null; }  # plugins/scep: certmonger's scep-submit
+command -v dbus-run-session >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dbus >/dev/null; }  # plugins/scep: certmonger on a private D-Bus session

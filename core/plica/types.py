@@ -107,6 +107,10 @@ class AuthorityView(Protocol):
     storage: Storage
     roots: list[x509.Certificate]
     intermediates: list[x509.Certificate]
+    # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
+    # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
+    # as step-ca does; nothing else should need it.
+    intermediate_key: Any
     start_time: float
     disable_issued_at_check: bool
 
@@ -271,12 +275,18 @@ class SSHRevokeAuthorization:
 
 @frozen
 class Route:
-    """An HTTP route a plugin adds (ACME, SCEP). `handler` is an aiohttp handler coroutine."""
+    """An HTTP route a plugin (ACME, SCEP) or the kernel adds. `handler` is an aiohttp handler coroutine.
+
+    `insecure=True` marks a route that may also be served without TLS: when ca.json sets `insecureAddress`,
+    the plain-HTTP listener serves exactly the routes so marked (SCEP, whose clients mostly speak plain
+    HTTP; the CRL) and answers 404 to everything else, the token API above all. Every route is served on
+    the TLS listener as well."""
 
     method: str
     path: str
     handler: Callable[..., Any]
     name: str = ""
+    insecure: bool = False
 
 
 @frozen
