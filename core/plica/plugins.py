@@ -30,9 +30,11 @@ ENTRY_POINT_GROUP = "plica.provisioners"
 # available".
 KNOWN_DISTRIBUTIONS = {
     "jwk": "plica-jwk",
+    "oidc": "plica-oidc",
     "x5c": "plica-x5c",
     "acme": "plica-acme",
     "nebula": "plica-nebula",
+    "scep": "plica-scep",
     "k8ssa": "plica-k8ssa",
     "sshpop": "plica-sshpop",
     "aws": "plica-aws",

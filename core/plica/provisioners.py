@@ -167,7 +167,8 @@ def _load_templates(prov: Provisioner, cfg: CAConfig, path: str) -> None:
         return
     if not isinstance(options, dict):
         raise ConfigError(f"{path}.options", "expected a JSON object")
-    unknown_keys(options, ["x509", "ssh"], f"{path}.options")
+    # step-ca's provisioner options: templates, and webhooks (read by the types that call them, e.g. SCEP)
+    unknown_keys(options, ["x509", "ssh", "webhooks"], f"{path}.options")
     for kind in ("x509", "ssh"):
         opt = options.get(kind)
         if opt is None:

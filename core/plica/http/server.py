@@ -145,7 +145,9 @@ async def serve(
             kind,
         )
         if cfg.insecure_address:
-            log.info("serving http://%s:%d (insecureAddress)", ih, ip)
+            log.info(
+                "serving plain http on %s: only the routes that may go without TLS", cfg.insecure_address
+            )
         if metrics_runner is not None:
             log.info("serving metrics on http://%s:%d/metrics (metricsAddress)", mh, mp)
         log.debug(
