@@ -153,8 +153,9 @@ def test_step_ca_keys_plica_ignores_are_listed_in_a_warning(
     with caplog.at_level(logging.WARNING, logger="plica.config"):
         load(tmp_path, files, edit)
     warned = " ".join(r.getMessage() for r in caplog.records if r.name == "plica.config")
-    for key in ("templates", "monitoring", "deploymentType", "badgerFileLoadingMode"):
-        assert key in warned
+    for path in ("ca.json.templates", "ca.json.monitoring", "ca.json.authority.deploymentType",
+                 "ca.json.db.badgerFileLoadingMode"):  # fmt: skip
+        assert f"{path} (" in warned, (path, warned)
     # and they are written back as they were
     data = files.config()
     edit(data)

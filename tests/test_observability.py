@@ -99,6 +99,27 @@ def test_text_access_log_line(tmp_path: Path) -> None:
     ), line
 
 
+def test_ca_json_logger_block_sets_the_format_and_the_trace_header(tmp_path: Path) -> None:
+    files = make_ca(tmp_path, ssh=False)
+    cfg = files.config()
+    cfg["logger"] = {"format": "json", "traceHeader": "X-Trace-Id"}  # step-ca's logger block
+    files.write_config(cfg)
+    log = tmp_path / "server.log"
+    with ca_process(files, log=log):
+        ott = admin_key(files).token("l.example", f"{files.url}/1.0/sign", sans=["l.example"])
+        body = json.dumps(
+            {"csr": csr_pem(make_csr(ec_key(), "l.example", ["l.example"])), "ott": ott}
+        ).encode()
+        req = urllib.request.Request(f"{files.url}/1.0/sign", data=body, method="POST")
+        req.add_header("X-Trace-Id", "from-the-trace-header")
+        ctx = ssl.create_default_context(cafile=str(files.root))
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            assert r.status == 201 and r.headers["X-Request-Id"] == "from-the-trace-header"
+        wait_for(lambda: "from-the-trace-header" in log.read_text(), what="the access line")
+    line = next(x for x in log.read_text().splitlines() if "from-the-trace-header" in x)
+    assert json.loads(line)["provisioner"] == "admin"
+
+
 # ============================================================================ metrics, scraped by Prometheus
 
 

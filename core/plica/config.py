@@ -18,12 +18,13 @@ are written back unchanged, so tools that edit ca.json lose nothing.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import difflib
 import logging
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -261,7 +262,8 @@ def _build_converter() -> cattrs.Converter:
         out, errors = [], []
         for i, v in enumerate(value):
             try:
-                out.append(conv.structure(v, item))
+                with _within(f"[{i}]"):
+                    out.append(conv.structure(v, item))
             except Exception as e:
                 e._plica_path = f"[{i}]"  # type: ignore[attr-defined]  # so the error names the element: dnsNames[1]
                 errors.append(e)
@@ -320,7 +322,8 @@ def _build_converter() -> cattrs.Converter:
                 if value is None:
                     continue
                 try:
-                    kwargs[f.name] = conv.structure(value, f.type)
+                    with _within(f".{key}"):
+                        kwargs[f.name] = conv.structure(value, f.type)
                 except Exception as e:
                     e.__notes__ = [*getattr(e, "__notes__", []), f"Structuring field {key!r}"]
                     e._plica_path = key  # type: ignore[attr-defined]
@@ -413,14 +416,24 @@ def unknown_keys(data: Mapping[str, Any], known: list[str], path: str) -> None:
             raise ConfigError(f"{path}.{key}", "unknown key" + did_you_mean(key, known))
 
 
-# The ignored keys met while one `structure` call runs, as (relative path, why) pairs.
+# While one `structure` call runs: the ignored keys met (as "path (why)"), and where the converter is.
 _ignored: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("plica_ignored", default=None)
+_where: contextvars.ContextVar[str] = contextvars.ContextVar("plica_where", default="")
+
+
+@contextlib.contextmanager
+def _within(step: str) -> Iterator[None]:
+    token = _where.set(_where.get() + step)
+    try:
+        yield
+    finally:
+        _where.reset(token)
 
 
 def _note_ignored(key: str, why: str) -> None:
     seen = _ignored.get()
     if seen is not None:
-        seen.append(f"{key} ({why})")
+        seen.append(f"{_where.get()}.{key} ({why})")
 
 
 converter = _build_converter()
@@ -431,10 +444,11 @@ def structure(data: Any, cls: type, path: str) -> Any:
     Keys the class accepts but Plica does not act on (`ignored_keys`) are logged as a warning."""
     seen: list[str] = []
     token = _ignored.set(seen)
+    where = _where.set(path)
     try:
         out: Any = converter.structure(data, cls)
         if seen:
-            log.warning("%s: ignoring %s", path, "; ".join(seen))
+            log.warning("ignoring keys Plica does not use: %s", "; ".join(seen))
         return out
     except Exception as e:
         lines = _describe(e, path)
@@ -444,6 +458,7 @@ def structure(data: Any, cls: type, path: str) -> Any:
             p, msg + ("" if len(lines) == 1 else f" (and {len(lines) - 1} more: {'; '.join(lines[1:])})")
         ) from None
     finally:
+        _where.reset(where)
         _ignored.reset(token)
 
 
