@@ -129,6 +129,8 @@ async def serve(
                     raise ConfigError("ca.json.db", "the db block cannot change on reload; restart the CA")
                 authority.install(authority.load_snapshot(new))
                 log.info("reloaded %s (pid %d)", config_path, os.getpid())
+                if new.metrics_address != cfg.metrics_address:
+                    log.warning("metricsAddress changed: the metrics listener moves at the next restart")
             except (ConfigError, PluginError, OSError, ValueError) as e:
                 log.error("reload of %s failed, keeping the previous configuration: %s", config_path, e)
 
