@@ -89,7 +89,7 @@ class ServerTLS:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(a.material.akid, critical=False)  # type: ignore[arg-type]
         )
-        leaf = a.material.sign_builder(cert)
+        leaf = a.material.sign_builder_now(cert)
         chain = leaf.public_bytes(serialization.Encoding.PEM) + "".join(a.material.chain_pem).encode()
         # ssl can only load from files: a private temp dir, the key encrypted with a one-time password.
         pw = secrets.token_bytes(24)
