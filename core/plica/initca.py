@@ -144,8 +144,10 @@ def _init(opts: InitOptions, plugins: Plugins, made: _Made, manager: KeyManager 
     def kms_key(role: str, key_spec: KeySpec) -> Signer:
         assert manager is not None
         uri = KMS_KEY_URIS[role]
-        made.keys.append(uri)  # before: a half-made key is removed too
-        return Signer(manager.create_key(uri, key_spec), what=f"{role} key")
+        # Recorded once made: a key that was already there (create_key refuses it) is not init's to remove.
+        key = manager.create_key(uri, key_spec)
+        made.keys.append(uri)
+        return Signer(key, what=f"{role} key")
 
     root_key: PrivateKey | Signer
     if opts.root_cert is not None and opts.root_key is not None:

@@ -117,8 +117,10 @@ def init_cmd(
             ),
             get_plugins(),
         )
-    except (FileExistsError, ConfigError, KeyDecryptError, KeyUnavailable) as e:
-        raise click.ClickException(str(e.message if isinstance(e, KeyUnavailable) else e)) from None
+    except (FileExistsError, ConfigError, KeyDecryptError) as e:
+        raise click.ClickException(str(e)) from None
+    except KeyUnavailable as e:
+        raise click.ClickException(f"{e.message}: {e.detail}") from None
     click.echo(f"✔ Root certificate: {res.root_path}")
     click.echo(f"✔ Root fingerprint: {res.fingerprint}")
     click.echo(f"✔ CA configuration: {res.config_path}")
@@ -204,4 +206,6 @@ def start_cmd(
         code = run(cfg_path, password, workers=workers)
     except (ConfigError, PluginError, KeyDecryptError, StorageError) as e:
         raise click.ClickException(f"cannot start: {e}") from None
+    except KeyUnavailable as e:  # the token went away while the CA was starting
+        raise click.ClickException(f"cannot start: {e.message}: {e.detail}") from None
     sys.exit(code)
