@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -24,13 +25,14 @@ _dummies: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def throwaway_key(public_key: Any) -> Any:
+def throwaway_key(public_key: Any, pss: bool = False) -> Any:
     """A private key of `public_key`'s kind (curve irrelevant to ECDSA's algorithm identifier; RSA at 1024
-    bits: its size is in no to-be-signed structure), made once per process."""
+    bits, its size being in no to-be-signed structure, or 2048 for PSS, whose salt as long as a SHA-512
+    digest does not fit 1024), made once per process."""
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         kind = "ec"
     elif isinstance(public_key, rsa.RSAPublicKey):
-        kind = "rsa"
+        kind = "rsa-pss" if pss else "rsa"
     elif isinstance(public_key, ed25519.Ed25519PublicKey):
         kind = "ed25519"
     else:
@@ -40,8 +42,8 @@ def throwaway_key(public_key: Any) -> Any:
         if key is None:
             if kind == "ec":
                 key = ec.generate_private_key(ec.SECP256R1())
-            elif kind == "rsa":
-                key = rsa.generate_private_key(65537, 1024)
+            elif kind.startswith("rsa"):
+                key = rsa.generate_private_key(65537, 2048 if pss else 1024)
             else:
                 key = ed25519.Ed25519PrivateKey.generate()
             _dummies[kind] = key
@@ -76,7 +78,7 @@ def prepare(
 ) -> tuple[bytes, bytes, Any]:
     """(tbs, algorithm identifier, hash) of a CertificateBuilder or CertificateRevocationListBuilder."""
     h = _hash_for(signer, hash_alg)
-    dummy = throwaway_key(signer.public_key)
+    dummy = throwaway_key(signer.public_key, pss)
     pad = _padding(pss, h)
     signed = builder.sign(dummy, h, rsa_padding=pad) if pad is not None else builder.sign(dummy, h)
     tbs, alg = _outer(signed.public_bytes(serialization.Encoding.DER))
@@ -110,14 +112,38 @@ async def sign_crl(
 async def sign_ocsp(
     builder: ocsp.OCSPResponseBuilder, signer: Signer, hash_alg: Any = None
 ) -> ocsp.OCSPResponse:
-    """An OCSP response `builder` (responder cert and id already set) signed by `signer`: the
-    tbsResponseData of the BasicOCSPResponse is what gets signed (RFC 6960 §4.2.1)."""
+    """An OCSP response `builder` (responses and responder id set; the responder certificate's key is
+    `signer`'s) signed by `signer`: the tbsResponseData of the BasicOCSPResponse is what gets signed (RFC 6960
+    §4.2.1). cryptography insists that the responder certificate matches the signing key, so the throwaway
+    signature is made with a stand-in responder certificate whose responder id is then set back."""
     h = _hash_for(signer, hash_alg)
-    signed = builder.sign(throwaway_key(signer.public_key), h)
+    responder, encoding = builder._responder_id  # type: ignore[attr-defined,misc]
+    dummy = throwaway_key(signer.public_key)
+    stand_in = (
+        x509.CertificateBuilder()
+        .subject_name(responder.subject)
+        .issuer_name(responder.issuer)
+        .public_key(dummy.public_key())
+        .serial_number(responder.serial_number)
+        .not_valid_before(responder.not_valid_before_utc)
+        .not_valid_after(responder.not_valid_after_utc)
+        .sign(dummy, h)
+    )
+    signed = ocsp.OCSPResponseBuilder(
+        response=builder._response,  # type: ignore[attr-defined]
+        responder_id=(stand_in, encoding),
+        certs=builder._certs,  # type: ignore[attr-defined]
+        extensions=builder._extensions,  # type: ignore[attr-defined]
+    ).sign(dummy, h)
     resp = asn1_ocsp.OCSPResponse.load(signed.public_bytes(serialization.Encoding.DER))
     basic = resp["response_bytes"]["response"].parsed
-    tbs = basic["tbs_response_data"].dump()
-    sig = await signer.sign(tbs, h)
-    basic["signature"] = sig
+    real = asn1_x509.Certificate.load(responder.public_bytes(serialization.Encoding.DER))
+    tbs_data = basic["tbs_response_data"]
+    if encoding == ocsp.OCSPResponderEncoding.HASH:
+        tbs_data["responder_id"] = asn1_ocsp.ResponderId(name="by_key", value=real.public_key.sha1)
+    else:
+        tbs_data["responder_id"] = asn1_ocsp.ResponderId(name="by_name", value=real.subject)
+    tbs = tbs_data.dump(force=True)
+    basic["signature"] = await signer.sign(tbs, h)
     resp["response_bytes"]["response"] = basic
     return ocsp.load_der_ocsp_response(resp.dump(force=True))
