@@ -90,7 +90,7 @@ def test_signatures_of_every_kind(tmp_path: Path, module: Module, kty: str) -> N
                 NOW + dt.timedelta(hours=1),
                 None,
                 None,
-            )  # fmt: skip
+            )
             .responder_id(ocsp.OCSPResponderEncoding.HASH, cert)
         )
         resp = asyncio.run(sign_ocsp(ob, signer))
