@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import ocsp as asn1_ocsp  # type: ignore[import-untyped]
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -116,8 +116,8 @@ async def sign_ocsp(
     `signer`'s) signed by `signer`: the tbsResponseData of the BasicOCSPResponse is what gets signed (RFC 6960
     §4.2.1). cryptography insists that the responder certificate matches the signing key, so the throwaway
     signature is made with a stand-in responder certificate whose responder id is then set back."""
-    h = _hash_for(signer, hash_alg)
-    responder, encoding = builder._responder_id  # type: ignore[attr-defined,misc]
+    h: Any = _hash_for(signer, hash_alg)
+    responder, encoding = builder._responder_id  # type: ignore[misc]
     dummy = throwaway_key(signer.public_key)
     stand_in = (
         x509.CertificateBuilder()
@@ -130,10 +130,10 @@ async def sign_ocsp(
         .sign(dummy, h)
     )
     signed = ocsp.OCSPResponseBuilder(
-        response=builder._response,  # type: ignore[attr-defined]
+        response=builder._response,
         responder_id=(stand_in, encoding),
-        certs=builder._certs,  # type: ignore[attr-defined]
-        extensions=builder._extensions,  # type: ignore[attr-defined]
+        certs=builder._certs,
+        extensions=builder._extensions,
     ).sign(dummy, h)
     resp = asn1_ocsp.OCSPResponse.load(signed.public_bytes(serialization.Encoding.DER))
     basic = resp["response_bytes"]["response"].parsed
