@@ -233,6 +233,8 @@ def _init(opts: InitOptions, plugins: Plugins, made: _Made, manager: KeyManager 
         provs.append({"type": "SSHPOP", "name": "sshpop", "claims": {"enableSSHCA": True}})
 
     write(cfg_path, orjson.dumps(cfg, option=orjson.OPT_INDENT_2) + b"\n")
+    if opts.kms and "pin-value=" in opts.kms.lower():
+        os.chmod(cfg_path, 0o600)  # ca.json holds the token's PIN (step's form); pin-source keeps it out
     host = opts.dns_names[0] if opts.dns_names else "localhost"
     port = opts.address.rpartition(":")[2]
     ca_url = f"https://{host}:{port}"

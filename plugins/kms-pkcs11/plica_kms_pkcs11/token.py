@@ -188,26 +188,35 @@ class Token:
         """The pool's generation, connecting first when forked or broken (see the module docstring)."""
         if self._pid == os.getpid() and self._broken is None:
             return self._gen
-        with self._lock:
-            if self._pid != os.getpid():
-                self._broken = self._broken or "forked"
-                self._last_try = 0.0
-            if self._broken is None:
-                return self._gen
-            now = time.monotonic()
-            if now - self._last_try < RETRY_SECONDS:
-                raise KeyUnavailable(f"{self.uri.shown}: {self._broken}")
-            self._last_try = now
-            try:
-                self.connect()
-            except KeyUnavailable as e:
-                self._broken = e.detail or "unavailable"
-                raise
-            except ConfigError as e:  # a pin-source that cannot be read now
-                self._broken = e.message
-                raise KeyUnavailable(f"{e.message}") from None
-            log.info("PKCS#11 token connected: %s (pid %d)", self.uri.shown, os.getpid())
+        # One thread reconnects; the others answer "unavailable" at once instead of queueing behind a
+        # module that may take long to fail.
+        if not self._lock.acquire(timeout=0.05):
+            raise KeyUnavailable(f"{self.uri.shown}: reconnecting")
+        try:
+            return self._reconnect()
+        finally:
+            self._lock.release()
+
+    def _reconnect(self) -> int:
+        if self._pid != os.getpid():
+            self._broken = self._broken or "forked"
+            self._last_try = 0.0
+        if self._broken is None:
             return self._gen
+        now = time.monotonic()
+        if now - self._last_try < RETRY_SECONDS:
+            raise KeyUnavailable(f"{self.uri.shown}: {self._broken}")
+        self._last_try = now
+        try:
+            self.connect()
+        except KeyUnavailable as e:
+            self._broken = e.detail or "unavailable"
+            raise
+        except ConfigError as e:  # a pin-source that cannot be read now
+            self._broken = e.message
+            raise KeyUnavailable(f"{e.message}") from None
+        log.info("PKCS#11 token connected: %s (pid %d)", self.uri.shown, os.getpid())
+        return self._gen
 
     def _fail(self, gen: int, e: Exception) -> None:
         with self._lock:

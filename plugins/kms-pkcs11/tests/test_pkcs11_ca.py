@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -55,8 +57,6 @@ def test_init_kms_makes_token_keys_and_no_key_files(tmp_path: Path, module: Modu
 
 
 def openssl_verify_chain(files: CAFiles) -> None:
-    import subprocess
-
     r = subprocess.run(
         ["openssl", "verify", "-CAfile", str(files.root), str(files.intermediate)],
         capture_output=True,
@@ -68,6 +68,7 @@ def openssl_verify_chain(files: CAFiles) -> None:
 @pytest.mark.skipif(not Path(SSHD).exists(), reason="OpenSSH's sshd is not installed")
 def test_token_keys_issue_x509_for_openssl_and_ssh_for_sshd(tmp_path: Path, module: Module) -> None:
     files = make_ca(tmp_path, ssh=True, kms=module.uri(pin_value=True))
+    assert files.config_path.stat().st_mode & 0o777 == 0o600  # it holds the PIN
     port = free_port()
     log = files.home / "plica.log"
     with ca_process(files, env=module.env, workers=module.workers):
@@ -150,7 +151,5 @@ def test_pin_source_file_is_read_and_never_shown(tmp_path: Path, module: Module)
     assert PIN not in files.config_path.read_text()  # ca.json names the file, not the PIN
     with ca_process(files, env=module.env):
         ctx = ssl.create_default_context(cafile=str(files.root))
-        import urllib.request
-
         with urllib.request.urlopen(files.url + "/provisioners", context=ctx) as r:
             assert PIN not in r.read().decode()

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
-from plica_kms_pkcs11 import open_manager
 
 from plica.api import KeySpec, KMSConfig, Signer, sign_certificate, sign_crl, sign_ocsp
+from plica_kms_pkcs11 import open_manager
 
 from .conftest import Module
 
