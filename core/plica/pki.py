@@ -177,6 +177,13 @@ class CAMaterial:
         return m
 
     @property
+    def intermediate_key(self) -> Any:
+        """The intermediate's private key object when its key manager holds one in memory (softkms), else
+        None (a token). Only SCEP's decryption of requests asks for it; every signature goes through
+        `intermediate_signer`."""
+        return getattr(self.intermediate_signer.key, "private_key", None)
+
+    @property
     def ssh_user_key(self) -> Any:
         """The SSH user CA's public key (None without one)."""
         return self.ssh_user_signer.public_key if self.ssh_user_signer else None
