@@ -198,7 +198,8 @@ class Token:
             self._lock.release()
 
     def _reconnect(self) -> int:
-        if self._pid != os.getpid():
+        forked = self._pid != os.getpid()
+        if forked:
             self._broken = self._broken or "forked"
             self._last_try = 0.0
         if self._broken is None:
@@ -207,8 +208,18 @@ class Token:
         if now - self._last_try < RETRY_SECONDS:
             raise KeyUnavailable(f"{self.uri.shown}: {self._broken}")
         self._last_try = now
+        # Workers forked together log in together; SoftHSM2's file-backed token then fails one of them now
+        # and then (CKR_GENERAL_ERROR): a new worker tries a few times before it gives up.
+        attempts = 5 if forked else 1
         try:
-            self.connect()
+            for attempt in range(attempts):
+                try:
+                    self.connect()
+                    break
+                except KeyUnavailable:
+                    if attempt == attempts - 1 or self._refused_pin is not None:
+                        raise
+                    time.sleep(0.1 * (attempt + 1))
         except KeyUnavailable as e:
             self._broken = e.detail or "unavailable"
             raise
