@@ -77,6 +77,9 @@ def test_token_keys_issue_x509_for_openssl_and_ssh_for_sshd(tmp_path: Path, modu
             "--password-file", str(files.password_file))  # fmt: skip
         leaf = openssl_verify(files, crt)
         assert "Intermediate CA" in leaf.issuer.rfc4514_string()
+        renewed = tmp_path / "renewed.crt"  # a renewal (mTLS) is signed by the token too
+        cli(files, module, "renew", str(crt), str(key), "--out", str(renewed))
+        assert openssl_verify(files, renewed).serial_number != leaf.serial_number
         host_key = tmp_path / "ssh_host_key"
         cli(files, module, "ssh", "certificate", "127.0.0.1", str(host_key), "--host", "--principal", "127.0.0.1",
             "--provisioner", "admin", "--password-file", str(files.password_file))  # fmt: skip
