@@ -167,6 +167,12 @@ def open_kms(cfg: KMSConfig) -> KeyManager:
     """The manager ca.json's `kms.type` names; a `ConfigError` naming the missing type and its distribution."""
     kind = (cfg.type or DEFAULT_KMS).lower()
     ep = kms_types().get(kind)
+    if ep is None and kind == DEFAULT_KMS:
+        # The built-in manager, in an install whose metadata predates its entry point (an editable checkout
+        # not reinstalled since): found by name, as the entry point would name it.
+        ep = importlib.metadata.EntryPoint(
+            name=DEFAULT_KMS, value="plica.softkms:open_manager", group=KMS_ENTRY_POINT_GROUP
+        )
     if ep is None:
         dist = KNOWN_KMS_DISTRIBUTIONS.get(kind, f"the plugin that provides key manager type {kind!r}")
         raise ConfigError(
