@@ -145,6 +145,8 @@ class Token:
             login = token.open(user_pin=pin, rw=True)
         except (PinIncorrect, PinLenRange):
             self._refused_pin = pin
+            if not first:  # said once: it is not tried again until the pin-source has another PIN
+                log.warning("%s: the token refused the PIN; waiting for the pin-source to change", shown)
             raise fail("the token refused the PIN; check pin-value or the pin-source file") from None
         except PinLocked:
             raise fail("the token's PIN is locked; unlock it with the security officer PIN") from None

@@ -158,3 +158,35 @@ def test_pin_source_file_is_read_and_never_shown(tmp_path: Path, module: Module)
         ctx = ssl.create_default_context(cafile=str(files.root))
         with urllib.request.urlopen(files.url + "/provisioners", context=ctx) as r:
             assert PIN not in r.read().decode()
+
+
+def test_a_changed_pin_is_not_retried_until_the_pin_source_changes(tmp_path: Path, softhsm: Module) -> None:
+    """The token comes back with another PIN: the CA tries the old one once (no lock-out by retries), stays
+    unavailable, and heals when the pin-source file has the new PIN."""
+    files = make_ca(tmp_path, ssh=False, kms=softhsm.uri())
+    new_pin = "changed-pin-2468"
+    log = files.home / "plica.log"
+
+    async def run() -> None:
+        prov = admin_key(files)
+        async with aiohttp.ClientSession() as s:
+            api = Api(files, s)
+            assert (await api.sign(prov, "before.example"))[0].status == 201
+            softhsm.take_away()
+            assert (await api.sign(prov, "away.example"))[0].status == 503
+            softhsm.give_back()
+            softhsm.tool("--change-pin", "--new-pin", new_pin)  # logs in with the old PIN
+            for _ in range(8):  # several reconnect periods: each finds the PIN refused
+                r, _ = await api.sign(prov, "old-pin.example")
+                assert r.status == 503 and r.error()["message"] == "signing key unavailable"
+                await asyncio.sleep(0.4)
+            softhsm.pin_file.write_text(new_pin + "\n")
+            status, r = await _sign_until(api, prov, 201, timeout=30)
+            assert status == 201, r
+
+    with ca_process(files, env=softhsm.env, workers=1):
+        asyncio.run(run())
+        text = log.read_text()
+    assert text.count("the token refused the PIN") == 1, text  # tried once, not at every reconnect
+    assert "signing key available again" in text
+    assert PIN not in text and new_pin not in text
