@@ -27,6 +27,10 @@ from typing import Any, TypeVar
 import pkcs11
 from pkcs11 import ObjectClass
 from pkcs11.exceptions import (
+    DataLenRange,
+    FunctionNotSupported,
+    MechanismInvalid,
+    MechanismParamInvalid,
     NoSuchKey,
     NoSuchToken,
     PinIncorrect,
@@ -35,7 +39,7 @@ from pkcs11.exceptions import (
     PKCS11Error,
 )
 
-from plica.api import ConfigError, KeyUnavailable
+from plica.api import ConfigError, InternalError, KeyUnavailable
 
 from .uri import P11URI, pin_of
 
@@ -252,6 +256,11 @@ class Token:
                 return fn(ps)
         except NoSuchKey:
             raise
+        except (MechanismInvalid, MechanismParamInvalid, DataLenRange, FunctionNotSupported) as e:
+            # What this token cannot do (a template's RSA-PSS, say) is no sign that it went away.
+            raise InternalError(
+                f"the token cannot make this signature: {type(e).__name__}", detail=self.uri.shown
+            ) from None
         except PKCS11Error as e:
             self._fail(gen, e)
             raise KeyUnavailable(f"{self.uri.shown}: {type(e).__name__} {e}".strip()) from None
