@@ -184,3 +184,16 @@ async def test_a_slow_device_never_stalls_the_event_loop(blocking: bool) -> None
     # A device key is signed with on a thread: the loop keeps turning (~30 ticks in 0.3 s). A key that says
     # it does not block is signed with in place, and the loop waits: the test tells the two apart.
     assert (ticks >= 10) if blocking else (ticks <= 1), ticks
+
+
+async def test_the_server_certificate_is_renewed_through_the_signer(tmp_path: Path) -> None:
+    from plica.http.tls import ServerTLS
+    from plica.testing import opened_authority
+
+    files = make_ca(tmp_path)
+    async with opened_authority(files) as authority:
+        tls = ServerTLS(authority)
+        first = tls.not_after
+        await asyncio.sleep(1.1)  # whole seconds in certificates
+        await tls.reissue()
+        assert tls.not_after > first
