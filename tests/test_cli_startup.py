@@ -86,3 +86,27 @@ def test_no_option_shows_a_parameter_name_as_its_default() -> None:
     assert walk(build_cli().load_all(), "plica") == []
     r = CliRunner().invoke(build_cli(), ["provisioner", "add", "--help"])
     assert "[default: (" not in r.output
+
+
+def test_every_kernel_command_is_reachable_from_the_root() -> None:
+    """A command added to a plica.cli module (by any branch) must be named in KERNEL_COMMANDS, the lazy
+    root's table, or nobody can run it."""
+    import importlib
+    import pkgutil
+
+    import plica.cli
+    from plica.cli.main import KERNEL_COMMANDS
+
+    named = {ref for ref in KERNEL_COMMANDS.values()}
+    subs = set()
+    tops = {}
+    for info in pkgutil.iter_modules(plica.cli.__path__):
+        module = importlib.import_module(f"plica.cli.{info.name}")
+        for attr, obj in vars(module).items():
+            # defined here (not imported): its callback is this module's function
+            if isinstance(obj, click.Command) and getattr(obj.callback, "__module__", "") == module.__name__:
+                tops[f"{module.__name__}:{attr}"] = obj
+                if isinstance(obj, click.Group):
+                    subs.update(id(c) for c in obj.commands.values())
+    roots = {ref for ref, cmd in tops.items() if id(cmd) not in subs}
+    assert len(roots) >= 10 and roots - named == set()

@@ -44,4 +44,6 @@ def test_the_test_command_says_it_needs_root_and_what_it_installs() -> None:
     for pkgs in lists:
         for pkg in pkgs.split():
             short = pkg.removeprefix("golang-github-smallstep-certificates-dev").split("-server")[0]
-            assert not short or short.split("-")[0] in QUICK, pkg
+            assert not short or short.split("-")[0] in QUICK, (
+                f"README's test-command paragraph does not name {pkg}, which .ci/system-deps.sh installs"
+            )

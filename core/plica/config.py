@@ -193,6 +193,9 @@ class CAConfig:
     authority: AuthorityConfig = j("authority", factory=AuthorityConfig)
     ssh: SSHConfig | None = j("ssh", default=None)
     logger: LoggerConfig | None = j("logger", default=None)
+    # step-ca's key manager block ({"type": "pkcs11", "uri": "pkcs11:..."}); its shape beyond `type` and
+    # `uri` belongs to the manager's plugin, so it stays a dict here. None: softkms (encrypted files).
+    kms: dict[str, Any] | None = j("kms", default=None)
     tls: TLSOptions = j("tls", factory=TLSOptions)
     password: str = j("password", default="")
     common_name: str = j("commonName", default="Plica Online CA")
@@ -201,7 +204,6 @@ class CAConfig:
     ignored_keys: ClassVar[Mapping[str, str]] = {
         "monitoring": "step-ca's New Relic monitoring (Plica: metricsAddress)",
         "templates": "step-ca's SSH client templates",
-        "kms": "step-ca's key management settings",
     }
 
     # Not in the file: where it came from, so relative paths resolve against the CA's home.

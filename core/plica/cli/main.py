@@ -32,6 +32,7 @@ KERNEL_COMMANDS: dict[str, str] = {
     "crypto": "plica.cli.crypto_cmds:crypto_group",
     "admin": "plica.cli.admin_cmds:admin_group",
     "plugin": "plica.cli.plugin_cmds:plugin_group",
+    "kms": "plica.cli.kms_cmds:kms_group",
 }
 
 # Plugins that add top-level commands (hook `cli_commands`) name them here, so that `plica --help` lists
