@@ -13,7 +13,6 @@ from plica import logs
 from plica.cli.common import default_home, home_option, read_password_file
 from plica.config import LOG_FORMATS
 from plica.errors import ConfigError, KeyUnavailable, PluginError
-from plica.initca import InitOptions, init_ca, write_password_file
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
 from plica.storage import StorageError, db_source
@@ -97,6 +96,8 @@ def init_cmd(
             confirmation_prompt=True,
         ).encode()
     ppw = read_password_file(provisioner_password_file)
+    from plica.initca import InitOptions, init_ca  # key generation and signing: only when it runs
+
     if (root_cert is None) != (root_key is None):
         raise click.UsageError("--root and --key go together")
     try:
@@ -186,6 +187,7 @@ def start_cmd(
     # The server (aiohttp, the authority, templates) is imported by the one command that runs it, so
     # that every other command starts without it.
     from plica.http.server import run
+    from plica.initca import InitOptions, init_ca, write_password_file
 
     logs.setup(verbose=verbose, fmt=log_format or "text")
     home = home or default_home()
