@@ -90,6 +90,8 @@ def test_a_misspelt_provisioners_is_an_error_naming_the_key(tmp_path: Path, file
         (at("authority.template", {"comonName": "x"}),
          "ca.json.authority.template.comonName: unknown key (did you mean 'commonName'?)"),
         (at("zzzzzz", 1), "ca.json.zzzzzz: unknown key"),
+        (at("logger", {"format": "xml"}), "ca.json.logger.format: unsupported format 'xml' (text, json or common)"),
+        (at("logger", {"fromat": "json"}), "ca.json.logger.fromat: unknown key (did you mean 'format'?)"),
         (at("authority.policy", {"x509": {"allow": {"dsn": ["a.example"]}}}),
          "ca.json.authority.policy.x509.allow.dsn: unknown policy key (did you mean 'dns'?)"),
     ],

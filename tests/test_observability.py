@@ -297,3 +297,22 @@ async def test_a_protocol_plugin_names_its_provisioner_in_the_access_line(
             assert r.status == 200
     (line,) = [rec for rec in caplog.records if rec.name == "plica.access"]
     assert line.access["provisioner"] == "acme-1" and line.access["path"] == "/acme/acme-1/directory"  # type: ignore[attr-defined]
+
+
+def test_common_log_format_access_line() -> None:
+    import logging
+
+    from plica.logs import CommonFormatter
+
+    record = logging.LogRecord("plica.access", logging.INFO, __file__, 1, "x", None, None)
+    record.created = 0
+    record.access = {  # type: ignore[attr-defined]
+        "remote-address": "192.0.2.7",
+        "method": "POST",
+        "path": "/1.0/sign",
+        "protocol": "HTTP/1.1",
+        "status": 201,
+    }
+    assert CommonFormatter().format(record) == (
+        '192.0.2.7 - - [01/Jan/1970:00:00:00 +0000] "POST /1.0/sign HTTP/1.1" 201 -'
+    )
