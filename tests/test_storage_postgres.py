@@ -214,7 +214,7 @@ async def test_concurrent_migrations_apply_once(pg_url: str, raw: Any) -> None:
         for e in engines:
             await e.close()
     assert sorted(results, key=len) == [[], [], [], ["kernel-0001", "kernel-0002", "kernel-0003", "example-0001"]]
-    assert await count(raw, "schema_migrations") == 3
+    assert await count(raw, "schema_migrations") == 4
 
 
 async def test_kernel_schema_types(db: PostgresStorage, raw: Any) -> None:
