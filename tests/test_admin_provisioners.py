@@ -6,21 +6,20 @@ tests/test_admin_instances.py.)"""
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
-from cryptography import x509
 
-from plica.admin.client import AdminCredentials, admin_token
+from plica.admin.client import admin_token
 from plica.testing import CAFiles, in_process_ca, make_ca
 from plica.testing.db import db_row
 from plica.testing.httpapi import Api
 from plica.testing.tokens import admin_key, new_jwk_provisioner
+
+from .admin_helpers import Admin, credentials, jwk_body, refused
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,33 +28,6 @@ pytestmark = pytest.mark.asyncio
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
-
-
-class Admin:
-    """Calls with a fresh admin token (as step's client makes them) for the given credentials."""
-
-    def __init__(self, api: Api, creds: AdminCredentials) -> None:
-        self.api, self.creds = api, creds
-
-    async def __call__(
-        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None
-    ) -> tuple[int, Any]:
-        token = admin_token(self.creds, self.api.files.url + path.split("?", 1)[0])
-        r = await self.api.call(method, path, json=body, data=raw, headers={"Authorization": token})
-        return r.status, r.json
-
-
-async def credentials(api: Api, prov: Any, cn: str) -> AdminCredentials:
-    reply, key = await api.sign(prov, cn)
-    assert reply.status == 201, reply.raw
-    chain = [x509.load_pem_x509_certificate(c.encode()) for c in reply.json["certChain"]]
-    return AdminCredentials(chain=chain, key=key)
-
-
-def refused(status: int, body: Any, code: int, kind: str) -> str:
-    assert status == code, (status, body)
-    assert set(body) == {"type", "detail", "message"} and body["type"] == kind, body
-    return str(body["message"])
 
 
 def state(files: CAFiles) -> tuple[Any, ...]:
@@ -71,12 +43,6 @@ def files(tmp_path: Any) -> CAFiles:
     f = make_ca(tmp_path)
     f.update_config(enableAdmin=True)
     return f
-
-
-def jwk_body(name: str, **extra: Any) -> dict[str, Any]:
-    block, _ = new_jwk_provisioner(name)
-    pub = base64.b64encode(orjson.dumps(block["key"])).decode()
-    return {"type": "JWK", "name": name, "details": {"JWK": {"publicKey": pub}}, **extra}
 
 
 async def test_first_start_migrates_and_later_starts_ignore_ca_json(
