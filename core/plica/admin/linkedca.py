@@ -264,7 +264,8 @@ def linkedca_from_block(p: StoredProvisioner) -> dict[str, Any]:
     claims = claims_to_linkedca(block.get("claims"))
     if claims:
         out["claims"] = claims
-    options = block.get("options") if isinstance(block.get("options"), dict) else {}
+    raw_options = block.get("options")
+    options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
     for wire, kind in (("x509Template", "x509"), ("sshTemplate", "ssh")):
         t = template_to_linkedca(options.get(kind))
         if t:
