@@ -64,6 +64,17 @@ def _enabled(authority: Authority) -> None:
         raise AdminError(501, "administration API not enabled")
 
 
+def _keep_unexpressed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A PUT replaces what linkedca expresses; the stored fields it cannot (a migrated provisioner's
+    `policy`, SCEP's decrypter, a `templateFile`) stay, unless the body set them."""
+    kept = {k: v for k, v in old.items() if not linkedca.expressible(str(old.get("type", "")), k)}
+    merged = {**kept, **new}
+    old_options, new_options = old.get("options"), new.get("options")
+    if isinstance(old_options, dict):
+        merged["options"] = {**old_options, **(new_options if isinstance(new_options, dict) else {})}
+    return merged
+
+
 def admin_routes(authority: Authority) -> list[Route]:
     a = authority
 
@@ -129,6 +140,7 @@ def admin_routes(authority: Authority) -> list[Route]:
                 raise AdminError(400, f"cannot change the provisioner's {field}")
         if str(block["type"]).upper() != old.type.upper():
             raise AdminError(400, f"cannot change the provisioner's type ({old.type})")
+        block = _keep_unexpressed(old.block, block)
         await check_loads([*await others(old.id), block])
         p = await update_provisioner(a.storage, old, block)
         await sync.refresh(a)
