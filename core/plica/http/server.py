@@ -137,6 +137,7 @@ async def serve(
                     sync.reload_soon(authority, new)
                 else:
                     authority.install(authority.load_snapshot(new))
+                    authority.file_config = None  # enableAdmin turned off: ca.json's provisioners again
                 log.info("reloaded %s (pid %d)", config_path, os.getpid())
             except (ConfigError, PluginError, OSError, ValueError) as e:
                 log.error("reload of %s failed, keeping the previous configuration: %s", config_path, e)
