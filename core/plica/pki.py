@@ -241,3 +241,30 @@ class CAMaterial:
         self, builder: x509.CertificateBuilder, hash_alg: hashes.HashAlgorithm | None = None
     ) -> x509.Certificate:
         return builder.sign(self.intermediate_key, hash_alg or self.hash_alg)
+
+    def sign_ocsp_responder(
+        self, public_key: Any, *, not_before: dt.datetime, not_after: dt.datetime
+    ) -> x509.Certificate:
+        """A delegated OCSP responder certificate (RFC 6960 §4.2.2.2) for `public_key`: issued by the
+        intermediate, id-kp-OCSPSigning, and id-pkix-ocsp-nocheck (relying parties do not ask about it)."""
+        cn = self.intermediate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        name = f"{cn[0].value if cn else 'Plica'} OCSP Responder"
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(name))]))
+            .issuer_name(self.intermediate.subject)
+            .public_key(public_key)
+            .serial_number(random_serial())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(_KU_SIG, critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self.akid, critical=False)  # type: ignore[arg-type]
+        )
+        return self.sign_builder(b)
+
+    def sign_crl(self, builder: x509.CertificateRevocationListBuilder) -> x509.CertificateRevocationList:
+        """The CRL (plica.x509.crl) signed by the intermediate, with the hash its leaves use."""
+        return builder.sign(self.intermediate_key, self.hash_alg)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -134,6 +135,16 @@ class Handlers:
             body="".join(self.a.material.chain_pem).encode(), content_type="application/x-pem-file"
         )
 
+    async def crl(self, request: web.Request) -> web.Response:
+        """step-ca's GET /crl: the current CRL in DER, or in PEM with `?pem`; `Expires` is its nextUpdate."""
+        c = await self.a.crl.current()
+        headers = {"Expires": formatdate(c.next_update, usegmt=True)}
+        if "pem" in request.query:
+            headers["Content-Disposition"] = 'attachment; filename="crl.pem"'
+            return web.Response(body=c.pem, content_type="application/x-pem-file", headers=headers)
+        headers["Content-Disposition"] = 'attachment; filename="crl.crl"'
+        return web.Response(body=c.der, content_type="application/pkix-crl", headers=headers)
+
     async def provisioners(self, request: web.Request) -> web.Response:
         limit_raw = request.query.get("limit", "")
         limit = 20
@@ -240,6 +251,7 @@ def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> 
         "/provisioners": h.provisioners,
         "/provisioners/{kid}/encrypted-key": h.encrypted_key,
         "/capabilities": h.capabilities,
+        "/crl": h.crl,  # also for insecureAddress, as step-ca serves it there
         "/ssh/roots": h.ssh_roots,
         "/ssh/federation": h.ssh_federation,
     }
