@@ -197,3 +197,51 @@ def test_crl_durations_default_as_step_ca() -> None:
         timedelta(hours=3),
         timedelta(hours=1),
     )
+
+
+def test_leaves_carry_aia_and_cdp_and_openssl_follows_them(tmp_path: Path) -> None:
+    files = make_ca(tmp_path)
+    crl_url = "http://ca.example/crl"
+    files.update_config(
+        ocspServer=["http://ca.example/ocsp"],
+        issuingCertificateURL=["http://ca.example/intermediates.pem"],
+        crlDistributionPoints=[crl_url],
+    )
+    # The CRL's issuing distribution point names the leaves' distribution point: OpenSSL checks they match.
+    enable_crl(files, generateOnRevoke=True, idpURL=crl_url)
+    ca = CA(files, tmp_path)
+    with ca_process(files):
+        good, _ = ca.certificate("aia.example")
+        bad, serial = ca.certificate("aia-revoked.example")
+        ca.revoke(serial)
+        crl, _ = ca.crl("idp.pem", "/crl?pem")
+    text = openssl(
+        "x509", "-in", str(good), "-noout", "-ext", "authorityInfoAccess,crlDistributionPoints"
+    ).stdout
+    assert "OCSP - URI:http://ca.example/ocsp" in text
+    assert "CA Issuers - URI:http://ca.example/intermediates.pem" in text
+    assert f"URI:{crl_url}" in text
+    idp = openssl("crl", "-in", str(crl), "-noout", "-text").stdout
+    assert "Issuing Distribution Point: critical" in idp and f"URI:{crl_url}" in idp
+    r = verify_with_crl(ca, good, crl)
+    assert r.returncode == 0 and ": OK" in r.stdout, r.stdout + r.stderr
+    r = verify_with_crl(ca, bad, crl)
+    assert r.returncode != 0 and "certificate revoked" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_without_aia_settings_leaves_have_none(ca: CA) -> None:
+    leaf, _ = ca.certificate("plain.example")
+    cert = x509.load_pem_x509_certificate(leaf.read_bytes())
+    oids = {e.oid for e in cert.extensions}
+    assert x509.oid.ExtensionOID.AUTHORITY_INFORMATION_ACCESS not in oids
+    assert x509.oid.ExtensionOID.CRL_DISTRIBUTION_POINTS not in oids
+
+
+def test_bad_aia_url_is_refused_by_path(tmp_path: Path) -> None:
+    files = make_ca(tmp_path)
+    files.update_config(crlDistributionPoints=["http://ok.example/crl", "file:///etc/crl"])
+    from plica.config import load
+
+    with pytest.raises(ConfigError) as e:
+        load(files.config_path)
+    assert e.value.path == "ca.json.authority.crlDistributionPoints[1]"
