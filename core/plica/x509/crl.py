@@ -101,6 +101,13 @@ class StoredCRL:
         return b"-----BEGIN X509 CRL-----\n" + _b64_lines(self.der) + b"-----END X509 CRL-----\n"
 
 
+def _stored(row: tuple[Any, ...] | None) -> StoredCRL | None:
+    if row is None:
+        return None
+    number, this_update, next_update, params, der = row
+    return StoredCRL(int(number), int(this_update), int(next_update), str(params), bytes(der))
+
+
 def _b64_lines(der: bytes) -> bytes:
     b = base64.b64encode(der)
     return b"".join(b[i : i + 64] + b"\n" for i in range(0, len(b), 64))
@@ -213,7 +220,7 @@ class CRLService:
             head = await self.storage.fetch_one("SELECT number, params FROM crl WHERE id = 1")
             if c is None or head is None or (head[0], head[1]) != (c.number, c.params):
                 row = await self.storage.fetch_one(_SELECT)
-                c = StoredCRL(*row[:4], bytes(row[4])) if row is not None else None
+                c = _stored(row)
             if c is None or not self._usable(c, s, time.time()):
                 c = await self._generate(s, force=False)
             self._cached, self._checked = c, time.monotonic()
@@ -246,7 +253,7 @@ class CRLService:
         async with self.storage.exclusive("crl") as tx:
             row = await tx.fetch_one(_SELECT)
             now = int(time.time())
-            stored = StoredCRL(*row[:4], bytes(row[4])) if row is not None else None
+            stored = _stored(row)
             if (
                 not force
                 and stored is not None
