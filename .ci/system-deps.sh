@@ -27,3 +27,12 @@ mkdir -p /run/sshd 2>/dev/null || true
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
 fi
+# plica-acme device-attest-01 (plugins/acme/tests/test_device_attest.py): a software TPM and tpm2-tools.
+command -v swtpm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends swtpm swtpm-tools >/dev/null; }
+command -v tpm2_send >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tpm2-tools >/dev/null; }
+# plugins/oidc's tests run the npm package oidc-provider (node >= 20): installed from its committed lockfile.
+command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+(cd "$(dirname "$0")/../plugins/oidc/tests/provider" && npm ci --no-audit --no-fund --loglevel=error)
+command -v scepclient >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends scep >/dev/null; }  # plugins/scep: micromdm's scepclient
+[ -x /usr/lib/certmonger/scep-submit ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends certmonger >/dev/null; }  # plugins/scep: certmonger's scep-submit
+command -v dbus-run-session >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dbus >/dev/null; }  # plugins/scep: certmonger on a private D-Bus session

@@ -81,6 +81,10 @@ class Authority:
         return self.material.chain
 
     @property
+    def intermediate_key(self) -> Any:
+        return self.material.intermediate_key
+
+    @property
     def disable_issued_at_check(self) -> bool:
         return self.snapshot.config.authority.disable_issued_at_check
 
@@ -204,6 +208,7 @@ class _LoadingView:
         self.storage = authority.storage
         self.roots = authority.material.roots
         self.intermediates = authority.material.chain
+        self.intermediate_key = authority.material.intermediate_key
         self.start_time = authority.start_time
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg

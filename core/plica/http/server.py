@@ -124,6 +124,10 @@ async def serve(
         loop.add_signal_handler(signal.SIGINT, stop.set)
         kind = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
         log.info("serving https://%s:%d (pid %d, %s event loop)", host, port, os.getpid(), kind)
+        if cfg.insecure_address:
+            log.info(
+                "serving plain http on %s: only the routes that may go without TLS", cfg.insecure_address
+            )
         if ready is not None:
             ready()
         await stop.wait()

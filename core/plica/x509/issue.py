@@ -15,8 +15,10 @@ from cryptography.x509.oid import NameOID
 
 from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
 from plica.certdesc.data import x509_data
+from plica.certdesc.defaults import X509_TEMPLATES
 from plica.certdesc.render import render_x509
 from plica.certdesc.signing import signing_params
+from plica.certdesc.subject import SubjectAlternativeName
 from plica.csr import check_public_key
 from plica.errors import BadRequest, Forbidden, InternalError, Unauthorized
 from plica.names import SANs, csr_sans, sans_of, split_sans
@@ -65,8 +67,11 @@ async def issue(
     now = a.now()
     snap = a.snapshot
     cert: x509.Certificate
-    if prov.x509_template is not None:
-        cert = _issue_from_template(a, prov, auth, request, now)
+    template = prov.x509_template
+    if template is None and auth.default_template is not None:
+        template = X509_TEMPLATES[auth.default_template]
+    if template is not None:
+        cert = _issue_from_template(a, prov, auth, request, now, template)
     else:
         not_before, not_after = validity(snap, prov, auth, request.not_before, request.not_after, now)
         if auth.csr_passthrough:
@@ -161,21 +166,29 @@ def check_policy(snap: Snapshot, prov: Provisioner, subject: x509.Name, sans: SA
 
 
 def _issue_from_template(
-    a: Authority, prov: Provisioner, auth: X509Authorization, request: SignRequest, now: dt.datetime
+    a: Authority,
+    prov: Provisioner,
+    auth: X509Authorization,
+    request: SignRequest,
+    now: dt.datetime,
+    template: str,
 ) -> x509.Certificate:
     snap = a.snapshot
     material = a.material
     csr = request.csr
+    sans: list[str] | list[SubjectAlternativeName] | None = auth.sans
+    if auth.san_entries is not None:
+        sans = [SubjectAlternativeName(Type=e["type"], Value=e["value"]) for e in auth.san_entries]
     data = x509_data(
         auth.subject,
-        auth.sans,
+        sans,
         auth.token_claims,
         csr,
         provisioner_data={**(prov.x509_template_data or {}), **auth.template_data},
         user=request.template_data,
         authorization_crt=auth.authorization_crt,
     )
-    desc = render_step(prov, lambda: render_x509(prov.x509_template or "", data, name=f"{prov.name} x509"))
+    desc = render_step(prov, lambda: render_x509(template, data, name=f"{prov.name} x509"))
     urls = snap.leaf_urls
     # ca.json's AIA/CDP URLs where the template says nothing of its own.
     if urls.extensions and not (

@@ -375,6 +375,23 @@ class AcmeStore:
             (now, authz_id),
         )
 
+    async def challenge_attested(self, authz_id: str, now: int, attestation: dict[str, Any]) -> None:
+        """device-attest-01 is valid: the authorization keeps what the attestation vouches for."""
+        await self.storage.execute(
+            "UPDATE acme_authz SET status = 'valid', ch_status = 'valid', ch_error = NULL, validated = ?,"
+            " attestation = ? WHERE id = ? AND ch_status = 'processing' AND status = 'pending'",
+            (now, _json(attestation), authz_id),
+        )
+
+    async def order_attestation(self, order_id: str) -> dict[str, Any] | None:
+        """The attestation of the order's valid device-attest-01 authorization, if it has one."""
+        row = await self.storage.fetch_one(
+            "SELECT attestation FROM acme_authz WHERE order_id = ? AND status = 'valid'"
+            " AND attestation IS NOT NULL",
+            (order_id,),
+        )
+        return orjson.loads(row[0]) if row else None
+
     async def authz_identifier(self, authz_id: str) -> tuple[str, str, str, bool] | None:
         """(order id, identifier type, value, wildcard) of an authorization."""
         row = await self.storage.fetch_one(

@@ -52,8 +52,9 @@ async def get(request: web.Request) -> web.Response:
 @hookimpl
 def http_routes(authority: AuthorityView) -> list[Route]:
     return [
-        Route("POST", "/ocsp", post, name="ocsp-post"),
-        Route("GET", "/ocsp/{request:.+}", get, name="ocsp-get"),
+        # Signed answers about public facts: served on insecureAddress too, where OCSP clients expect it.
+        Route("POST", "/ocsp", post, name="ocsp-post", insecure=True),
+        Route("GET", "/ocsp/{request:.+}", get, name="ocsp-get", insecure=True),
     ]
 
 
