@@ -38,8 +38,8 @@ def curl(files: CAFiles, path: str, out: Path) -> subprocess.CompletedProcess[st
 
 
 class CA:
-    def __init__(self, files: CAFiles, tmp: Path) -> None:
-        self.files, self.tmp = files, tmp
+    def __init__(self, files: CAFiles, tmp: Path, http: str = "") -> None:
+        self.files, self.tmp, self.http = files, tmp, http
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         r = plica_cli(*args, env=self.files.env())
@@ -77,8 +77,9 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CA]:
     tmp = tmp_path_factory.mktemp("crl")
     files = make_ca(tmp)
     enable_crl(files, generateOnRevoke=True, cacheDuration="2h")
+    http = files.enable_insecure()
     with ca_process(files, log=tmp / "server.log"):
-        yield CA(files, tmp)
+        yield CA(files, tmp, http)
 
 
 def crl_number(path: Path, inform: str = "DER") -> int:
@@ -134,6 +135,21 @@ def test_openssl_verify_crl_check_good_and_revoked(ca: CA) -> None:
         entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
         == x509.ReasonFlags.key_compromise
     )
+
+
+def test_crl_on_the_plain_http_listener(ca: CA) -> None:
+    """As step-ca: /crl on insecureAddress (where relying parties fetch it), the same CRL as over HTTPS;
+    the token API is not there."""
+    tls, _ = ca.crl("tls.crl")
+    for path in ("/crl", "/1.0/crl"):
+        out = ca.tmp / "plain.crl"
+        r = subprocess.run(["curl", "--silent", "--show-error", "--fail", "-o", str(out), ca.http + path],
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == tls.read_bytes()
+    r = subprocess.run(["curl", "--silent", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", "{}",
+                        ca.http + "/sign"], capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert r.stdout == "404"
 
 
 def test_crl_not_enabled_is_404(tmp_path: Path) -> None:

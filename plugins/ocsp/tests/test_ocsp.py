@@ -26,8 +26,8 @@ pytestmark = pytest.mark.slow
 
 
 class CA:
-    def __init__(self, files: CAFiles, tmp: Path) -> None:
-        self.files, self.tmp = files, tmp
+    def __init__(self, files: CAFiles, tmp: Path, http: str) -> None:
+        self.files, self.tmp, self.http = files, tmp, http
         self.intermediate = x509.load_pem_x509_certificate(files.intermediate.read_bytes())
 
     def cli(self, *args: str) -> None:
@@ -43,10 +43,10 @@ class CA:
         only.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
         return only, leaf
 
-    def openssl_ocsp(self, leaf: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    def openssl_ocsp(self, leaf: Path, *extra: str, base: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["openssl", "ocsp", "-issuer", str(self.files.intermediate), "-cert", str(leaf),
-             "-url", f"{self.files.url}/ocsp", "-CAfile", str(self.files.root),
+             "-url", f"{base or self.files.url}/ocsp", "-CAfile", str(self.files.root),
              "-verify_other", str(self.files.intermediate), "-timeout", "20", *extra],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
@@ -62,8 +62,9 @@ class CA:
 def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CA]:
     tmp = tmp_path_factory.mktemp("ocsp")
     files = make_ca(tmp)
+    http = files.enable_insecure()
     with ca_process(files, log=tmp / "server.log"):
-        yield CA(files, tmp)
+        yield CA(files, tmp, http)
 
 
 def test_openssl_ocsp_good_and_revoked(ca: CA) -> None:
@@ -87,6 +88,17 @@ def test_openssl_ocsp_good_and_revoked(ca: CA) -> None:
     assert "OCSP Nonce" in r.stdout
     # The delegated responder certificate: issued by the intermediate, OCSP signing, ocsp-nocheck.
     assert "OCSP Signing" in r.stdout and "OCSP No Check" in r.stdout
+
+
+def test_openssl_ocsp_over_plain_http(ca: CA) -> None:
+    """OCSP clients usually speak plain HTTP: the responder is on insecureAddress too."""
+    leaf, cert = ca.certificate("plain-http.example")
+    r = ca.openssl_ocsp(leaf, base=ca.http)
+    assert r.returncode == 0 and f"{leaf}: good" in r.stdout, r.stdout + r.stderr
+    assert "Response verify OK" in r.stderr + r.stdout
+    ca.cli("revoke", str(cert.serial_number), "--password-file", str(ca.files.password_file))
+    r = ca.openssl_ocsp(leaf, base=ca.http)
+    assert f"{leaf}: revoked" in r.stdout, r.stdout + r.stderr
 
 
 def test_openssl_refuses_an_answer_against_another_root(ca: CA) -> None:
