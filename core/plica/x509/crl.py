@@ -128,15 +128,11 @@ def build_crl(
     """The DER of a CRL of `revoked` ((serial, reasonCode, revoked at, notAfter or None) rows), signed by
     the intermediate."""
     next_update = now + int(settings.cache.total_seconds())
-    b = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(material.intermediate.subject)
-        .last_update(_utc(now))
-        .next_update(_utc(next_update))
-        .add_extension(x509.CRLNumber(number), critical=False)
-    )
+    extensions: list[x509.Extension[x509.ExtensionType]] = [
+        x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number))
+    ]
     if material.akid is not None:
-        b = b.add_extension(material.akid, critical=False)
+        extensions.append(x509.Extension(x509.AuthorityKeyIdentifier.oid, False, material.akid))
     if settings.idp_url:
         # As step-ca writes it (critical, the URL as full name). OpenSSL then checks it against the
         # certificate's CRL distribution point, so leaves need `crlDistributionPoints` with this URL.
@@ -149,7 +145,11 @@ def build_crl(
             indirect_crl=False,
             only_contains_attribute_certs=False,
         )
-        b = b.add_extension(idp, critical=True)
+        extensions.append(x509.Extension(x509.IssuingDistributionPoint.oid, True, idp))
+    entries: list[x509.RevokedCertificate] = []
+    reasons: dict[int, list[x509.Extension[x509.ExtensionType]]] = {
+        code: [x509.Extension(x509.CRLReason.oid, False, x509.CRLReason(r))] for code, r in _REASONS.items()
+    }
     for serial, code, revoked_at, not_after in revoked:
         if not_after is not None and int(not_after) < now - EXPIRED_GRACE:
             continue
@@ -158,11 +158,13 @@ def build_crl(
         except ValueError:
             log.warning("revocation of serial %r left out of the CRL: not a decimal serial", serial)
             continue
-        rb = x509.RevokedCertificateBuilder().serial_number(sn).revocation_date(_utc(int(revoked_at)))
-        reason = _REASONS.get(int(code))
-        if reason is not None:
-            rb = rb.add_extension(x509.CRLReason(reason), critical=False)
-        b = b.add_revoked_certificate(rb.build())
+        entry = x509.RevokedCertificateBuilder(sn, _utc(int(revoked_at)), reasons.get(int(code), []))
+        entries.append(entry.build())
+    # Given whole to the builder: adding entries one by one copies the list each time (quadratic: 0.44 s
+    # for 10,000 revocations, inside the lock every instance waits on).
+    b = x509.CertificateRevocationListBuilder(
+        material.intermediate.subject, _utc(now), _utc(next_update), extensions, entries
+    )
     return material.sign_crl(b).public_bytes(serialization.Encoding.DER)
 
 
