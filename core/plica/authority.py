@@ -94,7 +94,7 @@ class Authority:
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         key = self.material.ssh_user_key if kind == "user" else self.material.ssh_host_key
-        return [key.public_key()] if key is not None else []
+        return [key] if key is not None else []
 
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:
         return self.snapshot.provisioners.of_type(type_name)
@@ -111,9 +111,9 @@ class Authority:
     async def certificate_status(self, serial: int) -> CertificateStatus:
         return await x509_status(self.storage, serial)
 
-    def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
         now = self.now()
-        return self.material.sign_ocsp_responder(
+        return await self.material.sign_ocsp_responder(
             public_key, not_before=now - dt.timedelta(minutes=1), not_after=now + lifetime
         )
 
@@ -219,8 +219,8 @@ class _LoadingView:
     async def certificate_status(self, serial: int) -> CertificateStatus:
         return await self._a.certificate_status(serial)
 
-    def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
-        return self._a.issue_ocsp_responder(public_key, lifetime=lifetime)
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
+        return await self._a.issue_ocsp_responder(public_key, lifetime=lifetime)
 
     # While a snapshot loads, the provisioners serving are the previous snapshot's (none at first start).
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:

@@ -119,7 +119,8 @@ class AuthorityView(Protocol):
     intermediates: list[x509.Certificate]
     # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
     # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
-    # as step-ca does; nothing else should need it.
+    # as step-ca does; nothing else should need it. None too when the key is in a token (a key manager
+    # other than softkms): such a CA's SCEP provisioners need a decrypter of their own.
     intermediate_key: Any
     start_time: float
     disable_issued_at_check: bool
@@ -141,7 +142,7 @@ class AuthorityView(Protocol):
         """The status of the X.509 certificate with this serial, from the database (two indexed lookups)."""
         ...
 
-    def issue_ocsp_responder(self, public_key: Any, *, lifetime: timedelta) -> x509.Certificate:
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: timedelta) -> x509.Certificate:
         """A delegated OCSP responder certificate for `public_key`, valid for `lifetime` (backdated a
         minute), issued by the intermediate with id-kp-OCSPSigning and ocsp-nocheck. Not stored: the
         holder renews it before it expires."""

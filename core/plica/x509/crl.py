@@ -117,7 +117,7 @@ def _utc(ts: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def build_crl(
+async def build_crl(
     material: CAMaterial,
     revoked: list[tuple[Any, ...]],
     *,
@@ -165,7 +165,7 @@ def build_crl(
     b = x509.CertificateRevocationListBuilder(
         material.intermediate.subject, _utc(now), _utc(next_update), extensions, entries
     )
-    return material.sign_crl(b).public_bytes(serialization.Encoding.DER)
+    return (await material.sign_crl(b)).public_bytes(serialization.Encoding.DER)
 
 
 async def x509_status(storage: Storage, serial: int) -> CertificateStatus:
@@ -264,7 +264,9 @@ class CRLService:
             ):
                 return stored  # another worker or instance made it while this one waited
             number = stored.number + 1 if stored is not None else 0
-            der = build_crl(self.material, await tx.fetch_all(_REVOKED), number=number, now=now, settings=s)
+            der = await build_crl(
+                self.material, await tx.fetch_all(_REVOKED), number=number, now=now, settings=s
+            )
             new = StoredCRL(number, now, now + int(s.cache.total_seconds()), params, der)
             await tx.execute(_STORE, (new.number, new.this_update, new.next_update, new.params, new.der))
         log.info("generated CRL number %d (next update %s)", new.number, _utc(new.next_update).isoformat())

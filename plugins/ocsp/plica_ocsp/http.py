@@ -64,6 +64,7 @@ def http_setup(app: web.Application, authority: AuthorityView) -> None:
     app[RESPONDER] = r
 
     async def renewing(app: web.Application) -> AsyncIterator[None]:
+        await r.renew()  # the first certificate, before the server takes requests
         task = asyncio.create_task(r.renew_forever())
         yield
         task.cancel()

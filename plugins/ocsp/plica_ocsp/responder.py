@@ -70,16 +70,18 @@ def issuer_hashes(issuer: x509.Certificate) -> set[tuple[str, bytes, bytes]]:
 class Responder:
     """One worker's responder: its key (in memory only), its certificate and the issuer it answers for."""
 
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
     def __init__(self, authority: AuthorityView) -> None:
         self.authority = authority
         self.issuer = authority.intermediates[0]
         self.hashes = issuer_hashes(self.issuer)
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.cert = authority.issue_ocsp_responder(self.key.public_key(), lifetime=RESPONDER_LIFETIME)
 
-    def renew(self) -> None:
+    async def renew(self) -> None:
+        """A new key and certificate (at start, then before the certificate expires)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = self.authority.issue_ocsp_responder(key.public_key(), lifetime=RESPONDER_LIFETIME)
+        cert = await self.authority.issue_ocsp_responder(key.public_key(), lifetime=RESPONDER_LIFETIME)
         self.key, self.cert = key, cert  # swapped together: a response never pairs one with the other's
 
     async def renew_forever(self) -> None:
@@ -87,7 +89,7 @@ class Responder:
             renew_at = self.cert.not_valid_after_utc - RESPONDER_LIFETIME / 3
             await asyncio.sleep(max(1.0, (renew_at - dt.datetime.now(dt.UTC)).total_seconds()))
             try:
-                self.renew()
+                await self.renew()
                 log.info("renewed the OCSP responder certificate (serial %x)", self.cert.serial_number)
             except Exception:
                 log.exception("could not renew the OCSP responder certificate; retrying in a minute")

@@ -29,6 +29,7 @@ async def test_mangled_requests_never_raise(tmp_path: Path) -> None:
     files = make_ca(tmp_path)
     async with opened_authority(files) as authority:
         r = Responder(authority)
+        await r.renew()
         good = _request(r.issuer, r.cert)  # any certificate of this issuer will do for the shape
         rng = random.Random(16)
         statuses = set()
@@ -57,6 +58,7 @@ async def test_responder_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyP
     files = make_ca(tmp_path)
     async with opened_authority(files) as authority:
         r = Responder(authority)
+        await r.renew()
         cert = r.cert
         assert cert.issuer == r.issuer.subject
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -69,7 +71,7 @@ async def test_responder_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert dt.timedelta(hours=23) < life <= dt.timedelta(hours=24)
         # Renewed at two thirds of its life: with a 3 s life, after about 2 s.
         monkeypatch.setattr(responder_mod, "RESPONDER_LIFETIME", dt.timedelta(seconds=3))
-        r.renew()
+        await r.renew()
         short = r.cert
         task = asyncio.create_task(r.renew_forever())
         try:
