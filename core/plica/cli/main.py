@@ -22,7 +22,7 @@ KERNEL_COMMANDS: dict[str, str] = {
     "init": "plica.cli.ca:init_cmd",
     "start": "plica.cli.ca:start_cmd",
     "token": "plica.cli.client_cmds:token_cmd",
-    "certificate": "plica.cli.client_cmds:certificate_cmd",
+    "certificate": "plica.cli.main:certificate_with_list",
     "renew": "plica.cli.client_cmds:renew_cmd",
     "rekey": "plica.cli.client_cmds:rekey_cmd",
     "revoke": "plica.cli.client_cmds:revoke_cmd",
@@ -40,9 +40,23 @@ KERNEL_COMMANDS: dict[str, str] = {
 COMMANDS_ENTRY_POINT_GROUP = "plica.commands"
 
 
+# Commands a function of this module builds a root command from (`certificate_with_list`).
+COMPOSED = {"plica.cli.client_cmds:certificate_cmd", "plica.cli.remote_cmds:certificate_list_cmd"}
+
+
+def certificate_with_list() -> click.Command:
+    """`plica certificate SUBJECT ...`, which also answers `plica certificate list`."""
+    from plica.cli.client_cmds import certificate_cmd
+    from plica.cli.remote_cmds import certificate_list_cmd, with_list
+
+    return with_list(certificate_cmd, certificate_list_cmd)
+
+
 def _import(ref: str) -> click.Command:
+    """The command `ref` names: a click command, or a function that builds one."""
     module, _, attr = ref.partition(":")
-    cmd: click.Command = getattr(importlib.import_module(module), attr)
+    obj = getattr(importlib.import_module(module), attr)
+    cmd: click.Command = obj if isinstance(obj, click.Command) else obj()
     return cmd
 
 
