@@ -1,5 +1,7 @@
-"""`plica admin list|add|remove`: the admins of the admin API, edited in the CA's database from the CA
-machine (as `plica acme eab` edits EAB keys). A running CA sees the change at its next request."""
+"""`plica admin list|add|update|remove`: the admins of the admin API, edited in the CA's database on the
+CA machine (as `plica acme eab` edits EAB keys; a running CA sees the change at its next request), or
+through the remote CA's admin API with --admin-cert/--admin-provisioner or from a machine without a CA
+(plica.cli.remote_cmds)."""
 
 from __future__ import annotations
 
