@@ -4,7 +4,7 @@ of `plica provisioner add|update|remove` and `plica admin list|add|update|remove
 An admin proves who it is with an admin certificate (`--admin-cert/--admin-key`, the unattended way) or
 signs in through the admin provisioner as step does: `--admin-provisioner "Admin JWK"` (its password
 from `--admin-password-file` or a prompt) gets a short-lived certificate for `--admin-subject` (default
-`step`) that lives only in memory for the command.
+the e-mail of an OIDC sign-in, else `step`) that lives only in memory for the command.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from plica.cli.common import default_home, read_defaults
 from plica.client import CAClientError
 from plica.clientkit import client_for, make_token
 from plica.durations import parse_duration, parse_time
+from plica.jose import b64url_decode
 
 REMOTE_FLAGS = ("admin_cert", "admin_provisioner")
 
@@ -42,7 +43,10 @@ def remote_options() -> list[click.Option]:
         click.Option(
             ["--admin-provisioner"], help="Sign in as an admin through this provisioner (e.g. 'Admin JWK')."
         ),
-        click.Option(["--admin-subject"], default="step", show_default=True, help="The admin to sign in as."),
+        click.Option(
+            ["--admin-subject"],
+            help="The admin to sign in as (default: the e-mail of an OIDC sign-in, else step).",
+        ),
         click.Option(["--admin-password-file"], type=path, help="Password of the admin provisioner's key."),
         *sign_in_options(),
     ]
@@ -113,7 +117,7 @@ def _signed_in(kw: dict[str, Any]) -> AdminClient:
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         return AdminClient(ca.ca_url, ca.root, creds)
-    subject = kw.get("admin_subject") or "step"
+    subject = kw.get("admin_subject") or ""
     token_kw = {o.name: kw.get(o.name) for o in sign_in_options() if o.name}
     # without --admin-provisioner, the CA's only JWK provisioner (`Admin JWK` on a new CA), as step offers
     token_kw.update(provisioner=kw.get("admin_provisioner"), password_file=kw.get("admin_password_file"))
@@ -121,12 +125,25 @@ def _signed_in(kw: dict[str, Any]) -> AdminClient:
     from plica.cli.client_cmds import build_csr
 
     try:
-        ott = make_token(ca, token_kw, "sign", subject, [subject])
+        ott = make_token(ca, token_kw, "sign", subject or "step", [subject or "step"])
+        # An identity provider's ID token says who signed in; its e-mail is the admin's subject (the spec's
+        # single sign-on) unless --admin-subject says otherwise.
+        subject = subject or _token_email(ott) or "step"
         resp = ca.post("/sign", {"csr": build_csr(key, subject, [subject]), "ott": ott, "notAfter": "5m"})
     except CAClientError as e:
         raise click.ClickException(f"cannot sign in as admin {subject!r}: {e}") from None
     chain = [x509.load_pem_x509_certificate(c.encode()) for c in resp["certChain"]]
     return AdminClient(ca.ca_url, ca.root, AdminCredentials(chain=chain, key=key))
+
+
+def _token_email(token: str) -> str | None:
+    """The `email` claim of a JWT this command just got (read, not verified: the CA verifies it)."""
+    try:
+        claims = orjson.loads(b64url_decode(token.split(".")[1]))
+    except (IndexError, ValueError):
+        return None
+    email = claims.get("email") if isinstance(claims, dict) else None
+    return email if isinstance(email, str) and email else None
 
 
 def call(client: AdminClient, method: str, path: str, body: Any = None) -> Any:
