@@ -176,3 +176,24 @@ def test_unattended_management(tmp_path: Path) -> None:
         assert r.returncode != 0 and "401" in r.stderr, r.stderr
         ok(plica(files, "provisioner", "remove", "acme", *cert))
         assert names(ok(plica(files, "provisioner", "list", *cert))) == ["Admin JWK"]
+
+
+def test_provisioner_list_with_admin_credentials_reads_every_page(tmp_path: Path) -> None:
+    """`plica provisioner list` signed in as an admin lists through /admin/provisioners, 100 a page; a
+    wrong password for the admin provisioner is no sign-in; without credentials, the public list."""
+    files = make_ca(tmp_path)
+    jwk = [p for p in files.config()["authority"]["provisioners"] if p["type"] == "JWK"][:1]
+    many = [{"type": "ACME", "name": f"acme-{i:03d}"} for i in range(130)]
+    files.update_config(enableAdmin=True, provisioners=[*jwk, *many])
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the password")
+    with ca_process(files):
+        signin = ["--admin-provisioner", jwk[0]["name"], "--admin-password-file", str(files.password_file)]
+        listed = names(ok(plica(files, "provisioner", "list", *signin)))
+        assert listed == [jwk[0]["name"], *(p["name"] for p in many)]
+        assert names(ok(plica(files, "provisioner", "list"))) == listed
+        r = plica(files, "provisioner", "list", "--admin-provisioner", jwk[0]["name"], "--admin-password-file",
+                  str(wrong))  # fmt: skip
+        assert r.returncode != 0 and "password" in r.stderr.lower(), r.stderr
+    files.update_config(provisioners=[])
+    assert names(ok(plica(files, "provisioner", "list", "--home", str(files.home)))) == listed
