@@ -9,9 +9,11 @@ imports anything else of the kernel, or another plugin.
 from __future__ import annotations
 
 from plica import __version__
-from plica.admin.auth import require_admin
+from plica.admin.auth import admin_for_certificate, require_admin
+from plica.admin.certs import list_certificates
 from plica.admin.client import AdminClient, AdminCredentials
 from plica.admin.errors import AdminError, admin_route
+from plica.admin.store import ADMIN_TYPES, Admin, add_admin, find_admin, get_admin, list_admins, remove_admin
 from plica.asn1 import (
     PROVISIONER_OID,
     DERError,
@@ -66,6 +68,7 @@ from plica.errors import (
     Unauthorized,
 )
 from plica.hookspecs import hookimpl
+from plica.http.app import peer_certificate
 from plica.jose import (
     JOSEError,
     PrivateKey,
@@ -148,12 +151,14 @@ from plica.types import (
 )
 
 __all__ = [
+    "ADMIN_TYPES",
     "CAPABILITIES",
     "IDENTIFIER_TYPES",
     "INSTANCE_IDENTIFIERS",
     "LEEWAY",
     "MIN_RSA_BITS",
     "PROVISIONER_OID",
+    "Admin",
     "AdminClient",
     "AdminCredentials",
     "AdminError",
@@ -212,6 +217,8 @@ __all__ = [
     "Unauthorized",
     "X509Authorization",
     "__version__",
+    "add_admin",
+    "admin_for_certificate",
     "admin_route",
     "apply_instance_flags",
     "b64url_decode",
@@ -239,9 +246,11 @@ __all__ = [
     "der_read",
     "der_read_strict",
     "file_option",
+    "find_admin",
     "first_use_id",
     "format_duration",
     "generate",
+    "get_admin",
     "hookimpl",
     "instance_cli_options",
     "instance_sign_hooks",
@@ -254,6 +263,8 @@ __all__ = [
     "key_from_jwk",
     "key_source",
     "key_sources_setup",
+    "list_admins",
+    "list_certificates",
     "load_config",
     "load_signing_key",
     "make_token",
@@ -271,6 +282,7 @@ __all__ = [
     "parse_jwks",
     "parse_public_keys",
     "parse_time",
+    "peer_certificate",
     "pick_provisioner",
     "private_jwk",
     "provides",
@@ -280,6 +292,7 @@ __all__ = [
     "read_tlv",
     "refresh_key_sources",
     "refused",
+    "remove_admin",
     "renew_with_kernel_checks",
     "require_admin",
     "required_options",

@@ -120,6 +120,14 @@ class AuthorityView(Protocol):
 
     def provisioner_by_name(self, name: str) -> Provisioner | None: ...
 
+    def public_provisioners(self) -> list[dict[str, Any]]:
+        """Every provisioner as `GET /provisioners` shows it: what an operator's page may display."""
+        ...
+
+    def capabilities(self) -> dict[str, Any]:
+        """The capability matrix as `GET /capabilities` answers it."""
+        ...
+
     async def issue(
         self, prov: Provisioner, auth: X509Authorization, request: SignRequest
     ) -> list[x509.Certificate]:

@@ -1,0 +1,238 @@
+"""The console over real HTTPS with a browser-like client: sign-in, sessions, CSRF, rights, escaping, and
+that refused requests change nothing. The browser itself (chromium) is test_console_browser.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from plica.api import add_admin
+from plica.testing import CAFiles, admin_key, in_process_ca
+from plica.testing.httpapi import Api
+
+from .conftest import ConsoleCA, configure
+from .consolekit import Browser, csrf_of
+
+SCRIPT_CN = "<script>alert(1)</script>"
+
+
+async def issue(ca: ConsoleCA, cn: str, sans: list[str] | None = None) -> str:
+    """A certificate through the real /sign; returns its decimal serial."""
+    from cryptography import x509
+
+    async with __import__("aiohttp").ClientSession() as s:
+        r, _ = await Api(ca.files, s).sign(admin_key(ca.files), cn, sans)
+        assert r.status == 201, r.raw
+        return str(x509.load_pem_x509_certificate(r.json["crt"].encode()).serial_number)
+
+
+async def revoked(ca: ConsoleCA, serial: str) -> bool:
+    return await ca.authority.storage.is_x509_revoked(serial)
+
+
+async def test_password_sign_in_pages_and_headers(console_ca: ConsoleCA, browser: Browser) -> None:
+    serial = await issue(console_ca, "web.example.com")
+    first = await browser.get("/console/")
+    assert first.url.endswith("/console/signin"), "a page without a session leads to the sign-in page"
+    page = await browser.sign_in("step", console_ca.files.password.decode())
+    assert page.status == 200 and "Overview" in page.text, page.text
+    assert 'id="count-valid">1<' in page.text
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert "<script" not in page.text
+    for path in (
+        "/console/certificates",
+        f"/console/certificates/{serial}",
+        "/console/provisioners",
+        "/console/admins",
+    ):
+        p = await browser.get(path)
+        assert p.status == 200, (path, p.text)
+    listing = await browser.get("/console/certificates?name=web.example")
+    assert "web.example.com" in listing.text
+    pem = await browser.get(f"/console/certificates/{serial}/pem")
+    assert pem.text.startswith("-----BEGIN CERTIFICATE-----")
+    csv = await browser.get("/console/certificates.csv")
+    assert csv.text.splitlines()[0].startswith("serial,subject") and serial in csv.text
+
+
+async def test_session_cookie_flags(console_ca: ConsoleCA, browser: Browser) -> None:
+    signin = await browser.get("/console/signin")
+    page = await browser.post(
+        "/console/signin/password",
+        {"csrf": csrf_of(signin.text), "subject": "step", "password": console_ca.files.password.decode(),
+         "provisioner": "admin"},
+        follow=False,
+    )  # fmt: skip
+    assert page.status == 303
+    cookies = [
+        v for k, v in page.headers.items() if k.lower() == "set-cookie" and v.startswith("plica_console=")
+    ]
+    assert cookies, page.headers
+    flags = cookies[0].lower()
+    assert "secure" in flags and "httponly" in flags and "samesite=strict" in flags
+
+
+async def test_revoke_needs_confirmation_and_is_logged(
+    console_ca: ConsoleCA, browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    serial = await issue(console_ca, "doomed.example.com")
+    await browser.sign_in("step", console_ca.files.password.decode())
+    detail = await browser.get(f"/console/certificates/{serial}")
+    token = csrf_of(detail.text)
+    confirm = await browser.post(
+        f"/console/certificates/{serial}/revoke", {"csrf": token, "reason_code": "1"}
+    )
+    assert confirm.status == 200 and "Yes, revoke it" in confirm.text
+    assert not await revoked(console_ca, serial), "the first step only asks"
+    with caplog.at_level(logging.INFO, logger="plica.console"):
+        done = await browser.post(
+            f"/console/certificates/{serial}/revoke", {"csrf": token, "reason_code": "1", "confirm": "yes"}
+        )
+    assert done.status == 200 and 'id="status" class="status-revoked"' in done.text
+    assert await revoked(console_ca, serial)
+    assert any(
+        "step (admin, SUPER_ADMIN) revoked certificate " + serial in r.getMessage() for r in caplog.records
+    )
+    again = await browser.post(
+        f"/console/certificates/{serial}/revoke", {"csrf": token, "reason_code": "1", "confirm": "yes"}
+    )
+    assert again.status == 409
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+async def test_missing_or_forged_csrf_changes_nothing(
+    console_ca: ConsoleCA, browser: Browser, token: str | None
+) -> None:
+    serial = await issue(console_ca, "kept.example.com")
+    await browser.sign_in("step", console_ca.files.password.decode())
+    data = {"reason_code": "0", "confirm": "yes"}
+    if token is not None:
+        data["csrf"] = token
+    page = await browser.post(f"/console/certificates/{serial}/revoke", data)
+    assert page.status == 403 and "CSRF" in page.text
+    assert not await revoked(console_ca, serial)
+    before = len(await _admins(console_ca))
+    page = await browser.post(
+        "/console/admins", {**data, "subject": "x", "provisioner": "admin", "type": "ADMIN"}
+    )
+    assert page.status == 403 and len(await _admins(console_ca)) == before
+
+
+async def _admins(ca: ConsoleCA) -> list[object]:
+    from plica.api import list_admins
+
+    return await list_admins(ca.authority.storage)
+
+
+async def test_sign_in_refusals(console_ca: ConsoleCA, browser: Browser) -> None:
+    wrong = await browser.sign_in("step", "not the password")
+    assert wrong.status == 401 and "wrong password" in wrong.text
+    nobody = await browser.sign_in("mallory", console_ca.files.password.decode())
+    assert nobody.status == 403 and "not an admin" in nobody.text
+    assert (await browser.get("/console/")).url.endswith("/signin"), "no session came of either"
+    no_csrf = await browser.post(
+        "/console/signin/password",
+        {"subject": "step", "password": console_ca.files.password.decode(), "provisioner": "admin"},
+    )
+    assert no_csrf.status == 403
+    no_cert = await browser.form("/console/signin", "/console/signin/certificate", {})
+    assert no_cert.status == 400 and "no client certificate" in no_cert.text
+
+
+async def test_plain_admin_cannot_reach_super_admin_pages(console_ca: ConsoleCA, browser: Browser) -> None:
+    await add_admin(console_ca.authority.storage, "carl", "admin", "ADMIN")
+    await browser.sign_in("carl", console_ca.files.password.decode())
+    overview = await browser.get("/console/")
+    assert overview.status == 200 and "/console/admins" not in overview.text
+    assert (await browser.get("/console/admins")).status == 403
+    before = len(await _admins(console_ca))
+    refused = await browser.post(
+        "/console/admins",
+        {"csrf": csrf_of(overview.text), "subject": "eve", "provisioner": "admin", "type": "SUPER_ADMIN"},
+    )
+    assert refused.status == 403 and len(await _admins(console_ca)) == before
+
+
+async def test_super_admin_adds_and_removes_an_admin(console_ca: ConsoleCA, browser: Browser) -> None:
+    await browser.sign_in("step", console_ca.files.password.decode())
+    page = await browser.form(
+        "/console/admins", "/console/admins", {"subject": "dora", "provisioner": "admin", "type": "ADMIN"}
+    )
+    assert page.status == 200 and "dora" in page.text
+    dora = next(a for a in await _admins(console_ca) if a.subject == "dora")  # type: ignore[attr-defined]
+    page = await browser.form("/console/admins", f"/console/admins/{dora.id}/remove", {})
+    assert page.status == 200 and "dora" not in page.text
+    last = next(a for a in await _admins(console_ca) if a.subject == "step")  # type: ignore[attr-defined]
+    refused = await browser.form("/console/admins", f"/console/admins/{last.id}/remove", {})
+    assert refused.status == 400 and "last super admin" in refused.text
+
+
+async def test_script_in_a_certificate_is_shown_escaped(console_ca: ConsoleCA, browser: Browser) -> None:
+    serial = await issue(console_ca, SCRIPT_CN, sans=["xss.example.com"])
+    await browser.sign_in("step", console_ca.files.password.decode())
+    for path in (
+        "/console/certificates",
+        f"/console/certificates/{serial}",
+        "/console/certificates?name=xss",
+    ):
+        page = await browser.get(path)
+        assert page.status == 200
+        assert "<script" not in page.text, "the name is never markup"
+        assert "&lt;script" in page.text, "... but it is shown, escaped"
+
+
+async def test_bad_paths_are_4xx(console_ca: ConsoleCA, browser: Browser) -> None:
+    await browser.sign_in("step", console_ca.files.password.decode())
+    for path in ("/console/certificates/123456789", "/console/certificates/notaserial", "/console/certificates?serial=zz!",
+                 "/console/certificates?cursor=bogus", "/console/certificates?status=weird", "/console/sso/nope",
+                 "/console/static/../../etc/passwd"):  # fmt: skip
+        page = await browser.get(path)
+        assert 400 <= page.status < 500, (path, page.status, page.text)
+
+
+async def test_expired_session(ca_files: CAFiles) -> None:
+    configure(ca_files, idleTimeout="1s")
+    async with in_process_ca(ca_files) as authority:
+        ca = ConsoleCA(
+            ca_files, authority, __import__("ssl").create_default_context(cafile=str(ca_files.root))
+        )
+        serial = await issue(ca, "idle.example.com")
+        b = ca.browser()
+        try:
+            page = await b.sign_in("step", ca_files.password.decode())
+            token = csrf_of(page.text)
+            await asyncio.sleep(2.2)
+            late = await b.post(
+                f"/console/certificates/{serial}/revoke",
+                {"csrf": token, "reason_code": "0", "confirm": "yes"},
+            )
+            assert late.status == 401 and "session has ended" in late.text
+            assert not await authority.storage.is_x509_revoked(serial)
+            assert (await b.get("/console/")).url.endswith("/signin")
+        finally:
+            await b.close()
+
+
+async def test_switched_off_in_ca_json(ca_files: CAFiles) -> None:
+    configure(ca_files, enabled=False)
+    async with in_process_ca(ca_files) as authority:
+        b = ConsoleCA(
+            ca_files, authority, __import__("ssl").create_default_context(cafile=str(ca_files.root))
+        ).browser()
+        try:
+            assert (await b.get("/console/signin")).status == 404
+            assert (await b.get("/console/")).status == 404
+        finally:
+            await b.close()
+
+
+async def test_sign_in_attempts_are_rate_limited(console_ca: ConsoleCA, browser: Browser) -> None:
+    statuses = [(await browser.sign_in("step", f"guess {i}")).status for i in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+    # even the right password waits now
+    assert (await browser.sign_in("step", console_ca.files.password.decode())).status == 429
+    assert time.time() > 0
