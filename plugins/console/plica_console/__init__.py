@@ -12,9 +12,9 @@ from aiohttp import web
 from plica.api import AuthorityView, Migration, Route, hookimpl
 
 from . import manage, pages, signin
+from .base import CONSOLE, PREFIX, Console, load_static, secure, setup_templates
 from .sessions import MIGRATIONS, SignInLimiter
 from .stats import MIGRATIONS as STATS_MIGRATIONS
-from .web import CONSOLE, PREFIX, Console, load_static, secure, setup_templates
 
 
 async def static(request: web.Request) -> web.StreamResponse:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from plica.api import ADMIN_TYPES, CAPABILITIES, BadRequest, add_admin, get_admin, list_admins, remove_admin
 
-from .web import PREFIX, Ctx, page, render, see_other
+from .base import PREFIX, Ctx, page, render, see_other
 
 log = logging.getLogger("plica.console")
 

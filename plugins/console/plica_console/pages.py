@@ -12,11 +12,12 @@ from typing import Any
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from plica.api import AlreadyRevoked, Conflict, NotFound, list_certificates, rfc3339
 
 from . import stats
-from .web import PREFIX, Ctx, page, render, see_other
+from .base import PREFIX, Ctx, page, render, see_other
 
 log = logging.getLogger("plica.console")
 
@@ -139,7 +140,9 @@ def _describe(cert: x509.Certificate) -> dict[str, Any]:
             sans = [f"{type(g).__name__.removesuffix('Name')}: {g.value}" for g in e.value]
         value = str(e.value)
         exts.append({"name": name, "oid": e.oid.dotted_string, "critical": e.critical, "value": value[:600]})
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return {
+        "cn": str(cns[0].value) if cns else "",
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
         "serial_hex": format(cert.serial_number, "x"),

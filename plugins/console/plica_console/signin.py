@@ -22,6 +22,7 @@ from plica.api import (
 )
 
 from . import sso
+from .base import PREFIX, Ctx, page, render, see_other, set_cookie
 from .sessions import (
     FLOW_COOKIE,
     FLOW_LIFETIME,
@@ -34,7 +35,6 @@ from .sessions import (
     save_flow,
     take_flow,
 )
-from .web import PREFIX, Ctx, page, render, see_other, set_cookie
 
 log = logging.getLogger("plica.console")
 PRE_COOKIE = "plica_console_pre"

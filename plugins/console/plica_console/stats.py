@@ -122,5 +122,5 @@ def health(authority: AuthorityView) -> list[Health]:
             else:
                 out.append(Health(name, kind, True, f"{len(source.keys)} key(s) from {source.where}"))
         else:
-            out.append(Health(name, kind, True, "keys in ca.json"))
+            out.append(Health(name, kind, True, "nothing to fetch: its keys are in its settings"))
     return out

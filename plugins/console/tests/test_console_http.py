@@ -55,6 +55,11 @@ async def test_password_sign_in_pages_and_headers(console_ca: ConsoleCA, browser
     assert "web.example.com" in listing.text
     pem = await browser.get(f"/console/certificates/{serial}/pem")
     assert pem.text.startswith("-----BEGIN CERTIFICATE-----")
+    css = await browser.get("/console/static/console.css")
+    assert css.status == 200 and css.headers["Content-Type"].startswith("text/css"), (
+        css.status,
+        css.text[:300],
+    )
     csv = await browser.get("/console/certificates.csv")
     assert csv.text.splitlines()[0].startswith("serial,subject") and serial in csv.text
 

@@ -1,0 +1,205 @@
+"""The console in a real browser: headless chromium signs in through a real OpenID provider (oidc-provider),
+searches, opens a certificate, revokes it after the confirmation and sees its status change, manages an
+admin, signs out; a non-admin's sign-in is refused; a certificate whose CN is a script never runs. Every
+page passes axe-core with no serious or critical violation and is photographed (tests/artifacts/)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from attrs import define
+from cryptography import x509
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+from plica.testing import CAFiles, admin_key, ca_process, make_ca
+from plica.testing.httpapi import Api
+
+from .browser import axe_violations, chromium, click_through, overflowing, shoot, wait_for
+from .openid import PASSWORD, OpenIDProvider
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="needs Debian's chromium and chromium-driver (.ci/system-deps.sh installs them)",
+)
+SCRIPT_CN = "<script>alert(1)</script>"
+
+
+@define
+class Stack:
+    files: CAFiles
+    provider: OpenIDProvider
+    serials: dict[str, str]
+
+
+async def _issue(files: CAFiles, names: list[str]) -> dict[str, str]:
+    out = {}
+    async with aiohttp.ClientSession() as s:
+        api = Api(files, s)
+        for cn in names:
+            r, _ = await api.sign(admin_key(files), cn, ["xss.example.com"] if cn == SCRIPT_CN else [cn])
+            assert r.status == 201, r.raw
+            out[cn] = str(x509.load_pem_x509_certificate(r.json["crt"].encode()).serial_number)
+    return out
+
+
+def _plica(files: CAFiles, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "plica", *args, "--home", str(files.home)], check=True,
+                   env=files.env(), capture_output=True)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("console")
+    files = make_ca(tmp)
+    provider = OpenIDProvider(tmp, files.url).start()
+    try:
+        cfg = files.config()
+        cfg["authority"]["enableAdmin"] = True
+        cfg["authority"]["provisioners"].append(provider.block())
+        files.write_config(cfg)
+        _plica(files, "admin", "add", "alice@example.com", "sso", "--super")
+        with ca_process(files):
+            names = ["web.example.com", "api.example.com", "db.internal.example", SCRIPT_CN]
+            yield Stack(files, provider, asyncio.run(_issue(files, names)))
+    finally:
+        provider.stop()
+
+
+@pytest.fixture
+def driver() -> Iterator[Any]:
+    d = chromium()
+    try:
+        yield d
+    finally:
+        d.quit()
+
+
+def check_page(driver: Any, name: str) -> None:
+    """No serious or critical accessibility violation, no horizontal scrolling at 360 px... and a photo."""
+    assert axe_violations(driver) == [], name
+    shoot(driver, name)
+
+
+def sso_sign_in(driver: Any, stack: Stack, login: str) -> None:
+    driver.get(stack.files.url + "/console/")
+    wait_for(driver, "a[href='/console/sso/sso']")
+    check_page(driver, "signin")
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, "a[href='/console/sso/sso']"))
+    # oidc-provider's own login and consent pages
+    wait_for(driver, "input[name=login]").send_keys(login)
+    driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(PASSWORD)
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    wait_for(driver, "button[type=submit]")
+    if "/console/" not in driver.current_url:
+        click_through(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+
+
+def test_console_in_a_browser(stack: Stack, driver: Any) -> None:
+    url = stack.files.url
+    sso_sign_in(driver, stack, "alice")
+    wait_for(driver, "#count-valid")
+    assert driver.find_element(By.CSS_SELECTOR, ".who").text.startswith("alice@example.com")
+    check_page(driver, "overview")
+
+    # search
+    click_through(driver, driver.find_element(By.LINK_TEXT, "Certificates"))
+    field = wait_for(driver, "#q-name")
+    field.send_keys("web.example")
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, "form.search button"))
+    wait_for(driver, "#certs")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#certs tbody tr")
+    assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["web.example.com"]
+    check_page(driver, "certificates")
+
+    # open it, revoke it after the confirmation, see the status change
+    click_through(driver, rows[0].find_element(By.TAG_NAME, "a"))
+    assert wait_for(driver, "#status").text == "valid"
+    check_page(driver, "certificate")
+    Select(driver.find_element(By.ID, "reason_code")).select_by_value("4")
+    driver.find_element(By.ID, "reason").send_keys("replaced by a new key")
+    click_through(driver, driver.find_element(By.ID, "revoke"))
+    wait_for(driver, "#confirm")
+    check_page(driver, "revoke-confirm")
+    click_through(driver, driver.find_element(By.ID, "confirm"))
+    assert wait_for(driver, "#status").text == "revoked"
+    assert "superseded: replaced by a new key" in driver.find_element(By.TAG_NAME, "main").text
+    driver.get(url + "/console/certificates?status=revoked")
+    assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#certs tbody a")] == ["web.example.com"]
+
+    # a script in a certificate's name is text, never run
+    driver.get(url + f"/console/certificates/{stack.serials[SCRIPT_CN]}")
+    assert wait_for(driver, "#cn").text == SCRIPT_CN
+    assert driver.execute_script("return document.querySelectorAll('main script').length") == 0
+    driver.get(url + "/console/certificates?name=xss")
+    assert SCRIPT_CN in driver.find_element(By.ID, "certs").text
+
+    # provisioners, admins
+    driver.get(url + "/console/provisioners")
+    assert "OIDC" in wait_for(driver, "#matrix").text
+    check_page(driver, "provisioners")
+    driver.get(url + "/console/admins")
+    wait_for(driver, "#a-subject").send_keys("bob@example.com")
+    Select(driver.find_element(By.ID, "a-prov")).select_by_visible_text("sso")
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, "form.stack button"))
+    assert "bob@example.com" in wait_for(driver, "#admins").text
+    check_page(driver, "admins")
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, "button[aria-label='Remove bob@example.com']"))
+    assert "bob@example.com" not in wait_for(driver, "#admins").text
+
+    # a 360-pixel-wide screen: nothing scrolls sideways but the wide tables' own boxes
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 360, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+    )
+    driver.get(url + "/console/")
+    wait_for(driver, "#count-valid")
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    assert driver.execute_script("return window.innerWidth") == 360
+    wide = overflowing(driver, 360)
+    shoot(driver, "overview-360px")
+    assert width <= 360 + 1, (width, wide)
+    shoot(driver, "overview-360px")
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    # sign out: the session is gone
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, ".signout button"))
+    wait_for(driver, "a[href='/console/sso/sso']")
+    driver.get(url + "/console/certificates")
+    assert driver.current_url.endswith("/console/signin")
+
+
+def test_a_person_who_is_not_an_admin_is_refused(stack: Stack, driver: Any) -> None:
+    sso_sign_in(driver, stack, "carol")
+    main = wait_for(driver, "main").text
+    assert "403" in main and "not an admin" in main, main
+    check_page(driver, "refused")
+    driver.get(stack.files.url + "/console/")
+    assert driver.current_url.endswith("/console/signin")
+
+
+def test_keyboard_alone_reaches_the_search(stack: Stack, driver: Any) -> None:
+    sso_sign_in(driver, stack, "alice")
+    wait_for(driver, "#count-valid")
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.text == "Skip to content"
+    seen = []
+    for _ in range(6):
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        seen.append(driver.switch_to.active_element.text)
+    assert "Certificates" in seen, seen
+    while driver.switch_to.active_element.text != "Certificates":
+        driver.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(driver, "#q-name")
+    assert Path(driver.current_url).name == "certificates"
