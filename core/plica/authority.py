@@ -56,6 +56,10 @@ class Authority:
     start_time: float
     snapshot: Snapshot = field(init=False)
     version: str = "0.1.0"
+    # With enableAdmin (plica.admin.sync): ca.json as read (its provisioners ignored), and the
+    # database's provisioner change counter the installed snapshot was built at.
+    file_config: CAConfig | None = None
+    config_version: int = -1
 
     # ------------------------------------------------------------------ AuthorityView for plugins
     @property

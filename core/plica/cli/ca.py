@@ -41,6 +41,12 @@ from plica.storage import StorageError
     help="Password for the provisioner key (default: the CA password).",
 )
 @click.option("--insecure-address", default="", help="Optional plain-HTTP address (for SCEP/CRL).")
+@click.option(
+    "--remote-management",
+    is_flag=True,
+    help="Provisioners in the database, managed through the admin API: the first one is 'Admin JWK', "
+    "and 'step' its super admin.",
+)
 def init_cmd(
     home: Path | None,
     name: str | None,
@@ -52,6 +58,7 @@ def init_cmd(
     password_file: str | None,
     provisioner_password_file: str | None,
     insecure_address: str,
+    remote_management: bool,
 ) -> None:
     """Create a new CA: root and intermediate certificates, encrypted keys, ca.json, a JWK provisioner.
 
@@ -65,6 +72,8 @@ def init_cmd(
         )
         dns_names = tuple(d.strip() for d in dns.split(",") if d.strip())
     address = address or click.prompt("What IP and port will your new CA bind to?", default=":9000")
+    if remote_management:
+        provisioner = provisioner or "Admin JWK"
     provisioner = provisioner or click.prompt(
         "What would you like to name the CA's first provisioner?", default="admin"
     )
@@ -94,6 +103,12 @@ def init_cmd(
         )
     except FileExistsError as e:
         raise click.ClickException(str(e)) from None
+    if remote_management:
+        from plica.admin.provstore import remote_management_init
+
+        for p in remote_management_init(res.config_path, get_plugins()):
+            click.echo(f"✔ Provisioner in the database: {p.name} ({p.type})")
+        click.echo("✔ Super admin: step")
     click.echo(f"✔ Root certificate: {res.root_path}")
     click.echo(f"✔ Root fingerprint: {res.fingerprint}")
     click.echo(f"✔ CA configuration: {res.config_path}")

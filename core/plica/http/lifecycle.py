@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 from pluggy import HookImpl
 
+from plica.admin import sync
+from plica.admin.routes import admin_routes
 from plica.authority import Authority
 from plica.errors import PluginError
 from plica.http.app import build_app
@@ -37,7 +39,8 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 def serving_app(authority: Authority, plugins: Plugins, tls: ServerTLS) -> web.Application:
     """The application a server runs for `authority`: the kernel's routes and the plugins', then the
     cleanup contexts in the order above."""
-    routes = [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
+    routes = admin_routes(authority)
+    routes += [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
     app = build_app(authority, routes)
     app.cleanup_ctx.append(_kernel_context(authority, tls))
     plugins.pm.hook.http_setup(app=app, authority=authority)
@@ -71,10 +74,13 @@ async def start_app(authority: Authority, plugins: Plugins) -> tuple[web.AppRunn
 def _kernel_context(authority: Authority, tls: ServerTLS) -> CleanupContext:
     async def kernel(app: web.Application) -> AsyncIterator[None]:
         renewer = asyncio.create_task(tls.renew_forever())
+        watcher = asyncio.create_task(sync.watch(authority)) if authority.file_config is not None else None
         try:
             yield
         finally:
             renewer.cancel()
+            if watcher is not None:
+                watcher.cancel()
             await authority.storage.close()
 
     return kernel
