@@ -13,7 +13,23 @@ from plica.admin.auth import admin_for_certificate, require_admin
 from plica.admin.certs import list_certificates
 from plica.admin.client import AdminClient, AdminCredentials
 from plica.admin.errors import AdminError, admin_route
-from plica.admin.store import ADMIN_TYPES, Admin, add_admin, find_admin, get_admin, list_admins, remove_admin
+from plica.admin.provops import (
+    add_provisioner,
+    change_provisioner,
+    delete_provisioner,
+    remote_management,
+    stored_provisioner,
+)
+from plica.admin.store import (
+    ADMIN_TYPES,
+    Admin,
+    add_admin,
+    find_admin,
+    get_admin,
+    list_admins,
+    remove_admin,
+    set_admin_type,
+)
 from plica.asn1 import (
     PROVISIONER_OID,
     DERError,
@@ -218,6 +234,7 @@ __all__ = [
     "X509Authorization",
     "__version__",
     "add_admin",
+    "add_provisioner",
     "admin_for_certificate",
     "admin_route",
     "apply_instance_flags",
@@ -226,6 +243,7 @@ __all__ = [
     "block_from_file_option",
     "ca_options",
     "cert_and_key_options",
+    "change_provisioner",
     "check_allowed",
     "check_csr_names",
     "check_instance_age",
@@ -239,6 +257,7 @@ __all__ = [
     "csr_sans",
     "default_alg",
     "default_home",
+    "delete_provisioner",
     "der_elements",
     "der_int",
     "der_length",
@@ -292,6 +311,7 @@ __all__ = [
     "read_tlv",
     "refresh_key_sources",
     "refused",
+    "remote_management",
     "remove_admin",
     "renew_with_kernel_checks",
     "require_admin",
@@ -300,10 +320,12 @@ __all__ = [
     "rfc3339",
     "rsa_too_short",
     "sans_of",
+    "set_admin_type",
     "sign_compact",
     "sign_token",
     "split_sans",
     "ssh_sign_hooks",
+    "stored_provisioner",
     "thumbprint",
     "tlv",
     "token_claims",

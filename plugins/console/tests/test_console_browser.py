@@ -67,8 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cfg["authority"]["enableAdmin"] = True
         cfg["authority"]["provisioners"].append(provider.block())
         files.write_config(cfg)
-        _plica(files, "admin", "add", "alice@example.com", "sso", "--super")
         with ca_process(files):
+            # with remote management the provisioners move into the database at the first start
+            _plica(files, "admin", "add", "alice@example.com", "sso", "--super")
             names = ["web.example.com", "api.example.com", "db.internal.example", SCRIPT_CN]
             yield Stack(files, provider, asyncio.run(_issue(files, names)))
     finally:
