@@ -50,9 +50,13 @@ def http_routes(authority: AuthorityView) -> list[Route]:
         Route("GET", f"{p}/certificates/{{serial}}/pem", pages.certificate_pem),
         Route("POST", f"{p}/certificates/{{serial}}/revoke", pages.revoke),
         Route("GET", f"{p}/provisioners", manage.provisioners),
+        Route("POST", f"{p}/provisioners", manage.provisioner_add),
+        Route("POST", f"{p}/provisioners/{{name}}/edit", manage.provisioner_edit),
+        Route("POST", f"{p}/provisioners/{{name}}/remove", manage.provisioner_remove),
         Route("GET", f"{p}/admins", manage.admins),
         Route("POST", f"{p}/admins", manage.admin_add),
         Route("POST", f"{p}/admins/{{id}}/remove", manage.admin_remove),
+        Route("POST", f"{p}/admins/{{id}}/type", manage.admin_type),
     ]
 
 

@@ -148,6 +148,18 @@ def test_console_in_a_browser(stack: Stack, driver: Any) -> None:
     driver.get(url + "/console/provisioners")
     assert "OIDC" in wait_for(driver, "#matrix").text
     check_page(driver, "provisioners")
+    box = driver.find_element(By.ID, "new-block")
+    box.clear()
+    box.send_keys('{"type": "ACME", "name": "acme-web"}')
+    click_through(driver, driver.find_element(By.ID, "add-provisioner"))
+    assert "acme-web" in wait_for(driver, "#matrix").find_element(By.XPATH, "/html/body").text
+    summary = driver.find_element(By.XPATH, "//summary[contains(., 'acme-web')]")
+    summary.click()
+    click_through(
+        driver, driver.find_element(By.CSS_SELECTOR, "button[aria-label='Remove provisioner acme-web']")
+    )
+    wait_for(driver, "#matrix")
+    assert not driver.find_elements(By.XPATH, "//summary[contains(., 'acme-web')]")
     driver.get(url + "/console/admins")
     wait_for(driver, "#a-subject").send_keys("bob@example.com")
     Select(driver.find_element(By.ID, "a-prov")).select_by_visible_text("sso")

@@ -241,3 +241,79 @@ async def test_sign_in_attempts_are_rate_limited(console_ca: ConsoleCA, browser:
     # even the right password waits now
     assert (await browser.sign_in("step", console_ca.files.password.decode())).status == 429
     assert time.time() > 0
+
+
+async def test_provisioners_added_changed_and_removed(console_ca: ConsoleCA, browser: Browser) -> None:
+    a = console_ca.authority
+    await browser.sign_in("step", console_ca.files.password.decode())
+    page = await browser.form(
+        "/console/provisioners", "/console/provisioners", {"block": '{"type": "ACME", "name": "acme2"}'}
+    )
+    assert page.status == 200 and "acme2" in page.text and a.provisioner_by_name("acme2") is not None
+    page = await browser.form(
+        "/console/provisioners",
+        "/console/provisioners/acme2/edit",
+        {"block": '{"type": "ACME", "name": "acme2", "forceCN": true}'},
+    )
+    assert page.status == 200
+    assert next(p for p in a.public_provisioners() if p["name"] == "acme2").get("forceCN") is True
+    for bad, why in (
+        ("{not json", "not valid JSON"),
+        ('{"type": "Nope", "name": "x"}', "not installed"),
+        ("[]", "JSON object"),
+    ):
+        page = await browser.form("/console/provisioners", "/console/provisioners", {"block": bad})
+        assert page.status == 400 and why in page.text, (bad, page.status, page.text[-600:])
+    assert a.provisioner_by_name("x") is None
+    changed_type = await browser.form(
+        "/console/provisioners",
+        "/console/provisioners/acme2/edit",
+        {"block": '{"type": "JWK", "name": "acme2"}'},
+    )
+    assert changed_type.status == 400 and "type" in changed_type.text
+    page = await browser.form("/console/provisioners", "/console/provisioners/acme2/remove", {})
+    assert page.status == 200 and a.provisioner_by_name("acme2") is None
+    gone = await browser.form("/console/provisioners", "/console/provisioners/acme2/remove", {})
+    assert gone.status == 404
+
+
+async def test_provisioners_in_ca_json_are_read_only(ca_files: CAFiles) -> None:
+    async with in_process_ca(ca_files) as authority:
+        await add_admin(authority.storage, "step", "admin", "SUPER_ADMIN")
+        b = ConsoleCA(
+            ca_files, authority, __import__("ssl").create_default_context(cafile=str(ca_files.root))
+        ).browser()
+        try:
+            await b.sign_in("step", ca_files.password.decode())
+            page = await b.get("/console/provisioners")
+            assert (
+                'id="readonly"' in page.text
+                and "live in ca.json" in page.text
+                and "<textarea" not in page.text
+            )
+            refused = await b.post(
+                "/console/provisioners",
+                {"csrf": csrf_of(page.text), "block": '{"type": "ACME", "name": "a"}'},
+            )
+            assert refused.status == 501 and authority.provisioner_by_name("a") is None
+        finally:
+            await b.close()
+
+
+async def test_admin_type_changes_but_never_the_last_super_admin(
+    console_ca: ConsoleCA, browser: Browser
+) -> None:
+    storage = console_ca.authority.storage
+    carl = await add_admin(storage, "carl", "admin", "ADMIN")
+    await browser.sign_in("step", console_ca.files.password.decode())
+    page = await browser.form("/console/admins", f"/console/admins/{carl.id}/type", {"type": "SUPER_ADMIN"})
+    assert page.status == 200
+    from plica.api import get_admin
+
+    assert (await get_admin(storage, carl.id)).type == "SUPER_ADMIN"  # type: ignore[union-attr]
+    await browser.form("/console/admins", f"/console/admins/{carl.id}/type", {"type": "ADMIN"})
+    step = next(x for x in await _admins(console_ca) if x.subject == "step")  # type: ignore[attr-defined]
+    refused = await browser.form("/console/admins", f"/console/admins/{step.id}/type", {"type": "ADMIN"})
+    assert refused.status == 400 and "last super admin" in refused.text
+    bogus = await browser.form("/console/admins", f"/console/admins/{step.id}/type", {"type": "ROOT"})
+    assert bogus.status == 400
