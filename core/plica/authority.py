@@ -32,6 +32,7 @@ from plica.storage import Storage
 from plica.tokens import Token
 from plica.types import (
     CAPABILITIES,
+    AdminPanel,
     Audiences,
     Provisioner,
     RevokeRequest,
@@ -104,6 +105,9 @@ class Authority:
     def capabilities(self) -> dict[str, Any]:
         """What `GET /capabilities` answers: the capability and identifier tables of installed types."""
         return self.plugins.capabilities_json()
+
+    def admin_panels(self) -> list[AdminPanel]:
+        return [p for res in self.plugins.pm.hook.admin_panels(authority=self) for p in (res or [])]
 
     async def issue(
         self, prov: Provisioner, auth: X509Authorization, request: SignRequest
@@ -221,6 +225,9 @@ class _LoadingView:
 
     def capabilities(self) -> dict[str, Any]:
         return self._a.capabilities()
+
+    def admin_panels(self) -> list[AdminPanel]:
+        return self._a.admin_panels()
 
 
 __all__ = ["Authority", "Snapshot"]

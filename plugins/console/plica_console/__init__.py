@@ -11,7 +11,7 @@ from aiohttp import web
 
 from plica.api import AuthorityView, Migration, Route, hookimpl
 
-from . import manage, pages, signin
+from . import manage, pages, panels, signin
 from .base import CONSOLE, PREFIX, Console, load_static, secure, setup_templates
 from .sessions import MIGRATIONS, SignInLimiter
 from .stats import MIGRATIONS as STATS_MIGRATIONS
@@ -53,6 +53,8 @@ def http_routes(authority: AuthorityView) -> list[Route]:
         Route("POST", f"{p}/provisioners", manage.provisioner_add),
         Route("POST", f"{p}/provisioners/{{name}}/edit", manage.provisioner_edit),
         Route("POST", f"{p}/provisioners/{{name}}/remove", manage.provisioner_remove),
+        Route("GET", f"{p}/plugins/{{panel}}", panels.panel_page),
+        Route("POST", f"{p}/plugins/{{panel}}/{{action}}", panels.panel_action),
         Route("GET", f"{p}/admins", manage.admins),
         Route("POST", f"{p}/admins", manage.admin_add),
         Route("POST", f"{p}/admins/{{id}}/remove", manage.admin_remove),

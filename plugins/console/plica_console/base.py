@@ -100,6 +100,8 @@ def secure(resp: web.StreamResponse) -> web.StreamResponse:
 def render(ctx: Ctx, template: str, http_status: int = 200, **values: Any) -> web.Response:
     values.setdefault("admin", ctx.admin)
     values.setdefault("csrf", ctx.session.csrf if ctx.session else "")
+    if ctx.admin is not None:
+        values.setdefault("panels", [(p.name, p.title) for p in ctx.console.authority.admin_panels()])
     return aiohttp_jinja2.render_template(template, ctx.request, values, status=http_status)
 
 

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from plica.testing import CAFiles, admin_key, ca_process, make_ca
+from plica.testing import CAFiles, admin_key, ca_process, free_port, make_ca
 from plica.testing.httpapi import Api
 
 from .browser import axe_violations, chromium, click_through, overflowing, shoot, wait_for
@@ -39,6 +39,7 @@ class Stack:
     files: CAFiles
     provider: OpenIDProvider
     serials: dict[str, str]
+    http_port: int
 
 
 async def _issue(files: CAFiles, names: list[str]) -> dict[str, str]:
@@ -66,12 +67,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cfg = files.config()
         cfg["authority"]["enableAdmin"] = True
         cfg["authority"]["provisioners"].append(provider.block())
+        http_port = free_port()
+        cfg["authority"]["provisioners"].append(
+            {"type": "ACME", "name": "acme", "requireEAB": True,
+             "validation": {"httpPort": http_port, "timeout": "2s", "retryWindow": "2s"}}
+        )  # fmt: skip
         files.write_config(cfg)
         with ca_process(files):
             # with remote management the provisioners move into the database at the first start
             _plica(files, "admin", "add", "alice@example.com", "sso", "--super")
             names = ["web.example.com", "api.example.com", "db.internal.example", SCRIPT_CN]
-            yield Stack(files, provider, asyncio.run(_issue(files, names)))
+            yield Stack(files, provider, asyncio.run(_issue(files, names)), http_port)
     finally:
         provider.stop()
 
@@ -216,3 +222,45 @@ def test_keyboard_alone_reaches_the_search(stack: Stack, driver: Any) -> None:
     driver.switch_to.active_element.send_keys(Keys.ENTER)
     wait_for(driver, "#q-name")
     assert Path(driver.current_url).name == "certificates"
+
+
+@pytest.mark.skipif(shutil.which("lego") is None, reason="needs lego (Debian package)")
+def test_an_eab_key_made_in_the_console_lets_lego_register(stack: Stack, driver: Any, tmp_path: Path) -> None:
+    url = stack.files.url
+    sso_sign_in(driver, stack, "alice")
+    wait_for(driver, "#count-valid")
+    click_through(driver, driver.find_element(By.LINK_TEXT, "ACME"))
+    wait_for(driver, "#eab-create-provisioner").send_keys("acme")
+    driver.find_element(By.ID, "eab-create-reference").send_keys("team-a")
+    click_through(driver, driver.find_element(By.ID, "do-eab-create"))
+    kid = wait_for(driver, "dd[data-key='Key id (--kid)']").text
+    hmac = driver.find_element(By.CSS_SELECTOR, "dd[data-key='HMAC key (--hmac)']").text
+    check_page(driver, "acme-eab-created")
+    # shown once: the page itself (reloaded) never shows the HMAC key again
+    driver.get(url + "/console/plugins/acme")
+    assert kid in wait_for(driver, "main").text and hmac not in driver.page_source
+
+    lego = subprocess.run(
+        ["lego", "--server", f"{url}/acme/acme/directory", "--email", "ops@plica.test", "--accept-tos",
+         "--path", str(tmp_path / "lego"), "--eab", f"--kid={kid}", f"--hmac={hmac}", "--domains", "127.0.0.1",
+         "--http", "--http.port", f"127.0.0.1:{stack.http_port}", "run"],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "LEGO_CA_CERTIFICATES": str(stack.files.root)},
+    )  # fmt: skip
+    assert lego.returncode == 0, lego.stdout + lego.stderr
+    driver.get(url + "/console/plugins/acme")
+    tables = driver.find_elements(By.CSS_SELECTOR, "table.panel-table")
+    accounts, keys = tables[0].text, tables[2].text
+    assert "mailto:ops@plica.test" in accounts and kid in accounts
+    assert "team-a" in keys and "valid" in accounts
+    check_page(driver, "acme")
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Revoke {kid}']"))
+    wait_for(driver, "table.panel-table")
+    assert kid not in driver.find_elements(By.CSS_SELECTOR, "table.panel-table")[2].text
+    # a second registration with the revoked key is refused
+    again = subprocess.run(
+        ["lego", "--server", f"{url}/acme/acme/directory", "--email", "dev@plica.test", "--accept-tos",
+         "--path", str(tmp_path / "lego2"), "--eab", f"--kid={kid}", f"--hmac={hmac}", "--domains", "127.0.0.1",
+         "--http", "--http.port", f"127.0.0.1:{stack.http_port}", "run"],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "LEGO_CA_CERTIFICATES": str(stack.files.root)},
+    )  # fmt: skip
+    assert again.returncode != 0
