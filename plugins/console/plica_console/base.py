@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -128,6 +129,7 @@ def page(*, signed_in: bool = True, super_admin: bool = False) -> Callable[[Hand
         async def handler(request: web.Request) -> web.StreamResponse:
             console = request.app[CONSOLE]
             ctx = Ctx(request, console)
+            started = time.perf_counter()
             try:
                 resp = await _serve(ctx, fn, signed_in=signed_in, super_admin=super_admin)
             except web.HTTPException as e:
@@ -139,6 +141,8 @@ def page(*, signed_in: bool = True, super_admin: bool = False) -> Callable[[Hand
             except Exception:
                 log.exception("console %s %s failed", request.method, request.path)
                 resp = error_page(ctx, 500, "internal error: see the CA's log")
+            # The page's own time on the server (bench/console_bench.py reads it; so can a browser's tools).
+            resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
             return secure(resp)
 
         return handler
