@@ -317,3 +317,31 @@ async def test_admin_type_changes_but_never_the_last_super_admin(
     assert refused.status == 400 and "last super admin" in refused.text
     bogus = await browser.form("/console/admins", f"/console/admins/{step.id}/type", {"type": "ROOT"})
     assert bogus.status == 400
+
+
+async def test_admin_client_certificate_sign_in(console_ca: ConsoleCA, tmp_path: object) -> None:
+    import ssl
+    from pathlib import Path
+
+    import aiohttp
+
+    from plica.testing.httpapi import write_leaf
+
+    async with aiohttp.ClientSession() as s:
+        api = Api(console_ca.files, s)
+        r, key = await api.sign(admin_key(console_ca.files), "step")
+        assert r.status == 201
+        crt, kf = write_leaf(Path(str(tmp_path)), "step", r, key)
+        r2, key2 = await api.sign(admin_key(console_ca.files), "nobody")
+        other = write_leaf(Path(str(tmp_path)), "nobody", r2, key2)
+    for cert, status in (((crt, kf), 200), (other, 401)):
+        ctx = ssl.create_default_context(cafile=str(console_ca.files.root))
+        ctx.load_cert_chain(*map(str, cert))
+        b = Browser.open(console_ca.files.url, ctx)
+        try:
+            page = await b.form("/console/signin", "/console/signin/certificate", {})
+            assert page.status == status, page.text
+            if status == 200:
+                assert "Overview" in page.text and "step" in page.text
+        finally:
+            await b.close()
