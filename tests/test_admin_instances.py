@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -125,6 +126,19 @@ async def test_two_instances_on_postgresql(tmp_path: Path, database: str) -> Non
                         return reply.status == 401
 
                     await until(refused_on_a)
+
+                    # two super admins removed at once through A and B: exactly one goes, one stays
+                    status, dora = await step_a(
+                        "POST", "/admin/admins", {"subject": "dora", "provisioner": "admin", "type": 2}
+                    )
+                    assert status == 201
+                    step_id = await conn.fetchval("SELECT id FROM admins WHERE subject = 'step'")
+                    results = await asyncio.gather(
+                        step_a("DELETE", f"/admin/admins/{step_id}"),
+                        step_b("DELETE", f"/admin/admins/{dora['id']}"),
+                    )
+                    assert sorted(status for status, _ in results) == [200, 400], results
+                    assert await conn.fetchval("SELECT COUNT(*) FROM admins WHERE type = 'SUPER_ADMIN'") == 1
                 finally:
                     await conn.close()
 
@@ -132,13 +146,17 @@ async def test_two_instances_on_postgresql(tmp_path: Path, database: str) -> Non
 async def test_workers_of_one_start_on_sqlite(tmp_path: Path) -> None:
     files = make_ca(tmp_path)
     files.update_config(enableAdmin=True)
-    with ca_process(files, workers=2):
+    with ca_process(files, workers=2) as proc:
         async with aiohttp.ClientSession() as session:
             api = Api(files, session)
             step = Admin(api, await credentials(api, admin_key(files), "step"))
             body, key = jwk_provisioner("dev")
             assert (await step("POST", "/admin/provisioners", body))[0] == 201
             await asyncio.sleep(1.0)
+            # SIGHUP re-reads ca.json; the provisioners stay the database's
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.sleep(0.5)
+            assert "dev" in [p["name"] for p in await api.provisioners()]
         # A second after the change every worker has it: 20 fresh connections (spread over the two
         # workers by SO_REUSEPORT) all sign with it.
         statuses = []

@@ -6,14 +6,23 @@ tests/test_admin_instances.py.)"""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import logging
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from plica.admin.client import admin_token
+from plica.plugins import get_plugins
 from plica.testing import CAFiles, in_process_ca, make_ca
 from plica.testing.db import db_row
 from plica.testing.httpapi import Api
@@ -186,3 +195,103 @@ async def test_update_and_remove(files: CAFiles, session: aiohttp.ClientSession)
         assert (await step("DELETE", f"/admin/provisioners/id?id={acme['id']}")) == (200, {"status": "ok"})
         assert authority.provisioner_by_name("acme") is None
         assert refused(*await step("DELETE", "/admin/provisioners/acme"), 404, "notFound")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def decrypter() -> dict[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SCEP RA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "decrypterCertificate": b64(cert.public_bytes(serialization.Encoding.PEM)),
+        "decrypterKeyPEM": b64(pem),
+    }
+
+
+def details_for(type_name: str, files: CAFiles, tmp: Path) -> dict[str, Any]:
+    """Valid linkedca details for every type a plugin of this repository provides (as step's client
+    would send them)."""
+    root_pem = files.root.read_bytes()
+    if type_name == "NEBULA":
+        subprocess.run(["nebula-cert", "ca", "-name", "Test Nebula", "-out-crt", str(tmp / "n.crt"),
+                        "-out-key", str(tmp / "n.key")], check=True, capture_output=True, timeout=30)  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    spki = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {
+        "JWK": lambda: jwk_body("x")["details"]["JWK"],
+        "ACME": lambda: {"forceCn": True, "requireEab": True, "challenges": ["HTTP_01", "TLS_ALPN_01"]},
+        "X5C": lambda: {"roots": [b64(root_pem)]},
+        "K8SSA": lambda: {"publicKeys": [b64(spki)]},
+        "SSHPOP": lambda: {},
+        "NEBULA": lambda: {"roots": [b64((tmp / "n.crt").read_bytes())]},
+        "AWS": lambda: {"accounts": ["123456789012"], "disableCustomSans": True, "instanceAge": "1h"},
+        "GCP": lambda: {
+            "projectIds": ["my-project"],
+            "serviceAccounts": ["sa@my-project.iam.gserviceaccount.com"],
+        },
+        "AZURE": lambda: {"tenantId": "b17c217c-84db-43f0-babd-e06a71083cda", "resourceGroups": ["rg"]},
+        # linkedca's SCEP has no decrypter: an ECDSA CA's SCEP provisioner needs Plica's extension, the
+        # ca.json fields as they are
+        "SCEP": lambda: {
+            "challenge": "secret",
+            "forceCn": True,
+            "minimumPublicKeyLength": 2048,
+            **decrypter(),
+        },
+        "OIDC": lambda: {
+            "clientId": "plica",
+            "clientSecret": "s3cret",
+            "domains": ["example.com"],
+            "configurationEndpoint": "https://127.0.0.1:1/.well-known/openid-configuration",
+        },
+    }[type_name]()
+
+
+async def test_every_installed_type_is_creatable(
+    files: CAFiles, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    plugins = get_plugins()
+    async with in_process_ca(files, plugins) as authority:
+        api = Api(files, session)
+        step = Admin(api, await credentials(api, admin_key(files), "step"))
+        created = []
+        for key, entry in sorted(plugins.types.items()):
+            enum = key.upper()
+            if enum == "SSHPOP":
+                continue  # the CA has one already (at most one per CA)
+            details = details_for(enum, files, tmp_path)
+            name = f"made-{key}"
+            oneof = {"AZURE": "Azure", "K8SSA": "K8sSA", "NEBULA": "Nebula"}.get(enum, enum)
+            status, made = await step(
+                "POST", "/admin/provisioners", {"type": enum, "name": name, "details": {oneof: details}}
+            )
+            assert status == 201, (enum, made)
+            # the answer holds what linkedca can (step's client refuses anything else); the rest is stored
+            shown = {k: v for k, v in details.items() if not k.startswith("decrypter")}
+            assert made["type"] == enum and made["details"] == {oneof: shown}, made
+            raw = authority.provisioner_by_name(name).raw
+            assert all(raw[k] == v for k, v in details.items() if k.startswith("decrypter"))
+            status, got = await step("GET", f"/admin/provisioners/{name}")
+            assert status == 200 and got == made
+            created.append((name, entry.type.name))
+        # a PUT of what step's client read back keeps what linkedca cannot carry (SCEP's decrypter)
+        status, scep = await step("GET", "/admin/provisioners/made-scep")
+        scep["details"]["SCEP"]["forceCn"] = False
+        status, _ = await step("PUT", "/admin/provisioners/made-scep", scep)
+        assert status == 200
+        raw = authority.provisioner_by_name("made-scep").raw
+        assert raw["decrypterCertificate"] and raw["decrypterKeyPEM"] and not raw.get("forceCN")
+        published = {(p["name"], p["type"]) for p in await api.provisioners()}
+        assert set(created) <= published
+        assert len(created) == len(plugins.types) - 1

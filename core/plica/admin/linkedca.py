@@ -206,6 +206,12 @@ def block_from_linkedca(body: Any, plugins: Any) -> dict[str, Any]:
         for k, v in inner.items():
             f = fields.get(camel(k).lower())
             if f is None:
+                # Plica's extension: a field of the type's ca.json block that linkedca has no place for
+                # (SCEP's decrypter, ACME's validation), as ca.json holds it. step's client never sends one.
+                extra = _ca_name(entry, k)
+                if extra == k and _config_has(entry, k) and k not in _COMMON:
+                    block[k] = v
+                    continue
                 raise bad(f"details.{key}: unknown field {k!r}")
             if v is None:
                 continue
@@ -227,6 +233,25 @@ def block_from_linkedca(body: Any, plugins: Any) -> dict[str, Any]:
     return block
 
 
+def _config_has(entry: Any, field: str) -> bool:
+    import attrs
+
+    return any(f.metadata.get("json") == field for f in attrs.fields(entry.type.config_class))
+
+
+def expressible(type_name: str, key: str) -> bool:
+    """Whether linkedca can carry the ca.json field `key` of a `type_name` block (a PUT replaces those;
+    the others, Plica's own, stay as stored)."""
+    if key in ("type", "name", "claims", "options"):
+        return True
+    schema = schema_of(type_name)
+    if schema is None:
+        return key not in _COMMON
+    enum = _BY_NUMBER[schema[0]]
+    names = {_RENAMES.get((enum, f), f).lower() for f in schema[2]}
+    return key.lower() in names
+
+
 def _ca_name(entry: Any, field: str) -> str:
     """The ca.json name of a linkedca field: the type's config field that matches it without case."""
     import attrs
@@ -238,8 +263,10 @@ def _ca_name(entry: Any, field: str) -> str:
     return field
 
 
-def linkedca_from_block(p: StoredProvisioner) -> dict[str, Any]:
-    """The linkedca provisioner (protobuf JSON, zero values left out as protojson does) of a stored one."""
+def linkedca_from_block(p: StoredProvisioner, *, extensions: bool = False) -> dict[str, Any]:
+    """The linkedca provisioner (protobuf JSON, zero values left out as protojson does) of a stored one.
+    With `extensions` (Plica's own CLI sending a block), fields linkedca has no place for go in the
+    details as ca.json names them; never in an answer, which step's client would refuse."""
     block = p.block
     schema = schema_of(str(block.get("type", p.type)))
     out: dict[str, Any] = {"id": p.id, "authorityId": AUTHORITY_ID}
@@ -258,13 +285,16 @@ def linkedca_from_block(p: StoredProvisioner) -> dict[str, Any]:
             if value in (None, "", [], False, 0):
                 continue
             inner[f] = _to_wire(kind, value)
+        if extensions:
+            inner.update({k: v for k, v in block.items() if k not in _COMMON and not expressible(enum, k)})
         out["type"] = enum
         out["name"] = p.name
         out["details"] = {schema[1]: inner}
     claims = claims_to_linkedca(block.get("claims"))
     if claims:
         out["claims"] = claims
-    options = block.get("options") if isinstance(block.get("options"), dict) else {}
+    raw_options = block.get("options")
+    options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
     for wire, kind in (("x509Template", "x509"), ("sshTemplate", "ssh")):
         t = template_to_linkedca(options.get(kind))
         if t:

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -217,9 +218,9 @@ def remote_management_init(config_path: Any, plugins: Any) -> list[StoredProvisi
     from plica import config as config_mod
     from plica.storage import open_storage_for
 
-    raw = orjson.loads(config_mod.Path(config_path).read_bytes())
+    raw = orjson.loads(Path(config_path).read_bytes())
     raw.setdefault("authority", {})["enableAdmin"] = True
-    config_mod.Path(config_path).write_bytes(orjson.dumps(raw, option=orjson.OPT_INDENT_2) + b"\n")
+    Path(config_path).write_bytes(orjson.dumps(raw, option=orjson.OPT_INDENT_2) + b"\n")
     cfg = config_mod.load(config_path)
 
     async def run() -> list[StoredProvisioner]:
@@ -234,5 +235,5 @@ def remote_management_init(config_path: Any, plugins: Any) -> list[StoredProvisi
 
     made = asyncio.run(run())
     raw["authority"]["provisioners"] = []
-    config_mod.Path(config_path).write_bytes(orjson.dumps(raw, option=orjson.OPT_INDENT_2) + b"\n")
+    Path(config_path).write_bytes(orjson.dumps(raw, option=orjson.OPT_INDENT_2) + b"\n")
     return made

@@ -53,6 +53,17 @@ def _enabled(authority: Authority) -> None:
         raise AdminError(501, "administration API not enabled")
 
 
+def _keep_unexpressed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A PUT replaces what linkedca expresses; the stored fields it cannot (a migrated provisioner's
+    `policy`, SCEP's decrypter, a `templateFile`) stay, unless the body set them."""
+    kept = {k: v for k, v in old.items() if not linkedca.expressible(str(old.get("type", "")), k)}
+    merged = {**kept, **new}
+    old_options, new_options = old.get("options"), new.get("options")
+    if isinstance(old_options, dict):
+        merged["options"] = {**old_options, **(new_options if isinstance(new_options, dict) else {})}
+    return merged
+
+
 def admin_routes(authority: Authority) -> list[Route]:
     a = authority
 
@@ -96,6 +107,7 @@ def admin_routes(authority: Authority) -> list[Route]:
         for field in ("id", "authorityId", "createdAt"):
             if body.get(field) not in (None, "", current[field]):
                 raise AdminError(400, f"cannot change the provisioner's {field}")
+        block = _keep_unexpressed(old.block, block)
         p = await change_provisioner(a, old, block)
         return _json(linkedca.linkedca_from_block(p))
 

@@ -13,11 +13,12 @@ import orjson
 
 from plica import config as config_mod
 from plica.admin.errors import AdminError
-from plica.admin.provstore import list_provisioners
+from plica.admin.provstore import list_provisioners, migrate_from_config
 from plica.admin.store import Admin, AdminType, add_admin, bootstrap, get_admin, list_admins, remove_admin
 from plica.cli import remote_cmds as remote
 from plica.cli.common import default_home, home_option
 from plica.errors import ConfigError
+from plica.plugins import get_plugins
 from plica.storage import StorageError, db_source, open_storage
 
 T = TypeVar("T")
@@ -44,6 +45,8 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
         try:
             await storage.migrate([])
             if cfg.authority.enable_admin:
+                # what the CA's first start does: ca.json's provisioners into the database, then `step`
+                await migrate_from_config(storage, cfg, get_plugins(), None)
                 await bootstrap(storage, cfg.authority.provisioners)
             return await fn(storage, cfg)
         finally:
@@ -55,6 +58,8 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
         raise click.ClickException(e.message) from None
     except StorageError as e:
         raise click.ClickException(f"database error: {e}") from None
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _warn_if_disabled(cfg: Any) -> None:

@@ -127,7 +127,7 @@ class _RemoteList:
         from plica.admin.linkedca import linkedca_from_block
         from plica.admin.provstore import new_provisioner
 
-        body = linkedca_from_block(new_provisioner(block))
+        body = linkedca_from_block(new_provisioner(block), extensions=True)
         for k in ("id", "authorityId", "createdAt", "deletedAt"):
             body.pop(k, None)
             if like is not None and k in like:

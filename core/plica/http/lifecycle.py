@@ -3,8 +3,9 @@
 Everything that lives as long as the application is an aiohttp cleanup context, entered in order when the
 runner is set up and left in reverse when it is cleaned up:
 
-1. the kernel's: the server certificate's renewal, and the storage (opened by `open_authority`), closed
-   when everything else has stopped;
+1. the kernel's: the server certificate's renewal, the watch for provisioner changes in the database
+   (with `enableAdmin`, `plica.admin.sync`), and the storage (opened by `open_authority`), closed when
+   everything else has stopped;
 2. whatever plugins append in `http_setup` (their per-application state);
 3. one per plugin that implements `on_startup`/`on_shutdown`.
 
