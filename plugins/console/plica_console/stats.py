@@ -30,21 +30,28 @@ COLOURS = ["#1f5fa8", "#b5480b", "#2b7a3d", "#7a2b7a", "#8a6d00", "#0b6f6f", "#a
 
 
 async def counts(storage: Storage, now: int) -> dict[str, int]:
-    async def one(sql: str, *args: Any) -> int:
-        row = await storage.fetch_one(sql, args)
-        return int(row[0]) if row else 0
-
-    live = "SELECT COUNT(*) FROM x509_certs WHERE not_after > ? AND not_after <= ?"
-    live_revoked = (
-        "SELECT COUNT(*) FROM revoked_x509_certs r JOIN x509_certs c ON c.serial = r.serial"
-        " WHERE c.not_after > ? AND c.not_after <= ?"
+    """One range scan of the expiry index for the live certificates, one join for the revoked ones."""
+    week, month = now + 7 * DAY, now + 30 * DAY
+    sums = (
+        "COUNT(*), COALESCE(SUM(CASE WHEN {c}not_after <= ? THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN {c}not_after <= ? THEN 1 ELSE 0 END), 0)"
     )
-    far = 1 << 62
-    out = {}
-    for key, until in (("valid", far), ("expiring7", now + 7 * DAY), ("expiring30", now + 30 * DAY)):
-        out[key] = await one(live, now, until) - await one(live_revoked, now, until)
-    out["revoked"] = await one("SELECT COUNT(*) FROM revoked_x509_certs")
-    return out
+    live = await storage.fetch_one(
+        f"SELECT {sums.format(c='')} FROM x509_certs WHERE not_after > ?", (week, month, now)
+    )
+    revoked_live = await storage.fetch_one(
+        f"SELECT {sums.format(c='c.')} FROM revoked_x509_certs r JOIN x509_certs c ON c.serial = r.serial"
+        " WHERE c.not_after > ?",
+        (week, month, now),
+    )
+    revoked = await storage.fetch_one("SELECT COUNT(*) FROM revoked_x509_certs")
+    a, b = live or (0, 0, 0), revoked_live or (0, 0, 0)
+    return {
+        "valid": int(a[0]) - int(b[0]),
+        "expiring7": int(a[1]) - int(b[1]),
+        "expiring30": int(a[2]) - int(b[2]),
+        "revoked": int(revoked[0]) if revoked else 0,
+    }
 
 
 @frozen

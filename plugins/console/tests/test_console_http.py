@@ -39,7 +39,8 @@ async def test_password_sign_in_pages_and_headers(console_ca: ConsoleCA, browser
     assert first.url.endswith("/console/signin"), "a page without a session leads to the sign-in page"
     page = await browser.sign_in("step", console_ca.files.password.decode())
     assert page.status == 200 and "Overview" in page.text, page.text
-    assert 'id="count-valid">1<' in page.text
+    for name, n in (("valid", 1), ("expiring7", 1), ("expiring30", 1), ("revoked", 0)):
+        assert f'id="count-{name}">{n}<' in page.text, name
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert "<script" not in page.text
@@ -99,6 +100,8 @@ async def test_revoke_needs_confirmation_and_is_logged(
         )
     assert done.status == 200 and 'id="status" class="status-revoked"' in done.text
     assert await revoked(console_ca, serial)
+    overview = (await browser.get("/console/")).text
+    assert 'id="count-valid">0<' in overview and 'id="count-revoked">1<' in overview
     assert any(
         "step (admin, SUPER_ADMIN) revoked certificate " + serial in r.getMessage() for r in caplog.records
     )
