@@ -20,6 +20,7 @@ from plica.admin.provops import (
     remote_management,
     stored_provisioner,
 )
+from plica.admin.sshcerts import get_ssh_certificate, list_ssh_certificates
 from plica.admin.store import (
     ADMIN_TYPES,
     Admin,
@@ -276,6 +277,7 @@ __all__ = [
     "format_duration",
     "generate",
     "get_admin",
+    "get_ssh_certificate",
     "hookimpl",
     "instance_cli_options",
     "instance_sign_hooks",
@@ -290,6 +292,7 @@ __all__ = [
     "key_sources_setup",
     "list_admins",
     "list_certificates",
+    "list_ssh_certificates",
     "load_config",
     "load_signing_key",
     "make_token",

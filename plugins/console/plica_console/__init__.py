@@ -11,7 +11,7 @@ from aiohttp import web
 
 from plica.api import AuthorityView, Migration, Route, hookimpl
 
-from . import manage, pages, panels, signin
+from . import manage, pages, panels, signin, sshpages
 from .base import CONSOLE, PREFIX, Console, load_static, secure, setup_templates
 from .sessions import MIGRATIONS, SignInLimiter
 from .stats import MIGRATIONS as STATS_MIGRATIONS
@@ -49,6 +49,8 @@ def http_routes(authority: AuthorityView) -> list[Route]:
         Route("GET", f"{p}/certificates/{{serial}}", pages.certificate),
         Route("GET", f"{p}/certificates/{{serial}}/pem", pages.certificate_pem),
         Route("POST", f"{p}/certificates/{{serial}}/revoke", pages.revoke),
+        Route("GET", f"{p}/ssh", sshpages.ssh_certificates),
+        Route("POST", f"{p}/ssh/{{serial}}/revoke", sshpages.ssh_revoke),
         Route("GET", f"{p}/provisioners", manage.provisioners),
         Route("POST", f"{p}/provisioners", manage.provisioner_add),
         Route("POST", f"{p}/provisioners/{{name}}/edit", manage.provisioner_edit),

@@ -150,7 +150,10 @@ def test_console_in_a_browser(stack: Stack, driver: Any) -> None:
     driver.get(url + "/console/certificates?name=xss")
     assert SCRIPT_CN in driver.find_element(By.ID, "certs").text
 
-    # provisioners, admins
+    # SSH certificates, provisioners, admins
+    driver.get(url + "/console/ssh")
+    wait_for(driver, "#ssh")
+    check_page(driver, "ssh")
     driver.get(url + "/console/provisioners")
     assert "OIDC" in wait_for(driver, "#matrix").text
     check_page(driver, "provisioners")

@@ -348,3 +348,53 @@ async def test_admin_client_certificate_sign_in(console_ca: ConsoleCA, tmp_path:
                 assert "Overview" in page.text and "step" in page.text
         finally:
             await b.close()
+
+
+async def _ssh(ca: ConsoleCA, key_id: str, cert_type: str, principals: list[str]) -> None:
+    import aiohttp
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    pub = ed25519.Ed25519PrivateKey.generate().public_key()
+    wire = (
+        pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .split()[1]
+        .decode()
+    )
+    async with aiohttp.ClientSession() as s:
+        api = Api(ca.files, s)
+        step = {"ssh": {"certType": cert_type, "keyID": key_id, "principals": principals}}
+        ott = admin_key(ca.files).token(key_id, api.aud("/ssh/sign"), step=step)
+        r = await api.post(
+            "/ssh/sign", {"publicKey": wire, "ott": ott, "certType": cert_type, "principals": principals}
+        )
+        assert r.status == 201, r.raw
+
+
+async def test_ssh_certificates_searched_and_revoked(console_ca: ConsoleCA, browser: Browser) -> None:
+    await _ssh(console_ca, "alice", "user", ["alice", "root"])
+    await _ssh(console_ca, "web1.example.com", "host", ["web1.example.com", "web1"])
+    await _ssh(console_ca, SCRIPT_CN, "user", ["x"])
+    await browser.sign_in("step", console_ca.files.password.decode())
+    page = await browser.get("/console/ssh")
+    assert page.status == 200 and "alice, root" in page.text and "web1.example.com" in page.text
+    assert "<script" not in page.text and "&lt;script" in page.text
+    hosts = await browser.get("/console/ssh?type=host")
+    assert "web1.example.com" in hosts.text and "alice, root" not in hosts.text
+    by_principal = await browser.get("/console/ssh?name=ROOT")
+    assert "alice, root" in by_principal.text and "web1" not in by_principal.text
+    assert (await browser.get("/console/ssh?type=weird")).status == 400
+    rows = await console_ca.authority.storage.fetch_all("SELECT serial FROM ssh_certs WHERE key_id = 'alice'")
+    serial = rows[0][0]
+    token = csrf_of(page.text)
+    confirm = await browser.post(f"/console/ssh/{serial}/revoke", {"csrf": token, "reason_code": "1"})
+    assert confirm.status == 200 and "Yes, revoke it" in confirm.text
+    assert not await console_ca.authority.storage.is_ssh_revoked(serial)
+    done = await browser.post(
+        f"/console/ssh/{serial}/revoke", {"csrf": token, "reason_code": "1", "confirm": "yes"}
+    )
+    assert done.status == 200 and "alice, root" in done.text and "status-revoked" in done.text
+    assert await console_ca.authority.storage.is_ssh_revoked(serial)
+    forged = await browser.post(f"/console/ssh/{serial}/revoke", {"csrf": "nope", "confirm": "yes"})
+    assert forged.status == 403
+    assert (await browser.post("/console/ssh/123/revoke", {"csrf": token, "confirm": "yes"})).status == 404
