@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from plica.admin.client import admin_token
+from plica.config import load as load_config
+from plica.errors import ConfigError
+from plica.http.server import load_material, open_authority
+from plica.jose import jwe_decrypt_pbes2
 from plica.plugins import get_plugins
 from plica.testing import CAFiles, in_process_ca, make_ca
 from plica.testing.db import db_row
@@ -295,3 +300,31 @@ async def test_every_installed_type_is_creatable(
         published = {(p["name"], p["type"]) for p in await api.provisioners()}
         assert set(created) <= published
         assert len(created) == len(plugins.types) - 1
+
+
+async def test_migrating_a_ca_without_jwk_creates_admin_jwk(
+    files: CAFiles, session: aiohttp.ClientSession
+) -> None:
+    cfg = files.config()
+    cfg["authority"]["provisioners"] = [p for p in cfg["authority"]["provisioners"] if p["type"] != "JWK"]
+    files.write_config(cfg)
+    ca_cfg = load_config(files.config_path)
+    material = load_material(ca_cfg, files.password)
+    # without a password for its key there is no Admin JWK: a clear refusal, nothing migrated
+    with pytest.raises(ConfigError, match="Admin JWK"):
+        await open_authority(ca_cfg, material, get_plugins(), start_time=0)
+    assert db_row(files, "SELECT COUNT(*), (SELECT migrated FROM config_state) FROM provisioners") == (0, 0)
+    authority = await open_authority(ca_cfg, material, get_plugins(), start_time=0, password=files.password)
+    await authority.storage.close()
+    name, block = db_row(files, "SELECT name, block FROM provisioners ORDER BY seq LIMIT 1") or ("", "")
+    assert name == "Admin JWK"
+    _, plain = jwe_decrypt_pbes2(orjson.loads(block)["encryptedKey"], files.password)
+    assert orjson.loads(plain)["d"]  # the private key, encrypted with the CA's password
+    assert db_row(files, "SELECT subject, provisioner_name, type FROM admins") == (
+        "step",
+        "Admin JWK",
+        "SUPER_ADMIN",
+    )
+    assert [r for r in [db_row(files, "SELECT name FROM provisioners WHERE name = 'sshpop'")] if r] == [
+        ("sshpop",)
+    ]

@@ -213,7 +213,12 @@ async def test_concurrent_migrations_apply_once(pg_url: str, raw: Any) -> None:
     finally:
         for e in engines:
             await e.close()
-    assert sorted(results, key=len) == [[], [], [], ["kernel-0001", "kernel-0002", "kernel-0003", "example-0001"]]
+    assert sorted(results, key=len) == [
+        [],
+        [],
+        [],
+        ["kernel-0001", "kernel-0002", "kernel-0003", "example-0001"],
+    ]
     assert await count(raw, "schema_migrations") == 4
 
 

@@ -76,6 +76,7 @@ from plica.errors import (
     Conflict,
     Forbidden,
     InternalError,
+    KeyUnavailable,
     NotFound,
     NotImplementedYet,
     PayloadTooLarge,
@@ -112,6 +113,16 @@ from plica.keysources import (
     parse_jwks,
     parse_public_keys,
     refresh_key_sources,
+)
+from plica.kms import (
+    CAKey,
+    KeyInfo,
+    KeyManager,
+    KeySpec,
+    KMSConfig,
+    Signer,
+    redact_uri,
+    signature_hash,
 )
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
@@ -169,6 +180,7 @@ from plica.types import (
     SSHSignRequest,
     X509Authorization,
 )
+from plica.x509.kmssign import sign_certificate, sign_crl, sign_ocsp
 
 __all__ = [
     "ADMIN_TYPES",
@@ -191,6 +203,7 @@ __all__ = [
     "BadRequest",
     "CAClient",
     "CAClientError",
+    "CAKey",
     "CSRCheck",
     "CertType",
     "Claims",
@@ -203,8 +216,13 @@ __all__ = [
     "InstanceIdentity",
     "InternalError",
     "JOSEError",
+    "KMSConfig",
+    "KeyInfo",
+    "KeyManager",
     "KeySet",
     "KeySource",
+    "KeySpec",
+    "KeyUnavailable",
     "KeysError",
     "MetadataError",
     "Migration",
@@ -234,6 +252,7 @@ __all__ = [
     "SSHRevokeRequest",
     "SSHSignRequest",
     "SignRequest",
+    "Signer",
     "Storage",
     "StorageError",
     "Token",
@@ -318,6 +337,7 @@ __all__ = [
     "read_defaults",
     "read_password_file",
     "read_tlv",
+    "redact_uri",
     "refresh_key_sources",
     "refused",
     "remote_management",
@@ -330,8 +350,12 @@ __all__ = [
     "rsa_too_short",
     "sans_of",
     "set_admin_type",
+    "sign_certificate",
     "sign_compact",
+    "sign_crl",
+    "sign_ocsp",
     "sign_token",
+    "signature_hash",
     "split_sans",
     "ssh_sign_hooks",
     "stored_provisioner",

@@ -89,7 +89,7 @@ class Authority:
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         key = self.material.ssh_user_key if kind == "user" else self.material.ssh_host_key
-        return [key.public_key()] if key is not None else []
+        return [key] if key is not None else []
 
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:
         return self.snapshot.provisioners.of_type(type_name)

@@ -109,7 +109,8 @@ class AuthorityView(Protocol):
     intermediates: list[x509.Certificate]
     # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
     # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
-    # as step-ca does; nothing else should need it.
+    # as step-ca does; nothing else should need it. None too when the key is in a token (a key manager
+    # other than softkms): such a CA's SCEP provisioners need a decrypter of their own.
     intermediate_key: Any
     start_time: float
     disable_issued_at_check: bool

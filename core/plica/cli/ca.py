@@ -11,7 +11,7 @@ import click
 
 from plica import config as config_mod
 from plica.cli.common import default_home, home_option, read_password_file
-from plica.errors import ConfigError, PluginError
+from plica.errors import ConfigError, KeyUnavailable, PluginError
 from plica.initca import InitOptions, init_ca, write_password_file
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
@@ -47,6 +47,23 @@ from plica.storage import StorageError
     help="Provisioners in the database, managed through the admin API: the first one is 'Admin JWK', "
     "and 'step' its super admin.",
 )
+@click.option(
+    "--kms",
+    help="Create the CA keys in this key manager instead of files, e.g. "
+    "'pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=plica?pin-source=file:/etc/plica/pin'.",
+)
+@click.option(
+    "--root",
+    "root_cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An existing (offline) root certificate: with --key, the root key is not created.",
+)
+@click.option(
+    "--key",
+    "root_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The key file of --root (encrypted with the CA password).",
+)
 def init_cmd(
     home: Path | None,
     name: str | None,
@@ -59,6 +76,9 @@ def init_cmd(
     provisioner_password_file: str | None,
     insecure_address: str,
     remote_management: bool,
+    kms: str | None,
+    root_cert: Path | None,
+    root_key: Path | None,
 ) -> None:
     """Create a new CA: root and intermediate certificates, encrypted keys, ca.json, a JWK provisioner.
 
@@ -85,6 +105,8 @@ def init_cmd(
             confirmation_prompt=True,
         ).encode()
     ppw = read_password_file(provisioner_password_file)
+    if (root_cert is None) != (root_key is None):
+        raise click.UsageError("--root and --key go together")
     try:
         res = init_ca(
             InitOptions(
@@ -98,11 +120,16 @@ def init_cmd(
                 password=password,
                 provisioner_password=ppw,
                 insecure_address=insecure_address,
+                kms=kms,
+                root_cert=root_cert,
+                root_key=root_key,
             ),
             get_plugins(),
         )
-    except FileExistsError as e:
+    except (FileExistsError, ConfigError, KeyDecryptError) as e:
         raise click.ClickException(str(e)) from None
+    except KeyUnavailable as e:
+        raise click.ClickException(f"{e.message}: {e.detail}") from None
     if remote_management:
         from plica.admin.provstore import remote_management_init
 
@@ -194,4 +221,6 @@ def start_cmd(
         code = run(cfg_path, password, workers=workers)
     except (ConfigError, PluginError, KeyDecryptError, StorageError) as e:
         raise click.ClickException(f"cannot start: {e}") from None
+    except KeyUnavailable as e:  # the token went away while the CA was starting
+        raise click.ClickException(f"cannot start: {e.message}: {e.detail}") from None
     sys.exit(code)

@@ -19,6 +19,7 @@ from plica.cli.client_cmds import (
     token_cmd,
 )
 from plica.cli.crypto_cmds import crypto_group
+from plica.cli.kms_cmds import kms_group
 from plica.cli.plugin_cmds import plugin_group
 from plica.cli.provisioner_cmds import provisioner_group
 from plica.cli.remote_cmds import certificate_list_cmd, with_list
@@ -45,6 +46,7 @@ def build_cli() -> click.Group:
         crypto_group,
         admin_group,
         plugin_group,
+        kms_group,
     ):
         cli.add_command(cmd)
     for res in get_plugins().pm.hook.cli_commands():

@@ -132,6 +132,12 @@ def capability_table() -> str:
                     + "  "
                     + "  ".join(("✔" if i["columns"][c] else "-").center(len(c)) for c in cols)
                 )
+    if plugins.key_managers:
+        lines.append("")
+        w = max(len("key manager"), *(len(k["type"]) for k in plugins.key_managers))
+        lines.append("key manager".ljust(w) + "  distribution")
+        for k in plugins.key_managers:
+            lines.append(k["type"].ljust(w) + f"  {k['distribution']} {k['version']}".rstrip())
     for f in plugins.failures:
         lines.append(f"warning: {f}")
     return "\n".join(lines)

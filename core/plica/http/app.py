@@ -19,6 +19,7 @@ from plica.authority import Authority
 from plica.errors import (
     BadRequest,
     InternalError,
+    KeyUnavailable,
     NotFound,
     NotImplementedYet,
     PayloadTooLarge,
@@ -53,7 +54,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         resp = await handler(request)
     except PlicaError as e:
-        if e.status >= 500:
+        if isinstance(e, KeyUnavailable):
+            pass  # the Signer logs the loss once, not once per refused request
+        elif e.status >= 500:
             log.error("request %s %s failed: %s %s", request.method, request.path, e.message, e.detail or "")
         else:
             log.info("request %s %s refused (%d): %s", request.method, request.path, e.status, e.message)

@@ -29,6 +29,7 @@ from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError
 from plica.http.lifecycle import start_app
 from plica.http.pidfile import write_pid_file
+from plica.kms import DEFAULT_KMS, KMSConfig, OpenedKeys, Signer, after_fork, open_kms
 from plica.pki import CAMaterial
 from plica.plugins import Plugins, get_plugins
 from plica.storage import Storage, db_source, open_storage
@@ -36,17 +37,47 @@ from plica.storage import Storage, db_source, open_storage
 log = logging.getLogger("plica.server")
 
 
+def kms_config(cfg: CAConfig, password: bytes | None) -> KMSConfig:
+    block = dict(cfg.kms or {})
+    kind, uri = block.pop("type", None) or DEFAULT_KMS, block.pop("uri", None) or ""
+    if not isinstance(kind, str) or not isinstance(uri, str):
+        raise ConfigError("ca.json.kms", "type and uri must be strings")
+    return KMSConfig(type=kind, uri=uri, extra=block, home=cfg.home, password=password)
+
+
+def open_keys(cfg: CAConfig, password: bytes | None) -> OpenedKeys:
+    """The configured key manager and the CA's keys from it (ca.json `key`, `ssh.userKey`, `ssh.hostKey`)."""
+    manager = open_kms(kms_config(cfg, password))
+    try:
+        ssh = cfg.ssh
+        return OpenedKeys(
+            manager=manager,
+            intermediate=Signer(manager.open_key(cfg.key), what="intermediate key"),
+            ssh_user=Signer(manager.open_key(ssh.user_key), what="SSH user key")
+            if ssh and ssh.user_key
+            else None,
+            ssh_host=Signer(manager.open_key(ssh.host_key), what="SSH host key")
+            if ssh and ssh.host_key
+            else None,
+        )
+    except BaseException:
+        manager.close()
+        raise
+
+
 def load_material(cfg: CAConfig, password: bytes | None) -> CAMaterial:
     try:
-        return CAMaterial.load(
-            root_paths=[cfg.resolve(r) for r in cfg.roots],
-            crt_path=cfg.resolve(cfg.crt),
-            key_path=cfg.resolve(cfg.key),
-            password=password,
-            federated_paths=[cfg.resolve(r) for r in cfg.federated_roots],
-            ssh_user_key=cfg.resolve(cfg.ssh.user_key) if cfg.ssh and cfg.ssh.user_key else None,
-            ssh_host_key=cfg.resolve(cfg.ssh.host_key) if cfg.ssh and cfg.ssh.host_key else None,
-        )
+        keys = open_keys(cfg, password)
+        try:
+            return CAMaterial.load(
+                root_paths=[cfg.resolve(r) for r in cfg.roots],
+                crt_path=cfg.resolve(cfg.crt),
+                keys=keys,
+                federated_paths=[cfg.resolve(r) for r in cfg.federated_roots],
+            )
+        except BaseException:
+            keys.close()
+            raise
     except FileNotFoundError as e:
         raise ConfigError("ca.json", f"file not found: {e.filename}") from None
 
@@ -137,6 +168,7 @@ async def serve(
                     sync.reload_soon(authority, new)
                 else:
                     authority.install(authority.load_snapshot(new))
+                    authority.file_config = None  # enableAdmin turned off: ca.json's provisioners again
                 log.info("reloaded %s (pid %d)", config_path, os.getpid())
             except (ConfigError, PluginError, OSError, ValueError) as e:
                 log.error("reload of %s failed, keeping the previous configuration: %s", config_path, e)
@@ -222,6 +254,7 @@ def run(
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
+            after_fork()
             code = 0
             try:
                 run_event_loop(

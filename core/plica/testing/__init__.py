@@ -182,8 +182,10 @@ def make_ca(
     password: bytes = PASSWORD,
     plugins: Plugins | None = None,
     provisioner: str = "admin",
+    kms: str | None = None,
 ) -> CAFiles:
-    """A new CA (root, intermediate, SSH keys, first JWK provisioner if plica-jwk is installed)."""
+    """A new CA (root, intermediate, SSH keys, first JWK provisioner if plica-jwk is installed); with `kms`
+    (a key manager URI, as `plica init --kms`) its keys are created there instead of in files."""
     port = free_port()
     home = tmp / "ca"
     res = init_ca(
@@ -196,6 +198,7 @@ def make_ca(
             kty=kty,
             ssh=ssh,
             password=password,
+            kms=kms,
         ),
         plugins or get_plugins(),
     )

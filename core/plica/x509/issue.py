@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
 from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
@@ -70,7 +71,7 @@ async def issue(
     if template is None and auth.default_template is not None:
         template = X509_TEMPLATES[auth.default_template]
     if template is not None:
-        cert = _issue_from_template(a, prov, auth, request, now, template)
+        cert = await _issue_from_template(a, prov, auth, request, now, template)
     else:
         not_before, not_after = validity(snap, prov, auth, request.not_before, request.not_after, now)
         if auth.csr_passthrough:
@@ -95,7 +96,7 @@ async def issue(
         extra: list[x509.ExtensionType] = []
         if not prov.claims.disable_smallstep_extensions:
             extra.append(provisioner_extension(prov, auth))
-        cert = a.material.sign_leaf(
+        cert = await a.material.sign_leaf(
             public_key=public_key,
             subject=subject,
             san=san,
@@ -163,7 +164,7 @@ def check_policy(snap: Snapshot, prov: Provisioner, subject: x509.Name, sans: SA
             pol.check_x509(subject, sans)
 
 
-def _issue_from_template(
+async def _issue_from_template(
     a: Authority,
     prov: Provisioner,
     auth: X509Authorization,
@@ -210,11 +211,15 @@ def _issue_from_template(
     params = render_step(
         prov,
         lambda: signing_params(
-            desc.signature_algorithm or "", material.intermediate_key, ca_cert=material.intermediate
+            desc.signature_algorithm or "",
+            material.intermediate_signer.public_key,
+            ca_cert=material.intermediate,
         ),
     )
     try:
-        cert = builder.sign(material.intermediate_key, params.algorithm, rsa_padding=params.rsa_padding)
+        cert = await material.sign_builder(
+            builder, params.algorithm, pss=isinstance(params.rsa_padding, padding.PSS)
+        )
     except ValueError as e:
         raise InternalError(
             f"error applying the x509 template of provisioner {prov.name!r}: {e}", detail=str(e)
