@@ -17,6 +17,7 @@ from plica.admin.provops import (
     add_provisioner,
     change_provisioner,
     delete_provisioner,
+    refresh_provisioners,
     remote_management,
     stored_provisioner,
 )
@@ -339,6 +340,7 @@ __all__ = [
     "read_tlv",
     "redact_uri",
     "refresh_key_sources",
+    "refresh_provisioners",
     "refused",
     "remote_management",
     "remove_admin",

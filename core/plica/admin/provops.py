@@ -37,6 +37,13 @@ def require_remote_management(authority: Any) -> None:
         raise AdminError(501, "administration API not enabled")
 
 
+async def refresh_provisioners(authority: Any) -> None:
+    """Install the database's provisioners now if another worker or instance changed them (each polls
+    within a second anyway): a page listing them right after a change shows it, wherever it was made."""
+    if remote_management(authority):
+        await sync.refresh(authority)
+
+
 async def check_loads(authority: Any, blocks: list[dict[str, Any]]) -> None:
     """AdminError 400 naming the provisioner unless `blocks` load as the CA's provisioners."""
     try:

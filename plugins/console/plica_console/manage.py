@@ -20,6 +20,7 @@ from plica.api import (
     delete_provisioner,
     get_admin,
     list_admins,
+    refresh_provisioners,
     remote_management,
     remove_admin,
     set_admin_type,
@@ -34,6 +35,7 @@ log = logging.getLogger("plica.console")
 @page()
 async def provisioners(ctx: Ctx) -> web.StreamResponse:
     a = ctx.console.authority
+    await refresh_provisioners(a)
     caps = a.capabilities()
     blocks = a.public_provisioners()
     return render(

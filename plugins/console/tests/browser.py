@@ -5,10 +5,12 @@ photographed into tests/artifacts/."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -34,14 +36,29 @@ def chromium() -> webdriver.Chrome:
 
 
 def wait_for(driver: webdriver.Chrome, css: str, timeout: float = 20) -> Any:
-    return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+    try:
+        return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+    except TimeoutException:
+        text = driver.find_element(By.TAG_NAME, "body").text[:800]
+        raise AssertionError(
+            f"no {css} at {driver.current_url} after {timeout} s; the page says:\n{text}"
+        ) from None
 
 
-def click_through(driver: webdriver.Chrome, element: Any, timeout: float = 20) -> None:
-    """Click what leads to another page, and wait until the old page is gone."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, timeout).until(ec.staleness_of(old))
+def click_through(driver: webdriver.Chrome, by: str, value: str, timeout: float = 20) -> None:
+    """Click what leads to another page, and wait until the old page is gone. A page still settling (a
+    refresh landing) can swap its nodes under the click: then the element is looked up again."""
+    for attempt in range(3):
+        try:
+            old = driver.find_element(By.TAG_NAME, "html")
+            driver.find_element(by, value).click()
+            WebDriverWait(driver, timeout).until(ec.staleness_of(old))
+            return
+        except (StaleElementReferenceException, WebDriverException):
+            if attempt == 2:
+                body = driver.find_element(By.TAG_NAME, "body").text[:600]
+                raise AssertionError(f"clicking {value} led nowhere from {driver.current_url}:\n{body}") from None
+            time.sleep(0.3)
 
 
 def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
