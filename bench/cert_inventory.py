@@ -10,6 +10,7 @@ an admin certificate for super admin `step`, and times:
 
 * the whole command, `plica certificate list --expiring-before 30d --json --admin-cert ...` (a new
   Python process: start-up, the admin token, every page, the JSON on stdout);
+* the command's CPU time (what the wall time is on an idle machine, less the CA's share);
 * the API request alone, `GET /admin/certificates?expiringBefore=...&limit=10000` pages, from here.
 
 It checks that the command listed exactly the certificates the database says are valid and expire within
@@ -22,6 +23,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -117,9 +119,11 @@ def main() -> int:
                 return 1
             cmd = [sys.executable, "-m", "plica", "certificate", "list", "--expiring-before", "30d", "--json",
                    "--admin-cert", str(crt), "--admin-key", str(key)]  # fmt: skip
-            started = time.monotonic()
+            started, cpu0 = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
             took = time.monotonic() - started
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
             want = expected(db, int(time.time()) + 30 * DAY)
             if r.returncode:
                 print(r.stdout.decode(), r.stderr.decode())
@@ -133,6 +137,7 @@ def main() -> int:
         print(
             f"`plica certificate list --expiring-before 30d --json`: {len(got)} certificates in {took:.3f} s"
         )
+        print(f"  (the command's own CPU time: {cpu:.3f} s; load average {os.getloadavg()[0]:.1f})")
         print(f"GET /admin/certificates (first page, {len(page['certificates'])} certificates): {api:.3f} s")
         ok = got == want
         print("listed exactly the matching certificates" if ok else f"MISMATCH: {len(got ^ want)} differ")
