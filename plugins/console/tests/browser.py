@@ -57,7 +57,9 @@ def click_through(driver: webdriver.Chrome, by: str, value: str, timeout: float 
         except (StaleElementReferenceException, WebDriverException):
             if attempt == 2:
                 body = driver.find_element(By.TAG_NAME, "body").text[:600]
-                raise AssertionError(f"clicking {value} led nowhere from {driver.current_url}:\n{body}") from None
+                raise AssertionError(
+                    f"clicking {value} led nowhere from {driver.current_url}:\n{body}"
+                ) from None
             time.sleep(0.3)
 
 

@@ -6,6 +6,7 @@ page passes axe-core with no serious or critical violation and is photographed (
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,7 @@ class Stack:
 
 
 async def _issue(files: CAFiles, names: list[str]) -> dict[str, str]:
+    """Certificates through the real /sign (each also written to <home>/../<serial>.crt); serial by CN."""
     out = {}
     async with aiohttp.ClientSession() as s:
         api = Api(files, s)
@@ -52,6 +54,7 @@ async def _issue(files: CAFiles, names: list[str]) -> dict[str, str]:
             r, _ = await api.sign(admin_key(files), cn, ["xss.example.com"] if cn == SCRIPT_CN else [cn])
             assert r.status == 201, r.raw
             out[cn] = str(x509.load_pem_x509_certificate(r.json["crt"].encode()).serial_number)
+            (files.home.parent / f"{out[cn]}.crt").write_text(r.json["crt"])
     return out
 
 
@@ -68,6 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         cfg = files.config()
         cfg["authority"]["enableAdmin"] = True
+        cfg["crl"] = {"enabled": True, "generateOnRevoke": True}
         cfg["authority"]["provisioners"].append(provider.block())
         http_port = free_port()
         cfg["authority"]["provisioners"].append(
@@ -82,6 +86,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(files, provider, asyncio.run(_issue(files, names)), http_port)
     finally:
         provider.stop()
+
+
+def ocsp_status(files: CAFiles, serial: str) -> str | None:
+    """`openssl ocsp`'s answer about a certificate, when plica-ocsp is installed (None otherwise)."""
+    if importlib.util.find_spec("plica_ocsp") is None or shutil.which("openssl") is None:
+        return None
+    out = subprocess.run(
+        ["openssl", "ocsp", "-issuer", str(files.intermediate), "-cert", str(files.home.parent / f"{serial}.crt"),
+         "-url", f"{files.url}/ocsp", "-CAfile", str(files.root)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    line = next((x for x in out.stdout.splitlines() if x.endswith((": good", ": revoked", ": unknown"))), "")
+    assert line, out.stdout + out.stderr
+    return line.rsplit(": ", 1)[1]
+
+
+def crl_serials(files: CAFiles) -> set[int]:
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(files.root))
+    with urllib.request.urlopen(files.url + "/crl", context=ctx, timeout=10) as r:
+        crl = x509.load_der_x509_crl(r.read())
+    return {e.serial_number for e in crl}
 
 
 @pytest.fixture
@@ -137,6 +165,8 @@ def test_console_in_a_browser(stack: Stack, driver: Any) -> None:
     # open it, revoke it after the confirmation, see the status change
     click_through(driver, By.CSS_SELECTOR, "#certs tbody tr:first-child a")
     assert wait_for(driver, "#status").text == "valid"
+    assert int(driver.find_element(By.CSS_SELECTOR, "dd.serial").text) not in crl_serials(stack.files)
+    assert ocsp_status(stack.files, stack.serials["web.example.com"]) in ("good", None)
     check_page(driver, "certificate")
     Select(driver.find_element(By.ID, "reason_code")).select_by_value("4")
     driver.find_element(By.ID, "reason").send_keys("replaced by a new key")
@@ -146,6 +176,9 @@ def test_console_in_a_browser(stack: Stack, driver: Any) -> None:
     click_through(driver, By.ID, "confirm")
     assert wait_for(driver, "#status").text == "revoked"
     assert "superseded: replaced by a new key" in driver.find_element(By.TAG_NAME, "main").text
+    revoked_serial = driver.find_element(By.CSS_SELECTOR, "dd.serial").text
+    assert int(revoked_serial) in crl_serials(stack.files), "the CRL lists it (generateOnRevoke)"
+    assert ocsp_status(stack.files, revoked_serial) in ("revoked", None), "the OCSP responder says so"
     driver.get(url + "/console/certificates?status=revoked")
     assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#certs tbody a")] == ["web.example.com"]
 
