@@ -51,7 +51,8 @@ async def overview(ctx: Ctx) -> web.StreamResponse:
 def _query(ctx: Ctx) -> dict[str, str]:
     """The inventory's query from the search form (unknown values are the inventory's to refuse)."""
     q = ctx.request.query
-    out = {k: q[k].strip() for k in ("name", "provisioner", "status", "cursor") if q.get(k, "").strip()}
+    keys = ("name", "provisioner", "status", "order", "cursor")
+    out = {k: q[k].strip() for k in keys if q.get(k, "").strip()}
     days = q.get("expiring", "")
     if days in ("7", "30"):
         out["expiringBefore"] = str(int(time.time()) + int(days) * stats.DAY)

@@ -398,3 +398,24 @@ async def test_ssh_certificates_searched_and_revoked(console_ca: ConsoleCA, brow
     forged = await browser.post(f"/console/ssh/{serial}/revoke", {"csrf": "nope", "confirm": "yes"})
     assert forged.status == 403
     assert (await browser.post("/console/ssh/123/revoke", {"csrf": token, "confirm": "yes"})).status == 404
+
+
+async def test_sorted_by_expiry_both_ways_with_a_cursor(console_ca: ConsoleCA, browser: Browser) -> None:
+    from plica.api import list_certificates
+
+    async with __import__("aiohttp").ClientSession() as s:
+        api = Api(console_ca.files, s)
+        for cn, life in (("soon.example.com", "1h"), ("later.example.com", "5h"), ("mid.example.com", "3h")):
+            r, _ = await api.sign(admin_key(console_ca.files), cn, notAfter=life)
+            assert r.status == 201, r.raw
+    await browser.sign_in("step", console_ca.files.password.decode())
+    asc = (await browser.get("/console/certificates")).text
+    desc = (await browser.get("/console/certificates?order=desc")).text
+    assert asc.index("soon.example.com") < asc.index("mid.example.com") < asc.index("later.example.com")
+    assert desc.index("later.example.com") < desc.index("mid.example.com") < desc.index("soon.example.com")
+    assert (await browser.get("/console/certificates?order=sideways")).status == 400
+    storage = console_ca.authority.storage
+    first = await list_certificates(storage, {"order": "desc", "limit": "2"})
+    rest = await list_certificates(storage, {"order": "desc", "limit": "2", "cursor": first["nextCursor"]})
+    names = [c["subject"] for c in first["certificates"] + rest["certificates"]]
+    assert names == ["later.example.com", "mid.example.com", "soon.example.com"] and not rest["nextCursor"]
