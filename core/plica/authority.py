@@ -33,6 +33,7 @@ from plica.tokens import Token
 from plica.types import (
     CAPABILITIES,
     Audiences,
+    CertificateStatus,
     Provisioner,
     RevokeRequest,
     SignRequest,
@@ -43,6 +44,7 @@ from plica.types import (
 )
 from plica.x509 import issue as x509_issue
 from plica.x509 import renew as x509_renew
+from plica.x509.crl import CRLService, CRLSettings, x509_status
 from plica.x509.revoke import revoke as x509_revoke
 
 UTC = dt.UTC
@@ -55,7 +57,19 @@ class Authority:
     plugins: Plugins
     start_time: float
     snapshot: Snapshot = field(init=False)
+    crl: CRLService = field(init=False)
     version: str = "0.1.0"
+    # With enableAdmin (plica.admin.sync): ca.json as read (its provisioners ignored), and the
+    # database's provisioner change counter the installed snapshot was built at.
+    file_config: CAConfig | None = None
+    config_version: int = -1
+
+    def __attrs_post_init__(self) -> None:
+        self.crl = CRLService(self.material, self.storage)
+        # generateOnRevoke, whoever records the revocation (/revoke, ACME's revokeCert, ...). (Tools that
+        # only load a configuration make an authority without storage.)
+        if self.storage is not None:
+            self.storage.after_x509_revoke = self.crl.after_revoke
 
     # ------------------------------------------------------------------ AuthorityView for plugins
     @property
@@ -71,6 +85,10 @@ class Authority:
         return self.material.chain
 
     @property
+    def intermediate_key(self) -> Any:
+        return self.material.intermediate_key
+
+    @property
     def disable_issued_at_check(self) -> bool:
         return self.snapshot.config.authority.disable_issued_at_check
 
@@ -80,7 +98,7 @@ class Authority:
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         key = self.material.ssh_user_key if kind == "user" else self.material.ssh_host_key
-        return [key.public_key()] if key is not None else []
+        return [key] if key is not None else []
 
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:
         return self.snapshot.provisioners.of_type(type_name)
@@ -94,6 +112,15 @@ class Authority:
         """Steps 3-4 of the pipeline for an X.509 leaf; also used by protocol plugins (ACME, SCEP)."""
         return await x509_issue.issue(self, prov, auth, request)
 
+    async def certificate_status(self, serial: int) -> CertificateStatus:
+        return await x509_status(self.storage, serial)
+
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
+        now = self.now()
+        return await self.material.sign_ocsp_responder(
+            public_key, not_before=now - dt.timedelta(minutes=1), not_after=now + lifetime
+        )
+
     # ------------------------------------------------------------------ loading
     def load_snapshot(self, cfg: CAConfig) -> Snapshot:
         """Build (but do not install) a snapshot; raises ConfigError/PluginError and leaves the current one."""
@@ -101,6 +128,7 @@ class Authority:
 
     def install(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        self.crl.configure(CRLSettings.from_config(snap.config))
 
     @property
     def loaded(self) -> bool:
@@ -184,12 +212,19 @@ class _LoadingView:
         self.storage = authority.storage
         self.roots = authority.material.roots
         self.intermediates = authority.material.chain
+        self.intermediate_key = authority.material.intermediate_key
         self.start_time = authority.start_time
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         return self._a.ssh_public_keys(kind)
+
+    async def certificate_status(self, serial: int) -> CertificateStatus:
+        return await self._a.certificate_status(serial)
+
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
+        return await self._a.issue_ocsp_responder(public_key, lifetime=lifetime)
 
     # While a snapshot loads, the provisioners serving are the previous snapshot's (none at first start).
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:

@@ -7,7 +7,7 @@ re-export the kernel without the kernel importing the face.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from attrs import define, field, frozen
@@ -100,6 +100,16 @@ class Audiences:
     ssh_revoke: frozenset[str]
 
 
+@frozen
+class CertificateStatus:
+    """What the CA's database says of an X.509 serial (OCSP's answer): "good" (issued here, not revoked),
+    "revoked" (with when, and the RFC 5280 reasonCode), or "unknown" (never issued here)."""
+
+    status: Literal["good", "revoked", "unknown"]
+    revoked_at: datetime | None = None
+    reason_code: int | None = None
+
+
 class AuthorityView(Protocol):
     """What a plugin may use of the authority."""
 
@@ -107,6 +117,11 @@ class AuthorityView(Protocol):
     storage: Storage
     roots: list[x509.Certificate]
     intermediates: list[x509.Certificate]
+    # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
+    # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
+    # as step-ca does; nothing else should need it. None too when the key is in a token (a key manager
+    # other than softkms): such a CA's SCEP provisioners need a decrypter of their own.
+    intermediate_key: Any
     start_time: float
     disable_issued_at_check: bool
 
@@ -121,6 +136,16 @@ class AuthorityView(Protocol):
     ) -> list[x509.Certificate]:
         """Steps 3-4 of the pipeline (claims, policy, template, sign, store) for an X.509 leaf that a
         protocol plugin (ACME, SCEP) has authorized itself; returns the leaf and its intermediates."""
+        ...
+
+    async def certificate_status(self, serial: int) -> CertificateStatus:
+        """The status of the X.509 certificate with this serial, from the database (two indexed lookups)."""
+        ...
+
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: timedelta) -> x509.Certificate:
+        """A delegated OCSP responder certificate for `public_key`, valid for `lifetime` (backdated a
+        minute), issued by the intermediate with id-kp-OCSPSigning and ocsp-nocheck. Not stored: the
+        holder renews it before it expires."""
         ...
 
 
@@ -271,12 +296,18 @@ class SSHRevokeAuthorization:
 
 @frozen
 class Route:
-    """An HTTP route a plugin adds (ACME, SCEP). `handler` is an aiohttp handler coroutine."""
+    """An HTTP route a plugin (ACME, SCEP) or the kernel adds. `handler` is an aiohttp handler coroutine.
+
+    `insecure=True` marks a route that may also be served without TLS: when ca.json sets `insecureAddress`,
+    the plain-HTTP listener serves exactly the routes so marked (SCEP, whose clients mostly speak plain
+    HTTP; the CRL) and answers 404 to everything else, the token API above all. Every route is served on
+    the TLS listener as well."""
 
     method: str
     path: str
     handler: Callable[..., Any]
     name: str = ""
+    insecure: bool = False
 
 
 @frozen

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from plica.authority import Authority
 from plica.errors import (
     BadRequest,
     InternalError,
+    KeyUnavailable,
     NotFound,
     NotImplementedYet,
     PayloadTooLarge,
@@ -53,7 +55,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         resp = await handler(request)
     except PlicaError as e:
-        if e.status >= 500:
+        if isinstance(e, KeyUnavailable):
+            pass  # the Signer logs the loss once, not once per refused request
+        elif e.status >= 500:
             log.error("request %s %s failed: %s %s", request.method, request.path, e.message, e.detail or "")
         else:
             log.info("request %s %s refused (%d): %s", request.method, request.path, e.status, e.message)
@@ -133,6 +137,16 @@ class Handlers:
         return web.Response(
             body="".join(self.a.material.chain_pem).encode(), content_type="application/x-pem-file"
         )
+
+    async def crl(self, request: web.Request) -> web.Response:
+        """step-ca's GET /crl: the current CRL in DER, or in PEM with `?pem`; `Expires` is its nextUpdate."""
+        c = await self.a.crl.current()
+        headers = {"Expires": formatdate(c.next_update, usegmt=True)}
+        if "pem" in request.query:
+            headers["Content-Disposition"] = 'attachment; filename="crl.pem"'
+            return web.Response(body=c.pem, content_type="application/x-pem-file", headers=headers)
+        headers["Content-Disposition"] = 'attachment; filename="crl.crl"'
+        return web.Response(body=c.der, content_type="application/pkix-crl", headers=headers)
 
     async def provisioners(self, request: web.Request) -> web.Response:
         limit_raw = request.query.get("limit", "")
@@ -224,8 +238,29 @@ class Handlers:
         return json_response({"exists": await self.a.ssh_host_exists(principal)})
 
 
+def plain_http_guard(allowed: set[web.AbstractRoute]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The plain-HTTP listener (`insecureAddress`) serves only routes marked `insecure` (`Route.insecure`):
+    a request that did not come over TLS for any other route is 404, as on step-ca, whose plain listener
+    has nothing else mounted. Both listeners share one application, so a plugin's state is the same on
+    both; the check is one attribute read on the TLS path."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.secure and request.match_info.route not in allowed:
+            raise NotFound(f"{request.path} is not served over plain HTTP; use the CA's https address")
+        return await handler(request)
+
+    return guard
+
+
 def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    """The kernel's routes and `extra_routes` (plugins', and any kernel `Route` such as one that may be
+    served without TLS). With ca.json's `insecureAddress` set, the plain-HTTP guard is installed."""
+    plain_http: set[web.AbstractRoute] = set()
+    middlewares: list[Any] = [error_middleware]
+    if authority.config.insecure_address:
+        middlewares.append(plain_http_guard(plain_http))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[AUTHORITY_KEY] = authority
     h = Handlers(authority)
     gets = {
@@ -261,9 +296,15 @@ def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> 
             app.router.add_get(prefix + path, fn)
         for path, fn in posts.items():
             app.router.add_post(prefix + path, fn)
+    for prefix in ("", "/1.0"):
+        # Public and signed: served on insecureAddress too, as step-ca does (relying parties fetch CRLs
+        # over plain HTTP).
+        plain_http.add(app.router.add_get(prefix + "/crl", h.crl))
     for r in extra_routes or []:
-        app.router.add_route(r.method, r.path, r.handler, name=r.name or None)
+        route = app.router.add_route(r.method, r.path, r.handler, name=r.name or None)
+        if r.insecure:
+            plain_http.add(route)
     return app
 
 
-__all__ = ["AUTHORITY_KEY", "build_app", "json_response"]
+__all__ = ["AUTHORITY_KEY", "build_app", "json_response", "plain_http_guard"]

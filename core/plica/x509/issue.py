@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
 from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
@@ -70,7 +72,7 @@ async def issue(
     if template is None and auth.default_template is not None:
         template = X509_TEMPLATES[auth.default_template]
     if template is not None:
-        cert = _issue_from_template(a, prov, auth, request, now, template)
+        cert = await _issue_from_template(a, prov, auth, request, now, template)
     else:
         not_before, not_after = validity(snap, prov, auth, request.not_before, request.not_after, now)
         if auth.csr_passthrough:
@@ -95,7 +97,8 @@ async def issue(
         extra: list[x509.ExtensionType] = []
         if not prov.claims.disable_smallstep_extensions:
             extra.append(provisioner_extension(prov, auth))
-        cert = a.material.sign_leaf(
+        extra.extend(snap.leaf_urls.extensions)
+        cert = await a.material.sign_leaf(
             public_key=public_key,
             subject=subject,
             san=san,
@@ -163,7 +166,7 @@ def check_policy(snap: Snapshot, prov: Provisioner, subject: x509.Name, sans: SA
             pol.check_x509(subject, sans)
 
 
-def _issue_from_template(
+async def _issue_from_template(
     a: Authority,
     prov: Provisioner,
     auth: X509Authorization,
@@ -187,6 +190,17 @@ def _issue_from_template(
         authorization_crt=auth.authorization_crt,
     )
     desc = render_step(prov, lambda: render_x509(template, data, name=f"{prov.name} x509"))
+    urls = snap.leaf_urls
+    # ca.json's AIA/CDP URLs where the template says nothing of its own.
+    if urls.extensions and not (
+        desc.ocsp_server or desc.issuing_certificate_url or desc.crl_distribution_points
+    ):
+        desc = attrs.evolve(
+            desc,
+            ocsp_server=urls.ocsp_server,
+            issuing_certificate_url=urls.issuing_certificate_url,
+            crl_distribution_points=urls.crl_distribution_points,
+        )
     nb, na = validity(
         snap, prov, auth, request.not_before, request.not_after, now, desc.not_before, desc.not_after
     )
@@ -210,11 +224,15 @@ def _issue_from_template(
     params = render_step(
         prov,
         lambda: signing_params(
-            desc.signature_algorithm or "", material.intermediate_key, ca_cert=material.intermediate
+            desc.signature_algorithm or "",
+            material.intermediate_signer.public_key,
+            ca_cert=material.intermediate,
         ),
     )
     try:
-        cert = builder.sign(material.intermediate_key, params.algorithm, rsa_padding=params.rsa_padding)
+        cert = await material.sign_builder(
+            builder, params.algorithm, pss=isinstance(params.rsa_padding, padding.PSS)
+        )
     except ValueError as e:
         raise InternalError(
             f"error applying the x509 template of provisioner {prov.name!r}: {e}", detail=str(e)
