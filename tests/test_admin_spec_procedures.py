@@ -197,3 +197,12 @@ def test_provisioner_list_with_admin_credentials_reads_every_page(tmp_path: Path
         assert r.returncode != 0 and "password" in r.stderr.lower(), r.stderr
     files.update_config(provisioners=[])
     assert names(ok(plica(files, "provisioner", "list", "--home", str(files.home)))) == listed
+
+
+def test_sign_in_needs_the_admin_provisioner_named_when_several_could_be(tmp_path: Path) -> None:
+    files = make_ca(tmp_path)
+    ok(plica(files, "provisioner", "add", "second", "--create", "--password-file", str(files.password_file)))
+    files.update_config(enableAdmin=True)
+    with ca_process(files):
+        r = plica(files, "admin", "list", stdin=files.password.decode() + "\n", **client_env(tmp_path))
+        assert r.returncode != 0 and "--admin-provisioner" in r.stderr, r.stderr

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from plica.admin.client import AdminClient, AdminCredentials
 from plica.cli.common import default_home, read_defaults
 from plica.client import CAClientError
-from plica.clientkit import client_for, make_token
+from plica.clientkit import client_for, make_token, pick_provisioner
 from plica.durations import parse_duration, parse_time
 from plica.jose import b64url_decode
 
@@ -121,6 +121,14 @@ def _signed_in(kw: dict[str, Any]) -> AdminClient:
     token_kw = {o.name: kw.get(o.name) for o in sign_in_options() if o.name}
     # without --admin-provisioner, the CA's only JWK provisioner (`Admin JWK` on a new CA), as step offers
     token_kw.update(provisioner=kw.get("admin_provisioner"), password_file=kw.get("admin_password_file"))
+    if not token_kw["provisioner"]:
+        try:
+            token_kw["provisioner"] = pick_provisioner(ca, None, token_kw)["name"]
+        except click.UsageError:
+            raise click.UsageError(
+                "the CA has several provisioners to sign in with: choose the admin provisioner with "
+                "--admin-provisioner (or give --admin-cert/--admin-key)"
+            ) from None
     key = ec.generate_private_key(ec.SECP256R1())
     from plica.cli.client_cmds import build_csr
 
