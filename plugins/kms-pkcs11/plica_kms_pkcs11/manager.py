@@ -1,6 +1,7 @@
 """The `pkcs11` key manager: CA keys as token objects, found by RFC 7512 URIs as step-ca finds them.
 
-Signing hashes in software and asks the token for the bare operation (CKM_ECDSA over the digest, CKM_RSA_PKCS
+Decryption (SCEP's key transport) is CKM_RSA_PKCS or CKM_RSA_PKCS_OAEP on RSA keys. Signing hashes in
+software and asks the token for the bare operation (CKM_ECDSA over the digest, CKM_RSA_PKCS
 over the DigestInfo, CKM_RSA_PKCS_PSS), which every module has — SoftHSM2 and tpm2-pkcs11 differ in which
 hash-and-sign mechanisms they offer. Keys are created sensitive and never extractable.
 """
@@ -15,16 +16,29 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pkcs11 import DEFAULT, MGF, Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, PKCS11Error
+from pkcs11.exceptions import (
+    ArgumentsBad,
+    EncryptedDataInvalid,
+    EncryptedDataLenRange,
+    GeneralError,
+    MechanismInvalid,
+    MechanismParamInvalid,
+    MultipleObjectsReturned,
+    NoSuchKey,
+    PKCS11Error,
+)
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from plica.api import (
     CAKey,
     ConfigError,
+    DecryptionFailed,
+    KeyCannotDecrypt,
     KeyInfo,
     KeySpec,
     KeyUnavailable,
     KMSConfig,
+    key_kind,
     signature_hash,
 )
 
@@ -118,6 +132,48 @@ class Pkcs11Key:
         return self.token.run(
             lambda ps: self._key(ps).sign(_DIGEST_INFO[h] + digest, mechanism=Mechanism.RSA_PKCS)
         )
+
+    def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        if self._is_ec or not isinstance(self.public_key, rsa.RSAPublicKey):
+            raise KeyCannotDecrypt(key_kind(self.public_key), self.uri)
+        what = f"RSA-OAEP with {oaep_hash.name.upper()}" if oaep_hash else "RSA PKCS#1 v1.5"
+        if oaep_hash is None:
+            mech, param = Mechanism.RSA_PKCS, None
+        elif oaep_hash.name in _PSS:
+            h, mgf = _PSS[oaep_hash.name]
+            mech, param = Mechanism.RSA_PKCS_OAEP, (h, mgf, None)
+        else:
+            raise DecryptionFailed(f"the token does not decrypt {what}")  # no PKCS#11 MGF for it
+
+        if len(ciphertext) != (self.public_key.key_size + 7) // 8:
+            raise DecryptionFailed()  # the token need not see what cannot be an RSA ciphertext of this key
+
+        def run(ps: PooledSession) -> bytes | None:
+            key = self._key(ps)
+            try:
+                return key.decrypt(ciphertext, mechanism=mech, mechanism_param=param)  # type: ignore[no-any-return]
+            except (EncryptedDataInvalid, EncryptedDataLenRange):
+                # The client's ciphertext, not the token, is at fault: the connection stays good.
+                return None
+            except GeneralError:
+                # SoftHSM2 answers a bad padding with CKR_GENERAL_ERROR, as a failing token would. A client
+                # must not be able to take the CA's key away with a bad ciphertext, so the token is asked
+                # something harmless: when it answers, the ciphertext was at fault; when it fails, that
+                # failure is the token's (and `run` marks it broken).
+                ps.session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=self.key_id, label=self.label)
+                return None
+            except (ArgumentsBad, MechanismInvalid, MechanismParamInvalid):
+                # A padding this token does not do (SoftHSM2 2.6 does OAEP with SHA-1 only): the request's
+                # choice, not a lost token.
+                raise DecryptionFailed(f"the token does not decrypt {what}") from None
+            except AttributeError:
+                # python-pkcs11 gives a key object no `decrypt` when its CKA_DECRYPT is false.
+                raise KeyCannotDecrypt("a sign-only (CKA_DECRYPT false) RSA", self.uri) from None
+
+        plain = self.token.run(run)
+        if plain is None:
+            raise DecryptionFailed()
+        return plain
 
     def _key(self, ps: PooledSession) -> Any:
         try:

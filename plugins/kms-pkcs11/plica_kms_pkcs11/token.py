@@ -257,9 +257,9 @@ class Token:
         except NoSuchKey:
             raise
         except (MechanismInvalid, MechanismParamInvalid, DataLenRange, FunctionNotSupported) as e:
-            # What this token cannot do (a template's RSA-PSS, say) is no sign that it went away.
+            # What this token cannot do (a template's RSA-PSS, an OAEP hash) is no sign that it went away.
             raise InternalError(
-                f"the token cannot make this signature: {type(e).__name__}", detail=self.uri.shown
+                f"the token cannot do this operation: {type(e).__name__}", detail=self.uri.shown
             ) from None
         except PKCS11Error as e:
             self._fail(gen, e)
