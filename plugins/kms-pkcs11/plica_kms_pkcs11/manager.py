@@ -156,11 +156,13 @@ class Pkcs11Key:
                 # The client's ciphertext, not the token, is at fault: the connection stays good.
                 return None
             except GeneralError:
-                # SoftHSM2 answers a bad padding with CKR_GENERAL_ERROR, as a failing token would. A client
-                # must not be able to take the CA's key away with a bad ciphertext, so the token is asked
-                # something harmless: when it answers, the ciphertext was at fault; when it fails, that
-                # failure is the token's (and `run` marks it broken).
-                ps.session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=self.key_id, label=self.label)
+                # SoftHSM2 and tpm2-pkcs11 answer a bad padding with CKR_GENERAL_ERROR, as a failing token
+                # would. A client must not be able to take the CA's key away with a bad ciphertext, so the
+                # token is asked for a new session and the key in it: when it answers, the ciphertext was at
+                # fault; when it fails, that failure is the token's (and `run` marks it broken). The new
+                # session also ends the failed operation, which tpm2-pkcs11 leaves active.
+                self.token.fresh_session(ps)
+                self._key(ps)
                 return None
             except (ArgumentsBad, MechanismInvalid, MechanismParamInvalid):
                 # A padding this token does not do (SoftHSM2 2.6 does OAEP with SHA-1 only): the request's

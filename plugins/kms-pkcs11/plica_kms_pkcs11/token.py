@@ -268,6 +268,17 @@ class Token:
             if gen == self._gen:
                 self._pool.put(ps)
 
+    def fresh_session(self, ps: PooledSession) -> None:
+        """Give `ps` a new session (called from `fn` inside `run`). tpm2-pkcs11 leaves a failed C_Decrypt's
+        operation active, and its session then refuses every later call (CKR_OPERATION_ACTIVE). Raises
+        PKCS11Error when the token cannot open a session: it is gone, and `run` says so."""
+        try:
+            ps.session.close()
+        except PKCS11Error:
+            pass
+        ps.keys.clear()
+        ps.session = self.token.open(rw=True)
+
     def admin(self, fn: Callable[[Any], T]) -> T:
         """`fn` with the logged-in read-write session (creating, listing, deleting keys)."""
         self._ensure()
