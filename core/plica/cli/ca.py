@@ -42,6 +42,12 @@ from plica.storage import StorageError
 )
 @click.option("--insecure-address", default="", help="Optional plain-HTTP address (for SCEP/CRL).")
 @click.option(
+    "--remote-management",
+    is_flag=True,
+    help="Provisioners in the database, managed through the admin API: the first one is 'Admin JWK', "
+    "and 'step' its super admin.",
+)
+@click.option(
     "--kms",
     help="Create the CA keys in this key manager instead of files, e.g. "
     "'pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=plica?pin-source=file:/etc/plica/pin'.",
@@ -69,6 +75,7 @@ def init_cmd(
     password_file: str | None,
     provisioner_password_file: str | None,
     insecure_address: str,
+    remote_management: bool,
     kms: str | None,
     root_cert: Path | None,
     root_key: Path | None,
@@ -85,6 +92,8 @@ def init_cmd(
         )
         dns_names = tuple(d.strip() for d in dns.split(",") if d.strip())
     address = address or click.prompt("What IP and port will your new CA bind to?", default=":9000")
+    if remote_management:
+        provisioner = provisioner or "Admin JWK"
     provisioner = provisioner or click.prompt(
         "What would you like to name the CA's first provisioner?", default="admin"
     )
@@ -121,6 +130,12 @@ def init_cmd(
         raise click.ClickException(str(e)) from None
     except KeyUnavailable as e:
         raise click.ClickException(f"{e.message}: {e.detail}") from None
+    if remote_management:
+        from plica.admin.provstore import remote_management_init
+
+        for p in remote_management_init(res.config_path, get_plugins()):
+            click.echo(f"✔ Provisioner in the database: {p.name} ({p.type})")
+        click.echo("✔ Super admin: step")
     click.echo(f"✔ Root certificate: {res.root_path}")
     click.echo(f"✔ Root fingerprint: {res.fingerprint}")
     click.echo(f"✔ CA configuration: {res.config_path}")

@@ -21,6 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from plica import config as config_mod
+from plica.admin import sync
+from plica.admin.provstore import migrate_from_config
 from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
@@ -81,8 +83,17 @@ def load_material(cfg: CAConfig, password: bytes | None) -> CAMaterial:
 
 
 async def open_authority(
-    cfg: CAConfig, material: CAMaterial, plugins: Plugins, *, start_time: float, migrate: bool = True
+    cfg: CAConfig,
+    material: CAMaterial,
+    plugins: Plugins,
+    *,
+    start_time: float,
+    migrate: bool = True,
+    password: bytes | None = None,
 ) -> Authority:
+    """Open the storage and load the provisioners. With `enableAdmin` they come from the database: the
+    first start (`migrate`) moves ca.json's there (`password` encrypts a new `Admin JWK` when ca.json has
+    no JWK provisioner)."""
     kind, src = db_source(cfg)
     storage: Storage = open_storage(kind, src)
     await storage.open()
@@ -91,9 +102,14 @@ async def open_authority(
         await storage.migrate(migrations)
     authority = Authority(material=material, storage=storage, plugins=plugins, start_time=start_time)
     try:
-        authority.install(authority.load_snapshot(cfg))
-        if migrate and cfg.authority.enable_admin:
-            await bootstrap(storage, cfg.authority.provisioners)
+        if cfg.authority.enable_admin:
+            if migrate:
+                await migrate_from_config(storage, cfg, plugins, password)
+            await sync.load(authority, cfg)
+            if migrate:
+                await bootstrap(storage, authority.config.authority.provisioners)
+        else:
+            authority.install(authority.load_snapshot(cfg))
     except BaseException:
         await storage.close()
         raise
@@ -118,6 +134,7 @@ async def serve(
     start_time: float,
     reuse_port: bool,
     ready: Any = None,
+    password: bytes | None = None,
 ) -> None:
     """One worker: open the storage, serve HTTPS (and plain HTTP on insecureAddress) until told to stop.
     What starts and stops with the server (the storage, the server certificate's renewal, plugins) is
@@ -125,7 +142,9 @@ async def serve(
     # The storage thread needs the GIL for a few µs per query; with the default 5 ms switch interval a
     # busy event loop makes every query wait up to 5 ms for it, which caps throughput at high concurrency.
     sys.setswitchinterval(float(os.environ.get("PLICA_SWITCH_INTERVAL", "0.0005")))
-    authority = await open_authority(cfg, material, plugins, start_time=start_time, migrate=not reuse_port)
+    authority = await open_authority(
+        cfg, material, plugins, start_time=start_time, migrate=not reuse_port, password=password
+    )
     runner, tls = await start_app(authority, plugins)
     try:
         host, port = split_address(cfg.address)
@@ -145,7 +164,11 @@ async def serve(
                 new = config_mod.load(config_path)
                 if db_source(new) != db_source(authority.config):
                     raise ConfigError("ca.json.db", "the db block cannot change on reload; restart the CA")
-                authority.install(authority.load_snapshot(new))
+                if new.authority.enable_admin:
+                    sync.reload_soon(authority, new)
+                else:
+                    authority.install(authority.load_snapshot(new))
+                    authority.file_config = None  # enableAdmin turned off: ca.json's provisioners again
                 log.info("reloaded %s (pid %d)", config_path, os.getpid())
             except (ConfigError, PluginError, OSError, ValueError) as e:
                 log.error("reload of %s failed, keeping the previous configuration: %s", config_path, e)
@@ -209,13 +232,23 @@ def run(
 
     # Validate everything (and migrate the database) once, in the master, before any worker starts.
     async def check() -> None:
-        a = await open_authority(cfg, material, plugins, start_time=start_time)
+        a = await open_authority(cfg, material, plugins, start_time=start_time, password=password)
         await a.storage.close()
 
     asyncio.run(check())
     write_pid_file(cfg.home)
     if workers <= 1:
-        run_event_loop(serve(config_path, cfg, material, plugins, start_time=start_time, reuse_port=False))
+        run_event_loop(
+            serve(
+                config_path,
+                cfg,
+                material,
+                plugins,
+                start_time=start_time,
+                reuse_port=False,
+                password=password,
+            )
+        )
         return 0
     children: list[int] = []
     for _ in range(workers):
