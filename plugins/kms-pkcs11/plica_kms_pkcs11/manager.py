@@ -60,8 +60,9 @@ _PSS = {
 }
 _CURVES = {"P-256": "secp256r1", "P-384": "secp384r1"}
 
-# Signing keys only. Attributes python-pkcs11 would set to false are left out (DEFAULT) rather than sent:
-# tpm2-pkcs11 refuses a template whose false ENCRYPT/DECRYPT differ from what the TPM object allows.
+# Attributes python-pkcs11 would set to false are left out (DEFAULT) rather than sent: tpm2-pkcs11 refuses a
+# template whose false ENCRYPT/DECRYPT differ from what the TPM object allows. DECRYPT thus keeps the token's
+# default, which lets an RSA key decrypt on SoftHSM2 and tpm2-pkcs11 (SCEP's key transport needs it).
 _SECRET_KEY = {
     Attribute.SENSITIVE: True,
     Attribute.EXTRACTABLE: False,
