@@ -151,20 +151,11 @@ class Pkcs11Key:
 
         def run(ps: PooledSession) -> bytes | None:
             key = self._key(ps)
+            plain = None
             try:
-                return key.decrypt(ciphertext, mechanism=mech, mechanism_param=param)  # type: ignore[no-any-return]
-            except (EncryptedDataInvalid, EncryptedDataLenRange):
-                # The client's ciphertext, not the token, is at fault: the connection stays good.
-                return None
-            except GeneralError:
-                # SoftHSM2 and tpm2-pkcs11 answer a bad padding with CKR_GENERAL_ERROR, as a failing token
-                # would. A client must not be able to take the CA's key away with a bad ciphertext, so the
-                # token is asked for a new session and the key in it: when it answers, the ciphertext was at
-                # fault; when it fails, that failure is the token's (and `run` marks it broken). The new
-                # session also ends the failed operation, which tpm2-pkcs11 leaves active.
-                self.token.fresh_session(ps)
-                self._key(ps)
-                return None
+                plain = key.decrypt(ciphertext, mechanism=mech, mechanism_param=param)
+            except (EncryptedDataInvalid, EncryptedDataLenRange, GeneralError):
+                pass  # the ciphertext's fault, unless the lookup below fails
             except (ArgumentsBad, MechanismInvalid, MechanismParamInvalid):
                 # A padding this token does not do (SoftHSM2 2.6 does OAEP with SHA-1 only): the request's
                 # choice, not a lost token.
@@ -172,6 +163,15 @@ class Pkcs11Key:
             except AttributeError:
                 # python-pkcs11 gives a key object no `decrypt` when its CKA_DECRYPT is false.
                 raise KeyCannotDecrypt("a sign-only (CKA_DECRYPT false) RSA", self.uri) from None
+            # Whatever the outcome, a new session and the key looked up in it. SoftHSM2 and tpm2-pkcs11
+            # answer a bad padding with CKR_GENERAL_ERROR, as a failing token would: a client must not take
+            # the CA's key away with a bad ciphertext, so the lookup tells the two apart (when it fails, the
+            # token is gone and `run` says so). tpm2-pkcs11 leaves a failed C_Decrypt's operation active,
+            # which the new session ends. Done after a good decryption too, so that a bad padding takes no
+            # measurably longer than a good one (no Bleichenbacher timing oracle).
+            self.token.fresh_session(ps)
+            self._key(ps)
+            return plain  # type: ignore[no-any-return]
 
         plain = self.token.run(run)
         if plain is None:
