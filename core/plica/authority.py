@@ -33,6 +33,7 @@ from plica.storage import Storage
 from plica.tokens import Token
 from plica.types import (
     CAPABILITIES,
+    AdminPanel,
     Audiences,
     CertificateStatus,
     Provisioner,
@@ -109,6 +110,18 @@ class Authority:
 
     def provisioner_by_name(self, name: str) -> Provisioner | None:
         return self.snapshot.provisioners.by_name.get(name)
+
+    def public_provisioners(self) -> list[dict[str, Any]]:
+        """Every provisioner as `GET /provisioners` shows it (secrets redacted by the type's hook)."""
+        pset = self.snapshot.provisioners
+        return [pset.public[id(p)] for p in pset]
+
+    def capabilities(self) -> dict[str, Any]:
+        """What `GET /capabilities` answers: the capability and identifier tables of installed types."""
+        return self.plugins.capabilities_json()
+
+    def admin_panels(self) -> list[AdminPanel]:
+        return [p for res in self.plugins.pm.hook.admin_panels(authority=self) for p in (res or [])]
 
     async def issue(
         self, prov: Provisioner, auth: X509Authorization, request: SignRequest
@@ -239,6 +252,15 @@ class _LoadingView:
 
     def provisioner_by_name(self, name: str) -> Provisioner | None:
         return self._a.provisioner_by_name(name) if self._a.loaded else None
+
+    def public_provisioners(self) -> list[dict[str, Any]]:
+        return self._a.public_provisioners() if self._a.loaded else []
+
+    def capabilities(self) -> dict[str, Any]:
+        return self._a.capabilities()
+
+    def admin_panels(self) -> list[AdminPanel]:
+        return self._a.admin_panels()
 
 
 __all__ = ["Authority", "Snapshot"]
