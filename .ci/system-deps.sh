@@ -46,3 +46,6 @@ command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 command -v scepclient >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends scep >/dev/null; }  # plugins/scep: micromdm's scepclient
 [ -x /usr/lib/certmonger/scep-submit ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends certmonger >/dev/null; }  # plugins/scep: certmonger's scep-submit
 command -v dbus-run-session >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dbus >/dev/null; }  # plugins/scep: certmonger on a private D-Bus session
+command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }  # plugins/console: the browser tests
+command -v chromedriver >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-driver >/dev/null; }  # plugins/console: selenium's driver
+(cd "$(dirname "$0")/../plugins/console/tests/axe" && npm ci --no-audit --no-fund --loglevel=error)  # plugins/console: axe-core from its lockfile

@@ -167,6 +167,19 @@ def test_step_ca_keys_plica_ignores_are_listed_in_a_warning(
     assert out["templates"] == {"ssh": {}} and out["authority"]["deploymentType"] == "standalone"
 
 
+def test_a_top_level_block_named_like_an_installed_plugin_is_that_plugins(
+    tmp_path: Path, files: CAFiles
+) -> None:
+    import importlib.metadata
+
+    names = {ep.name for ep in importlib.metadata.entry_points(group="plica.provisioners")}
+    assert "jwk" in names
+    name = sorted(names)[0]
+    snap = load(tmp_path, files, at(name, {"anything": "the plugin checks it"}))
+    assert snap.config.extra[name] == {"anything": "the plugin checks it"}
+    assert error(tmp_path, files, at("not-a-plugin-block", {})) == "ca.json.not-a-plugin-block: unknown key"
+
+
 def test_a_new_model_field_is_known_and_a_class_can_declare_keys_it_reads_itself() -> None:
     from attrs import define
 

@@ -10,7 +10,8 @@ every level, so a misspelt `provisoners` does not start a CA with no provisioner
 class are its fields' JSON names (a field added to a model is known at once), plus two class variables a
 config class (a plugin's too) may set for keys it keeps in `extra` rather than in a field:
 `known_keys` (keys it reads itself, accepted silently) and `ignored_keys` (step-ca keys Plica accepts but
-does not act on: each is listed in a start-up warning). Fields typed `dict[str, Any]` or `Any` hold
+does not act on: each is listed in a start-up warning). At the top level, a key named like an installed
+plugin's entry point is that plugin's block (`"console"`). Fields typed `dict[str, Any]` or `Any` hold
 free-form data (`templateData`, a JWK) and are not looked into. Keys differing only in case from a known
 key are taken as that key, as Go's JSON decoding (and so step-ca) does. Accepted keys stay in `extra` and
 are written back unchanged, so tools that edit ca.json lose nothing.
@@ -196,6 +197,29 @@ class TLSOptions:
         return out
 
 
+class _PluginBlocks:
+    """The top-level ca.json keys that belong to installed plugins: a plugin's own block is named like its
+    entry point (`"console": {...}` for plica-console, whose entry point is `console`); the plugin reads
+    and checks it (from `CAConfig.extra`). Found from the installed distributions' metadata, once, without
+    importing them."""
+
+    _names: frozenset[str] | None = None
+
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            import importlib.metadata
+
+            eps = importlib.metadata.entry_points(group="plica.provisioners")
+            self._names = frozenset(ep.name for ep in eps)
+        return self._names
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
 @define
 class CAConfig:
     address: str = j("address")
@@ -220,6 +244,7 @@ class CAConfig:
     common_name: str = j("commonName", default="Plica Online CA")
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
+    known_keys: ClassVar[Any] = _PluginBlocks()
     ignored_keys: ClassVar[Mapping[str, str]] = {
         "monitoring": "step-ca's New Relic monitoring (Plica: metricsAddress)",
         "templates": "step-ca's SSH client templates",

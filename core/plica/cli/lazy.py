@@ -66,11 +66,14 @@ def complete(cmd: click.Command) -> click.Command:
         from plica.plugins import get_plugins
 
         have = {p.name for p in cmd.params}
+        flags = {f for p in cmd.params for f in p.opts}
         for res in getattr(get_plugins().pm.hook, hook)():
             for opt in res or []:
-                if opt.name not in have:
+                # a plugin's flag the command already has (by name or by flag, as `--ca-url`) is skipped
+                if opt.name not in have and not flags & set(opt.opts):
                     cmd.params.append(opt)
                     have.add(opt.name)
+                    flags.update(opt.opts)
     if isinstance(cmd, click.Group):
         for make in getattr(cmd, _DEFERRED, None) or []:
             for sub in make():
