@@ -8,7 +8,7 @@ sharing the database and a failed request leaves nothing behind.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
@@ -335,7 +335,7 @@ BACKFILL_BATCH = 2000
 
 async def backfill(
     migration_id: str,
-    fetch: Callable[[str, Sequence[Any]], Awaitable[Sequence[tuple[Any, ...]]]],
+    fetch: Callable[[str, Sequence[Any]], Awaitable[Iterable[Any]]],
     update_many: Callable[[str, list[tuple[Any, ...]]], Awaitable[Any]],
 ) -> None:
     """Run a kernel migration's backfills through an engine's own calls, a batch at a time."""
