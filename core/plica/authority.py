@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from plica.config import CAConfig
 from plica.errors import NotFound, Unauthorized
+from plica.kms import KeyHandle
 from plica.pki import CAMaterial
 from plica.plugins import Plugins
 from plica.snapshot import Snapshot, load_snapshot
@@ -86,8 +87,11 @@ class Authority:
         return self.material.chain
 
     @property
-    def intermediate_key(self) -> Any:
-        return self.material.intermediate_key
+    def intermediate_handle(self) -> KeyHandle:
+        return KeyHandle(self.material.intermediate_signer)
+
+    def open_key(self, uri: str, *, what: str) -> KeyHandle:
+        return self.material.open_handle(uri, what=what)
 
     @property
     def disable_issued_at_check(self) -> bool:
@@ -225,13 +229,16 @@ class _LoadingView:
         self.storage = authority.storage
         self.roots = authority.material.roots
         self.intermediates = authority.material.chain
-        self.intermediate_key = authority.material.intermediate_key
+        self.intermediate_handle: KeyHandle | None = KeyHandle(authority.material.intermediate_signer)
         self.start_time = authority.start_time
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         return self._a.ssh_public_keys(kind)
+
+    def open_key(self, uri: str, *, what: str) -> KeyHandle | None:
+        return self._a.open_key(uri, what=what)
 
     async def certificate_status(self, serial: int) -> CertificateStatus:
         return await self._a.certificate_status(serial)

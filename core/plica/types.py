@@ -16,6 +16,7 @@ from cryptography import x509
 from plica.claims import Claims
 
 if TYPE_CHECKING:
+    from plica.kms import KeyHandle
     from plica.storage.base import Storage
 
 CAPABILITIES: dict[str, str] = {
@@ -117,11 +118,11 @@ class AuthorityView(Protocol):
     storage: Storage
     roots: list[x509.Certificate]
     intermediates: list[x509.Certificate]
-    # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
-    # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
-    # as step-ca does; nothing else should need it. None too when the key is in a token (a key manager
-    # other than softkms): such a CA's SCEP provisioners need a decrypter of their own.
-    intermediate_key: Any
+    # The key of intermediates[0] as a plugin may use it: sign and decrypt through the CA's key manager
+    # (off the event loop for a device, 503 when it is gone), never the private key object. SCEP decrypts
+    # requests and signs replies with it when its provisioner has no decrypter of its own, as step-ca does.
+    # None while the CLI validates a ca.json offline (it opens no CA key).
+    intermediate_handle: KeyHandle | None
     start_time: float
     disable_issued_at_check: bool
 
@@ -130,6 +131,12 @@ class AuthorityView(Protocol):
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]: ...
 
     def provisioner_by_name(self, name: str) -> Provisioner | None: ...
+
+    def open_key(self, uri: str, *, what: str) -> KeyHandle | None:
+        """A key of the CA's key manager that a provisioner's block names by URI (SCEP's `decrypterKey`, as
+        step-ca's `CreateDecrypter`), opened at load; `what` names it in the log. A `ConfigError` naming the
+        URI when it cannot be opened; None while the CLI validates a ca.json offline."""
+        ...
 
     def public_provisioners(self) -> list[dict[str, Any]]:
         """Every provisioner as `GET /provisioners` shows it: what an operator's page may display."""
