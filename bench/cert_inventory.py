@@ -38,8 +38,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from plica.admin.client import AdminClient, AdminCredentials
-from plica.config import load as load_config
-from plica.http.server import load_material
 from plica.storage.names import x509_column, x509_names
 from plica.testing import ca_process, make_ca
 
@@ -47,8 +45,11 @@ DAY = 86400
 
 
 def fill(db: Path, files: object, count: int, days: int) -> None:
-    material = load_material(load_config(files.config_path), files.password)  # type: ignore[attr-defined]
-    issuer, signer = material.intermediate.subject, material.intermediate_key
+    # The intermediate's key file itself: the CA signs through a key manager, this fill signs in bulk.
+    cfg = orjson.loads(files.config_path.read_bytes())  # type: ignore[attr-defined]
+    key_path = Path(cfg["key"]) if Path(cfg["key"]).is_absolute() else files.home / cfg["key"]  # type: ignore[attr-defined]
+    signer = serialization.load_pem_private_key(key_path.read_bytes(), files.password)  # type: ignore[attr-defined]
+    issuer = x509.load_pem_x509_certificate(files.intermediate.read_bytes()).subject  # type: ignore[attr-defined]
     leaf_key = ec.generate_private_key(ec.SECP256R1()).public_key()  # one key: the names differ
     now = int(time.time())
     rng = random.Random(7)
