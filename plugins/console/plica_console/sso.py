@@ -28,6 +28,7 @@ from plica.api import (
     verify_signature,
 )
 
+from .base import PREFIX
 from .sessions import Flow
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -88,7 +89,7 @@ def callback_url(
     have the provider send the authorization code elsewhere. It is `console.externalURL` when ca.json sets
     one (a CA behind a proxy), otherwise the CA's own name (a `dnsNames` entry) and port; and a request whose
     Host is none of the CA's names is refused."""
-    path = "/console/sso/callback"
+    path = f"{PREFIX}/sso/callback"
     ext = ""
     if external_url:
         parts = urllib.parse.urlsplit(external_url)
