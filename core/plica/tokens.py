@@ -39,6 +39,8 @@ class Token:
             raise Unauthorized("token is missing")
         if len(raw) > MAX_TOKEN_LENGTH:
             raise Unauthorized("token is too large")
+        if not raw.isascii():
+            raise Unauthorized("token is malformed: a JWS compact serialization is ASCII")
         parts = raw.split(".")
         if len(parts) != 3:
             raise Unauthorized(
@@ -54,6 +56,11 @@ class Token:
             raise Unauthorized("token is malformed: header and payload must be JSON objects")
         if not isinstance(header.get("alg"), str):
             raise Unauthorized("token is malformed: header has no 'alg'")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: a recipient must reject critical extensions it does not understand, and
+            # step's tokens use none.
+            raise Unauthorized("token is malformed: the 'crit' header parameter is not supported")
+        check_claims(claims)
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
         return cls(raw=raw, header=header, claims=claims, signing_input=signing_input, signature=signature)
 
@@ -131,6 +138,53 @@ class Token:
         if not sub:
             raise Unauthorized("token subject ('sub') is empty")
         return sub
+
+
+# The registered claims and step's, with the JSON types they must have when present; a claim of the wrong
+# type is refused here, once, so no provisioner meets it (docs/reference/wire.md §4).
+_NUMBER = (int, float)
+CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "iss": (str,),
+    "sub": (str,),
+    "aud": (str, list),
+    "jti": (str,),
+    "iat": _NUMBER,
+    "nbf": _NUMBER,
+    "exp": _NUMBER,
+    "sans": (list,),
+    "sha": (str,),
+    "step": (dict,),
+}
+# Unix seconds a token time may hold: 0 to the year 9999 (a larger number overflows the datetime it becomes).
+MAX_TOKEN_TIME = 253402300799
+
+
+def check_claims(claims: Mapping[str, Any]) -> None:
+    """Unauthorized when a known claim has the wrong JSON type, a time is out of range, or any string in
+    the claims holds a NUL (which no name, id or time has, and PostgreSQL cannot store)."""
+    for name, types in CLAIM_TYPES.items():
+        v = claims.get(name)
+        if v is None:
+            continue
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise Unauthorized(f"token claim '{name}' has the wrong JSON type")
+        if types is _NUMBER and not -MAX_TOKEN_TIME <= v <= MAX_TOKEN_TIME:
+            raise Unauthorized(f"token claim '{name}' is out of range")
+    if has_nul(claims):
+        raise Unauthorized("token claims must not contain NUL characters (or nest deeper than 64)")
+
+
+def has_nul(obj: Any, depth: int = 0) -> bool:
+    """Whether any string (key or value) in a decoded JSON document holds a NUL character."""
+    if isinstance(obj, str):
+        return "\x00" in obj
+    if depth > 64:
+        return True  # nothing real nests this deep: refused as if it held one
+    if isinstance(obj, dict):
+        return any("\x00" in k or has_nul(v, depth + 1) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(has_nul(v, depth + 1) for v in obj)
+    return False
 
 
 def normalize_audience(aud: str) -> str:

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
 from attrs import define
 
 from plica import config as config_mod
 from plica.admin.client import admin_token
 from plica.authority import Authority
 from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
+from plica.http.guard import Guard, GuardedSite, Limits
 from plica.http.lifecycle import start_app
 from plica.http.server import load_material, open_authority
 from plica.initca import InitOptions, init_ca
@@ -289,10 +289,13 @@ async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> Async
     cfg = config_mod.load(files.config_path)
     material = load_material(cfg, files.password)
     authority = await open_authority(cfg, material, plugins, start_time=time.time() - 5)
-    runner, tls = await start_app(authority, plugins)
+    limits = Limits.from_env()
+    runner, tls = await start_app(authority, plugins, keepalive=limits.keepalive)
+    guard = Guard(limits)
     try:
-        site = web.TCPSite(runner, "127.0.0.1", files.port, ssl_context=tls.ctx)
+        site = GuardedSite(runner, "127.0.0.1", files.port, guard=guard, ssl_context=tls.ctx)
         await site.start()
         yield authority
     finally:
+        await guard.stop()
         await runner.cleanup()

@@ -1,0 +1,143 @@
+"""Property-based fuzzing of every route the CA serves (the kernel's and every installed plugin's, found in the
+running application): malformed and boundary requests must get an answer below 500, within 5 s, with no
+traceback or path in it, and nothing may reach the server's catch-all.
+
+The bounded run (FUZZ_EXAMPLES per route, 12 by default: ~1,300 requests) is part of the normal test run;
+`tox -e fuzz` sets PLICA_FUZZ_EXAMPLES (and PLICA_FUZZ_DB=postgresql for the PostgreSQL run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plica.http.wire import BODIES
+
+from .fuzz_harness import FuzzCA, RouteInfo, fill_path, fuzz_ca, token_for
+from .strategies import acme_payloads, claim_sets, hostile_text, json_values, path_values, step_bodies
+
+EXAMPLES = int(os.environ.get("PLICA_FUZZ_EXAMPLES", "12"))
+DB = os.environ.get("PLICA_FUZZ_DB", "sqlite")
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzCA]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    if DB == "postgresql":
+        with _postgres_db() as url, fuzz_ca(tmp, db={"type": "postgresql", "dataSource": url}) as c:
+            yield c
+    else:
+        with fuzz_ca(tmp) as c:
+            yield c
+
+
+def tokens(ca: FuzzCA, route: RouteInfo) -> st.SearchStrategy[str]:
+    aud = ca.url("/1.0" + route.kernel_path)
+    signed = st.builds(lambda c: token_for(ca.jwk, c), claim_sets(ca.jwk, aud))
+    crit = st.builds(lambda c: token_for(ca.jwk, c, {"crit": ["exp"]}), claim_sets(ca.jwk, aud))
+    return st.one_of(signed, signed, crit, hostile_text(), st.just("é.é.é"), st.just("a.b.c"))
+
+
+def header_value(s: str) -> bytes:
+    return s.replace("\r", "").replace("\n", "").encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def requests(
+    draw: st.DrawFn, ca: FuzzCA, route: RouteInfo
+) -> tuple[str, str, bytes | None, dict[str, Any], bool]:
+    """(method, path with query, body, headers, is_acme_post)."""
+    path = fill_path(route, {p: draw(path_values(p)) for p in route.params})
+    query = draw(st.dictionaries(st.sampled_from(["limit", "cursor", "x"]), hostile_text(), max_size=2))
+    if query:
+        path += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+    headers: dict[str, Any] = {}
+    body: bytes | None = None
+    acme = "/acme/" in route.path and route.method == "POST"
+    if route.kernel_path in BODIES and route.method == "POST":
+        fields = draw(step_bodies(route.kernel_path, tokens(ca, route)))
+        body = json.dumps(fields, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
+    elif acme:
+        headers["Content-Type"] = "application/jose+json"
+        if draw(st.integers(0, 4)):
+            body = ca.acme_jws(path, draw(acme_payloads()))
+        else:
+            body = json.dumps(draw(json_values())).encode()
+    elif route.method in ("POST", "PUT", "PATCH", "DELETE"):
+        body = json.dumps(draw(json_values())).encode()
+    if draw(st.booleans()) or route.kernel_path in ("/renew", "/re-sign"):
+        tok = draw(tokens(ca, route))
+        headers["Authorization"] = header_value(draw(st.sampled_from(["Bearer ", ""])) + tok)
+    return route.method, path, body, headers, acme
+
+
+def test_every_route_survives_hostile_requests(ca: FuzzCA) -> None:
+    """Each route in turn, EXAMPLES requests each; all routes run and every failure is reported."""
+    failures: list[str] = []
+    for route in ca.routes:
+        try:
+            fuzz_route(ca, route)
+        except Exception as e:  # collected: one route's failure must not hide another's
+            failures.append(f"{route.method} {route.path}: {type(e).__name__}: {str(e)[:1500]}")
+    assert not failures, f"{len(failures)} route(s) failed:\n" + "\n\n".join(failures)
+
+
+def fuzz_route(ca: FuzzCA, route: RouteInfo) -> None:
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=EXAMPLES <= 50,  # the bounded run is the same every time; the long run explores
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        report_multiple_bugs=False,
+    )
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        method, path, body, headers, _ = data.draw(requests(ca, route))
+        status, _, answer, took = ca.request(method, path, body, headers)
+        ca.check(f"{method} {path[:200]}", status, answer, took)
+
+    run()
+
+
+def test_routes_include_every_plugin(ca: FuzzCA) -> None:
+    """Discovery finds the kernel's routes, ACME's and the admin API's (so a new plugin's are found too)."""
+    paths = {r.path for r in ca.routes}
+    assert {"/sign", "/1.0/ssh/sign", "/renew", "/revoke", "/health"} <= paths
+    assert any(p.startswith("/acme/{provisioner}/new-order") for p in paths)
+    assert any(p.startswith("/admin/") for p in paths)
+
+
+def _postgres_db() -> Any:
+    import asyncio
+    import contextlib
+
+    import asyncpg  # the postgres extra; only the PostgreSQL run needs it
+
+    admin = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"plica_hostile_{secrets.token_hex(4)}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    @contextlib.contextmanager
+    def db() -> Iterator[str]:
+        asyncio.run(run(f"CREATE DATABASE {name}"))
+        try:
+            yield admin.rsplit("/", 1)[0] + "/" + name
+        finally:
+            asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    return db()
