@@ -170,6 +170,12 @@ class GuardedHandler(RequestHandler):
             self.body_since = None
             self.payload = None
 
+    def _process_keepalive(self) -> None:
+        was = self._force_close
+        super()._process_keepalive()
+        if self._force_close and not was:
+            self.guard.log.hit("keep-alive timeout", self.peer)
+
     def body_done(self) -> bool:
         p = self.payload
         return p is None or p.is_eof()
