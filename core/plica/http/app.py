@@ -70,7 +70,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         resp = await handler(request)
     except PlicaError as e:
-        if e.status >= 500:
+        if e.status >= 500 and e.status != 501:  # 501: the CA does not offer it; nothing failed
             log.error("request %s %s failed: %s %s", rid, where, clip(e.message), clip(e.detail or ""))
         else:
             log.info("request %s %s refused (%d): %s", rid, where, e.status, clip(e.message))
