@@ -57,11 +57,11 @@ async def hold(
     closed within its limits (plus some slack for a busy machine)."""
 
     async def raw_conn() -> bool:
-        r, w = await asyncio.open_connection("127.0.0.1", files.port)
+        r, _w = await asyncio.open_connection("127.0.0.1", files.port)
         return await closed_by_server(r, 10)
 
     async def idle_conn() -> bool:
-        r, w = await asyncio.open_connection("127.0.0.1", files.port, ssl=ctx)
+        r, _w = await asyncio.open_connection("127.0.0.1", files.port, ssl=ctx)
         return await closed_by_server(r, 10)
 
     async def trickle(first: bytes, then: bytes) -> bool:

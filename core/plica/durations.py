@@ -15,6 +15,12 @@ _UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
+
+
+class OutOfRange(ValueError):
+    """A well-formed time or duration that no certificate can hold."""
+
+
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -41,7 +47,7 @@ def parse_duration(text: str) -> timedelta:
         pos = m.end()
     # Go's Duration is an int64 of nanoseconds (~292 years); a longer one is an error there too.
     if total >= 9.2e9:
-        raise ValueError(f"duration {text[:64]!r} is out of range")
+        raise OutOfRange(f"duration {text[:64]!r} is out of range")
     return timedelta(seconds=sign * total)
 
 
@@ -95,14 +101,14 @@ def resolve_time_duration(
     if when is None:
         try:
             when = (base or now) + parse_duration(value)
-        except OverflowError:
-            raise ValueError(f"time or duration {shown!r} is out of range") from None
+        except (OverflowError, OutOfRange):
+            raise OutOfRange(f"time or duration {shown!r} is out of range") from None
         except ValueError:
             raise ValueError(
                 f"invalid time or duration {shown!r} (expected RFC 3339 like 2026-01-02T15:04:05Z or a duration like 24h)"
             ) from None
     if not EARLIEST <= when < LATEST:
-        raise ValueError(f"time or duration {shown!r} is out of range (years 1950 to 8999)")
+        raise OutOfRange(f"time or duration {shown!r} is out of range (years 1950 to 8999)")
     return when
 
 

@@ -155,6 +155,16 @@ CLAIM_TYPES: dict[str, tuple[type, ...]] = {
     "sha": (str,),
     "step": (dict,),
 }
+# step's SSH options (`step.ssh`), checked the same way.
+SSH_CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "certType": (str,),
+    "keyID": (str,),
+    "principals": (list,),
+    "validAfter": (str,),
+    "validBefore": (str,),
+    "templateData": (dict,),
+}
+_JSON_NAMES = {str: "a string", list: "a list", dict: "an object", int: "a number", float: "a number"}
 # Unix seconds a token time may hold: 0 to the year 9999 (a larger number overflows the datetime it becomes).
 MAX_TOKEN_TIME = 253402300799
 
@@ -167,9 +177,27 @@ def check_claims(claims: Mapping[str, Any]) -> None:
         if v is None:
             continue
         if not isinstance(v, types) or isinstance(v, bool):
-            raise Unauthorized(f"token claim '{name}' has the wrong JSON type")
+            want = "a number" if types is _NUMBER else " or ".join(_JSON_NAMES[t] for t in types)
+            raise Unauthorized(f"token claim '{name}' must be {want}")
         if types is _NUMBER and not -MAX_TOKEN_TIME <= v <= MAX_TOKEN_TIME:
             raise Unauthorized(f"token claim '{name}' is out of range")
+    for name in ("sans", "aud"):
+        v = claims.get(name)
+        if isinstance(v, list) and not all(isinstance(x, str) for x in v):
+            raise Unauthorized(f"token claim '{name}' must hold strings only")
+    step = claims.get("step")
+    ssh = step.get("ssh") if isinstance(step, dict) else None
+    if ssh is not None and not isinstance(ssh, dict):
+        raise Unauthorized("token claim 'step.ssh' must be a JSON object")
+    for name, types in SSH_CLAIM_TYPES.items():
+        v = ssh.get(name) if ssh else None
+        if v is None:
+            continue
+        if not isinstance(v, types) or (name == "principals" and not all(isinstance(p, str) for p in v)):
+            raise Unauthorized(
+                f"token claim 'step.ssh.{name}' must be {_JSON_NAMES[types[0]]}"
+                + (" of strings" if name == "principals" else "")
+            )
     if has_nul(claims):
         raise Unauthorized("token claims must not contain NUL characters (or nest deeper than 64)")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import ssl
 import secrets
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,7 @@ def malformed_http(path: str, headers: dict[str, Any]) -> bool:
         return True
     for v in headers.values():
         raw = v if isinstance(v, bytes) else str(v).encode()
-        if len(raw) > 8000 or any(b < 0x20 and b != 0x09 or b == 0x7F for b in raw):
+        if len(raw) > 8000 or any((b < 0x20 and b != 0x09) or b == 0x7F for b in raw):
             return True
     return False
 

@@ -68,9 +68,11 @@ def parse_serial_or_none(s: str) -> int | None:
         return None
     try:
         if s.lower().startswith("0x"):
-            return int(s[2:], 16)
-        if s.isdigit():
-            return int(s, 10)
+            v = int(s[2:], 16)
+        elif s.isdigit():
+            v = int(s, 10)
+        else:
+            return None
     except ValueError:
         return None
-    return None
+    return v if v.bit_length() <= 160 else None
