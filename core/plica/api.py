@@ -93,6 +93,7 @@ from plica.keysources import (
     parse_public_keys,
     refresh_key_sources,
 )
+from plica.logsafe import clip
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
     INSTANCE_IDENTIFIERS,
@@ -121,7 +122,7 @@ from plica.provisioning import (
     x509_authorization,
 )
 from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
-from plica.tokens import LEEWAY, Token, normalize_audience, token_claims, token_sans
+from plica.tokens import LEEWAY, Token, has_nul, normalize_audience, token_claims, token_sans
 from plica.types import (
     CAPABILITIES,
     IDENTIFIER_TYPES,
@@ -227,6 +228,7 @@ __all__ = [
     "check_token_claims",
     "check_url",
     "client_for",
+    "clip",
     "configured_key_source",
     "csr_common_name",
     "csr_sans",
@@ -242,6 +244,7 @@ __all__ = [
     "first_use_id",
     "format_duration",
     "generate",
+    "has_nul",
     "hookimpl",
     "instance_cli_options",
     "instance_sign_hooks",

@@ -68,6 +68,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     rid = request_id(request)
     where = clip(f"{request.method} {request.path}")
     try:
+        if (
+            "\x00" in request.path
+            or "\x00" in request.query_string
+            or any("\x00" in v for v in request.query.values())
+        ):
+            # Path parameters and queries become database lookups (ACME's ids, cursors), and PostgreSQL
+            # cannot hold a NUL: refused here, for every route of every plugin.
+            raise BadRequest("the request path and query must not contain NUL characters")
         resp = await handler(request)
     except PlicaError as e:
         if e.status >= 500 and e.status != 501:  # 501: the CA does not offer it; nothing failed
