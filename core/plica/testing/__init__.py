@@ -30,6 +30,7 @@ import orjson
 from attrs import define
 
 from plica import config as config_mod
+from plica import keys as keys_mod
 from plica.admin.client import admin_token
 from plica.authority import Authority
 from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
@@ -177,19 +178,25 @@ def make_ca(
     """A new CA (root, intermediate, SSH keys, first JWK provisioner if plica-jwk is installed)."""
     port = free_port()
     home = tmp / "ca"
-    res = init_ca(
-        InitOptions(
-            home=home,
-            name="Test",
-            dns_names=("127.0.0.1", "localhost"),
-            address=f"127.0.0.1:{port}",
-            provisioner=provisioner,
-            kty=kty,
-            ssh=ssh,
-            password=password,
-        ),
-        plugins or get_plugins(),
-    )
+    # A throwaway CA's keys need no 600,000 PBKDF2 rounds (0.1 s per key, written and read by every test
+    # that makes one); tests/test_keys_at_rest.py checks the real count.
+    rounds, keys_mod.KDF_ROUNDS = keys_mod.KDF_ROUNDS, 2048
+    try:
+        res = init_ca(
+            InitOptions(
+                home=home,
+                name="Test",
+                dns_names=("127.0.0.1", "localhost"),
+                address=f"127.0.0.1:{port}",
+                provisioner=provisioner,
+                kty=kty,
+                ssh=ssh,
+                password=password,
+            ),
+            plugins or get_plugins(),
+        )
+    finally:
+        keys_mod.KDF_ROUNDS = rounds
     pw = home / "secrets" / "password"
     pw.write_bytes(password)
     os.chmod(pw, 0o600)
