@@ -120,3 +120,19 @@ async def test_finalize_with_corrupted_csrs(
         assert key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+
+async def test_provisioners_publishes_only_what_step_ca_does(
+    acme_ca: CAFiles, session: aiohttp.ClientSession
+) -> None:
+    """Issue 17.7: the `validation` block (resolver, ports, timeouts) is the operator's, not the world's."""
+    cfg = acme_ca.config()
+    block = next(p for p in cfg["authority"]["provisioners"] if p["type"] == "ACME")
+    block.update(forceCN=True, challenges=["http-01", "dns-01"])
+    acme_ca.write_config(cfg)
+    async with in_process_ca(acme_ca):
+        c = client(acme_ca, session)
+        async with session.get(f"{acme_ca.url}/provisioners", ssl=c.ssl) as r:
+            body = await r.json()
+    (acme,) = [p for p in body["provisioners"] if p["type"] == "ACME"]
+    assert acme == {"type": "ACME", "name": "acme", "forceCN": True, "challenges": ["http-01", "dns-01"]}
