@@ -9,7 +9,8 @@ clients would lock everyone else out. `GuardedSite` serves the application with:
 - a header timeout: from the first byte of a request to its complete headers (`header`);
 - a body timeout: from the complete headers to the end of the body the handler reads (`body`);
 - a keep-alive timeout between requests and before the first one (`keepalive`, aiohttp's own);
-- at most `max_connections` connections per worker: one more is closed at once.
+- at most `max_connections` connections per worker (what the open-file limit leaves, which start-up raises
+  to its hard limit): one more is closed at once.
 
 Each limit that closes a connection is logged at WARNING, at most once a second per limit with the count
 since the last line, so that the log says what happened without growing with the attack.
@@ -33,6 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from attrs import frozen
 
+from plica.errors import ConfigError
 from plica.logsafe import clip
 
 log = logging.getLogger("plica.http.limits")
@@ -49,16 +51,16 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        d = cls()
+        d = cls(max_connections=default_max_connections())
 
         def num(name: str, default: float) -> float:
             raw = os.environ.get(name)
             try:
                 v = float(raw) if raw else default
             except ValueError:
-                raise ValueError(f"{name}={raw!r} is not a number") from None
+                raise ConfigError(name, f"{raw!r} is not a number") from None
             if v <= 0:
-                raise ValueError(f"{name} must be positive")
+                raise ConfigError(name, "must be positive")
             return v
 
         return cls(
@@ -68,6 +70,39 @@ class Limits:
             keepalive=num("PLICA_TIMEOUT_KEEPALIVE", d.keepalive),
             max_connections=int(num("PLICA_MAX_CONNECTIONS", d.max_connections)),
         )
+
+
+# File descriptors a worker keeps for what is not a client connection: the database, its WAL, outbound
+# ACME validations, key sources, logs.
+RESERVED_FDS = 128
+
+
+def raise_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (at most 65,536; the workers inherit it) and
+    return the new soft limit."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    return soft
+
+
+def default_max_connections() -> int:
+    """The connection cap when PLICA_MAX_CONNECTIONS does not set one: what the file limit leaves after
+    RESERVED_FDS, so that a worker refuses a connection rather than run out of descriptors."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except ImportError:
+        soft = 1024
+    return max(16, min(soft, 65536) - RESERVED_FDS)
 
 
 class _LimitLog:

@@ -32,7 +32,7 @@ from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError, StartError
-from plica.http.guard import Guard, GuardedSite, Limits
+from plica.http.guard import Guard, GuardedSite, Limits, raise_file_limit
 from plica.http.lifecycle import start_app
 from plica.http.pidfile import check_not_running, write_pid_file
 from plica.pki import CAMaterial
@@ -338,7 +338,8 @@ def run(
     is taken or a CA already runs from this home."""
     cfg = config_mod.load(config_path)
     event_loop_name()  # an unknown PLICA_EVENT_LOOP stops the start here, not in every worker
-    Limits.from_env()  # likewise a bad limit
+    raise_file_limit()  # before the workers fork: they inherit it, and their connection cap follows it
+    Limits.from_env()  # a bad limit stops the start here too
     plugins = plugins or get_plugins()
     for f in plugins.failures:
         log.warning("%s", f)
