@@ -57,9 +57,10 @@ def test_a_killed_worker_is_logged_and_replaced(tmp_path: Path) -> None:
     log = tmp_path / "ca.log"
     with ca_process(files, workers=2, log=log) as proc:
         deadline = time.monotonic() + 20
-        while len(children(proc.pid)) < 2 and time.monotonic() < deadline:
+        while log.read_text().count("serving https://") < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         before = children(proc.pid)
+        assert len(before) == 2, (before, log.read_text())
         victim = min(before)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 20
@@ -68,7 +69,7 @@ def test_a_killed_worker_is_logged_and_replaced(tmp_path: Path) -> None:
             if victim not in now and len(now) == 2:
                 break
             time.sleep(0.1)
-        assert victim not in now and len(now) == 2, (before, now)
+        assert victim not in now and len(now) == 2, (before, now, log.read_text())
         wait_healthy(files.url, files.root)
         text = log.read_text()
         assert f"worker {victim} was killed by SIGKILL; started worker" in text, text
