@@ -121,6 +121,7 @@ from plica.provisioning import (
     verify_with_key_source,
     x509_authorization,
 )
+from plica.sealing import Sealer, open_sealer
 from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
 from plica.tokens import LEEWAY, Token, has_nul, normalize_audience, token_claims, token_sans
 from plica.types import (
@@ -206,6 +207,7 @@ __all__ = [
     "SSHRevokeAuthorization",
     "SSHRevokeRequest",
     "SSHSignRequest",
+    "Sealer",
     "SignRequest",
     "Storage",
     "StorageError",
@@ -265,6 +267,7 @@ __all__ = [
     "need_password",
     "normalize_audience",
     "oid_content",
+    "open_sealer",
     "open_storage",
     "open_storage_for",
     "parse_csr_der",

@@ -23,6 +23,7 @@ from plica.config import CAConfig
 from plica.errors import NotFound, Unauthorized
 from plica.pki import CAMaterial
 from plica.plugins import Plugins
+from plica.sealing import Sealer
 from plica.snapshot import Snapshot, load_snapshot
 from plica.ssh import public as ssh_public
 from plica.ssh.renew import ssh_renew
@@ -56,6 +57,7 @@ class Authority:
     start_time: float
     snapshot: Snapshot = field(init=False)
     version: str = "0.1.0"
+    _sealers: dict[str, Sealer] = field(init=False, factory=dict)
 
     # ------------------------------------------------------------------ AuthorityView for plugins
     @property
@@ -77,6 +79,12 @@ class Authority:
     @property
     def config(self) -> CAConfig:
         return self.snapshot.config
+
+    def sealer(self, purpose: str) -> Sealer:
+        """The sealer of `purpose` (`plica.sealing`), derived once from the intermediate key."""
+        if purpose not in self._sealers:
+            self._sealers[purpose] = Sealer.derive(self.material.intermediate_key, purpose)
+        return self._sealers[purpose]
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         key = self.material.ssh_user_key if kind == "user" else self.material.ssh_host_key

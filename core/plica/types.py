@@ -116,6 +116,10 @@ class AuthorityView(Protocol):
 
     def provisioner_by_name(self, name: str) -> Provisioner | None: ...
 
+    def sealer(self, purpose: str) -> Any:
+        """The `plica.sealing.Sealer` of `purpose`: for secrets a plugin stores and must read back."""
+        ...
+
     async def issue(
         self, prov: Provisioner, auth: X509Authorization, request: SignRequest
     ) -> list[x509.Certificate]:

@@ -23,7 +23,7 @@ from plica.api import AuthorityView
 from .model import KeyCache
 from .nonces import NoncePool
 from .provisioner import acme_provisioner
-from .store import AcmeStore
+from .store import EAB_PURPOSE, AcmeStore
 from .validator import Validator
 
 log = logging.getLogger("plica.acme")
@@ -36,7 +36,7 @@ class Runtime:
     def __init__(self, authority: AuthorityView) -> None:
         # `issue`, which finalize uses, is part of the AuthorityView.
         self.authority = authority
-        self.store = AcmeStore(authority.storage)
+        self.store = AcmeStore(authority.storage, authority.sealer(EAB_PURPOSE))
         self.nonces = NoncePool(self.store)
         self.keys = KeyCache()
         self.validator = Validator(self.store, functools.partial(acme_provisioner, authority))

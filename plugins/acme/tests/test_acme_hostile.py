@@ -136,3 +136,30 @@ async def test_provisioners_publishes_only_what_step_ca_does(
             body = await r.json()
     (acme,) = [p for p in body["provisioners"] if p["type"] == "ACME"]
     assert acme == {"type": "ACME", "name": "acme", "forceCN": True, "challenges": ["http-01", "dns-01"]}
+
+
+async def test_eab_keys_stored_in_the_clear_by_earlier_versions_still_bind(
+    acme_ca: CAFiles, session: aiohttp.ClientSession
+) -> None:
+    """Issue 17.6: new keys are sealed (test_eab_api.py); a row an earlier version wrote in the clear is
+    still read, so existing keys keep working."""
+    import secrets
+    import time
+
+    hmac_key = secrets.token_bytes(32)
+    async with in_process_ca(acme_ca) as authority:
+        await authority.storage.execute(
+            "INSERT INTO acme_eab_keys (id, provisioner, reference, hmac_key, created) VALUES (?, ?, ?, ?, ?)",
+            ("legacy-kid", "acme", "legacy", b64url_encode(hmac_key), int(time.time())),
+        )
+        c = client(acme_ca, session)
+        await c.directory()
+        r = await c.register(externalAccountBinding=c.eab("legacy-kid", hmac_key))
+        assert r.status == 201, r.body
+        # A sealed value does not open for another row (its id is authenticated with it).
+        from plica_acme.store import EAB_PURPOSE
+
+        sealer = authority.sealer(EAB_PURPOSE)
+        sealed = sealer.seal(b"x", "one-id")
+        with pytest.raises(ValueError):
+            sealer.open(sealed, "another-id")

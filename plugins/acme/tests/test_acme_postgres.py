@@ -28,7 +28,7 @@ from plica_acme import eab
 from plica_acme.api import ari
 from plica_acme.nonces import NoncePool
 from plica_acme.schema import MIGRATIONS
-from plica_acme.store import AcmeStore
+from plica_acme.store import EAB_PURPOSE, AcmeStore
 
 from .acme_helpers.acme_test_ca import client, obtain, set_block
 from .acme_helpers.acme_test_responders import HTTP01
@@ -106,7 +106,9 @@ async def test_protocol_on_postgresql(
         # Key rollover onto a key another account holds: the unique constraint answers 409.
         other = client(pg_ca, session)
         await other.directory()
-        other_eab = await eab.add_key(AcmeStore(authority.storage), "acme", "other")
+        other_eab = await eab.add_key(
+            AcmeStore(authority.storage, authority.sealer(EAB_PURPOSE)), "acme", "other"
+        )
         r = await other.register(
             externalAccountBinding=other.eab(other_eab.id, b64url_decode(other_eab.hmac_key))
         )
