@@ -93,7 +93,7 @@ from plica.keysources import (
     parse_public_keys,
     refresh_key_sources,
 )
-from plica.logsafe import clip
+from plica.logsafe import clip, request_id_of
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
     INSTANCE_IDENTIFIERS,
@@ -287,6 +287,7 @@ __all__ = [
     "refresh_key_sources",
     "refused",
     "renew_with_kernel_checks",
+    "request_id_of",
     "require_admin",
     "required_options",
     "resolve_time_duration",

@@ -4,6 +4,8 @@ newline cannot forge a line) and clipped to `LIMIT` characters (so a request can
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 LIMIT = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -19,3 +21,13 @@ def clip(text: str, limit: int = LIMIT) -> str:
     if len(text) > limit:
         text = text[:limit] + f"...({len(text) - limit} more)"
     return _CONTROL.sub(_escape, text)
+
+
+# Where the kernel's error middleware keeps a request's id (aiohttp's request is a mapping for this).
+REQUEST_ID = "plica.request_id"
+
+
+def request_id_of(request: Mapping[str, Any]) -> str:
+    """The id a request is logged and answered (X-Request-Id) under; plugins name it in their own log lines
+    so that one search finds every line of a request."""
+    return str(request.get(REQUEST_ID, "-"))

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -172,6 +172,7 @@ MAX_TOKEN_TIME = 253402300799
 def check_claims(claims: Mapping[str, Any]) -> None:
     """Unauthorized when a known claim has the wrong JSON type, a time is out of range, or any string in
     the claims holds a NUL (which no name, id or time has, and PostgreSQL cannot store)."""
+    v: Any
     for name, types in CLAIM_TYPES.items():
         v = claims.get(name)
         if v is None:
@@ -179,7 +180,7 @@ def check_claims(claims: Mapping[str, Any]) -> None:
         if not isinstance(v, types) or isinstance(v, bool):
             want = "a number" if types is _NUMBER else " or ".join(_JSON_NAMES[t] for t in types)
             raise Unauthorized(f"token claim '{name}' must be {want}")
-        if types is _NUMBER and not -MAX_TOKEN_TIME <= v <= MAX_TOKEN_TIME:
+        if types is _NUMBER and not -MAX_TOKEN_TIME <= float(cast(Any, v)) <= MAX_TOKEN_TIME:
             raise Unauthorized(f"token claim '{name}' is out of range")
     for name in ("sans", "aud"):
         v = claims.get(name)
@@ -190,10 +191,10 @@ def check_claims(claims: Mapping[str, Any]) -> None:
     if ssh is not None and not isinstance(ssh, dict):
         raise Unauthorized("token claim 'step.ssh' must be a JSON object")
     for name, types in SSH_CLAIM_TYPES.items():
-        v = ssh.get(name) if ssh else None
+        v = ssh.get(name) if isinstance(ssh, dict) else None
         if v is None:
             continue
-        if not isinstance(v, types) or (name == "principals" and not all(isinstance(p, str) for p in v)):
+        if not isinstance(v, types) or (isinstance(v, list) and not all(isinstance(p, str) for p in v)):
             raise Unauthorized(
                 f"token claim 'step.ssh.{name}' must be {_JSON_NAMES[types[0]]}"
                 + (" of strings" if name == "principals" else "")

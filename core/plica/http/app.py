@@ -26,7 +26,7 @@ from plica.errors import (
 )
 from plica.http import wire
 from plica.http.wire import read_json
-from plica.logsafe import clip
+from plica.logsafe import REQUEST_ID, clip
 from plica.pki import pem
 from plica.ssh.wire import cert_wire_b64
 from plica.types import Route
@@ -66,6 +66,7 @@ def request_id(request: web.Request) -> str:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request_id(request)
+    request[REQUEST_ID] = rid
     where = clip(f"{request.method} {request.path}")
     try:
         if (
