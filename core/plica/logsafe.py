@@ -23,8 +23,15 @@ def clip(text: str, limit: int = LIMIT) -> str:
     return _CONTROL.sub(_escape, text)
 
 
-# Where the kernel's error middleware keeps a request's id (aiohttp's request is a mapping for this).
-REQUEST_ID = "plica.request_id"
+# Where the kernel's error middleware keeps a request's id (aiohttp's request is a mapping for this;
+# aiohttp 3.13+ wants a typed key).
+REQUEST_ID: Any
+try:
+    from aiohttp.web import RequestKey
+
+    REQUEST_ID = RequestKey("request_id", str)
+except ImportError:  # an older aiohttp
+    REQUEST_ID = "plica.request_id"
 
 
 def request_id_of(request: Mapping[str, Any]) -> str:
