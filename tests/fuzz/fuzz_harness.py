@@ -77,6 +77,7 @@ class FuzzCA:
     trap: LogTrap
     ctx: ssl.SSLContext
     conn: http.client.HTTPSConnection | None = field(default=None)
+    statuses: dict[int, int] = field(factory=dict)  # answers of the fuzzed requests, by status
 
     @property
     def host(self) -> str:
@@ -148,6 +149,7 @@ class FuzzCA:
     def check(self, what: str, status: int, body: bytes, took: float) -> None:
         """The properties every answer has: below 500, no traceback or path in it, quick, nothing logged
         as a failure."""
+        self.statuses[status] = self.statuses.get(status, 0) + 1
         text = body[:20000].decode("utf-8", "replace")
         # 501 is step-ca's deliberate answer for what it does not offer (passive=false revocation, SSH on a
         # CA without SSH keys); every other 5xx is a failure.

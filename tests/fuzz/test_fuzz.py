@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from .strategies import acme_payloads, claim_sets, hostile_text, json_values, pa
 EXAMPLES = int(os.environ.get("PLICA_FUZZ_EXAMPLES", "12"))
 DB = os.environ.get("PLICA_FUZZ_DB", "sqlite")
 DUMP = os.environ.get("PLICA_FUZZ_DUMP", "")
+PROGRESS = os.environ.get("PLICA_FUZZ_PROGRESS", "")
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +90,19 @@ def test_every_route_survives_hostile_requests(ca: FuzzCA) -> None:
     CA is stateful, a token or nonce is spent once, so hypothesis could not replay one to shrink it: each
     failure names the request instead)."""
     failures: list[str] = []
+    t0 = time.monotonic()
     for route in ca.routes:
         failures += fuzz_route(ca, route)
+        if PROGRESS:  # PLICA_FUZZ_PROGRESS=file: one line per route, for a long run
+            with open(PROGRESS, "a") as f:
+                f.write(
+                    f"{time.monotonic() - t0:7.0f}s {route.method} {route.path}: {dict(sorted(ca.statuses.items()))}\n"
+                )
+    total = sum(ca.statuses.values())
+    server_errors = sum(n for st, n in ca.statuses.items() if st >= 500 and st != 501)
+    print(
+        f"fuzz ({DB}): {total} requests over {len(ca.routes)} routes, statuses {dict(sorted(ca.statuses.items()))}, {server_errors} x 5xx"
+    )
     assert not failures, f"{len(failures)} request(s) failed:\n" + "\n\n".join(failures)
 
 
