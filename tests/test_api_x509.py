@@ -333,7 +333,7 @@ def _expired_leaf(env: Env, prov: str, kid: str, cn: str) -> tuple[x509.Certific
             critical=False,
         )
     )
-    return mat.sign_builder(b), key
+    return mat.sign_builder_now(b), key
 
 
 async def test_renew_after_expiry_only_when_allowed(env: Env) -> None:

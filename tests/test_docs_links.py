@@ -13,7 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP_DIRS = {".git", ".tox", ".venv", "venv", "build", "dist", "__pycache__", ".ruff_cache", ".mypy_cache"}
+SKIP_DIRS = {
+    ".git",
+    ".tox",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "__pycache__",
+    ".ruff_cache",
+    ".mypy_cache",
+    "node_modules",
+}
 CODE_SUFFIXES = {".py", ".toml", ".ini"}
 # These two spell the old forms out on purpose.
 CHECKER_FILES = {Path("tests/test_docs_links.py")}

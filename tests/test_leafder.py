@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from plica.asn1 import ProvisionerExtension, der_oid
 from plica.keys import generate
 from plica.pki import create_intermediate, create_root, default_key_usage, signature_hash
+from plica.softkms import SoftKey
 from plica.x509.fastleaf import LeafEncoder, der_time
 
 EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -40,7 +41,7 @@ def test_same_tbs_as_the_builder(ca_kind: str, leaf_kind: str, with_subject: boo
     ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     akid = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
     hash_alg = signature_hash(key)  # type: ignore[arg-type]
-    enc = LeafEncoder(inter, key, hash_alg, akid)
+    enc = LeafEncoder(inter, key.public_key(), hash_alg, akid)
     leaf_key = generate(leaf_kind)
     pub = leaf_key.public_key()
     subject = (
@@ -60,11 +61,12 @@ def test_same_tbs_as_the_builder(ca_kind: str, leaf_kind: str, with_subject: boo
     na = dt.datetime(2051, 1, 1, tzinfo=dt.UTC)  # past 2049: GeneralizedTime
     serial = (1 << 127) | 12345
     ku = default_key_usage(pub)
-    der = enc.sign(
+    tbs = enc.tbs(
         serial=serial, subject=subject, public_key=pub, not_before=nb, not_after=na, key_usage=ku,
         ext_key_usage=EKU, san=san, san_critical=not with_subject, extra=[(prov.extension().oid.dotted_string,
         prov.to_der())],
     )  # fmt: skip
+    der = enc.signed(tbs, SoftKey("test", key).sign(tbs))
     ours = x509.load_der_x509_certificate(der)
     ref = (
         x509.CertificateBuilder()

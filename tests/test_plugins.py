@@ -58,7 +58,12 @@ async def test_kernel_alone_serves_and_refuses_tokens_clearly(tmp_path: Path) ->
         api = Api(files, session)
         assert (await api.get("/health")).status == 200
         r = await api.get("/capabilities")
-        assert r.json == {"provisionerTypes": [], "identifierTypes": [], "brokenPlugins": []}
+        assert r.json == {
+            "provisionerTypes": [],
+            "identifierTypes": [],
+            "brokenPlugins": [],
+            "keyManagers": [],
+        }
         assert (await api.get("/provisioners")).json == {"provisioners": [], "nextCursor": ""}
         r, _ = await api.sign(key, "a.example")
         assert r.status == 401

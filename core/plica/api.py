@@ -57,6 +57,7 @@ from plica.errors import (
     Conflict,
     Forbidden,
     InternalError,
+    KeyUnavailable,
     NotFound,
     NotImplementedYet,
     PayloadTooLarge,
@@ -92,6 +93,16 @@ from plica.keysources import (
     parse_jwks,
     parse_public_keys,
     refresh_key_sources,
+)
+from plica.kms import (
+    CAKey,
+    KeyInfo,
+    KeyManager,
+    KeySpec,
+    KMSConfig,
+    Signer,
+    redact_uri,
+    signature_hash,
 )
 from plica.logsafe import clip, request_id_of
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
@@ -148,6 +159,7 @@ from plica.types import (
     SSHSignRequest,
     X509Authorization,
 )
+from plica.x509.kmssign import sign_certificate, sign_crl, sign_ocsp
 
 __all__ = [
     "CAPABILITIES",
@@ -165,6 +177,7 @@ __all__ = [
     "BadRequest",
     "CAClient",
     "CAClientError",
+    "CAKey",
     "CSRCheck",
     "CertType",
     "Claims",
@@ -177,8 +190,13 @@ __all__ = [
     "InstanceIdentity",
     "InternalError",
     "JOSEError",
+    "KMSConfig",
+    "KeyInfo",
+    "KeyManager",
     "KeySet",
     "KeySource",
+    "KeySpec",
+    "KeyUnavailable",
     "KeysError",
     "MetadataError",
     "Migration",
@@ -209,6 +227,7 @@ __all__ = [
     "SSHSignRequest",
     "Sealer",
     "SignRequest",
+    "Signer",
     "Storage",
     "StorageError",
     "Token",
@@ -284,6 +303,7 @@ __all__ = [
     "read_defaults",
     "read_password_file",
     "read_tlv",
+    "redact_uri",
     "refresh_key_sources",
     "refused",
     "renew_with_kernel_checks",
@@ -294,8 +314,12 @@ __all__ = [
     "rfc3339",
     "rsa_too_short",
     "sans_of",
+    "sign_certificate",
     "sign_compact",
+    "sign_crl",
+    "sign_ocsp",
     "sign_token",
+    "signature_hash",
     "split_sans",
     "ssh_sign_hooks",
     "thumbprint",

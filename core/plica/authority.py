@@ -57,6 +57,10 @@ class Authority:
     start_time: float
     snapshot: Snapshot = field(init=False)
     version: str = "0.1.0"
+    # With enableAdmin (plica.admin.sync): ca.json as read (its provisioners ignored), and the
+    # database's provisioner change counter the installed snapshot was built at.
+    file_config: CAConfig | None = None
+    config_version: int = -1
     _sealers: dict[str, Sealer] = field(init=False, factory=dict)
 
     # ------------------------------------------------------------------ AuthorityView for plugins
@@ -73,6 +77,10 @@ class Authority:
         return self.material.chain
 
     @property
+    def intermediate_key(self) -> Any:
+        return self.material.intermediate_key
+
+    @property
     def disable_issued_at_check(self) -> bool:
         return self.snapshot.config.authority.disable_issued_at_check
 
@@ -83,12 +91,12 @@ class Authority:
     def sealer(self, purpose: str) -> Sealer:
         """The sealer of `purpose` (`plica.sealing`), derived once from the intermediate key."""
         if purpose not in self._sealers:
-            self._sealers[purpose] = Sealer.derive(self.material.intermediate_key, purpose)
+            self._sealers[purpose] = Sealer.derive(self.material.intermediate_signer, purpose)
         return self._sealers[purpose]
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         key = self.material.ssh_user_key if kind == "user" else self.material.ssh_host_key
-        return [key.public_key()] if key is not None else []
+        return [key] if key is not None else []
 
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:
         return self.snapshot.provisioners.of_type(type_name)
@@ -192,6 +200,7 @@ class _LoadingView:
         self.storage = authority.storage
         self.roots = authority.material.roots
         self.intermediates = authority.material.chain
+        self.intermediate_key = authority.material.intermediate_key
         self.start_time = authority.start_time
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg

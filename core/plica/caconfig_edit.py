@@ -168,6 +168,7 @@ class _OfflineView:
         self.audiences = audiences
         self.roots: list[x509.Certificate] = [c for r in cfg.roots for c in load_certs(cfg.resolve(r))]
         self.intermediates: list[x509.Certificate] = load_certs(cfg.resolve(cfg.crt)) if cfg.crt else []
+        self.intermediate_key = None  # never decrypted here
         try:
             self.storage: Any = open_storage(*db_source(cfg))
         except ImportError:  # e.g. PostgreSQL without asyncpg on the admin's machine

@@ -133,6 +133,9 @@ class CAConfig:
     db: DBConfig | None = j("db", default=None)
     authority: AuthorityConfig = j("authority", factory=AuthorityConfig)
     ssh: SSHConfig | None = j("ssh", default=None)
+    # step-ca's key manager block ({"type": "pkcs11", "uri": "pkcs11:..."}); its shape beyond `type` and
+    # `uri` belongs to the manager's plugin, so it stays a dict here. None: softkms (encrypted files).
+    kms: dict[str, Any] | None = j("kms", default=None)
     tls: TLSOptions = j("tls", factory=TLSOptions)
     password: str = j("password", default="")
     common_name: str = j("commonName", default="Plica Online CA")

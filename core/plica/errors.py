@@ -67,6 +67,17 @@ class InternalError(PlicaError):
     status = 500
 
 
+class KeyUnavailable(PlicaError):
+    """503: a CA key cannot be reached now (its token was removed, its module failed, its PIN changed). The
+    message a client sees is always "signing key unavailable"; what went wrong is `detail`, for the log. A
+    key manager raises it from `CAKey.sign`; the CA stays up and asks the key again on the next request."""
+
+    status = 503
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("signing key unavailable", detail=detail or None)
+
+
 class ConfigError(Exception):
     """ca.json (or a provisioner block in it) is invalid. `path` is the JSON path, e.g. `authority.provisioners[2].key`."""
 

@@ -180,7 +180,9 @@ def authorize_ssh_rekey(
 
 @hookspec
 def http_routes(authority: AuthorityView) -> list[Route]:
-    """Return extra HTTP routes (ACME under `/acme/…`, SCEP under `/scep/…`).
+    """Return extra HTTP routes (ACME under `/acme/…`, SCEP under `/scep/…`). A route marked
+    `Route(..., insecure=True)` is also served on ca.json's `insecureAddress` (plain HTTP), which serves
+    nothing else.
 
     Why a hook: protocol-authorized types speak their own protocol on their own paths; the kernel mounts
     them on the same server (and TLS, body limits, error handling)."""

@@ -16,22 +16,34 @@ from typing import Any
 from attrs import define, field
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.jose import PrivateKey
-from plica.keys import load_key
+from plica.kms import OpenedKeys, Signer
+from plica.kms import signature_hash as kms_signature_hash
 from plica.x509.fastleaf import LeafEncoder
+from plica.x509.kmssign import sign_certificate, sign_certificate_now
+
+# A CA key: a private key in memory (tests, `plica init` without --kms) or a key manager's key.
+CAKeyLike = PrivateKey | Signer
+
+
+def _public(key: CAKeyLike) -> Any:
+    return key.public_key if isinstance(key, Signer) else key.public_key()
+
+
+def _sign_now(builder: x509.CertificateBuilder, key: CAKeyLike) -> x509.Certificate:
+    if isinstance(key, Signer):
+        return sign_certificate_now(builder, key)
+    return builder.sign(key, signature_hash(key))
+
 
 UTC = dt.UTC
 
 
-def signature_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return None
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[key.curve.key_size]
-    return hashes.SHA256()
+def signature_hash(key: Any) -> hashes.HashAlgorithm | None:
+    return kms_signature_hash(key)
 
 
 def random_serial() -> int:
@@ -55,14 +67,14 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def create_root(key: PrivateKey, name: str, *, years: int = 10) -> x509.Certificate:
+def create_root(key: CAKeyLike, name: str, *, years: int = 10) -> x509.Certificate:
     now = dt.datetime.now(UTC)
     subject = _name(f"{name} Root CA", name)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
-        .public_key(key.public_key())
+        .public_key(_public(key))
         .serial_number(random_serial())
         .not_valid_before(now - dt.timedelta(minutes=1))
         .not_valid_after(now + dt.timedelta(days=365 * years))
@@ -70,20 +82,20 @@ def create_root(key: PrivateKey, name: str, *, years: int = 10) -> x509.Certific
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(_public(key)), critical=False)
     )
-    return builder.sign(key, signature_hash(key))
+    return _sign_now(builder, key)
 
 
 def create_intermediate(
-    key: PrivateKey, name: str, root: x509.Certificate, root_key: PrivateKey, *, years: int = 10
+    key: CAKeyLike, name: str, root: x509.Certificate, root_key: CAKeyLike, *, years: int = 10
 ) -> x509.Certificate:
     now = dt.datetime.now(UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(f"{name} Intermediate CA", name))
         .issuer_name(root.subject)
-        .public_key(key.public_key())
+        .public_key(_public(key))
         .serial_number(random_serial())
         .not_valid_before(now - dt.timedelta(minutes=1))
         .not_valid_after(min(now + dt.timedelta(days=365 * years), root.not_valid_after_utc))
@@ -91,13 +103,13 @@ def create_intermediate(
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(_public(key)), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_public(root_key)),
             critical=False,
         )
     )
-    return builder.sign(root_key, signature_hash(root_key))
+    return _sign_now(builder, root_key)
 
 
 def load_certs(path: Path) -> list[x509.Certificate]:
@@ -119,15 +131,17 @@ def default_key_usage(public_key: Any) -> x509.KeyUsage:
 
 @define
 class CAMaterial:
-    """Roots, the issuing intermediate and its key, and the SSH CA keys — loaded and decrypted once."""
+    """Roots, the issuing intermediate and its key, and the SSH CA keys — opened once (`load`). Every
+    signature goes through a key manager's key (`plica.kms.Signer`)."""
 
     roots: list[x509.Certificate]
     federated_roots: list[x509.Certificate]
     intermediate: x509.Certificate
-    intermediate_key: PrivateKey
+    intermediate_signer: Signer
     chain: list[x509.Certificate]  # intermediates, issuing one first
-    ssh_user_key: PrivateKey | None = None
-    ssh_host_key: PrivateKey | None = None
+    ssh_user_signer: Signer | None = None
+    ssh_host_signer: Signer | None = None
+    keys: OpenedKeys | None = None
     # Derived once:
     chain_pem: list[str] = field(factory=list)
     root_pem: list[str] = field(factory=list)
@@ -143,33 +157,46 @@ class CAMaterial:
         *,
         root_paths: Sequence[Path],
         crt_path: Path,
-        key_path: Path,
-        password: bytes | None,
+        keys: OpenedKeys,
         federated_paths: Sequence[Path] = (),
-        ssh_user_key: Path | None = None,
-        ssh_host_key: Path | None = None,
     ) -> CAMaterial:
         roots = [c for p in root_paths for c in load_certs(p)]
         chain = load_certs(crt_path)
-        key = load_key(key_path, password)
         federated = [c for p in federated_paths for c in load_certs(p)]
         m = cls(
             roots=roots,
             federated_roots=federated,
             intermediate=chain[0],
-            intermediate_key=key,
+            intermediate_signer=keys.intermediate,
             chain=chain,
-            ssh_user_key=load_key(ssh_user_key, password) if ssh_user_key else None,
-            ssh_host_key=load_key(ssh_host_key, password) if ssh_host_key else None,
+            ssh_user_signer=keys.ssh_user,
+            ssh_host_signer=keys.ssh_host,
+            keys=keys,
         )
         m._derive()
         return m
+
+    @property
+    def intermediate_key(self) -> Any:
+        """The intermediate's private key object when its key manager holds one in memory (softkms), else
+        None (a token). Only SCEP's decryption of requests asks for it; every signature goes through
+        `intermediate_signer`."""
+        return getattr(self.intermediate_signer.key, "private_key", None)
+
+    @property
+    def ssh_user_key(self) -> Any:
+        """The SSH user CA's public key (None without one)."""
+        return self.ssh_user_signer.public_key if self.ssh_user_signer else None
+
+    @property
+    def ssh_host_key(self) -> Any:
+        return self.ssh_host_signer.public_key if self.ssh_host_signer else None
 
     def _derive(self) -> None:
         ca_pub = self.intermediate.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        key_pub = self.intermediate_key.public_key().public_bytes(
+        key_pub = self.intermediate_signer.public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         if ca_pub != key_pub:
@@ -183,10 +210,12 @@ class CAMaterial:
             self.akid = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
         except x509.ExtensionNotFound:
             self.akid = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.intermediate.public_key())  # type: ignore[arg-type]
-        self.hash_alg = signature_hash(self.intermediate_key)
-        self.encoder = LeafEncoder(self.intermediate, self.intermediate_key, self.hash_alg, self.akid)
+        self.hash_alg = self.intermediate_signer.hash_alg
+        self.encoder = LeafEncoder(
+            self.intermediate, self.intermediate_signer.public_key, self.hash_alg, self.akid
+        )
 
-    def sign_leaf(
+    async def sign_leaf(
         self,
         *,
         public_key: Any,
@@ -204,7 +233,7 @@ class CAMaterial:
         if self.encoder is not None and all(
             isinstance(e, x509.UnrecognizedExtension) for e in extra_extensions
         ):
-            der = self.encoder.sign(
+            tbs = self.encoder.tbs(
                 serial=random_serial(),
                 subject=subject,
                 public_key=public_key,
@@ -216,6 +245,7 @@ class CAMaterial:
                 san_critical=san_critical,
                 extra=[(e.oid.dotted_string, e.value) for e in extra_extensions],  # type: ignore[attr-defined]
             )
+            der = self.encoder.signed(tbs, await self.intermediate_signer.sign(tbs))
             return x509.load_der_x509_certificate(der)
         b = (
             x509.CertificateBuilder()
@@ -235,9 +265,17 @@ class CAMaterial:
             b = b.add_extension(san, critical=san_critical)
         for ext in extra_extensions:
             b = b.add_extension(ext, critical=False)
-        return b.sign(self.intermediate_key, self.hash_alg)
+        return await self.sign_builder(b)
 
-    def sign_builder(
-        self, builder: x509.CertificateBuilder, hash_alg: hashes.HashAlgorithm | None = None
+    async def sign_builder(
+        self,
+        builder: x509.CertificateBuilder,
+        hash_alg: hashes.HashAlgorithm | None = None,
+        pss: bool = False,
     ) -> x509.Certificate:
-        return builder.sign(self.intermediate_key, hash_alg or self.hash_alg)
+        """`builder` signed by the issuing intermediate's key."""
+        return await sign_certificate(builder, self.intermediate_signer, hash_alg, pss)
+
+    def sign_builder_now(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        """The same in the calling thread (the CA's own TLS certificate, made before serving)."""
+        return sign_certificate_now(builder, self.intermediate_signer)

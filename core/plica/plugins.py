@@ -18,6 +18,7 @@ from attrs import define, field, frozen
 
 from plica import hookspecs
 from plica.errors import PluginError
+from plica.kms import KMS_ENTRY_POINT_GROUP
 from plica.types import CAPABILITIES, ProvisionerType
 
 log = logging.getLogger("plica.plugins")
@@ -105,6 +106,9 @@ class Plugins:
     types: dict[str, TypeEntry]  # lower-case type name → entry
     failures: list[str] = field(factory=list)
     broken: list[BrokenPlugin] = field(factory=list)
+    # Installed key managers (entry-point group `plica.kms`): type, distribution, version. Listed, not
+    # imported: the one ca.json names is loaded when the CA's keys are opened (`plica.kms.open_kms`).
+    key_managers: list[dict[str, str]] = field(factory=list)
 
     def get_type(self, type_name: str) -> TypeEntry:
         entry = self.types.get(type_name.lower())
@@ -126,6 +130,7 @@ class Plugins:
             "provisionerTypes": self.capability_rows(),
             "identifierTypes": self.identifier_rows(),
             "brokenPlugins": [b.as_json() for b in self.broken],
+            "keyManagers": self.key_managers,
         }
 
     def capability_rows(self) -> list[dict[str, Any]]:
@@ -250,7 +255,19 @@ def load_plugins(extra: Iterable[Any] = (), *, entry_points: bool = True) -> Plu
                 continue
             hooks = {name: fn for name, fn in impls.items() if name in PER_TYPE_HOOKS}
             types[key] = TypeEntry(type=t, plugin=info, hooks=hooks)
-    return Plugins(pm=pm, plugins=registered, types=types, failures=failures, broken=broken)
+    key_managers = []
+    if entry_points:
+        for ep in sorted(importlib.metadata.entry_points(group=KMS_ENTRY_POINT_GROUP), key=lambda e: e.name):
+            key_managers.append(
+                {
+                    "type": ep.name,
+                    "distribution": ep.dist.name if ep.dist is not None else "unknown distribution",
+                    "version": ep.dist.version if ep.dist is not None else "",
+                }
+            )
+    return Plugins(
+        pm=pm, plugins=registered, types=types, failures=failures, broken=broken, key_managers=key_managers
+    )
 
 
 def _unknown_hooks(pm: pluggy.PluginManager, module: Any) -> list[str]:

@@ -107,6 +107,11 @@ class AuthorityView(Protocol):
     storage: Storage
     roots: list[x509.Certificate]
     intermediates: list[x509.Certificate]
+    # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
+    # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
+    # as step-ca does; nothing else should need it. None too when the key is in a token (a key manager
+    # other than softkms): such a CA's SCEP provisioners need a decrypter of their own.
+    intermediate_key: Any
     start_time: float
     disable_issued_at_check: bool
 
@@ -210,6 +215,12 @@ class X509Authorization:
     token_claims: dict[str, Any] | None = None
     authorization_crt: Any = None
     force_cn: bool = False
+    # The x509util template (by its Go name) rendered when the provisioner has none: step-ca picks
+    # DefaultAttestedLeafTemplate for ACME device-attest-01 orders instead of building the default leaf.
+    default_template: str | None = None
+    # `.SANs` as typed entries ({"type", "value"}) when the names cannot be plain strings typed
+    # automatically (`sans`): the permanentIdentifier SAN of an attested device. Templates only.
+    san_entries: list[dict[str, str]] | None = None
 
 
 @frozen
@@ -222,6 +233,8 @@ class RenewAuthorization:
 @frozen
 class RevokeAuthorization:
     token_id: str | None
+    # The token's subject need not be the serial: an OIDC admin's ID token names a person (step-ca).
+    any_serial: bool = False
 
 
 @frozen
@@ -259,6 +272,7 @@ class SSHRenewAuthorization:
 @frozen
 class SSHRevokeAuthorization:
     token_id: str | None
+    any_serial: bool = False  # as RevokeAuthorization.any_serial
 
 
 # -------------------------------------------------------------------------------------------- extension
@@ -266,12 +280,18 @@ class SSHRevokeAuthorization:
 
 @frozen
 class Route:
-    """An HTTP route a plugin adds (ACME, SCEP). `handler` is an aiohttp handler coroutine."""
+    """An HTTP route a plugin (ACME, SCEP) or the kernel adds. `handler` is an aiohttp handler coroutine.
+
+    `insecure=True` marks a route that may also be served without TLS: when ca.json sets `insecureAddress`,
+    the plain-HTTP listener serves exactly the routes so marked (SCEP, whose clients mostly speak plain
+    HTTP; the CRL) and answers 404 to everything else, the token API above all. Every route is served on
+    the TLS listener as well."""
 
     method: str
     path: str
     handler: Callable[..., Any]
     name: str = ""
+    insecure: bool = False
 
 
 @frozen

@@ -1,6 +1,8 @@
 """The admin API's kernel part (docs/reference/wire.md §1b, §5b, §6): who the admins are (`store`), how a request proves it
 comes from one (`auth`), the admin error shape (`errors`), and the client side that makes admin tokens
-(`client`).
+(`client`); with `enableAdmin`, the provisioners in the database (`provstore`), their linkedca wire form
+(`linkedca`), the change watch that makes several instances one CA (`sync`), the endpoints (`routes`) and
+the certificate inventory (`certs`).
 
 An admin is a subject bound to a provisioner (step-ca's `linkedca.Admin`), kept in the `admins` table;
 `ADMIN` or `SUPER_ADMIN`. A request authenticates with an admin token: `Authorization: <JWT>` (no
@@ -10,7 +12,7 @@ certificate must chain to this CA; the provisioner named in its provisioner exte
 errors in the admin shape by raising `AdminError` (or wrapping handlers in `admin_route`); they import
 these names from `plica.api`.
 
-With `authority.enableAdmin` and no admins yet, the CA's start creates the super admin `step` bound to
-the first JWK provisioner of ca.json, as step-ca does (docs/reference/provisioners.md "Remote Provisioner
-Management").
+With `authority.enableAdmin`, the CA's first start moves ca.json's provisioners into the database and
+creates the super admin `step` bound to the first JWK provisioner, as step-ca does
+(docs/reference/provisioners.md "Remote Provisioner Management").
 """

@@ -63,7 +63,7 @@ async def require_admin(request: web.Request, authority: Any, *, super_admin: bo
     if admin is None:
         raise AdminError(401, f"no admin with subject(s) {verified.subjects} and provisioner {prov.name!r}")
     if super_admin and not admin.is_super:
-        raise AdminError(401, "this request needs a super admin")
+        raise AdminError(403, "this request needs a super admin")
     try:
         await authority.storage.use_token(verified.token_id, prov.id or prov.name, int(time.time()))
     except TokenReused:

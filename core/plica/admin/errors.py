@@ -19,6 +19,7 @@ log = logging.getLogger("plica.admin")
 _PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("badRequest", "bad request"),
     401: ("unauthorized", "unauthorized"),
+    403: ("forbidden", "forbidden"),
     404: ("notFound", "resource not found"),
     409: ("conflict", "conflict"),
     501: ("notImplemented", "not implemented"),
@@ -53,11 +54,10 @@ def _problem(status: int) -> tuple[str, str]:
 
 def as_admin_error(e: PlicaError) -> AdminError:
     """A kernel error (e.g. `BadRequest` from reading the body) in the admin shape, same status. 403 has no
-    admin type; step answers refused admin requests with `unauthorized`."""
+    admin type of its own in step; Plica answers it `forbidden`."""
     if isinstance(e, AdminError):
         return e
-    status = 401 if e.status == 403 else e.status
-    return AdminError(status, e.public_message(), detail=e.detail)
+    return AdminError(e.status, e.public_message(), detail=e.detail)
 
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]

@@ -102,19 +102,55 @@ async def add_admin(storage: Storage, subject: str, provisioner: str, type: Admi
     return admin
 
 
-async def remove_admin(storage: Storage, admin_id: str) -> None:
-    """Remove an admin; never the last super admin (the CA would be left without one who can add admins).
-    The check and the delete are one statement."""
-    n = await storage.execute(
-        "DELETE FROM admins WHERE id = ? AND (type <> 'SUPER_ADMIN' OR "
-        "(SELECT COUNT(*) FROM admins WHERE type = 'SUPER_ADMIN') > 1)",
-        (admin_id,),
+# Admin writes on PostgreSQL take this transaction-scoped lock first, so the super-admin checks of two
+# instances never pass on the same count (READ COMMITTED gives each later statement a fresh snapshot;
+# SQLite runs one write transaction at a time anyway).
+ADMIN_LOCK = 0x706C6963
+
+
+def locked(storage: Storage, *statements: tuple[str, Sequence[Any]]) -> list[tuple[str, Sequence[Any]]]:
+    lock: list[tuple[str, Sequence[Any]]] = (
+        [("SELECT pg_advisory_xact_lock(?)", (ADMIN_LOCK,))] if storage.engine == "postgresql" else []
     )
-    if n == 1:
-        return
+    return [*lock, *statements]
+
+
+_KEEPS_A_SUPER_ADMIN = (
+    "(type <> 'SUPER_ADMIN' OR (SELECT COUNT(*) FROM admins WHERE type = 'SUPER_ADMIN') > 1)"
+)
+
+
+async def remove_admin(storage: Storage, admin_id: str) -> None:
+    """Remove an admin; never the last super admin (the CA would be left without one who can add admins),
+    counted inside the transaction that deletes, on any instance."""
     if await get_admin(storage, admin_id) is None:
         raise AdminError(404, f"admin {admin_id!r} does not exist")
-    raise AdminError(400, "cannot remove the last super admin")
+    await storage.execute_many(
+        locked(storage, (f"DELETE FROM admins WHERE id = ? AND {_KEEPS_A_SUPER_ADMIN}", (admin_id,)))
+    )
+    if await get_admin(storage, admin_id) is not None:
+        raise AdminError(400, "cannot remove the last super admin")
+
+
+async def set_admin_type(storage: Storage, admin_id: str, type: AdminType) -> Admin:
+    """Change an admin's type; the last super admin is never demoted. AdminError 404 / 400."""
+    if await get_admin(storage, admin_id) is None:
+        raise AdminError(404, f"admin {admin_id!r} does not exist")
+    await storage.execute_many(
+        locked(
+            storage,
+            (
+                f"UPDATE admins SET type = ? WHERE id = ? AND (? = 'SUPER_ADMIN' OR {_KEEPS_A_SUPER_ADMIN})",
+                (type, admin_id, type),
+            ),
+        )
+    )
+    adm = await get_admin(storage, admin_id)
+    if adm is None:
+        raise AdminError(404, f"admin {admin_id!r} does not exist")
+    if adm.type != type:
+        raise AdminError(400, "cannot demote the last super admin")
+    return adm
 
 
 async def bootstrap(storage: Storage, provisioners: Iterable[dict[str, Any]]) -> Admin | None:

@@ -13,9 +13,12 @@ import orjson
 
 from plica import config as config_mod
 from plica.admin.errors import AdminError
+from plica.admin.provstore import list_provisioners, migrate_from_config
 from plica.admin.store import Admin, AdminType, add_admin, bootstrap, get_admin, list_admins, remove_admin
+from plica.cli import remote_cmds as remote
 from plica.cli.common import default_home, home_option
 from plica.errors import ConfigError
+from plica.plugins import get_plugins
 from plica.storage import StorageError, db_source, open_storage
 
 T = TypeVar("T")
@@ -42,6 +45,8 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
         try:
             await storage.migrate([])
             if cfg.authority.enable_admin:
+                # what the CA's first start does: ca.json's provisioners into the database, then `step`
+                await migrate_from_config(storage, cfg, get_plugins(), None)
                 await bootstrap(storage, cfg.authority.provisioners)
             return await fn(storage, cfg)
         finally:
@@ -53,6 +58,8 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
         raise click.ClickException(e.message) from None
     except StorageError as e:
         raise click.ClickException(f"database error: {e}") from None
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _warn_if_disabled(cfg: Any) -> None:
@@ -87,10 +94,20 @@ def admin_group() -> None:
 @home_option
 @_config_option
 @_json_option
+@remote.with_remote_options
 def list_cmd(
-    provisioner: str | None, only_super: bool, home: Path | None, config: Path | None, as_json: bool
+    provisioner: str | None,
+    only_super: bool,
+    home: Path | None,
+    config: Path | None,
+    as_json: bool,
+    **kw: Any,
 ) -> None:
-    """List the admins."""
+    """List the admins (of the remote CA with --admin-cert or --admin-provisioner)."""
+    if remote.requested(kw):
+        found = [a for a in remote.admin_list(kw) if provisioner in (None, a["provisioner"])]
+        _print_remote([a for a in found if a["type"] == "SUPER_ADMIN" or not only_super], as_json)
+        return
 
     async def run(storage: Any, cfg: Any) -> list[Admin]:
         _warn_if_disabled(cfg)
@@ -107,16 +124,28 @@ def list_cmd(
 @home_option
 @_config_option
 @_json_option
+@remote.with_remote_options
 def add_cmd(
-    subject: str, provisioner: str, make_super: bool, home: Path | None, config: Path | None, as_json: bool
+    subject: str,
+    provisioner: str,
+    make_super: bool,
+    home: Path | None,
+    config: Path | None,
+    as_json: bool,
+    **kw: Any,
 ) -> None:
     """Make SUBJECT of PROVISIONER an admin: a certificate that PROVISIONER issued naming SUBJECT (as its
     CN, a DNS SAN or an email) then authenticates admin requests."""
+    if remote.requested(kw):
+        _print_remote([remote.admin_add(kw, subject, provisioner, make_super)], as_json)
+        return
 
     async def run(storage: Any, cfg: Any) -> Admin:
         names = [p.get("name") for p in cfg.authority.provisioners]
+        if cfg.authority.enable_admin:
+            names = [p.name for p in await list_provisioners(storage)]
         if provisioner not in names:
-            raise click.ClickException(f"ca.json has no provisioner named {provisioner!r}")
+            raise click.ClickException(f"the CA has no provisioner named {provisioner!r}")
         _warn_if_disabled(cfg)
         kind: AdminType = "SUPER_ADMIN" if make_super else "ADMIN"
         return await add_admin(storage, subject, provisioner, kind)
@@ -129,8 +158,16 @@ def add_cmd(
 @click.option("--provisioner", help="The provisioner of the admin, when SUBJECT is an admin of several.")
 @home_option
 @_config_option
-def remove_cmd(subject: str, provisioner: str | None, home: Path | None, config: Path | None) -> None:
+@remote.with_remote_options
+def remove_cmd(
+    subject: str, provisioner: str | None, home: Path | None, config: Path | None, **kw: Any
+) -> None:
     """Remove the admin SUBJECT (or the admin with that ID). The last super admin cannot be removed."""
+    if remote.requested(kw):
+        found = remote.admin_find(kw, subject, provisioner)
+        remote.admin_remove(kw, found["id"])
+        click.echo(f"Removed admin {found['subject']} ({found['provisioner']}, {found['type']}).")
+        return
 
     async def run(storage: Any, cfg: Any) -> Admin:
         by_id = await get_admin(storage, subject)
@@ -151,3 +188,33 @@ def remove_cmd(subject: str, provisioner: str | None, home: Path | None, config:
 
     gone = _run(home, config, run)
     click.echo(f"Removed admin {gone.subject} ({gone.provisioner}, {gone.type}).")
+
+
+@admin_group.command("update")
+@click.argument("subject")
+@click.option(
+    "--super/--not-super", "make_super", required=True, help="Make a super admin, or a plain admin."
+)
+@click.option("--provisioner", help="The provisioner of the admin, when SUBJECT is an admin of several.")
+@_json_option
+@remote.with_remote_options
+def update_cmd(subject: str, make_super: bool, provisioner: str | None, as_json: bool, **kw: Any) -> None:
+    """Change the type of the admin SUBJECT (or the admin with that ID) on the remote CA; the last super
+    admin cannot be demoted."""
+    if not remote.requested(kw):
+        raise click.UsageError("give --admin-cert/--admin-key or --admin-provisioner (a super admin)")
+    found = remote.admin_find(kw, subject, provisioner)
+    remote.admin_update(kw, found["id"], make_super)
+    _print_remote([{**found, "type": "SUPER_ADMIN" if make_super else "ADMIN"}], as_json)
+
+
+def _print_remote(admins: list[dict[str, Any]], as_json: bool) -> None:
+    _print(
+        [
+            Admin(
+                id=a["id"], subject=a["subject"], provisioner=a["provisioner"], type=a["type"], created_at=0
+            )
+            for a in admins
+        ],
+        as_json,
+    )

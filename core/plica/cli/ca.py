@@ -11,7 +11,7 @@ import click
 
 from plica import config as config_mod
 from plica.cli.common import default_home, home_option, read_password_file
-from plica.errors import ConfigError, PluginError, StartError
+from plica.errors import ConfigError, KeyUnavailable, PluginError, StartError
 from plica.initca import InitOptions, init_ca, write_password_file
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
@@ -41,6 +41,29 @@ from plica.storage import StorageError
     help="Password for the provisioner key (default: the CA password).",
 )
 @click.option("--insecure-address", default="", help="Optional plain-HTTP address (for SCEP/CRL).")
+@click.option(
+    "--remote-management",
+    is_flag=True,
+    help="Provisioners in the database, managed through the admin API: the first one is 'Admin JWK', "
+    "and 'step' its super admin.",
+)
+@click.option(
+    "--kms",
+    help="Create the CA keys in this key manager instead of files, e.g. "
+    "'pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=plica?pin-source=file:/etc/plica/pin'.",
+)
+@click.option(
+    "--root",
+    "root_cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An existing (offline) root certificate: with --key, the root key is not created.",
+)
+@click.option(
+    "--key",
+    "root_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The key file of --root (encrypted with the CA password).",
+)
 def init_cmd(
     home: Path | None,
     name: str | None,
@@ -52,6 +75,10 @@ def init_cmd(
     password_file: str | None,
     provisioner_password_file: str | None,
     insecure_address: str,
+    remote_management: bool,
+    kms: str | None,
+    root_cert: Path | None,
+    root_key: Path | None,
 ) -> None:
     """Create a new CA: root and intermediate certificates, encrypted keys, ca.json, a JWK provisioner.
 
@@ -65,6 +92,8 @@ def init_cmd(
         )
         dns_names = tuple(d.strip() for d in dns.split(",") if d.strip())
     address = address or click.prompt("What IP and port will your new CA bind to?", default=":9000")
+    if remote_management:
+        provisioner = provisioner or "Admin JWK"
     provisioner = provisioner or click.prompt(
         "What would you like to name the CA's first provisioner?", default="admin"
     )
@@ -76,6 +105,8 @@ def init_cmd(
             confirmation_prompt=True,
         ).encode()
     ppw = read_password_file(provisioner_password_file)
+    if (root_cert is None) != (root_key is None):
+        raise click.UsageError("--root and --key go together")
     try:
         res = init_ca(
             InitOptions(
@@ -89,11 +120,22 @@ def init_cmd(
                 password=password,
                 provisioner_password=ppw,
                 insecure_address=insecure_address,
+                kms=kms,
+                root_cert=root_cert,
+                root_key=root_key,
             ),
             get_plugins(),
         )
-    except FileExistsError as e:
+    except (FileExistsError, ConfigError, KeyDecryptError) as e:
         raise click.ClickException(str(e)) from None
+    except KeyUnavailable as e:
+        raise click.ClickException(f"{e.message}: {e.detail}") from None
+    if remote_management:
+        from plica.admin.provstore import remote_management_init
+
+        for p in remote_management_init(res.config_path, get_plugins()):
+            click.echo(f"✔ Provisioner in the database: {p.name} ({p.type})")
+        click.echo("✔ Super admin: step")
     click.echo(f"✔ Root certificate: {res.root_path}")
     click.echo(f"✔ Root fingerprint: {res.fingerprint}")
     click.echo(f"✔ CA configuration: {res.config_path}")
@@ -179,4 +221,6 @@ def start_cmd(
         code = run(cfg_path, password, workers=workers)
     except (ConfigError, PluginError, KeyDecryptError, StorageError, StartError) as e:
         raise click.ClickException(f"cannot start: {e}") from None
+    except KeyUnavailable as e:  # the token went away while the CA was starting
+        raise click.ClickException(f"cannot start: {e.message}: {e.detail}") from None
     sys.exit(code)

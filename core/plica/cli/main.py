@@ -19,8 +19,10 @@ from plica.cli.client_cmds import (
     token_cmd,
 )
 from plica.cli.crypto_cmds import crypto_group
+from plica.cli.kms_cmds import kms_group
 from plica.cli.plugin_cmds import plugin_group
 from plica.cli.provisioner_cmds import provisioner_group
+from plica.cli.remote_cmds import certificate_list_cmd, with_list
 from plica.plugins import get_plugins
 
 
@@ -34,7 +36,7 @@ def build_cli() -> click.Group:
         init_cmd,
         start_cmd,
         token_cmd,
-        certificate_cmd,
+        with_list(certificate_cmd, certificate_list_cmd),
         renew_cmd,
         rekey_cmd,
         revoke_cmd,
@@ -44,6 +46,7 @@ def build_cli() -> click.Group:
         crypto_group,
         admin_group,
         plugin_group,
+        kms_group,
     ):
         cli.add_command(cmd)
     for res in get_plugins().pm.hook.cli_commands():

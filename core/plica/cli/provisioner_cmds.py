@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from plica.cli import remote_cmds as remote
 from plica.cli.common import default_home, read_password_file
 from plica.client import CAClientError
 from plica.clientkit import client_for
@@ -131,6 +132,12 @@ def capability_table() -> str:
                     + "  "
                     + "  ".join(("✔" if i["columns"][c] else "-").center(len(c)) for c in cols)
                 )
+    if plugins.key_managers:
+        lines.append("")
+        w = max(len("key manager"), *(len(k["type"]) for k in plugins.key_managers))
+        lines.append("key manager".ljust(w) + "  distribution")
+        for k in plugins.key_managers:
+            lines.append(k["type"].ljust(w) + f"  {k['distribution']} {k['version']}".rstrip())
     for f in plugins.failures:
         lines.append(f"warning: {f}")
     return "\n".join(lines)
@@ -558,7 +565,9 @@ def _password_prompt() -> Callable[[str], bytes] | None:
     return prompt
 
 
-def _edit(cfg_path: Path, change: Callable[[Any], str], reload: bool) -> None:
+def _edit(cfg_path: Path, change: Callable[[Any], str], reload: bool, kw: dict[str, Any]) -> None:
+    if remote.requested(kw):  # --admin-cert / --admin-provisioner: the remote CA's admin API
+        return remote.remote_edit(kw, change)
     # Validating an edit loads ca.json as the server does (plugins, templates): only commands that edit
     # import it, so that the CLI starts without.
     from plica.caconfig_edit import EditError, edit_config
@@ -605,7 +614,7 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
             doc.provisioners.append(block)
             return f"Added provisioner {name!r} ({entry.type.name})"
 
-        _edit(cfg_path, change, reload)
+        _edit(cfg_path, change, reload, kw)
 
     def update(name: str, **kw: Any) -> None:
         ctx = click.get_current_context()
@@ -623,13 +632,13 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
             doc.provisioners[i] = block
             return f"Updated provisioner {name!r} ({type_name})"
 
-        _edit(cfg_path, change, reload)
+        _edit(cfg_path, change, reload, kw)
 
     name_arg = click.Argument(["name"])
     add_cmd = click.Command(
         "add",
         callback=add,
-        params=[name_arg, *_common_options(add=True), *popts.params()],
+        params=[name_arg, *_common_options(add=True), *popts.params(), *remote.remote_options()],
         help="Add a provisioner to ca.json (like `step ca provisioner add`). NAME identifies it; --type "
         "picks its type (default JWK) and each installed type adds its own flags.",
         short_help="Add a provisioner to ca.json.",
@@ -637,7 +646,7 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
     update_cmd = click.Command(
         "update",
         callback=update,
-        params=[copy.copy(name_arg), *_common_options(add=False), *popts.params()],
+        params=[copy.copy(name_arg), *_common_options(add=False), *popts.params(), *remote.remote_options()],
         help="Change a provisioner in ca.json (like `step ca provisioner update`): only the flags given "
         'change; an empty value (--x509-min-dur="") removes a field.',
         short_help="Change a provisioner in ca.json.",
@@ -649,7 +658,8 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
 @click.argument("name")
 @where_options()
 @click.option("--reload", is_flag=True, help="Send SIGHUP to the running CA so the change takes effect now.")
-def remove_cmd(name: str, home: Path | None, config_path: Path | None, reload: bool) -> None:
+@remote.with_remote_options
+def remove_cmd(name: str, home: Path | None, config_path: Path | None, reload: bool, **kw: Any) -> None:
     """Remove the provisioner NAME from ca.json (like `step ca provisioner remove`)."""
     cfg_path = config_path_of(home, config_path)
 
@@ -661,7 +671,7 @@ def remove_cmd(name: str, home: Path | None, config_path: Path | None, reload: b
         del doc.provisioners[i]
         return f"Removed provisioner {name!r} ({block.get('type')})"
 
-    _edit(cfg_path, change, reload)
+    _edit(cfg_path, change, reload, kw)
 
 
 for _cmd in build_commands(get_plugins()):

@@ -19,6 +19,7 @@ from plica.authority import Authority
 from plica.errors import (
     BadRequest,
     InternalError,
+    KeyUnavailable,
     NotFound,
     NotImplementedYet,
     PayloadTooLarge,
@@ -79,7 +80,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise BadRequest("the request path and query must not contain NUL characters")
         resp = await handler(request)
     except PlicaError as e:
-        if e.status >= 500 and e.status != 501:  # 501: the CA does not offer it; nothing failed
+        if isinstance(e, KeyUnavailable):
+            pass  # the Signer logs the loss once, not once per refused request
+        elif e.status >= 500 and e.status != 501:  # 501: the CA does not offer it; nothing failed
             log.error("request %s %s failed: %s %s", rid, where, clip(e.message), clip(e.detail or ""))
         else:
             log.info("request %s %s refused (%d): %s", rid, where, e.status, clip(e.message))
@@ -253,8 +256,29 @@ class Handlers:
         return json_response({"exists": await self.a.ssh_host_exists(principal)})
 
 
+def plain_http_guard(allowed: set[web.AbstractRoute]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The plain-HTTP listener (`insecureAddress`) serves only routes marked `insecure` (`Route.insecure`):
+    a request that did not come over TLS for any other route is 404, as on step-ca, whose plain listener
+    has nothing else mounted. Both listeners share one application, so a plugin's state is the same on
+    both; the check is one attribute read on the TLS path."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.secure and request.match_info.route not in allowed:
+            raise NotFound(f"{request.path} is not served over plain HTTP; use the CA's https address")
+        return await handler(request)
+
+    return guard
+
+
 def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    """The kernel's routes and `extra_routes` (plugins', and any kernel `Route` such as one that may be
+    served without TLS). With ca.json's `insecureAddress` set, the plain-HTTP guard is installed."""
+    plain_http: set[web.AbstractRoute] = set()
+    middlewares: list[Any] = [error_middleware]
+    if authority.config.insecure_address:
+        middlewares.append(plain_http_guard(plain_http))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[AUTHORITY_KEY] = authority
     h = Handlers(authority)
     gets = {
@@ -291,8 +315,10 @@ def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> 
         for path, fn in posts.items():
             app.router.add_post(prefix + path, fn)
     for r in extra_routes or []:
-        app.router.add_route(r.method, r.path, r.handler, name=r.name or None)
+        route = app.router.add_route(r.method, r.path, r.handler, name=r.name or None)
+        if r.insecure:
+            plain_http.add(route)
     return app
 
 
-__all__ = ["AUTHORITY_KEY", "build_app", "json_response"]
+__all__ = ["AUTHORITY_KEY", "build_app", "json_response", "plain_http_guard"]

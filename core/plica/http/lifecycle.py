@@ -3,8 +3,9 @@
 Everything that lives as long as the application is an aiohttp cleanup context, entered in order when the
 runner is set up and left in reverse when it is cleaned up:
 
-1. the kernel's: the server certificate's renewal, and the storage (opened by `open_authority`), closed
-   when everything else has stopped;
+1. the kernel's: the server certificate's renewal, the watch for provisioner changes in the database
+   (with `enableAdmin`, `plica.admin.sync`), and the storage (opened by `open_authority`), closed when
+   everything else has stopped;
 2. whatever plugins append in `http_setup` (their per-application state);
 3. one per plugin that implements `on_startup`/`on_shutdown`.
 
@@ -23,6 +24,8 @@ from typing import Any
 from aiohttp import web
 from pluggy import HookImpl
 
+from plica.admin import sync
+from plica.admin.routes import admin_routes
 from plica.authority import Authority
 from plica.errors import PluginError
 from plica.http.app import build_app
@@ -38,7 +41,8 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 def serving_app(authority: Authority, plugins: Plugins, tls: ServerTLS) -> web.Application:
     """The application a server runs for `authority`: the kernel's routes and the plugins', then the
     cleanup contexts in the order above."""
-    routes = [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
+    routes = admin_routes(authority)
+    routes += [r for res in plugins.pm.hook.http_routes(authority=authority) for r in (res or [])]
     app = build_app(authority, routes)
     app.cleanup_ctx.append(_kernel_context(authority, tls))
     plugins.pm.hook.http_setup(app=app, authority=authority)
@@ -75,10 +79,13 @@ async def start_app(
 def _kernel_context(authority: Authority, tls: ServerTLS) -> CleanupContext:
     async def kernel(app: web.Application) -> AsyncIterator[None]:
         renewer = asyncio.create_task(tls.renew_forever())
+        watcher = asyncio.create_task(sync.watch(authority)) if authority.file_config is not None else None
         try:
             yield
         finally:
             renewer.cancel()
+            if watcher is not None:
+                watcher.cancel()
             await authority.storage.close()
 
     return kernel

@@ -28,6 +28,8 @@ from aiohttp import web
 from attrs import define, field
 
 from plica import config as config_mod
+from plica.admin import sync
+from plica.admin.provstore import migrate_from_config
 from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
@@ -35,6 +37,7 @@ from plica.errors import ConfigError, PluginError, StartError
 from plica.http.guard import Guard, GuardedSite, Limits, raise_file_limit
 from plica.http.lifecycle import start_app
 from plica.http.pidfile import check_not_running, write_pid_file
+from plica.kms import DEFAULT_KMS, KMSConfig, OpenedKeys, Signer, after_fork, open_kms
 from plica.pki import CAMaterial
 from plica.plugins import Plugins, get_plugins
 from plica.storage import Storage, db_source, open_storage
@@ -43,24 +46,63 @@ log = logging.getLogger("plica.server")
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
+def kms_config(cfg: CAConfig, password: bytes | None) -> KMSConfig:
+    block = dict(cfg.kms or {})
+    kind, uri = block.pop("type", None) or DEFAULT_KMS, block.pop("uri", None) or ""
+    if not isinstance(kind, str) or not isinstance(uri, str):
+        raise ConfigError("ca.json.kms", "type and uri must be strings")
+    return KMSConfig(type=kind, uri=uri, extra=block, home=cfg.home, password=password)
+
+
+def open_keys(cfg: CAConfig, password: bytes | None) -> OpenedKeys:
+    """The configured key manager and the CA's keys from it (ca.json `key`, `ssh.userKey`, `ssh.hostKey`)."""
+    manager = open_kms(kms_config(cfg, password))
+    try:
+        ssh = cfg.ssh
+        return OpenedKeys(
+            manager=manager,
+            intermediate=Signer(manager.open_key(cfg.key), what="intermediate key"),
+            ssh_user=Signer(manager.open_key(ssh.user_key), what="SSH user key")
+            if ssh and ssh.user_key
+            else None,
+            ssh_host=Signer(manager.open_key(ssh.host_key), what="SSH host key")
+            if ssh and ssh.host_key
+            else None,
+        )
+    except BaseException:
+        manager.close()
+        raise
+
+
 def load_material(cfg: CAConfig, password: bytes | None) -> CAMaterial:
     try:
-        return CAMaterial.load(
-            root_paths=[cfg.resolve(r) for r in cfg.roots],
-            crt_path=cfg.resolve(cfg.crt),
-            key_path=cfg.resolve(cfg.key),
-            password=password,
-            federated_paths=[cfg.resolve(r) for r in cfg.federated_roots],
-            ssh_user_key=cfg.resolve(cfg.ssh.user_key) if cfg.ssh and cfg.ssh.user_key else None,
-            ssh_host_key=cfg.resolve(cfg.ssh.host_key) if cfg.ssh and cfg.ssh.host_key else None,
-        )
+        keys = open_keys(cfg, password)
+        try:
+            return CAMaterial.load(
+                root_paths=[cfg.resolve(r) for r in cfg.roots],
+                crt_path=cfg.resolve(cfg.crt),
+                keys=keys,
+                federated_paths=[cfg.resolve(r) for r in cfg.federated_roots],
+            )
+        except BaseException:
+            keys.close()
+            raise
     except FileNotFoundError as e:
         raise ConfigError("ca.json", f"file not found: {e.filename}") from None
 
 
 async def open_authority(
-    cfg: CAConfig, material: CAMaterial, plugins: Plugins, *, start_time: float, migrate: bool = True
+    cfg: CAConfig,
+    material: CAMaterial,
+    plugins: Plugins,
+    *,
+    start_time: float,
+    migrate: bool = True,
+    password: bytes | None = None,
 ) -> Authority:
+    """Open the storage and load the provisioners. With `enableAdmin` they come from the database: the
+    first start (`migrate`) moves ca.json's there (`password` encrypts a new `Admin JWK` when ca.json has
+    no JWK provisioner)."""
     kind, src = db_source(cfg)
     storage: Storage = open_storage(kind, src)
     await storage.open()
@@ -69,9 +111,14 @@ async def open_authority(
         await storage.migrate(migrations)
     authority = Authority(material=material, storage=storage, plugins=plugins, start_time=start_time)
     try:
-        authority.install(authority.load_snapshot(cfg))
-        if migrate and cfg.authority.enable_admin:
-            await bootstrap(storage, cfg.authority.provisioners)
+        if cfg.authority.enable_admin:
+            if migrate:
+                await migrate_from_config(storage, cfg, plugins, password)
+            await sync.load(authority, cfg)
+            if migrate:
+                await bootstrap(storage, authority.config.authority.provisioners)
+        else:
+            authority.install(authority.load_snapshot(cfg))
     except BaseException:
         await storage.close()
         raise
@@ -98,6 +145,7 @@ async def serve(
     worker: bool,
     master_fd: int | None = None,
     ready: Any = None,
+    password: bytes | None = None,
 ) -> None:
     """One worker: open the storage, serve HTTPS (and plain HTTP on insecureAddress) until told to stop.
     What starts and stops with the server (the storage, the server certificate's renewal, plugins) is
@@ -107,7 +155,9 @@ async def serve(
     sys.setswitchinterval(float(os.environ.get("PLICA_SWITCH_INTERVAL", "0.0005")))
     if master_fd is not None:
         watch_master(master_fd)
-    authority = await open_authority(cfg, material, plugins, start_time=start_time, migrate=not worker)
+    authority = await open_authority(
+        cfg, material, plugins, start_time=start_time, migrate=not worker, password=password
+    )
     limits = Limits.from_env()
     runner, tls = await start_app(authority, plugins, keepalive=limits.keepalive)
     guard = Guard(limits)
@@ -126,7 +176,11 @@ async def serve(
                 new = config_mod.load(config_path)
                 if db_source(new) != db_source(authority.config):
                     raise ConfigError("ca.json.db", "the db block cannot change on reload; restart the CA")
-                authority.install(authority.load_snapshot(new))
+                if new.authority.enable_admin:
+                    sync.reload_soon(authority, new)
+                else:
+                    authority.install(authority.load_snapshot(new))
+                    authority.file_config = None  # enableAdmin turned off: ca.json's provisioners again
                 log.info("reloaded %s (pid %d)", config_path, os.getpid())
             except (ConfigError, PluginError, OSError, ValueError) as e:
                 log.error("reload of %s failed, keeping the previous configuration: %s", config_path, e)
@@ -136,6 +190,10 @@ async def serve(
         loop.add_signal_handler(signal.SIGINT, stop.set)
         kind = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
         log.info("serving https://%s:%d (pid %d, %s event loop)", host, port, os.getpid(), kind)
+        if cfg.insecure_address:
+            log.info(
+                "serving plain http on %s: only the routes that may go without TLS", cfg.insecure_address
+            )
         if ready is not None:
             ready()
         await stop.wait()
@@ -241,6 +299,7 @@ class Master:
                 signal.signal(sig, signal.SIG_DFL)
             os.close(self.watch_w)
             die_with_parent(master)
+            after_fork()
             code = 0
             try:
                 run_event_loop(
@@ -349,7 +408,7 @@ def run(
 
     # Validate everything (and migrate the database) once, in the master, before any worker starts.
     async def check() -> None:
-        a = await open_authority(cfg, material, plugins, start_time=start_time)
+        a = await open_authority(cfg, material, plugins, start_time=start_time, password=password)
         await a.storage.close()
 
     asyncio.run(check())
@@ -359,7 +418,16 @@ def run(
     write_pid_file(cfg.home)
     if workers <= 1:
         run_event_loop(
-            serve(config_path, cfg, material, plugins, start_time=start_time, sockets=sockets, worker=False)
+            serve(
+                config_path,
+                cfg,
+                material,
+                plugins,
+                start_time=start_time,
+                sockets=sockets,
+                worker=False,
+                password=password,
+            )
         )
         return 0
     master = Master(

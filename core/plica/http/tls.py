@@ -13,6 +13,7 @@ import secrets
 import ssl
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -63,6 +64,16 @@ class ServerTLS:
         self.issue()
 
     def issue(self) -> None:
+        """A new server certificate, signed in this thread (at start-up, before serving)."""
+        key, builder, now = self._builder()
+        self._install(key, self.a.material.sign_builder_now(builder), now)
+
+    async def reissue(self) -> None:
+        """A new server certificate while serving: a token's signature is made off the event loop."""
+        key, builder, now = self._builder()
+        self._install(key, await self.a.material.sign_builder(builder), now)
+
+    def _builder(self) -> tuple[Any, x509.CertificateBuilder, dt.datetime]:
         a = self.a
         key = ec.generate_private_key(ec.SECP256R1())
         names: list[x509.GeneralName] = []
@@ -89,7 +100,10 @@ class ServerTLS:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(a.material.akid, critical=False)  # type: ignore[arg-type]
         )
-        leaf = a.material.sign_builder(cert)
+        return key, cert, now
+
+    def _install(self, key: Any, leaf: x509.Certificate, now: dt.datetime) -> None:
+        a = self.a
         chain = leaf.public_bytes(serialization.Encoding.PEM) + "".join(a.material.chain_pem).encode()
         # ssl can only load from files: a private temp dir, the key encrypted with a one-time password.
         pw = secrets.token_bytes(24)
@@ -115,7 +129,7 @@ class ServerTLS:
             renew_at = self.not_after - self.lifetime / 3
             await asyncio.sleep(max(1.0, (renew_at - dt.datetime.now(dt.UTC)).total_seconds()))
             try:
-                self.issue()
+                await self.reissue()
                 log.info("renewed the server certificate (valid until %s)", self.not_after.isoformat())
             except Exception:
                 log.exception("could not renew the server certificate; retrying in a minute")

@@ -18,9 +18,7 @@ def ssh_root_keys(material: CAMaterial) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, key in (("userKey", material.ssh_user_key), ("hostKey", material.ssh_host_key)):
         if key is not None:
-            pub = key.public_key().public_bytes(
-                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-            )
+            pub = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
             out[name] = [pub.split(b" ")[1].decode()]
     if not out:
         raise NotFound("no keys found")

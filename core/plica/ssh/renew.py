@@ -27,7 +27,7 @@ async def ssh_renew(a: Authority, ott: str, request: SSHRenewRequest, *, rekey: 
         raise BadRequest("only host certificates can be renewed or rekeyed")
     if await a.storage.is_ssh_revoked(str(old.serial)):
         raise Unauthorized(f"ssh certificate with serial {old.serial} has been revoked")
-    ca_key = a.material.ssh_host_key
+    ca_key = a.material.ssh_host_signer
     if ca_key is None:
         raise NotImplementedYet("this CA has no SSH host CA key")
     lifetime = dt.timedelta(seconds=old.valid_before - old.valid_after)

@@ -9,16 +9,14 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-from cryptography.hazmat.primitives.serialization import (
-    SSHCertificate,
-    SSHCertificateBuilder,
-    SSHCertificateType,
-)
+from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from plica.certdesc.data import ssh_data
 from plica.certdesc.render import render_ssh
 from plica.errors import BadRequest, Forbidden, InternalError, NotImplementedYet, Unauthorized
+from plica.kms import Signer
 from plica.rendering import render_step
+from plica.ssh import certsign
 from plica.ssh.wire import check_ssh_public_key
 from plica.storage import TokenReused
 from plica.tokens import Token
@@ -64,7 +62,7 @@ async def ssh_sign(
     hook = a.hook(prov, capability)
     if not prov.claims.enable_ssh_ca:
         raise Unauthorized(f"ssh is not enabled for provisioner {prov.name!r} (claim enableSSHCA)")
-    ca_key = a.material.ssh_user_key if cert_type == "user" else a.material.ssh_host_key
+    ca_key = a.material.ssh_user_signer if cert_type == "user" else a.material.ssh_host_signer
     if ca_key is None:
         raise NotImplementedYet(f"this CA has no SSH {cert_type} CA key (ca.json ssh.{cert_type}Key)")
     auth: SSHAuthorization = hook(provisioner=prov, token=token, request=request, authority=a)
@@ -124,7 +122,7 @@ def _validity(
 
 
 async def _sign_authorized(
-    a: Authority, prov: Provisioner, auth: SSHAuthorization, req: SSHSignRequest, ca_key: Any
+    a: Authority, prov: Provisioner, auth: SSHAuthorization, req: SSHSignRequest, ca_key: Signer
 ) -> SSHCertificate:
     key_id, principals = _match_request(auth, req)
     cert_type: str = auth.cert_type or req.cert_type
@@ -144,7 +142,7 @@ async def _sign_authorized(
         key_id, principals, extensions, critical, cert_type = _render_ssh_template(
             prov, auth, req, key_id, principals, extensions, critical, cert_type
         )
-        ca_key = a.material.ssh_user_key if cert_type == "user" else a.material.ssh_host_key
+        ca_key = a.material.ssh_user_signer if cert_type == "user" else a.material.ssh_host_signer
         if ca_key is None:
             raise NotImplementedYet(f"this CA has no SSH {cert_type} CA key")
     for pol in (a.snapshot.policy, prov.policy):
@@ -177,27 +175,31 @@ async def sign_and_store(
     vb: dt.datetime,
     extensions: dict[str, str],
     critical: dict[str, str],
-    ca_key: Any,
+    ca_key: Signer,
     token_id: str | None,
 ) -> SSHCertificate:
     """Sign the certificate and store it with its one-time token in one write (a spent token is 401)."""
     check_ssh_public_key(public_key)
-    b = (
-        SSHCertificateBuilder()
-        .public_key(public_key)
-        .serial(secrets.randbits(64))
-        .type(SSHCertificateType.USER if cert_type == "user" else SSHCertificateType.HOST)
-        .key_id(key_id.encode())
-        .valid_after(int(va.timestamp()))
-        .valid_before(int(vb.timestamp()))
-    )
-    b = b.valid_principals([p.encode() for p in principals]) if principals else b.valid_for_all_principals()
-    for name in sorted(critical):
-        b = b.add_critical_option(name.encode(), critical[name].encode())
-    for name in sorted(extensions):
-        b = b.add_extension(name.encode(), extensions[name].encode())
+    after, before = int(va.timestamp()), int(vb.timestamp())
+    if after < 0 or before < 0 or after > before:
+        raise BadRequest("cannot build the SSH certificate: validAfter must be before validBefore")
     try:
-        cert = b.sign(ca_key)
+        body = certsign.tbs(
+            public_key=public_key,
+            ca_public_key=ca_key.public_key,
+            serial=secrets.randbits(64),
+            cert_type=1 if cert_type == "user" else 2,
+            key_id=key_id.encode(),
+            principals=[p.encode() for p in principals],
+            valid_after=after,
+            valid_before=before,
+            critical={k.encode(): v.encode() for k, v in critical.items()},
+            extensions={k.encode(): v.encode() for k, v in extensions.items()},
+        )
+    except (ValueError, TypeError) as e:
+        raise BadRequest(f"cannot build the SSH certificate: {e}") from None
+    try:
+        cert = await certsign.sign_ssh(ca_key, body)
     except ValueError as e:
         raise BadRequest(f"cannot build the SSH certificate: {e}") from None
     try:
@@ -238,7 +240,7 @@ async def _add_user_cert(a: Authority, prov: Provisioner, cert: SSHCertificate, 
         vb,
         {},
         {"force-command": command},
-        a.material.ssh_user_key,
+        a.material.ssh_user_signer,
         None,
     )
 

@@ -162,6 +162,23 @@ _COMMON = [
         PRIMARY KEY (principal, serial))""",
 ]
 
+_PROVISIONER_TABLES = [
+    """CREATE TABLE IF NOT EXISTS provisioners (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        block TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        seq BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS config_state (
+        id INTEGER PRIMARY KEY,
+        version BIGINT NOT NULL,
+        migrated BIGINT NOT NULL)""",
+    "INSERT INTO config_state (id, version, migrated) VALUES (1, 0, 0)",
+    "CREATE INDEX IF NOT EXISTS x509_certs_not_after ON x509_certs (not_after)",
+    "CREATE INDEX IF NOT EXISTS x509_certs_provisioner ON x509_certs (provisioner_name, not_after)",
+]
+
 KERNEL_MIGRATIONS = [
     Migration(
         id="kernel-0001",
@@ -198,6 +215,31 @@ KERNEL_MIGRATIONS = [
                     UNIQUE (subject, provisioner_name))"""
             ]
             for engine in ("sqlite", "postgresql")
+        },
+    ),
+    # Provisioners in the database (authority.enableAdmin, plica.admin.provstore): each row holds the
+    # provisioner's ca.json block. `config_state.version` counts provisioner changes: the triggers bump
+    # it inside the transaction that changes a row (so a failed write bumps nothing), and every instance
+    # polls that one row to reload (plica.admin.sync). Indexes serve GET /admin/certificates.
+    Migration(
+        id="kernel-0003",
+        sql={
+            "sqlite": [
+                *_PROVISIONER_TABLES,
+                *(
+                    f"""CREATE TRIGGER IF NOT EXISTS provisioners_{op.lower()} AFTER {op} ON provisioners
+                    BEGIN UPDATE config_state SET version = version + 1 WHERE id = 1; END"""
+                    for op in ("INSERT", "UPDATE", "DELETE")
+                ),
+            ],
+            "postgresql": [
+                *_PROVISIONER_TABLES,
+                """CREATE OR REPLACE FUNCTION plica_provisioners_changed() RETURNS trigger AS $$
+                BEGIN UPDATE config_state SET version = version + 1 WHERE id = 1; RETURN NULL; END
+                $$ LANGUAGE plpgsql""",
+                """CREATE TRIGGER provisioners_changed AFTER INSERT OR UPDATE OR DELETE ON provisioners
+                FOR EACH ROW EXECUTE FUNCTION plica_provisioners_changed()""",
+            ],
         },
     ),
 ]

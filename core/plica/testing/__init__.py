@@ -156,6 +156,15 @@ class CAFiles:
         cfg["authority"]["provisioners"].append(block)
         self.write_config(cfg)
 
+    def enable_insecure(self) -> str:
+        """Set ca.json's `insecureAddress` to a free port of 127.0.0.1 and return its `http://` URL (the
+        plain-HTTP listener: only routes marked `Route.insecure`)."""
+        port = free_port()
+        cfg = self.config()
+        cfg["insecureAddress"] = f"127.0.0.1:{port}"
+        self.write_config(cfg)
+        return f"http://127.0.0.1:{port}"
+
     def env(self) -> dict[str, str]:
         """Environment for `plica` client commands talking to this CA."""
         return {
@@ -174,8 +183,10 @@ def make_ca(
     password: bytes = PASSWORD,
     plugins: Plugins | None = None,
     provisioner: str = "admin",
+    kms: str | None = None,
 ) -> CAFiles:
-    """A new CA (root, intermediate, SSH keys, first JWK provisioner if plica-jwk is installed)."""
+    """A new CA (root, intermediate, SSH keys, first JWK provisioner if plica-jwk is installed); with `kms`
+    (a key manager URI, as `plica init --kms`) its keys are created there instead of in files."""
     port = free_port()
     home = tmp / "ca"
     # A throwaway CA's keys need no 600,000 PBKDF2 rounds (0.1 s per key, written and read by every test
@@ -192,6 +203,7 @@ def make_ca(
                 kty=kty,
                 ssh=ssh,
                 password=password,
+                kms=kms,
             ),
             plugins or get_plugins(),
         )
@@ -291,7 +303,8 @@ def ca_process(
 async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> AsyncIterator[Authority]:
     """The real HTTPS server of `files`, in this event loop (for fast API tests with an aiohttp client),
     started and stopped as `plica start` does (`plica.http.lifecycle`: storage, plugins' `http_setup`,
-    `on_startup`/`on_shutdown`). Yields the Authority; the server listens on `files.url`."""
+    `on_startup`/`on_shutdown`). Yields the Authority; the server listens on `files.url`, and on ca.json's
+    `insecureAddress` for plain HTTP when it is set (`CAFiles.enable_insecure`)."""
     plugins = plugins or get_plugins()
     cfg = config_mod.load(files.config_path)
     material = load_material(cfg, files.password)
@@ -302,6 +315,9 @@ async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> Async
     try:
         site = GuardedSite(runner, "127.0.0.1", files.port, guard=guard, ssl_context=tls.ctx)
         await site.start()
+        if cfg.insecure_address:
+            host, _, port = cfg.insecure_address.rpartition(":")
+            await GuardedSite(runner, host or "127.0.0.1", int(port), guard=guard).start()
         yield authority
     finally:
         await guard.stop()

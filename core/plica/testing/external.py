@@ -6,6 +6,7 @@ here instead of in each plugin's tests."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -91,7 +92,9 @@ def host_ca_known_hosts(files: CAFiles, port: int, path: Path) -> Path:
     ctx = ssl.create_default_context(cafile=str(files.root))
     with urllib.request.urlopen(files.url + "/ssh/roots", context=ctx) as r:
         host_ca = json.loads(r.read())["hostKey"][0]
-    path.write_text(f"@cert-authority [127.0.0.1]:{port} ssh-ed25519 {host_ca}\n")
+    blob = base64.b64decode(host_ca)
+    kind = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode()  # the key's type leads its wire form
+    path.write_text(f"@cert-authority [127.0.0.1]:{port} {kind} {host_ca}\n")
     return path
 
 

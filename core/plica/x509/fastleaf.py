@@ -16,9 +16,9 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from plica.asn1 import der_int, der_oid, read_tlv, tlv
+from plica.x509.kmssign import throwaway_key
 
 _OID_KU = bytes.fromhex("0603551d0f")
 _OID_EKU = bytes.fromhex("0603551d25")
@@ -46,24 +46,22 @@ class LeafEncoder:
     """Encodes and signs default leaves for one issuing CA."""
 
     def __init__(
-        self, issuer: x509.Certificate, key: Any, hash_alg: hashes.HashAlgorithm | None, akid: Any
+        self, issuer: x509.Certificate, public_key: Any, hash_alg: hashes.HashAlgorithm | None, akid: Any
     ) -> None:
-        self.key = key
         self.hash_alg = hash_alg
-        self._ecdsa = ec.ECDSA(hash_alg) if isinstance(key, ec.EllipticCurvePrivateKey) else None  # type: ignore[arg-type]
         self.issuer_der = issuer.subject.public_bytes()
         self.aki_ext = extension(_OID_AKI, False, akid.public_bytes())
-        # The signature AlgorithmIdentifier as cryptography writes it for this key: read it once from a
-        # throwaway certificate rather than keeping a table of algorithm encodings.
+        # The signature AlgorithmIdentifier as cryptography writes it for a key of this kind: read it once
+        # from a certificate signed by a throwaway key of that kind rather than keeping a table of encodings.
         probe = (
             x509.CertificateBuilder()
             .subject_name(issuer.subject)
             .issuer_name(issuer.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(1)
             .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
             .not_valid_after(dt.datetime(2020, 1, 2, tzinfo=dt.UTC))
-            .sign(key, hash_alg)
+            .sign(throwaway_key(public_key), hash_alg)
         )
         _, body, _ = read_tlv(probe.public_bytes(serialization.Encoding.DER))
         _, _, rest = read_tlv(body)  # skip the TBS
@@ -81,7 +79,7 @@ class LeafEncoder:
             self._ext_cache[key] = der
         return der
 
-    def sign(
+    def tbs(
         self,
         *,
         serial: int,
@@ -95,7 +93,8 @@ class LeafEncoder:
         san_critical: bool,
         extra: Sequence[tuple[str, bytes]] = (),
     ) -> bytes:
-        """The DER of a signed leaf. `extra` holds (dotted OID, DER value) of non-critical extensions."""
+        """The DER of a leaf's to-be-signed part. `extra` holds (dotted OID, DER value) of non-critical
+        extensions."""
         spki = public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -112,7 +111,7 @@ class LeafEncoder:
             exts.append(extension(_OID_SAN, san_critical, san.public_bytes()))
         for oid, value in extra:
             exts.append(extension(der_oid(oid), False, value))
-        tbs = tlv(
+        return tlv(
             0x30,
             _VERSION_3
             + der_int(serial)
@@ -123,13 +122,7 @@ class LeafEncoder:
             + spki
             + tlv(0xA3, tlv(0x30, b"".join(exts))),
         )
-        key = self.key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            sig = key.sign(tbs, self._ecdsa)  # type: ignore[arg-type]
-        elif isinstance(key, rsa.RSAPrivateKey):
-            sig = key.sign(tbs, padding.PKCS1v15(), self.hash_alg)  # type: ignore[arg-type]
-        elif isinstance(key, ed25519.Ed25519PrivateKey):
-            sig = key.sign(tbs)
-        else:
-            raise TypeError(f"unsupported CA key {type(key).__name__}")
-        return tlv(0x30, tbs + self.sig_alg_der + tlv(0x03, b"\x00" + sig))
+
+    def signed(self, tbs: bytes, signature: bytes) -> bytes:
+        """The certificate: `tbs` with the CA key's `signature` of it (X.509 form)."""
+        return tlv(0x30, tbs + self.sig_alg_der + tlv(0x03, b"\x00" + signature))

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
 from plica.asn1 import PROVISIONER_OID, ProvisionerExtension
 from plica.certdesc.data import x509_data
+from plica.certdesc.defaults import X509_TEMPLATES
 from plica.certdesc.render import render_x509
 from plica.certdesc.signing import signing_params
+from plica.certdesc.subject import SubjectAlternativeName
 from plica.csr import check_public_key
 from plica.errors import BadRequest, Forbidden, InternalError, Unauthorized
 from plica.names import SANs, csr_sans, sans_of, split_sans
@@ -64,8 +67,11 @@ async def issue(
     now = a.now()
     snap = a.snapshot
     cert: x509.Certificate
-    if prov.x509_template is not None:
-        cert = _issue_from_template(a, prov, auth, request, now)
+    template = prov.x509_template
+    if template is None and auth.default_template is not None:
+        template = X509_TEMPLATES[auth.default_template]
+    if template is not None:
+        cert = await _issue_from_template(a, prov, auth, request, now, template)
     else:
         not_before, not_after = validity(snap, prov, auth, request.not_before, request.not_after, now)
         if auth.csr_passthrough:
@@ -90,7 +96,7 @@ async def issue(
         extra: list[x509.ExtensionType] = []
         if not prov.claims.disable_smallstep_extensions:
             extra.append(provisioner_extension(prov, auth))
-        cert = a.material.sign_leaf(
+        cert = await a.material.sign_leaf(
             public_key=public_key,
             subject=subject,
             san=san,
@@ -158,22 +164,30 @@ def check_policy(snap: Snapshot, prov: Provisioner, subject: x509.Name, sans: SA
             pol.check_x509(subject, sans)
 
 
-def _issue_from_template(
-    a: Authority, prov: Provisioner, auth: X509Authorization, request: SignRequest, now: dt.datetime
+async def _issue_from_template(
+    a: Authority,
+    prov: Provisioner,
+    auth: X509Authorization,
+    request: SignRequest,
+    now: dt.datetime,
+    template: str,
 ) -> x509.Certificate:
     snap = a.snapshot
     material = a.material
     csr = request.csr
+    sans: list[str] | list[SubjectAlternativeName] | None = auth.sans
+    if auth.san_entries is not None:
+        sans = [SubjectAlternativeName(Type=e["type"], Value=e["value"]) for e in auth.san_entries]
     data = x509_data(
         auth.subject,
-        auth.sans,
+        sans,
         auth.token_claims,
         csr,
         provisioner_data={**(prov.x509_template_data or {}), **auth.template_data},
         user=request.template_data,
         authorization_crt=auth.authorization_crt,
     )
-    desc = render_step(prov, lambda: render_x509(prov.x509_template or "", data, name=f"{prov.name} x509"))
+    desc = render_step(prov, lambda: render_x509(template, data, name=f"{prov.name} x509"))
     nb, na = validity(
         snap, prov, auth, request.not_before, request.not_after, now, desc.not_before, desc.not_after
     )
@@ -197,11 +211,15 @@ def _issue_from_template(
     params = render_step(
         prov,
         lambda: signing_params(
-            desc.signature_algorithm or "", material.intermediate_key, ca_cert=material.intermediate
+            desc.signature_algorithm or "",
+            material.intermediate_signer.public_key,
+            ca_cert=material.intermediate,
         ),
     )
     try:
-        cert = builder.sign(material.intermediate_key, params.algorithm, rsa_padding=params.rsa_padding)
+        cert = await material.sign_builder(
+            builder, params.algorithm, pss=isinstance(params.rsa_padding, padding.PSS)
+        )
     except ValueError as e:
         raise InternalError(
             f"error applying the x509 template of provisioner {prov.name!r}: {e}", detail=str(e)

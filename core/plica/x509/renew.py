@@ -72,7 +72,7 @@ async def renew(
             continue
         b = b.add_extension(e.value, critical=e.critical)
     b = b.add_extension(material.akid, critical=False)  # type: ignore[arg-type]
-    new = material.sign_builder(b)
+    new = await material.sign_builder(b)
     if prov is not None:
         await store_x509(a.storage, new, prov, token_id)
     else:

@@ -25,7 +25,7 @@ async def revoke(
         token, prov = a.parse_token(ott)
         auth = a.hook(prov, "x509-revoke")(provisioner=prov, token=token, request=request, authority=a)
         sub = token.subject
-        if sub != str(serial) and parse_serial_or_none(sub) != serial:
+        if not auth.any_serial and sub != str(serial) and parse_serial_or_none(sub) != serial:
             raise Forbidden(f"token subject {sub!r} does not match the serial number to revoke")
         pid, token_id, mtls = prov.id, auth.token_id, False
     elif mtls_cert is not None:

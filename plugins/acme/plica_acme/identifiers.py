@@ -1,4 +1,5 @@
-"""Order identifiers: `dns` (RFC 8555 §9.7.7, wildcards by dns-01 only) and `ip` (RFC 8738)."""
+"""Order identifiers: `dns` (RFC 8555 §9.7.7, wildcards by dns-01 only), `ip` (RFC 8738) and
+`permanent-identifier` (draft-acme-device-attest: a device's serial or UDID, by device-attest-01 only)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 from attrs import frozen
 
 from .problems import Problem, malformed
-from .provisioner import DNS_01, HTTP_01, TLS_ALPN_01
+from .provisioner import DEVICE_ATTEST_01, DNS_01, HTTP_01, TLS_ALPN_01
 
 MAX_IDENTIFIERS = 100
+PERMANENT_IDENTIFIER = "permanent-identifier"
+MAX_PERMANENT_IDENTIFIER = 256
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -29,8 +32,10 @@ class Identifier:
 
 def challenge_types(ident: Identifier, enabled: Collection[str]) -> tuple[str, ...]:
     """The challenges that can prove `ident`, in the order offered, among those enabled."""
-    if ident.type == "ip":
-        candidates: tuple[str, ...] = (HTTP_01, TLS_ALPN_01)  # RFC 8738 §7: no dns-01 for IPs
+    if ident.type == PERMANENT_IDENTIFIER:
+        candidates: tuple[str, ...] = (DEVICE_ATTEST_01,)
+    elif ident.type == "ip":
+        candidates = (HTTP_01, TLS_ALPN_01)  # RFC 8738 §7: no dns-01 for IPs
     elif ident.wildcard:
         candidates = (DNS_01,)  # RFC 8555 §7.1.3: only dns-01 can prove a wildcard
     else:
@@ -95,9 +100,12 @@ def parse_identifiers(raw: Any, enabled: Collection[str]) -> list[Identifier]:
                 except ValueError:
                     raise ValueError("is not an IP address") from None
                 ident = Identifier("ip", str(addr), str(addr), False)
-            elif typ == "permanent-identifier":
-                problems.append(_sub("unsupportedIdentifier", "device-attest-01 is not offered", item))
-                continue
+            elif typ == PERMANENT_IDENTIFIER:
+                if len(value) > MAX_PERMANENT_IDENTIFIER or not value.isprintable():
+                    raise ValueError(
+                        f"is not printable text of at most {MAX_PERMANENT_IDENTIFIER} characters"
+                    )
+                ident = Identifier(PERMANENT_IDENTIFIER, value, value, False)
             else:
                 problems.append(
                     _sub("unsupportedIdentifier", f"identifier type {typ!r} is not supported", item)
@@ -119,6 +127,9 @@ def parse_identifiers(raw: Any, enabled: Collection[str]) -> list[Identifier]:
         if key not in seen:
             seen.add(key)
             out.append(ident)
+    if any(i.type == PERMANENT_IDENTIFIER for i in out) and len(out) > 1 and not problems:
+        # As step-ca: the certificate names one device (its permanentIdentifier SAN), and nothing else.
+        raise Problem("rejectedIdentifier", "a permanent-identifier must be the only identifier of its order")
     if len(problems) == 1:
         p = problems[0]
         raise Problem(p["type"].rsplit(":", 1)[1], p["detail"], subproblems=problems)

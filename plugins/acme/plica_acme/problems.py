@@ -15,6 +15,7 @@ STATUS: dict[str, int] = {
     "accountDoesNotExist": 400,
     "alreadyReplaced": 409,
     "alreadyRevoked": 400,
+    "badAttestationStatement": 400,  # draft-acme-device-attest, as step-ca
     "badCSR": 400,
     "badNonce": 400,
     "badPublicKey": 400,

@@ -25,11 +25,13 @@ HTTP_01 = "http-01"
 DNS_01 = "dns-01"
 TLS_ALPN_01 = "tls-alpn-01"
 DEVICE_ATTEST_01 = "device-attest-01"
-# What step-ca accepts in `challenges`; the last three are accepted in ca.json but not offered here.
+# What step-ca accepts in `challenges`; the Wire ones are accepted in ca.json but not offered here.
 KNOWN_CHALLENGES = (HTTP_01, DNS_01, TLS_ALPN_01, DEVICE_ATTEST_01, "wire-oidc-01", "wire-dpop-01")
-IMPLEMENTED_CHALLENGES = (HTTP_01, DNS_01, TLS_ALPN_01)
+IMPLEMENTED_CHALLENGES = (HTTP_01, DNS_01, TLS_ALPN_01, DEVICE_ATTEST_01)
 DEFAULT_CHALLENGES = (HTTP_01, DNS_01, TLS_ALPN_01)
 KNOWN_ATTESTATION_FORMATS = ("apple", "step", "tpm", "android-key")
+# step-ca enables every format when `attestationFormats` is empty; android-key is not implemented here.
+DEFAULT_ATTESTATION_FORMATS = ("apple", "step", "tpm")
 
 
 @define
@@ -83,22 +85,23 @@ class ACMEState:
     force_cn: bool
     require_eab: bool
     meta: dict[str, Any]
+    attestation_formats: frozenset[str] = frozenset(DEFAULT_ATTESTATION_FORMATS)
+    # The provisioner's attestationRoots, or None: each format trusts its vendor's roots.
+    attestation_roots: tuple[x509.Certificate, ...] | None = None
 
 
 TYPE = ProvisionerType(
     name="ACME",
     type_id=6,
     config_class=ACMEConfig,
-    identifier_types={"ip-address": True, "hardware-id": False, "service-account": False},
-    description="RFC 8555 ACME server: http-01, dns-01, tls-alpn-01 (certbot, lego, ...)",
+    identifier_types={"ip-address": True, "hardware-id": True, "service-account": False},
+    description="RFC 8555 ACME server: http-01, dns-01, tls-alpn-01 (certbot, lego, ...), device-attest-01",
     # The "Choosing a Provisioner" columns of docs/reference/provisioners.md, one per challenge type.
     identifier_columns={
         "ACME dns-01": {"ip-address": False, "hardware-id": False, "service-account": False},
         "ACME http-01": {"ip-address": True, "hardware-id": False, "service-account": False},
         "ACME tls-alpn-01": {"ip-address": True, "hardware-id": False, "service-account": False},
-        # docs/reference/provisioners.md marks hardware IDs here; Plica does not offer device-attest-01 yet, so the derived
-        # table must not claim it.
-        "ACME device-attest-01": {"ip-address": False, "hardware-id": False, "service-account": False},
+        "ACME device-attest-01": {"ip-address": False, "hardware-id": True, "service-account": False},
     },
 )
 
@@ -151,16 +154,20 @@ def load_state(cfg: ACMEConfig) -> ACMEState:
                 f"challenges[{i}]", f"unknown challenge {c!r} (expected one of {', '.join(KNOWN_CHALLENGES)})"
             )
         enabled.add(name)
+    formats: set[str] = set()
     for i, f in enumerate(cfg.attestation_formats or ()):
         if str(f).lower() not in KNOWN_ATTESTATION_FORMATS:
             raise ConfigError(
                 f"attestationFormats[{i}]",
                 f"unknown format {f!r} (expected one of {', '.join(KNOWN_ATTESTATION_FORMATS)})",
             )
+        formats.add(str(f).lower())
+    roots: tuple[x509.Certificate, ...] | None = None
     if cfg.attestation_roots:
         try:
-            pem = base64.b64decode(cfg.attestation_roots, validate=True)
-            if not x509.load_pem_x509_certificates(pem):
+            pem = base64.b64decode("".join(cfg.attestation_roots.split()), validate=True)
+            roots = tuple(x509.load_pem_x509_certificates(pem))
+            if not roots:
                 raise ValueError("no certificates found")
         except (binascii.Error, ValueError) as e:
             raise ConfigError("attestationRoots", f"expected base64 of PEM certificates: {e}") from None
@@ -202,4 +209,6 @@ def load_state(cfg: ACMEConfig) -> ACMEState:
         force_cn=cfg.force_cn,
         require_eab=cfg.require_eab,
         meta=meta,
+        attestation_formats=frozenset(formats or DEFAULT_ATTESTATION_FORMATS),
+        attestation_roots=roots,
     )

@@ -36,7 +36,12 @@ class Runtime:
     def __init__(self, authority: AuthorityView) -> None:
         # `issue`, which finalize uses, is part of the AuthorityView.
         self.authority = authority
-        self.store = AcmeStore(authority.storage, authority.sealer(EAB_PURPOSE))
+        try:
+            sealer = authority.sealer(EAB_PURPOSE)
+        except ValueError as e:  # a device key that cannot seal: everything but adding EAB keys works
+            log.warning("ACME: EAB keys cannot be added on this CA: %s", e)
+            sealer = None
+        self.store = AcmeStore(authority.storage, sealer)
         self.nonces = NoncePool(self.store)
         self.keys = KeyCache()
         self.validator = Validator(self.store, functools.partial(acme_provisioner, authority))

@@ -85,7 +85,12 @@ _EAB_UNIQUE = [
     " WHERE reference <> ''"
 ]
 
+# device-attest-01: what a verified attestation vouches for (the attested key, the device's data), read
+# by finalize.
+_ATTESTATION = ["ALTER TABLE acme_authz ADD COLUMN attestation TEXT"]
+
 MIGRATIONS = [
     Migration(id="acme-0001", sql={"sqlite": list(_TABLES), "postgresql": list(_TABLES)}),
     Migration(id="acme-0002", sql={"sqlite": _EAB_UNIQUE, "postgresql": _EAB_UNIQUE}),
+    Migration(id="acme-0003", sql={"sqlite": _ATTESTATION, "postgresql": _ATTESTATION}),
 ]

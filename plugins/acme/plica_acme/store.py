@@ -17,7 +17,7 @@ import attrs
 import orjson
 from attrs import evolve
 
-from plica.api import Sealer, Storage
+from plica.api import NotImplementedYet, Sealer, Storage
 
 from .model import Account, Authz, ChallengeJob, EABKey, Order, OrderAuthz
 
@@ -379,6 +379,23 @@ class AcmeStore:
             (now, authz_id),
         )
 
+    async def challenge_attested(self, authz_id: str, now: int, attestation: dict[str, Any]) -> None:
+        """device-attest-01 is valid: the authorization keeps what the attestation vouches for."""
+        await self.storage.execute(
+            "UPDATE acme_authz SET status = 'valid', ch_status = 'valid', ch_error = NULL, validated = ?,"
+            " attestation = ? WHERE id = ? AND ch_status = 'processing' AND status = 'pending'",
+            (now, _json(attestation), authz_id),
+        )
+
+    async def order_attestation(self, order_id: str) -> dict[str, Any] | None:
+        """The attestation of the order's valid device-attest-01 authorization, if it has one."""
+        row = await self.storage.fetch_one(
+            "SELECT attestation FROM acme_authz WHERE order_id = ? AND status = 'valid'"
+            " AND attestation IS NOT NULL",
+            (order_id,),
+        )
+        return orjson.loads(row[0]) if row else None
+
     async def authz_identifier(self, authz_id: str) -> tuple[str, str, str, bool] | None:
         """(order id, identifier type, value, wildcard) of an authorization."""
         row = await self.storage.fetch_one(
@@ -430,7 +447,9 @@ class AcmeStore:
         """False when another key of the provisioner took the reference first (the unique index). The
         HMAC key is stored sealed (its id authenticated with it)."""
         if self.sealer is None:
-            raise RuntimeError("this AcmeStore has no sealer: EAB keys are never stored in the clear")
+            raise NotImplementedYet(
+                "EAB keys cannot be added: this CA's key cannot seal them (they are never stored in the clear)"
+            )
         sealed = self.sealer.seal(key.hmac_key.encode(), key.id)
         try:
             await self.storage.execute(

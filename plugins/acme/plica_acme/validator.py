@@ -64,7 +64,7 @@ class Validator:
                 delay = min(2.0**attempt, MAX_DELAY)
                 attempt += 1
                 if final or time.time() + delay > started + window:
-                    await self._fail(authz_id, problem)
+                    await self.fail(authz_id, problem)
                     return
                 await self.store.retry_challenge(authz_id, problem.stored(), int(time.time() + delay))
                 await asyncio.sleep(delay)
@@ -97,7 +97,8 @@ class Validator:
         log.info("ACME %s of %s (authorization %s) is valid", ch_type, job.value, authz_id)
         return None
 
-    async def _fail(self, authz_id: str, problem: Problem) -> None:
+    async def fail(self, authz_id: str, problem: Problem) -> None:
+        """The claimed authorization and its order become invalid with `problem`."""
         found = await self.store.authz_identifier(authz_id)
         if found is None:
             return

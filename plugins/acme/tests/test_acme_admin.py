@@ -315,10 +315,10 @@ async def test_capabilities_sign_refusal_and_mtls_renewal(
         assert row["capabilities"] == ["x509-sign", "x509-renew", "x509-revoke"]
         assert row["distribution"] == "plica-acme"
         idents = {i["identifier"]: i["columns"] for i in caps["identifierTypes"]}
-        # docs/reference/provisioners.md, "Choosing a Provisioner" — but device-attest-01 is not offered yet
+        # docs/reference/provisioners.md, "Choosing a Provisioner"
         seed = {
             "ip-address": (False, True, True, False),
-            "hardware-id": (False, False, False, False),
+            "hardware-id": (False, False, False, True),
             "service-account": (False, False, False, False),
         }
         cols = ("ACME dns-01", "ACME http-01", "ACME tls-alpn-01", "ACME device-attest-01")

@@ -2,10 +2,14 @@
 
 Responding to a challenge claims the authorization for that challenge with one conditional UPDATE and
 hands it to the background validator; the request returns at once with the challenge `processing`.
+device-attest-01 is the exception: its proof is in the request itself, so it is checked there and the
+answer is the challenge `valid` or `invalid`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import time
 from typing import Any
 
@@ -14,12 +18,17 @@ from attrs import evolve
 
 from plica.api import rfc3339
 
-from ..model import Authz
+from .. import attestation
+from ..challenges import key_authorization
+from ..model import Account, Authz
 from ..problems import Problem, malformed, unauthorized
+from ..provisioner import DEVICE_ATTEST_01
 from .context import Ctx, json_response
 from .jws import Signed
 
 RETRY_AFTER = 1
+
+log = logging.getLogger("plica.acme.attestation")
 
 
 async def load_authz(ctx: Ctx, authz_id: str) -> Authz:
@@ -86,8 +95,13 @@ async def challenge(ctx: Ctx) -> web.StreamResponse:
     ch_type = ctx.request.match_info["challenge"]
     if ch_type not in a.challenges:
         raise Problem("malformed", f"the authorization has no {ch_type!r} challenge", status=404)
-    s.payload()  # must be {} or empty (POST-as-GET); anything else is malformed JSON
-    if not s.post_as_get and a.ch_type is None and a.current_status() == "pending":
+    payload = s.payload()  # {} or empty (POST-as-GET), or device-attest-01's {"attObj": ...}
+    if ch_type == DEVICE_ATTEST_01 and not s.post_as_get:
+        if a.ch_type is None and a.current_status() == "pending":
+            if await ctx.store.start_challenge(a.id, ch_type, int(time.time())):
+                await _attest(ctx, s.require_account(), a, payload)
+            a = await load_authz(ctx, a.id)
+    elif not s.post_as_get and a.ch_type is None and a.current_status() == "pending":
         if await ctx.store.start_challenge(a.id, ch_type, int(time.time())):
             a = evolve(a, ch_type=ch_type, ch_status="processing")
             ctx.rt.validator.submit(ctx.prov.name, a.id, ch_type)
@@ -99,6 +113,35 @@ async def challenge(ctx: Ctx) -> web.StreamResponse:
     resp = json_response(body, 200, _poll_hint(body["status"] == "processing"))
     resp.headers.add("Link", f'<{ctx.links.authz(a.id)}>;rel="up"')
     return resp
+
+
+async def _attest(ctx: Ctx, acc: Account, a: Authz, payload: dict[str, Any]) -> None:
+    """Check a device-attest-01 response on the claimed authorization `a`: valid with what the attestation
+    vouches for, or invalid (and its order) with the problem naming the failed check."""
+    state = ctx.state
+    try:
+        result = attestation.check(
+            payload,
+            identifier=a.id_value,
+            token=a.token,
+            key_auth=key_authorization(a.token, acc.thumbprint),
+            formats=state.attestation_formats,
+            roots=state.attestation_roots,
+            now=dt.datetime.now(dt.UTC),
+        )
+    except Problem as p:
+        log.info("ACME device-attest-01 of %s (authorization %s) failed: %s", a.id_value, a.id, p.detail)
+        await ctx.rt.validator.fail(a.id, p)
+        return
+    except Exception as e:  # a statement no check foresaw must still fail the challenge, not the request
+        log.exception("ACME device-attest-01 of %s: unexpected error", a.id_value)
+        await ctx.rt.validator.fail(
+            a.id,
+            Problem("badAttestationStatement", f"the attestation cannot be verified ({type(e).__name__})"),
+        )
+        return
+    await ctx.store.challenge_attested(a.id, int(time.time()), result.json())
+    log.info("ACME device-attest-01 of %s (authorization %s, %s) is valid", a.id_value, a.id, result.format)
 
 
 def _poll_hint(busy: bool) -> dict[str, str]:

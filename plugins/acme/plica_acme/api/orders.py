@@ -33,10 +33,10 @@ from plica.api import (
 )
 
 from .. import limits
-from ..identifiers import Identifier, challenge_types, parse_identifiers
+from ..identifiers import PERMANENT_IDENTIFIER, Identifier, challenge_types, parse_identifiers
 from ..model import Authz, Order, order_status
 from ..problems import Problem, malformed, unauthorized
-from . import ari
+from . import ari, device_attest
 from .context import Ctx, json_response
 
 ORDER_LIFETIME = 24 * 3600  # as step-ca
@@ -252,21 +252,22 @@ async def finalize(ctx: Ctx) -> web.StreamResponse:
     if status != "ready":
         raise Problem("orderNotReady", f"the order is {status}, not ready: it cannot be finalized now")
     csr, der = _parse_csr(s.payload())
-    got_dns, got_ip = _csr_names(csr)
     idents = [Identifier(i["type"], i["value"], "", False) for i in order.identifiers]
-    want_dns = {i.value for i in idents if i.type == "dns"}
-    want_ip = {i.value for i in idents if i.type == "ip"}
-    if got_dns != want_dns or got_ip != want_ip:
-        raise Problem(
-            "badCSR",
-            f"the CSR's names (DNS {sorted(got_dns)}, IP {sorted(got_ip)}) do not match the order's "
-            f"identifiers (DNS {sorted(want_dns)}, IP {sorted(want_ip)})",
-        )
+    device = next((i.value for i in idents if i.type == PERMANENT_IDENTIFIER), None)
+    auth: X509Authorization | None = None
+    if device is not None:  # device-attest-01: the CSR must fit the attestation
+        attested = await device_attest.check_csr(ctx.store, order_id, device, csr)
+        auth = device_attest.authorization(csr, device, attested)
+    else:
+        _check_names(csr, idents)
     store = ctx.store
     if not await store.start_finalize(order_id):
         raise Problem("orderNotReady", "the order is already being finalized")
     try:
-        chain = await _issue(ctx, order, csr, der, idents)
+        if auth is not None:
+            chain = await ctx.rt.authority.issue(ctx.prov, auth, _sign_request(order, csr, der))
+        else:
+            chain = await _issue(ctx, order, csr, der, idents)
     except BaseException:
         await store.abandon_finalize(order_id)
         raise
@@ -278,6 +279,18 @@ async def finalize(ctx: Ctx) -> web.StreamResponse:
     )
     done = evolve(order, status="valid", cert_id=cert_id)
     return json_response(order_json(ctx, done, "valid", ids), 200, {"Location": ctx.links.order(order_id)})
+
+
+def _check_names(csr: x509.CertificateSigningRequest, idents: list[Identifier]) -> None:
+    got_dns, got_ip = _csr_names(csr)
+    want_dns = {i.value for i in idents if i.type == "dns"}
+    want_ip = {i.value for i in idents if i.type == "ip"}
+    if got_dns != want_dns or got_ip != want_ip:
+        raise Problem(
+            "badCSR",
+            f"the CSR's names (DNS {sorted(got_dns)}, IP {sorted(got_ip)}) do not match the order's "
+            f"identifiers (DNS {sorted(want_dns)}, IP {sorted(want_ip)})",
+        )
 
 
 async def _issue(
@@ -297,7 +310,11 @@ async def _issue(
         check_csr=None,  # the CSR's names were matched to the order's identifiers above
         token_id=None,
     )
-    request = SignRequest(
+    return await ctx.rt.authority.issue(ctx.prov, auth, _sign_request(order, csr, der))
+
+
+def _sign_request(order: Order, csr: x509.CertificateSigningRequest, der: bytes) -> SignRequest:
+    return SignRequest(
         csr=csr,
         csr_der=der,
         not_before=dt.datetime.fromisoformat(order.not_before) if order.not_before else None,
@@ -305,7 +322,6 @@ async def _issue(
         template_data=None,
         raw_not_after=order.not_after,
     )
-    return await ctx.rt.authority.issue(ctx.prov, auth, request)
 
 
 async def certificate(ctx: Ctx) -> web.StreamResponse:

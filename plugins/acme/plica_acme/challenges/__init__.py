@@ -8,7 +8,7 @@ import hashlib
 from plica.api import b64url_encode
 
 from ..problems import Problem
-from ..provisioner import DNS_01, HTTP_01, TLS_ALPN_01, ACMEState
+from ..provisioner import DEVICE_ATTEST_01, DNS_01, HTTP_01, TLS_ALPN_01, ACMEState
 from . import dns01, http01, tlsalpn01
 
 
@@ -33,5 +33,9 @@ async def validate(
         await dns01.validate(value, dns01_value(key_auth), state)
     elif ch_type == TLS_ALPN_01:
         await tlsalpn01.validate(id_type, value, key_authorization_digest(key_auth), state)
+    elif ch_type == DEVICE_ATTEST_01:
+        # Checked in the request itself (api/authz.py); a job found here lost its worker mid-check, and its
+        # attestation went with the request.
+        raise Problem("badAttestationStatement", "the attestation check was interrupted: order again")
     else:
         raise Problem("malformed", f"challenge type {ch_type!r} is not supported")
