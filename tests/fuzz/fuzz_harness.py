@@ -11,6 +11,7 @@ looked fine.
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
 import json
 import logging
@@ -198,6 +199,19 @@ def fuzz_ca(tmp: Path, *, db: dict[str, Any] | None = None) -> Iterator[FuzzCA]:
             "validation": {"httpPort": 9, "tlsPort": 9, "resolver": "127.0.0.1:9", "timeout": "1s"},
         }
     )
+    # Provisioners of the other installed protocol plugins, so their routes answer for a real one too.
+    types = set(_plugins().types)
+    if "scep" in types:
+        crt, key = _rsa_decrypter()
+        cfg["authority"]["provisioners"].append(
+            {
+                "type": "SCEP",
+                "name": "scep",
+                "challenge": "fuzz-secret",
+                "decrypterCertificate": base64.b64encode(crt).decode(),
+                "decrypterKeyPEM": base64.b64encode(key).decode(),
+            }
+        )
     if db is not None:
         cfg["db"] = db
     files.write_config(cfg)
@@ -261,6 +275,34 @@ def fuzz_ca(tmp: Path, *, db: dict[str, Any] | None = None) -> Iterator[FuzzCA]:
         state["loop"].call_soon_threadsafe(state["stop"].set)
         t.join(30)
         logging.getLogger().removeHandler(trap)
+
+
+def _rsa_decrypter() -> tuple[bytes, bytes]:
+    """A SCEP provisioner's own RSA decrypter (PEM certificate and key), for a CA whose keys are EC."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(65537, 2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz SCEP decrypter")])
+    now = dt.datetime.now(dt.UTC)
+    crt = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return crt.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 _PLUGINS: list[Any] = []

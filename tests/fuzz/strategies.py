@@ -239,7 +239,7 @@ def acme_payloads() -> st.SearchStrategy[bytes]:
 
 
 def path_values(name: str) -> st.SearchStrategy[str]:
-    known = {"provisioner": ["acme", "admin", "ACME", ""], "sha": ["0" * 64], "kid": ["x"]}
+    known = {"provisioner": ["acme", "admin", "scep", "ACME", ""], "sha": ["0" * 64], "kid": ["x"]}
     return st.one_of(st.sampled_from(known.get(name, ["x"])), hostile_text(), st.just("AAAA." + "A" * 3000))
 
 

@@ -2,7 +2,7 @@
 running application): malformed and boundary requests must get an answer below 500, within 5 s, with no
 traceback or path in it, and nothing may reach the server's catch-all.
 
-The bounded run (FUZZ_EXAMPLES per route, 12 by default: ~1,300 requests) is part of the normal test run;
+The bounded run (PLICA_FUZZ_EXAMPLES per route, 10 by default: ~1,300 requests) is part of the normal test run;
 `tox -e fuzz` sets PLICA_FUZZ_EXAMPLES (and PLICA_FUZZ_DB=postgresql for the PostgreSQL run).
 """
 
@@ -28,7 +28,7 @@ from plica.http.wire import BODIES
 from .fuzz_harness import FuzzCA, RouteInfo, fill_path, fuzz_ca, token_for
 from .strategies import acme_payloads, claim_sets, hostile_text, json_values, path_values, step_bodies
 
-EXAMPLES = int(os.environ.get("PLICA_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("PLICA_FUZZ_EXAMPLES", "10"))
 DB = os.environ.get("PLICA_FUZZ_DB", "sqlite")
 DUMP = os.environ.get("PLICA_FUZZ_DUMP", "")
 PROGRESS = os.environ.get("PLICA_FUZZ_PROGRESS", "")
@@ -62,7 +62,12 @@ def requests(
 ) -> tuple[str, str, bytes | None, dict[str, Any], bool]:
     """(method, path with query, body, headers, is_acme_post)."""
     path = fill_path(route, {p: draw(path_values(p)) for p in route.params})
-    query = draw(st.dictionaries(st.sampled_from(["limit", "cursor", "x"]), hostile_text(), max_size=2))
+    # step's paging, and SCEP's GET (operation=GetCACert|PKIOperation&message=<base64>)
+    query = draw(
+        st.dictionaries(
+            st.sampled_from(["limit", "cursor", "operation", "message", "x"]), hostile_text(), max_size=2
+        )
+    )
     if query:
         path += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
     headers: dict[str, Any] = {}
