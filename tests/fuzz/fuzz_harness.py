@@ -212,6 +212,11 @@ def fuzz_ca(tmp: Path, *, db: dict[str, Any] | None = None) -> Iterator[FuzzCA]:
                 "decrypterKeyPEM": base64.b64encode(key).decode(),
             }
         )
+    if "x5c" in types:
+        root_b64 = base64.b64encode(files.root.read_bytes()).decode()
+        cfg["authority"]["provisioners"].append({"type": "X5C", "name": "x5c", "roots": root_b64})
+    if "sshpop" in types and not any(p["type"] == "SSHPOP" for p in cfg["authority"]["provisioners"]):
+        cfg["authority"]["provisioners"].append({"type": "SSHPOP", "name": "sshpop"})
     if db is not None:
         cfg["db"] = db
     files.write_config(cfg)

@@ -125,6 +125,11 @@ def csr_ders(draw: st.DrawFn) -> bytes:
     return bytes(der)
 
 
+def csr_b64_values() -> st.SearchStrategy[list[str]]:
+    """A list of standard-base64 DER blobs (what an x5c header holds), one corrupted CSR or certificate-ish."""
+    return st.lists(csr_ders().map(lambda d: base64.b64encode(d).decode()), min_size=1, max_size=2)
+
+
 def _ssh_key() -> str:
     k = ed25519.Ed25519PrivateKey.generate().public_key()
     return k.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
@@ -243,4 +248,12 @@ def path_values(name: str) -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(known.get(name, ["x"])), hostile_text(), st.just("AAAA." + "A" * 3000))
 
 
-__all__ = ["acme_payloads", "claim_sets", "json_values", "path_values", "step_bodies", "value_of"]
+__all__ = [
+    "acme_payloads",
+    "claim_sets",
+    "csr_b64_values",
+    "json_values",
+    "path_values",
+    "step_bodies",
+    "value_of",
+]

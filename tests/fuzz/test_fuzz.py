@@ -26,7 +26,15 @@ from hypothesis import strategies as st
 from plica.http.wire import BODIES
 
 from .fuzz_harness import FuzzCA, RouteInfo, fill_path, fuzz_ca, token_for
-from .strategies import acme_payloads, claim_sets, hostile_text, json_values, path_values, step_bodies
+from .strategies import (
+    acme_payloads,
+    claim_sets,
+    csr_b64_values,
+    hostile_text,
+    json_values,
+    path_values,
+    step_bodies,
+)
 
 EXAMPLES = int(os.environ.get("PLICA_FUZZ_EXAMPLES", "10"))
 DB = os.environ.get("PLICA_FUZZ_DB", "sqlite")
@@ -49,7 +57,24 @@ def tokens(ca: FuzzCA, route: RouteInfo) -> st.SearchStrategy[str]:
     aud = ca.url("/1.0" + route.kernel_path)
     signed = st.builds(lambda c: token_for(ca.jwk, c), claim_sets(ca.jwk, aud))
     crit = st.builds(lambda c: token_for(ca.jwk, c, {"crit": ["exp"]}), claim_sets(ca.jwk, aud))
-    return st.one_of(signed, signed, crit, hostile_text(), st.just("é.é.é"), st.just("a.b.c"))
+    # Tokens for the other token-based types (X5C, SSHPOP, ...): their issuer, and the header each reads
+    # (a certificate chain, an SSH certificate) holding hostile values; the JWK key signs (its signature
+    # is checked after the header is parsed, which is what this reaches).
+    other = st.builds(
+        lambda c, iss, hname, hval: token_for(ca.jwk, _with_iss(c, iss), {hname: hval}),
+        claim_sets(ca.jwk, aud),
+        st.sampled_from(["x5c", "sshpop", "acme", "scep", "nobody"]),
+        st.sampled_from(["x5c", "x5cInsecure", "sshpop", "nebula", "kid", "jwk"]),
+        st.one_of(json_values(), st.lists(hostile_text(), max_size=3), csr_b64_values()),
+    )
+    return st.one_of(signed, signed, crit, other, hostile_text(), st.just("é.é.é"), st.just("a.b.c"))
+
+
+def _with_iss(claims: bytes, iss: str) -> bytes:
+    c = json.loads(claims)
+    if isinstance(c, dict):
+        c["iss"] = iss
+    return json.dumps(c).encode()
 
 
 def header_value(s: str) -> bytes:
