@@ -52,7 +52,13 @@ async def test_migrations_apply_once_kernel_first(tmp_path: Path) -> None:
     s = SQLiteStorage(str(tmp_path / "m.db"))
     await s.open()
     mine = Migration(id="example-0001", sql={"sqlite": ["CREATE TABLE example (k TEXT PRIMARY KEY, v TEXT)"]})
-    assert await s.migrate([mine]) == ["kernel-0001", "kernel-0002", "kernel-0003", "example-0001"]
+    assert await s.migrate([mine]) == [
+        "kernel-0001",
+        "kernel-0002",
+        "kernel-0003",
+        "kernel-crl-0001",
+        "example-0001",
+    ]
     assert await s.migrate([mine]) == []
     await s.execute("INSERT INTO example (k, v) VALUES (?, ?)", ("a", "1"))
     assert await s.fetch_all("SELECT k, v FROM example") == [("a", "1")]

@@ -182,7 +182,13 @@ async def test_migrations_apply_once_kernel_first(pg_url: str, raw: Any) -> None
         sql={"sqlite": ["CREATE TABLE example (k TEXT PRIMARY KEY, v BLOB)"],
              "postgresql": ["CREATE TABLE example (k TEXT PRIMARY KEY, v BYTEA)"]},
     )  # fmt: skip
-    assert await s.migrate([mine]) == ["kernel-0001", "kernel-0002", "kernel-0003", "example-0001"]
+    assert await s.migrate([mine]) == [
+        "kernel-0001",
+        "kernel-0002",
+        "kernel-0003",
+        "kernel-crl-0001",
+        "example-0001",
+    ]
     assert await s.migrate([mine]) == []
     await s.execute("INSERT INTO example (k, v) VALUES (?, ?)", ("a", b"\x00\x01"))
     assert await s.fetch_all("SELECT k, v FROM example") == [("a", b"\x00\x01")]
@@ -193,7 +199,7 @@ async def test_migrations_apply_once_kernel_first(pg_url: str, raw: Any) -> None
         await s.migrate([mine, second, broken])
     for table in ("half", "second"):
         assert await raw.fetchval("SELECT to_regclass($1)", table) is None
-    assert await count(raw, "schema_migrations") == 4
+    assert await count(raw, "schema_migrations") == 5
     # A plugin that ships no PostgreSQL statements is refused by name, not silently marked as applied.
     sqlite_only = Migration(id="lite-0001", sql={"sqlite": ["CREATE TABLE lite (x INT)"]})
     with pytest.raises(StorageError, match="lite-0001"):
@@ -217,9 +223,9 @@ async def test_concurrent_migrations_apply_once(pg_url: str, raw: Any) -> None:
         [],
         [],
         [],
-        ["kernel-0001", "kernel-0002", "kernel-0003", "example-0001"],
+        ["kernel-0001", "kernel-0002", "kernel-0003", "kernel-crl-0001", "example-0001"],
     ]
-    assert await count(raw, "schema_migrations") == 4
+    assert await count(raw, "schema_migrations") == 5
 
 
 async def test_kernel_schema_types(db: PostgresStorage, raw: Any) -> None:
@@ -464,7 +470,7 @@ async def test_a_missing_database_is_created_once(database: str) -> None:
     engines = [PostgresStorage(with_db(database, name)) for _ in range(2)]
     try:
         await asyncio.gather(*(e.open() for e in engines))
-        assert sorted(map(len, await asyncio.gather(*(e.migrate([]) for e in engines)))) == [0, 3]
+        assert sorted(map(len, await asyncio.gather(*(e.migrate([]) for e in engines)))) == [0, 4]
         assert await engines[0].fetch_one("SELECT current_database()") == (name,)
     finally:
         for e in engines:

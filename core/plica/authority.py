@@ -34,6 +34,7 @@ from plica.tokens import Token
 from plica.types import (
     CAPABILITIES,
     Audiences,
+    CertificateStatus,
     Provisioner,
     RevokeRequest,
     SignRequest,
@@ -44,6 +45,7 @@ from plica.types import (
 )
 from plica.x509 import issue as x509_issue
 from plica.x509 import renew as x509_renew
+from plica.x509.crl import CRLService, CRLSettings, x509_status
 from plica.x509.revoke import revoke as x509_revoke
 
 UTC = dt.UTC
@@ -56,12 +58,20 @@ class Authority:
     plugins: Plugins
     start_time: float
     snapshot: Snapshot = field(init=False)
+    crl: CRLService = field(init=False)
     version: str = "0.1.0"
     # With enableAdmin (plica.admin.sync): ca.json as read (its provisioners ignored), and the
     # database's provisioner change counter the installed snapshot was built at.
     file_config: CAConfig | None = None
     config_version: int = -1
     _sealers: dict[str, Sealer] = field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self.crl = CRLService(self.material, self.storage)
+        # generateOnRevoke, whoever records the revocation (/revoke, ACME's revokeCert, ...). (Tools that
+        # only load a configuration make an authority without storage.)
+        if self.storage is not None:
+            self.storage.after_x509_revoke = self.crl.after_revoke
 
     # ------------------------------------------------------------------ AuthorityView for plugins
     @property
@@ -110,6 +120,15 @@ class Authority:
         """Steps 3-4 of the pipeline for an X.509 leaf; also used by protocol plugins (ACME, SCEP)."""
         return await x509_issue.issue(self, prov, auth, request)
 
+    async def certificate_status(self, serial: int) -> CertificateStatus:
+        return await x509_status(self.storage, serial)
+
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
+        now = self.now()
+        return await self.material.sign_ocsp_responder(
+            public_key, not_before=now - dt.timedelta(minutes=1), not_after=now + lifetime
+        )
+
     # ------------------------------------------------------------------ loading
     def load_snapshot(self, cfg: CAConfig) -> Snapshot:
         """Build (but do not install) a snapshot; raises ConfigError/PluginError and leaves the current one."""
@@ -117,6 +136,7 @@ class Authority:
 
     def install(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        self.crl.configure(CRLSettings.from_config(snap.config))
 
     @property
     def loaded(self) -> bool:
@@ -207,6 +227,12 @@ class _LoadingView:
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         return self._a.ssh_public_keys(kind)
+
+    async def certificate_status(self, serial: int) -> CertificateStatus:
+        return await self._a.certificate_status(serial)
+
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: dt.timedelta) -> x509.Certificate:
+        return await self._a.issue_ocsp_responder(public_key, lifetime=lifetime)
 
     # While a snapshot loads, the provisioners serving are the previous snapshot's (none at first start).
     def provisioners_of_type(self, type_name: str) -> list[Provisioner]:

@@ -82,6 +82,24 @@ class AuthorityConfig:
     backdate: str = j("backdate", default="1m")
     enable_admin: bool = j("enableAdmin", default=False)
     disable_get_ssh_hosts: bool = j("disableGetSSHHosts", default=False)
+    # Where relying parties find revocation information, written into every leaf (AIA, CDP) when set; the
+    # names and shapes are step's certificate template fields of the same meaning (docs/revocation.md).
+    ocsp_server: list[str] | None = j("ocspServer", default=None)
+    issuing_certificate_url: list[str] | None = j("issuingCertificateURL", default=None)
+    crl_distribution_points: list[str] | None = j("crlDistributionPoints", default=None)
+    extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
+
+
+@define
+class CRLConfig:
+    """step-ca's `crl` block: a CRL of the intermediate's revocations, stored in the database and served
+    on `/crl` (docs/revocation.md)."""
+
+    enabled: bool = j("enabled", default=False)
+    generate_on_revoke: bool = j("generateOnRevoke", default=False)
+    cache_duration: str | None = j("cacheDuration", default=None)
+    renew_period: str | None = j("renewPeriod", default=None)
+    idp_url: str = j("idpURL", default="")
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
 
 
@@ -137,6 +155,7 @@ class CAConfig:
     # `uri` belongs to the manager's plugin, so it stays a dict here. None: softkms (encrypted files).
     kms: dict[str, Any] | None = j("kms", default=None)
     tls: TLSOptions = j("tls", factory=TLSOptions)
+    crl: CRLConfig | None = j("crl", default=None)
     password: str = j("password", default="")
     common_name: str = j("commonName", default="Plica Online CA")
     extra: dict[str, Any] = field(factory=dict, metadata={"extra": True})
@@ -352,6 +371,43 @@ def to_json(cfg: CAConfig) -> bytes:
     return orjson.dumps(converter.unstructure(cfg), option=orjson.OPT_INDENT_2) + b"\n"
 
 
+_FIELD_OF = {
+    "ocspServer": "ocsp_server",
+    "issuingCertificateURL": "issuing_certificate_url",
+    "crlDistributionPoints": "crl_distribution_points",
+}
+DEFAULT_CRL_CACHE_DURATION = timedelta(hours=24)
+
+
+def crl_durations(crl: CRLConfig) -> tuple[timedelta, timedelta]:
+    """(cacheDuration, the period after which a CRL is renewed), as step-ca reads them: a missing or zero
+    cacheDuration is 24h; without renewPeriod a CRL is renewed at two thirds of it."""
+    cache = parse_duration(crl.cache_duration) if crl.cache_duration else timedelta(0)
+    if cache <= timedelta(0):
+        cache = DEFAULT_CRL_CACHE_DURATION
+    renew = parse_duration(crl.renew_period) if crl.renew_period else timedelta(0)
+    if renew <= timedelta(0):
+        renew = cache * 2 / 3
+    return cache, renew
+
+
+def validate_crl(crl: CRLConfig) -> None:
+    for key, text in (("cacheDuration", crl.cache_duration), ("renewPeriod", crl.renew_period)):
+        if text:
+            try:
+                value = parse_duration(text)
+            except ValueError as e:
+                raise ConfigError(f"ca.json.crl.{key}", str(e)) from None
+            if value < timedelta(0):
+                raise ConfigError(f"ca.json.crl.{key}", "must be greater than or equal to 0")
+    if crl.renew_period and crl.cache_duration:
+        cache, renew = parse_duration(crl.cache_duration), parse_duration(crl.renew_period)
+        if cache > timedelta(0) and renew > cache:
+            raise ConfigError("ca.json.crl.renewPeriod", "must not be longer than crl.cacheDuration")
+    if crl.idp_url and not crl.idp_url.startswith(("http://", "https://", "ldap://")):
+        raise ConfigError("ca.json.crl.idpURL", f"{crl.idp_url!r} is not an http(s) or ldap URL")
+
+
 def validate(cfg: CAConfig) -> None:
     if not cfg.address:
         raise ConfigError("ca.json.address", "required (host:port the CA listens on, e.g. ':9000')")
@@ -366,6 +422,12 @@ def validate(cfg: CAConfig) -> None:
         raise ConfigError("ca.json.authority.backdate", str(e)) from None
     if bd < timedelta(0):
         raise ConfigError("ca.json.authority.backdate", "must be a positive duration")
+    if cfg.crl is not None:
+        validate_crl(cfg.crl)
+    for key in ("ocspServer", "issuingCertificateURL", "crlDistributionPoints"):
+        for i, url in enumerate(getattr(cfg.authority, _FIELD_OF[key]) or []):
+            if not url.startswith(("http://", "https://", "ldap://")):
+                raise ConfigError(f"ca.json.authority.{key}[{i}]", f"{url!r} is not an http(s) or ldap URL")
     for i, prov in enumerate(cfg.authority.provisioners):
         where = f"ca.json.authority.provisioners[{i}]"
         if not isinstance(prov, dict):

@@ -23,7 +23,7 @@ from plica.jose import PrivateKey
 from plica.kms import OpenedKeys, Signer
 from plica.kms import signature_hash as kms_signature_hash
 from plica.x509.fastleaf import LeafEncoder
-from plica.x509.kmssign import sign_certificate, sign_certificate_now
+from plica.x509.kmssign import sign_certificate, sign_certificate_now, sign_crl
 
 # A CA key: a private key in memory (tests, `plica init` without --kms) or a key manager's key.
 CAKeyLike = PrivateKey | Signer
@@ -279,3 +279,32 @@ class CAMaterial:
     def sign_builder_now(self, builder: x509.CertificateBuilder) -> x509.Certificate:
         """The same in the calling thread (the CA's own TLS certificate, made before serving)."""
         return sign_certificate_now(builder, self.intermediate_signer)
+
+    async def sign_ocsp_responder(
+        self, public_key: Any, *, not_before: dt.datetime, not_after: dt.datetime
+    ) -> x509.Certificate:
+        """A delegated OCSP responder certificate (RFC 6960 §4.2.2.2) for `public_key`: issued by the
+        intermediate, id-kp-OCSPSigning, and id-pkix-ocsp-nocheck (relying parties do not ask about it)."""
+        cn = self.intermediate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        name = f"{cn[0].value if cn else 'Plica'} OCSP Responder"
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(name))]))
+            .issuer_name(self.intermediate.subject)
+            .public_key(public_key)
+            .serial_number(random_serial())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(_KU_SIG, critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self.akid, critical=False)  # type: ignore[arg-type]
+        )
+        return await self.sign_builder(b)
+
+    async def sign_crl(
+        self, builder: x509.CertificateRevocationListBuilder
+    ) -> x509.CertificateRevocationList:
+        """The CRL (plica.x509.crl) signed by the intermediate's key manager, with the hash its leaves use."""
+        return await sign_crl(builder, self.intermediate_signer)

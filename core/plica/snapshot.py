@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from attrs import define
+from attrs import define, field, frozen
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from plica import config as config_mod
 from plica.config import CAConfig
@@ -40,6 +42,50 @@ def build_audiences(dns_names: list[str]) -> Audiences:
     )
 
 
+@frozen
+class LeafURLs:
+    """ca.json's `authority.ocspServer`, `issuingCertificateURL` and `crlDistributionPoints`: what every leaf
+    says of where its revocation status and issuer are, with the extensions the default leaf carries."""
+
+    ocsp_server: tuple[str, ...] = ()
+    issuing_certificate_url: tuple[str, ...] = ()
+    crl_distribution_points: tuple[str, ...] = ()
+    extensions: tuple[x509.UnrecognizedExtension, ...] = ()
+
+    @classmethod
+    def from_config(cls, cfg: CAConfig) -> LeafURLs:
+        a = cfg.authority
+        ocsp, issuers, crl = (
+            tuple(v or ()) for v in (a.ocsp_server, a.issuing_certificate_url, a.crl_distribution_points)
+        )
+        exts: list[x509.UnrecognizedExtension] = []
+        # Encoded once here; the default leaf's encoder copies the bytes (plica.x509.fastleaf).
+        if ocsp or issuers:
+            aia = x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
+                    )
+                    for u in ocsp
+                ]
+                + [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
+                    )
+                    for u in issuers
+                ]
+            )
+            exts.append(
+                x509.UnrecognizedExtension(ExtensionOID.AUTHORITY_INFORMATION_ACCESS, aia.public_bytes())
+            )
+        if crl:
+            cdp = x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None) for u in crl]
+            )
+            exts.append(x509.UnrecognizedExtension(ExtensionOID.CRL_DISTRIBUTION_POINTS, cdp.public_bytes()))
+        return cls(ocsp, issuers, crl, tuple(exts))
+
+
 @define
 class Snapshot:
     """Everything derived from one ca.json; swapped whole on reload."""
@@ -50,6 +96,7 @@ class Snapshot:
     backdate: dt.timedelta
     subject_defaults: dict[str, str]
     policy: NamePolicy | None = None
+    leaf_urls: LeafURLs = field(factory=LeafURLs)
 
 
 def load_snapshot(cfg: CAConfig, plugins: Plugins, view: Callable[[Audiences], AuthorityView]) -> Snapshot:
@@ -73,4 +120,5 @@ def load_snapshot(cfg: CAConfig, plugins: Plugins, view: Callable[[Audiences], A
         backdate=parse_duration(cfg.authority.backdate),
         subject_defaults=defaults,
         policy=policy,
+        leaf_urls=LeafURLs.from_config(cfg),
     )

@@ -7,7 +7,7 @@ re-export the kernel without the kernel importing the face.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from attrs import define, field, frozen
@@ -100,6 +100,16 @@ class Audiences:
     ssh_revoke: frozenset[str]
 
 
+@frozen
+class CertificateStatus:
+    """What the CA's database says of an X.509 serial (OCSP's answer): "good" (issued here, not revoked),
+    "revoked" (with when, and the RFC 5280 reasonCode), or "unknown" (never issued here)."""
+
+    status: Literal["good", "revoked", "unknown"]
+    revoked_at: datetime | None = None
+    reason_code: int | None = None
+
+
 class AuthorityView(Protocol):
     """What a plugin may use of the authority."""
 
@@ -130,6 +140,16 @@ class AuthorityView(Protocol):
     ) -> list[x509.Certificate]:
         """Steps 3-4 of the pipeline (claims, policy, template, sign, store) for an X.509 leaf that a
         protocol plugin (ACME, SCEP) has authorized itself; returns the leaf and its intermediates."""
+        ...
+
+    async def certificate_status(self, serial: int) -> CertificateStatus:
+        """The status of the X.509 certificate with this serial, from the database (two indexed lookups)."""
+        ...
+
+    async def issue_ocsp_responder(self, public_key: Any, *, lifetime: timedelta) -> x509.Certificate:
+        """A delegated OCSP responder certificate for `public_key`, valid for `lifetime` (backdated a
+        minute), issued by the intermediate with id-kp-OCSPSigning and ocsp-nocheck. Not stored: the
+        holder renews it before it expires."""
         ...
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -166,6 +167,16 @@ class Handlers:
             body="".join(self.a.material.chain_pem).encode(), content_type="application/x-pem-file"
         )
 
+    async def crl(self, request: web.Request) -> web.Response:
+        """step-ca's GET /crl: the current CRL in DER, or in PEM with `?pem`; `Expires` is its nextUpdate."""
+        c = await self.a.crl.current()
+        headers = {"Expires": formatdate(c.next_update, usegmt=True)}
+        if "pem" in request.query:
+            headers["Content-Disposition"] = 'attachment; filename="crl.pem"'
+            return web.Response(body=c.pem, content_type="application/x-pem-file", headers=headers)
+        headers["Content-Disposition"] = 'attachment; filename="crl.crl"'
+        return web.Response(body=c.der, content_type="application/pkix-crl", headers=headers)
+
     async def provisioners(self, request: web.Request) -> web.Response:
         limit_raw = request.query.get("limit", "")
         limit = 20
@@ -314,6 +325,10 @@ def build_app(authority: Authority, extra_routes: list[Route] | None = None) -> 
             app.router.add_get(prefix + path, fn)
         for path, fn in posts.items():
             app.router.add_post(prefix + path, fn)
+    for prefix in ("", "/1.0"):
+        # Public and signed: served on insecureAddress too, as step-ca does (relying parties fetch CRLs
+        # over plain HTTP).
+        plain_http.add(app.router.add_get(prefix + "/crl", h.crl))
     for r in extra_routes or []:
         route = app.router.add_route(r.method, r.path, r.handler, name=r.name or None)
         if r.insecure:

@@ -3,9 +3,9 @@
 Everything that lives as long as the application is an aiohttp cleanup context, entered in order when the
 runner is set up and left in reverse when it is cleaned up:
 
-1. the kernel's: the server certificate's renewal, the watch for provisioner changes in the database
-   (with `enableAdmin`, `plica.admin.sync`), and the storage (opened by `open_authority`), closed when
-   everything else has stopped;
+1. the kernel's: the server certificate's and the CRL's renewal, the watch for provisioner changes in the
+   database (with `enableAdmin`, `plica.admin.sync`), and the storage (opened by `open_authority`), closed
+   when everything else has stopped;
 2. whatever plugins append in `http_setup` (their per-application state);
 3. one per plugin that implements `on_startup`/`on_shutdown`.
 
@@ -80,12 +80,15 @@ def _kernel_context(authority: Authority, tls: ServerTLS) -> CleanupContext:
     async def kernel(app: web.Application) -> AsyncIterator[None]:
         renewer = asyncio.create_task(tls.renew_forever())
         watcher = asyncio.create_task(sync.watch(authority)) if authority.file_config is not None else None
+        crl = asyncio.create_task(authority.crl.renew_forever())
         try:
             yield
         finally:
             renewer.cancel()
             if watcher is not None:
                 watcher.cancel()
+            crl.cancel()
+            await asyncio.gather(crl, return_exceptions=True)
             await authority.storage.close()
 
     return kernel

@@ -8,8 +8,9 @@ sharing the database and a failed request leaves nothing behind.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal, Protocol
 
 from attrs import frozen
 
@@ -242,13 +243,41 @@ KERNEL_MIGRATIONS = [
             ],
         },
     ),
+    # The current CRL (plica.x509.crl): one row, so that every instance serves the same one.
+    Migration(
+        id="kernel-crl-0001",
+        sql={
+            engine: [
+                f"""CREATE TABLE IF NOT EXISTS crl (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    number BIGINT NOT NULL,
+                    this_update BIGINT NOT NULL,
+                    next_update BIGINT NOT NULL,
+                    params TEXT NOT NULL,
+                    der {blob} NOT NULL)"""
+            ]
+            for engine, blob in (("sqlite", "BLOB"), ("postgresql", "BYTEA"))
+        },
+    ),
 ]
+
+
+class Section(Protocol):
+    """The statements of an exclusive section (`Storage.exclusive`): they run in its one transaction."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
 
 class Storage(abc.ABC):
     """Async storage. One instance per worker process; engines are safe for concurrent awaits."""
 
     engine: str  # "sqlite" or "postgresql"
+    # Called with the serial once an X.509 revocation is committed (the authority's CRL, generateOnRevoke).
+    after_x509_revoke: Callable[[str], Awaitable[None]] | None = None
 
     @abc.abstractmethod
     async def open(self) -> None: ...
@@ -284,6 +313,8 @@ class Storage(abc.ABC):
         await self._revoke(
             Revocation("x509", serial, provisioner_id, reason_code, reason, now, mtls), token_id
         )
+        if self.after_x509_revoke is not None:
+            await self.after_x509_revoke(serial)
 
     @abc.abstractmethod
     async def is_x509_revoked(self, serial: str) -> bool: ...
@@ -363,6 +394,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def execute_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Run several statements in one transaction (all or nothing)."""
+
+    @abc.abstractmethod
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[Section]:
+        """One transaction that only one holder at a time, across every process and instance sharing the
+        database, may be in for `name` (a CRL's generation): later callers wait. It commits when the block
+        ends and rolls back when it raises. Reads in it see everything committed before it began."""
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         """True if `exc` (raised by execute*) is a unique-constraint violation, for plugins' own tables."""

@@ -12,13 +12,14 @@ session state behind — no LISTEN, no SET, only transaction-scoped advisory loc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import logging
 import os
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +31,7 @@ from plica.storage.base import (
     IssuedCert,
     IssuedSSHCert,
     Revocation,
+    Section,
     Storage,
     StorageError,
     TokenReused,
@@ -181,6 +183,26 @@ def _revoke_sql(insert: str, has_token: bool) -> str:
     in the same statement when there is one."""
     sql = translate(insert)
     return _statement(sql, _token("$2", "$5", "$6")) if has_token else sql
+
+
+class _Section:
+    """Statements inside `PostgresStorage.exclusive`, on the connection that holds the advisory lock."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return _rowcount(await self.conn.execute(translate(sql), *params))
+        except asyncpg.UniqueViolationError as e:
+            raise _classify(e) from None
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row = await self.conn.fetchrow(translate(sql), *params)
+        return tuple(row) if row is not None else None
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self.conn.fetch(translate(sql), *params)]
 
 
 class PostgresStorage(Storage):
@@ -397,3 +419,16 @@ class PostgresStorage(Storage):
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, (TokenReused, AlreadyRevoked, UniqueViolation, asyncpg.UniqueViolationError))
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[Section]:
+        # A transaction-scoped advisory lock: released by the commit or rollback, or by the server when the
+        # connection dies, so no instance can leave it held.
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", exclusive_lock_id(name))
+            yield _Section(conn)
+
+
+def exclusive_lock_id(name: str) -> int:
+    """The advisory lock key (a bigint) of an exclusive section."""
+    return zlib.crc32(b"plica.exclusive." + name.encode())

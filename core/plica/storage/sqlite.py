@@ -17,7 +17,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -30,6 +30,7 @@ from plica.storage.base import (
     IssuedCert,
     IssuedSSHCert,
     Revocation,
+    Section,
     Storage,
     StorageError,
     TokenReused,
@@ -55,6 +56,30 @@ def _classify(e: sqlite3.IntegrityError) -> StorageError:
     if "UNIQUE constraint failed" in msg or "PRIMARY KEY" in msg:
         return UniqueViolation(msg)
     return StorageError(msg)
+
+
+class _Section:
+    """Statements inside `SQLiteStorage.exclusive`, on the connection that holds the write lock."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            cur = await self.db.execute(sql, params)
+        except sqlite3.IntegrityError as e:
+            raise _classify(e) from None
+        return cur.rowcount
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async with self.db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.db.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [tuple(r) for r in rows]
 
 
 class SQLiteStorage(Storage):
@@ -360,6 +385,20 @@ class SQLiteStorage(Storage):
                 if self.db.in_transaction:
                     await self.db.execute("ROLLBACK")
                 raise
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[Section]:
+        # SQLite has one write lock per file: BEGIN IMMEDIATE takes it, so every process sharing the file
+        # waits for this section (and it sees every commit made before), whatever `name` is.
+        async with self._lock:
+            await self._retrying(lambda: self.db.execute("BEGIN IMMEDIATE"))
+            try:
+                yield _Section(self.db)
+            except BaseException:
+                if self.db.in_transaction:
+                    await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
 
 
 def private_db_files(path: Path) -> None:

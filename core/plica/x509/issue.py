@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -96,6 +97,7 @@ async def issue(
         extra: list[x509.ExtensionType] = []
         if not prov.claims.disable_smallstep_extensions:
             extra.append(provisioner_extension(prov, auth))
+        extra.extend(snap.leaf_urls.extensions)
         cert = await a.material.sign_leaf(
             public_key=public_key,
             subject=subject,
@@ -188,6 +190,17 @@ async def _issue_from_template(
         authorization_crt=auth.authorization_crt,
     )
     desc = render_step(prov, lambda: render_x509(template, data, name=f"{prov.name} x509"))
+    urls = snap.leaf_urls
+    # ca.json's AIA/CDP URLs where the template says nothing of its own.
+    if urls.extensions and not (
+        desc.ocsp_server or desc.issuing_certificate_url or desc.crl_distribution_points
+    ):
+        desc = attrs.evolve(
+            desc,
+            ocsp_server=urls.ocsp_server,
+            issuing_certificate_url=urls.issuing_certificate_url,
+            crl_distribution_points=urls.crl_distribution_points,
+        )
     nb, na = validity(
         snap, prov, auth, request.not_before, request.not_after, now, desc.not_before, desc.not_after
     )
