@@ -85,7 +85,7 @@ def header_value(s: str) -> bytes:
 def requests(
     draw: st.DrawFn, ca: FuzzCA, route: RouteInfo
 ) -> tuple[str, str, bytes | None, dict[str, Any], bool]:
-    """(method, path with query, body, headers, is_acme_post)."""
+    """(method, path with query, body, headers, whether the body is an ACME payload still to sign)."""
     path = fill_path(route, {p: draw(path_values(p)) for p in route.params})
     # step's paging, and SCEP's GET (operation=GetCACert|PKIOperation&message=<base64>)
     query = draw(
@@ -98,13 +98,16 @@ def requests(
     headers: dict[str, Any] = {}
     body: bytes | None = None
     acme = "/acme/" in route.path and route.method == "POST"
+    acme_sign = False
     if route.kernel_path in BODIES and route.method == "POST":
         fields = draw(step_bodies(route.kernel_path, tokens(ca, route)))
         body = json.dumps(fields, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
     elif acme:
         headers["Content-Type"] = "application/jose+json"
         if draw(st.integers(0, 4)):
-            body = ca.acme_jws(path, draw(acme_payloads()))
+            # Signed in the test with a fresh nonce (a request to the CA), not here inside the strategy.
+            body = draw(acme_payloads())
+            acme_sign = True
         else:
             body = json.dumps(draw(json_values())).encode()
     elif route.method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -112,9 +115,12 @@ def requests(
     if draw(st.booleans()) or route.kernel_path in ("/renew", "/re-sign"):
         tok = draw(tokens(ca, route))
         headers["Authorization"] = header_value(draw(st.sampled_from(["Bearer ", ""])) + tok)
-    return route.method, path, body, headers, acme
+    return route.method, path, body, headers, acme_sign
 
 
+# The CA's thread uses the global `random` (the storage's retry jitter) while a strategy draws; hypothesis
+# sees the state change and warns, though no strategy uses it.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 def test_every_route_survives_hostile_requests(ca: FuzzCA) -> None:
     """Each route in turn, EXAMPLES requests each; every failing request of every route is reported (the
     CA is stateful, a token or nonce is spent once, so hypothesis could not replay one to shrink it: each
@@ -149,7 +155,9 @@ def fuzz_route(ca: FuzzCA, route: RouteInfo) -> list[str]:
     )
     @given(st.data())
     def run(data: st.DataObject) -> None:
-        method, path, body, headers, _ = data.draw(requests(ca, route))
+        method, path, body, headers, acme_sign = data.draw(requests(ca, route))
+        if acme_sign:
+            body = ca.acme_jws(path, body or b"")
         try:
             try:
                 status, _, answer, took = ca.request(method, path, body, headers)
