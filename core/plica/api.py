@@ -9,9 +9,29 @@ imports anything else of the kernel, or another plugin.
 from __future__ import annotations
 
 from plica import __version__
-from plica.admin.auth import require_admin
+from plica.admin.auth import admin_for_certificate, require_admin
+from plica.admin.certs import list_certificates
 from plica.admin.client import AdminClient, AdminCredentials
 from plica.admin.errors import AdminError, admin_route
+from plica.admin.provops import (
+    add_provisioner,
+    change_provisioner,
+    delete_provisioner,
+    refresh_provisioners,
+    remote_management,
+    stored_provisioner,
+)
+from plica.admin.sshcerts import get_ssh_certificate, list_ssh_certificates
+from plica.admin.store import (
+    ADMIN_TYPES,
+    Admin,
+    add_admin,
+    find_admin,
+    get_admin,
+    list_admins,
+    remove_admin,
+    set_admin_type,
+)
 from plica.asn1 import (
     PROVISIONER_OID,
     DERError,
@@ -67,6 +87,7 @@ from plica.errors import (
     Unauthorized,
 )
 from plica.hookspecs import hookimpl
+from plica.http.app import peer_certificate
 from plica.jose import (
     JOSEError,
     PrivateKey,
@@ -96,11 +117,15 @@ from plica.keysources import (
 )
 from plica.kms import (
     CAKey,
+    DecryptionFailed,
+    KeyCannotDecrypt,
+    KeyHandle,
     KeyInfo,
     KeyManager,
     KeySpec,
     KMSConfig,
     Signer,
+    key_kind,
     redact_uri,
     signature_hash,
 )
@@ -138,6 +163,9 @@ from plica.tokens import LEEWAY, Token, has_nul, normalize_audience, token_claim
 from plica.types import (
     CAPABILITIES,
     IDENTIFIER_TYPES,
+    AdminAction,
+    AdminPanel,
+    AdminTable,
     Audiences,
     AuthorityView,
     CertificateStatus,
@@ -163,15 +191,20 @@ from plica.types import (
 from plica.x509.kmssign import sign_certificate, sign_crl, sign_ocsp
 
 __all__ = [
+    "ADMIN_TYPES",
     "CAPABILITIES",
     "IDENTIFIER_TYPES",
     "INSTANCE_IDENTIFIERS",
     "LEEWAY",
     "MIN_RSA_BITS",
     "PROVISIONER_OID",
+    "Admin",
+    "AdminAction",
     "AdminClient",
     "AdminCredentials",
     "AdminError",
+    "AdminPanel",
+    "AdminTable",
     "AlreadyRevoked",
     "Audiences",
     "AuthorityView",
@@ -187,12 +220,15 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DERError",
+    "DecryptionFailed",
     "Forbidden",
     "InstanceConfig",
     "InstanceIdentity",
     "InternalError",
     "JOSEError",
     "KMSConfig",
+    "KeyCannotDecrypt",
+    "KeyHandle",
     "KeyInfo",
     "KeyManager",
     "KeySet",
@@ -236,6 +272,9 @@ __all__ = [
     "Unauthorized",
     "X509Authorization",
     "__version__",
+    "add_admin",
+    "add_provisioner",
+    "admin_for_certificate",
     "admin_route",
     "apply_instance_flags",
     "b64url_decode",
@@ -243,6 +282,7 @@ __all__ = [
     "block_from_file_option",
     "ca_options",
     "cert_and_key_options",
+    "change_provisioner",
     "check_allowed",
     "check_csr_names",
     "check_instance_age",
@@ -257,6 +297,7 @@ __all__ = [
     "csr_sans",
     "default_alg",
     "default_home",
+    "delete_provisioner",
     "der_elements",
     "der_int",
     "der_length",
@@ -264,9 +305,12 @@ __all__ = [
     "der_read",
     "der_read_strict",
     "file_option",
+    "find_admin",
     "first_use_id",
     "format_duration",
     "generate",
+    "get_admin",
+    "get_ssh_certificate",
     "has_nul",
     "hookimpl",
     "instance_cli_options",
@@ -278,8 +322,12 @@ __all__ = [
     "jwe_encrypt_pbes2",
     "jws_alg",
     "key_from_jwk",
+    "key_kind",
     "key_source",
     "key_sources_setup",
+    "list_admins",
+    "list_certificates",
+    "list_ssh_certificates",
     "load_config",
     "load_signing_key",
     "make_token",
@@ -298,6 +346,7 @@ __all__ = [
     "parse_jwks",
     "parse_public_keys",
     "parse_time",
+    "peer_certificate",
     "pick_provisioner",
     "private_jwk",
     "provides",
@@ -307,7 +356,10 @@ __all__ = [
     "read_tlv",
     "redact_uri",
     "refresh_key_sources",
+    "refresh_provisioners",
     "refused",
+    "remote_management",
+    "remove_admin",
     "renew_with_kernel_checks",
     "request_id_of",
     "require_admin",
@@ -316,6 +368,7 @@ __all__ = [
     "rfc3339",
     "rsa_too_short",
     "sans_of",
+    "set_admin_type",
     "sign_certificate",
     "sign_compact",
     "sign_crl",
@@ -324,6 +377,7 @@ __all__ = [
     "signature_hash",
     "split_sans",
     "ssh_sign_hooks",
+    "stored_provisioner",
     "thumbprint",
     "tlv",
     "token_claims",

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from plica.config import CAConfig
 from plica.errors import NotFound, Unauthorized
+from plica.kms import KeyHandle
 from plica.pki import CAMaterial
 from plica.plugins import Plugins
 from plica.sealing import Sealer
@@ -33,6 +34,7 @@ from plica.storage import Storage
 from plica.tokens import Token
 from plica.types import (
     CAPABILITIES,
+    AdminPanel,
     Audiences,
     CertificateStatus,
     Provisioner,
@@ -87,8 +89,11 @@ class Authority:
         return self.material.chain
 
     @property
-    def intermediate_key(self) -> Any:
-        return self.material.intermediate_key
+    def intermediate_handle(self) -> KeyHandle:
+        return KeyHandle(self.material.intermediate_signer)
+
+    def open_key(self, uri: str, *, what: str) -> KeyHandle:
+        return self.material.open_handle(uri, what=what)
 
     @property
     def disable_issued_at_check(self) -> bool:
@@ -113,6 +118,18 @@ class Authority:
 
     def provisioner_by_name(self, name: str) -> Provisioner | None:
         return self.snapshot.provisioners.by_name.get(name)
+
+    def public_provisioners(self) -> list[dict[str, Any]]:
+        """Every provisioner as `GET /provisioners` shows it (secrets redacted by the type's hook)."""
+        pset = self.snapshot.provisioners
+        return [pset.public[id(p)] for p in pset]
+
+    def capabilities(self) -> dict[str, Any]:
+        """What `GET /capabilities` answers: the capability and identifier tables of installed types."""
+        return self.plugins.capabilities_json()
+
+    def admin_panels(self) -> list[AdminPanel]:
+        return [p for res in self.plugins.pm.hook.admin_panels(authority=self) for p in (res or [])]
 
     async def issue(
         self, prov: Provisioner, auth: X509Authorization, request: SignRequest
@@ -220,13 +237,16 @@ class _LoadingView:
         self.storage = authority.storage
         self.roots = authority.material.roots
         self.intermediates = authority.material.chain
-        self.intermediate_key = authority.material.intermediate_key
+        self.intermediate_handle: KeyHandle | None = KeyHandle(authority.material.intermediate_signer)
         self.start_time = authority.start_time
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         return self._a.ssh_public_keys(kind)
+
+    def open_key(self, uri: str, *, what: str) -> KeyHandle | None:
+        return self._a.open_key(uri, what=what)
 
     async def certificate_status(self, serial: int) -> CertificateStatus:
         return await self._a.certificate_status(serial)
@@ -240,6 +260,15 @@ class _LoadingView:
 
     def provisioner_by_name(self, name: str) -> Provisioner | None:
         return self._a.provisioner_by_name(name) if self._a.loaded else None
+
+    def public_provisioners(self) -> list[dict[str, Any]]:
+        return self._a.public_provisioners() if self._a.loaded else []
+
+    def capabilities(self) -> dict[str, Any]:
+        return self._a.capabilities()
+
+    def admin_panels(self) -> list[AdminPanel]:
+        return self._a.admin_panels()
 
 
 __all__ = ["Authority", "Snapshot"]

@@ -168,7 +168,7 @@ class _OfflineView:
         self.audiences = audiences
         self.roots: list[x509.Certificate] = [c for r in cfg.roots for c in load_certs(cfg.resolve(r))]
         self.intermediates: list[x509.Certificate] = load_certs(cfg.resolve(cfg.crt)) if cfg.crt else []
-        self.intermediate_key = None  # never decrypted here
+        self.intermediate_handle = None  # the CLI opens no CA key
         try:
             self.storage: Any = open_storage(*db_source(cfg))
         except ImportError:  # e.g. PostgreSQL without asyncpg on the admin's machine
@@ -178,6 +178,9 @@ class _OfflineView:
         self.start_time = time.time()
         self.disable_issued_at_check = cfg.authority.disable_issued_at_check
         self.config = cfg
+
+    def open_key(self, uri: str, *, what: str) -> None:
+        return None  # nor a provisioner's key in the CA's key manager
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         ssh = self._cfg.ssh

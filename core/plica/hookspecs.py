@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from plica.tokens import Token
     from plica.types import (
+        AdminPanel,
         AuthorityView,
         ClientContext,
         Migration,
@@ -186,6 +187,16 @@ def http_routes(authority: AuthorityView) -> list[Route]:
 
     Why a hook: protocol-authorized types speak their own protocol on their own paths; the kernel mounts
     them on the same server (and TLS, body limits, error handling)."""
+
+
+@hookspec
+def admin_panels(authority: AuthorityView) -> list[AdminPanel]:
+    """Return what this plugin shows admins and lets them do, as tables and actions an operator's console
+    renders (ACME: its accounts, orders in flight and EAB keys; creating and revoking a key).
+
+    Why a hook: plugins may not import one another, so a console cannot call a protocol plugin's own
+    functions; through this hook the plugin's data and operations reach any console, each action keeping the
+    plugin's own checks. Called per console page view: keep it to a few indexed queries."""
 
 
 @hookspec

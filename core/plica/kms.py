@@ -10,6 +10,10 @@ A `CAKey` signs with its own algorithm (ECDSA with the curve's hash, RSA PKCS#1 
 unless the caller names a hash or PSS; its signature is in X.509's form (a DER ECDSA-Sig-Value). A key whose
 `blocking` is true (a device) is signed with on a thread pool so that a slow token never stalls the event loop;
 a key in memory (softkms) is signed with in place, as that costs less than the hop to a thread.
+
+An RSA `CAKey` also decrypts (PKCS#1 v1.5 or OAEP), for protocols whose clients encrypt to the CA's certificate
+(SCEP's key transport; step-ca's `Decrypter`). A plugin never holds a `CAKey` or a `Signer`: it gets a
+`KeyHandle`, which signs and decrypts through the `Signer` and offers no way to the private key object.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from attrs import define, field, frozen
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from plica.errors import ConfigError, KeyUnavailable
+from plica.errors import ConfigError, InternalError, KeyUnavailable
 
 log = logging.getLogger("plica.kms")
 
@@ -105,6 +109,38 @@ def redact_uri(uri: str) -> str:
     return "".join(out)
 
 
+class KeyCannotDecrypt(InternalError):
+    """A key that only signs (EC, Ed25519) was asked to decrypt: only RSA keys decrypt. A configuration
+    mistake, not the client's: 500, with the key named in `detail` for the log."""
+
+    def __init__(self, kind: str, uri: str) -> None:
+        super().__init__(
+            "this CA key cannot decrypt", detail=f"{kind} key {redact_uri(uri)}: only RSA keys decrypt"
+        )
+
+
+class DecryptionFailed(ValueError):
+    """The ciphertext does not decrypt with this key (wrong key, bad padding, wrong length): one message for
+    every such cause, so that a protocol passing it on is no padding oracle. A padding the manager cannot do
+    at all (an OAEP hash the token lacks) says so, as that does not depend on the ciphertext."""
+
+    def __init__(self, message: str = "the ciphertext does not decrypt with this key") -> None:
+        super().__init__(message)
+
+
+def key_kind(public_key: Any) -> str:
+    """`EC P-256`, `RSA 2048`, `Ed25519`: a key's kind for messages."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "EC P-256", "secp384r1": "EC P-384", "secp521r1": "EC P-521"}.get(
+            public_key.curve.name, f"EC {public_key.curve.name}"
+        )
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return f"RSA {public_key.key_size}"
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    return type(public_key).__name__
+
+
 @runtime_checkable
 class CAKey(Protocol):
     """A signing key a manager opened. `public_key` is a `cryptography` public key."""
@@ -117,6 +153,12 @@ class CAKey(Protocol):
         """The signature of `data` in X.509's form. `hash_alg` None means the key's own (signature_hash);
         `pss` asks for RSASSA-PSS (salt = digest length). Raise `KeyUnavailable` when the key cannot be
         reached now (device gone, session lost): the kernel answers 503 and asks again on the next request."""
+        ...
+
+    def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        """`ciphertext` decrypted with this RSA key: PKCS#1 v1.5 when `oaep_hash` is None, else OAEP with
+        that hash for both the label and MGF1 (empty label). Raise `KeyCannotDecrypt` for a key that is not
+        RSA, `DecryptionFailed` when the ciphertext does not decrypt, and `KeyUnavailable` as `sign` does."""
         ...
 
 
@@ -219,10 +261,36 @@ class Signer:
         except KeyUnavailable as e:
             self._lost(e)
             raise
+        self._reached()
+        return sig
+
+    @property
+    def can_decrypt(self) -> bool:
+        return isinstance(self.public_key, rsa.RSAPublicKey) and callable(getattr(self.key, "decrypt", None))
+
+    def decrypt_now(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        """Decrypt in the calling thread (see `CAKey.decrypt`)."""
+        if not self.can_decrypt:
+            raise KeyCannotDecrypt(key_kind(self.public_key), self.key.uri)
+        try:
+            plain = self.key.decrypt(ciphertext, oaep_hash)
+        except KeyUnavailable as e:
+            self._lost(e)
+            raise
+        self._reached()
+        return plain
+
+    async def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        """Decrypt as `sign` signs: a device's key on the signing threads, a key in memory in place."""
+        if not self.blocking:
+            return self.decrypt_now(ciphertext, oaep_hash)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor(), self.decrypt_now, ciphertext, oaep_hash)
+
+    def _reached(self) -> None:
         if self._down_since is not None:
             self._down_since = None
             log.warning("signing key available again: %s %s", self.what, self.uri)
-        return sig
 
     async def sign(
         self, data: bytes, hash_alg: hashes.HashAlgorithm | None = None, pss: bool = False
@@ -236,6 +304,49 @@ class Signer:
         if self._down_since is None:
             self._down_since = time.monotonic()
             log.error("signing key unavailable: %s %s: %s", self.what, self.uri, e.detail or e.message)
+
+
+class KeyHandle:
+    """A CA key as a plugin gets it (`AuthorityView.intermediate_handle`, `AuthorityView.open_key`): its
+    public key, and signing and decryption through the kernel's `Signer` (off the event loop for a device,
+    `KeyUnavailable` when it is gone), but not the private key object or the manager behind it."""
+
+    __slots__ = ("__signer",)
+
+    def __init__(self, signer: Signer) -> None:
+        self.__signer = signer
+
+    @property
+    def public_key(self) -> Any:
+        return self.__signer.public_key
+
+    @property
+    def uri(self) -> str:
+        """The key's URI without a PIN."""
+        return self.__signer.uri
+
+    @property
+    def hash_alg(self) -> hashes.HashAlgorithm | None:
+        """The hash the key signs with by default (`signature_hash`)."""
+        return self.__signer.hash_alg
+
+    @property
+    def can_decrypt(self) -> bool:
+        """True for an RSA key whose manager decrypts."""
+        return self.__signer.can_decrypt
+
+    async def sign(
+        self, data: bytes, hash_alg: hashes.HashAlgorithm | None = None, pss: bool = False
+    ) -> bytes:
+        return await self.__signer.sign(data, hash_alg, pss)
+
+    async def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        """See `CAKey.decrypt`: PKCS#1 v1.5 without `oaep_hash`, else OAEP; `KeyCannotDecrypt`,
+        `DecryptionFailed`, `KeyUnavailable`."""
+        return await self.__signer.decrypt(ciphertext, oaep_hash)
+
+    def __repr__(self) -> str:
+        return f"KeyHandle({key_kind(self.public_key)} {self.uri})"
 
 
 def after_fork() -> None:

@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from plica.errors import ConfigError
 from plica.jose import PrivateKey
-from plica.kms import OpenedKeys, Signer
+from plica.kms import KeyHandle, OpenedKeys, Signer, redact_uri
 from plica.kms import signature_hash as kms_signature_hash
 from plica.x509.fastleaf import LeafEncoder
 from plica.x509.kmssign import sign_certificate, sign_certificate_now, sign_crl
@@ -176,12 +177,12 @@ class CAMaterial:
         m._derive()
         return m
 
-    @property
-    def intermediate_key(self) -> Any:
-        """The intermediate's private key object when its key manager holds one in memory (softkms), else
-        None (a token). Only SCEP's decryption of requests asks for it; every signature goes through
-        `intermediate_signer`."""
-        return getattr(self.intermediate_signer.key, "private_key", None)
+    def open_handle(self, uri: str, *, what: str) -> KeyHandle:
+        """A key of the CA's key manager that ca.json names elsewhere (a SCEP provisioner's `decrypterKey`),
+        as a plugin may hold it; a `ConfigError` naming the URI when it cannot be opened."""
+        if self.keys is None:
+            raise ConfigError("", f"{redact_uri(uri)}: this CA has no key manager to open it with")
+        return KeyHandle(Signer(self.keys.manager.open_key(uri), what=what))
 
     @property
     def ssh_user_key(self) -> Any:

@@ -93,9 +93,12 @@ def x509_authorization(
     sans = token_sans(token.claims, sub)
 
     def check(csr: x509.CertificateSigningRequest) -> None:
-        cn = csr_common_name(csr)
-        if cn_is_subject and cn and cn != sub:
-            raise Forbidden(f"certificate request has common name {cn!r}, but the token's subject is {sub!r}")
+        if cn_is_subject:  # read only when needed: each read decodes the CSR's subject afresh
+            cn = csr_common_name(csr)
+            if cn and cn != sub:
+                raise Forbidden(
+                    f"certificate request has common name {cn!r}, but the token's subject is {sub!r}"
+                )
         check_csr_names(csr, sub, sans)
 
     return X509Authorization(

@@ -15,7 +15,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from plica.errors import ConfigError
 from plica.keys import KeyDecryptError, generate, load_key, write_key
-from plica.kms import CAKey, KeyInfo, KeySpec, KMSConfig, signature_hash
+from plica.kms import (
+    CAKey,
+    DecryptionFailed,
+    KeyCannotDecrypt,
+    KeyInfo,
+    KeySpec,
+    KMSConfig,
+    key_kind,
+    signature_hash,
+)
 
 
 class SoftKey:
@@ -50,6 +59,19 @@ class SoftKey:
         if isinstance(key, ed25519.Ed25519PrivateKey):
             return key.sign(data)
         raise TypeError(f"unsupported key {type(key).__name__}")
+
+    def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        if not self._is_rsa:
+            raise KeyCannotDecrypt(key_kind(self.public_key), self.uri)
+        pad = (
+            padding.OAEP(mgf=padding.MGF1(oaep_hash), algorithm=oaep_hash, label=None)
+            if oaep_hash is not None
+            else padding.PKCS1v15()
+        )
+        try:
+            return self.private_key.decrypt(ciphertext, pad)  # type: ignore[no-any-return]
+        except ValueError:
+            raise DecryptionFailed() from None
 
 
 def _path_of(uri: str) -> str:

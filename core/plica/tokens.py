@@ -7,6 +7,7 @@ leeway, audience forms, single use) are written in one place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -216,8 +217,10 @@ def has_nul(obj: Any, depth: int = 0) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=256)
 def normalize_audience(aud: str) -> str:
-    """Drop the port: step matches audiences by scheme, host and path only."""
+    """Drop the port: step matches audiences by scheme, host and path only. Cached: every token for a CA
+    names the same few audiences, and parsing a URL costs more than the rest of the audience check."""
     try:
         u = urlsplit(aud)
     except ValueError:

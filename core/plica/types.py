@@ -6,7 +6,7 @@ re-export the kernel without the kernel importing the face.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -16,6 +16,7 @@ from cryptography import x509
 from plica.claims import Claims
 
 if TYPE_CHECKING:
+    from plica.kms import KeyHandle
     from plica.storage.base import Storage
 
 CAPABILITIES: dict[str, str] = {
@@ -117,11 +118,11 @@ class AuthorityView(Protocol):
     storage: Storage
     roots: list[x509.Certificate]
     intermediates: list[x509.Certificate]
-    # The private key of intermediates[0] (None while the CLI validates a ca.json: it decrypts no CA key).
-    # SCEP decrypts requests and signs replies with it when its provisioner has no decrypter of its own,
-    # as step-ca does; nothing else should need it. None too when the key is in a token (a key manager
-    # other than softkms): such a CA's SCEP provisioners need a decrypter of their own.
-    intermediate_key: Any
+    # The key of intermediates[0] as a plugin may use it: sign and decrypt through the CA's key manager
+    # (off the event loop for a device, 503 when it is gone), never the private key object. SCEP decrypts
+    # requests and signs replies with it when its provisioner has no decrypter of its own, as step-ca does.
+    # None while the CLI validates a ca.json offline (it opens no CA key).
+    intermediate_handle: KeyHandle | None
     start_time: float
     disable_issued_at_check: bool
 
@@ -133,6 +134,24 @@ class AuthorityView(Protocol):
 
     def sealer(self, purpose: str) -> Any:
         """The `plica.sealing.Sealer` of `purpose`: for secrets a plugin stores and must read back."""
+        ...
+
+    def open_key(self, uri: str, *, what: str) -> KeyHandle | None:
+        """A key of the CA's key manager that a provisioner's block names by URI (SCEP's `decrypterKey`, as
+        step-ca's `CreateDecrypter`), opened at load; `what` names it in the log. A `ConfigError` naming the
+        URI when it cannot be opened; None while the CLI validates a ca.json offline."""
+        ...
+
+    def public_provisioners(self) -> list[dict[str, Any]]:
+        """Every provisioner as `GET /provisioners` shows it: what an operator's page may display."""
+        ...
+
+    def capabilities(self) -> dict[str, Any]:
+        """The capability matrix as `GET /capabilities` answers it."""
+        ...
+
+    def admin_panels(self) -> list[AdminPanel]:
+        """What every plugin shows and lets admins do (the `admin_panels` hook), for an operator's console."""
         ...
 
     async def issue(
@@ -312,6 +331,42 @@ class Route:
     handler: Callable[..., Any]
     name: str = ""
     insecure: bool = False
+
+
+@frozen
+class AdminTable:
+    """A table a plugin shows admins (an operator's console renders it): its columns, rows of text keyed by
+    column, and the action each row offers (`row_action`, run with the row's values of `row_fields`)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[dict[str, str]]
+    row_action: str = ""
+    row_fields: tuple[str, ...] = ()
+    note: str = ""
+
+
+@frozen
+class AdminAction:
+    """Something a plugin lets admins do: `await run(authority, fields)` with the named text `fields` (raise
+    `plica.api` errors for bad input). What it returns is shown once to the admin who ran it and is never
+    stored or logged by the console (a new EAB key's HMAC key). `super_admin`: only super admins may."""
+
+    name: str
+    title: str
+    fields: tuple[str, ...]
+    run: Callable[[AuthorityView, dict[str, str]], Awaitable[dict[str, str]]]
+    super_admin: bool = False
+
+
+@frozen
+class AdminPanel:
+    """A plugin's page in an operator's console: `await tables(authority)` and its actions."""
+
+    name: str
+    title: str
+    tables: Callable[[AuthorityView], Awaitable[list[AdminTable]]]
+    actions: tuple[AdminAction, ...] = ()
 
 
 @frozen

@@ -97,6 +97,21 @@ def verify_admin_token(authority: Any, raw: str, path: str, raw_path: str = "") 
     )
 
 
+async def admin_for_certificate(authority: Any, cert: x509.Certificate) -> Admin:
+    """The admin a client certificate (presented over mTLS, not in a token) belongs to: the same chain,
+    usage, provisioner and name checks as an admin token's `x5c` leaf. AdminError 401 otherwise."""
+    try:
+        _verify_chain(authority, [cert], dt.datetime.now(dt.UTC))
+        prov = _provisioner_of(authority, cert)
+        subjects = certificate_names(cert)
+    except Unauthorized as e:
+        raise AdminError(401, e.message) from None
+    admin = await find_admin(authority.storage, subjects, prov.name)
+    if admin is None:
+        raise AdminError(401, f"no admin with subject(s) {subjects} and provisioner {prov.name!r}")
+    return admin
+
+
 def certificate_names(cert: x509.Certificate) -> list[str]:
     """The names an admin certificate may match an admin by: CN, then DNS SANs, then emails (step's order)."""
     names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]

@@ -2,7 +2,8 @@
 
 Filters (query parameters): `provisioner` (name), `name` (substring of the CN or a SAN), `status`
 (`valid`, `expired`, `revoked`), `expiringBefore` (RFC 3339 or Unix seconds: still valid now, expiring
-before then). Ordered by expiry, then serial; `cursor` is the `nextCursor` of the previous page, `limit`
+before then). Ordered by expiry, then serial (`order=desc`: latest expiry first); `cursor` is the
+`nextCursor` of the previous page (in the same order), `limit`
 at most 10,000. The SQL filters ride the indexes on `not_after` and `(provisioner_name, not_after)`
 (kernel-0003); only the name filter reads each candidate certificate.
 """
@@ -71,6 +72,10 @@ async def list_certificates(storage: Storage, query: Mapping[str, str]) -> dict[
         where.append("c.not_after > ? AND c.not_after < ?")
         params += [now, _when(query["expiringBefore"])]
     key: tuple[int, str] | None = None
+    order = query.get("order", "") or "asc"
+    if order not in ("asc", "desc"):
+        raise AdminError(400, "order must be asc or desc")
+    beyond, direction = (">", "") if order == "asc" else ("<", " DESC")
     if query.get("cursor"):
         after, _, serial = query["cursor"].partition(":")
         if not after.isdigit() or not serial.isdigit():
@@ -89,13 +94,13 @@ async def list_certificates(storage: Storage, query: Mapping[str, str]) -> dict[
     while True:
         clauses, args = list(where), list(params)
         if key is not None:
-            clauses.append("(c.not_after > ? OR (c.not_after = ? AND c.serial > ?))")
+            clauses.append(f"(c.not_after {beyond} ? OR (c.not_after = ? AND c.serial {beyond} ?))")
             args += [key[0], key[0], key[1]]
         sql = (
             "SELECT c.serial, c.der, c.provisioner_name, c.provisioner_type, c.not_after, c.issued_at,"
             " r.revoked_at FROM x509_certs c LEFT JOIN revoked_x509_certs r ON r.serial = c.serial"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + " ORDER BY c.not_after, c.serial LIMIT ?"
+            + f" ORDER BY c.not_after{direction}, c.serial{direction} LIMIT ?"
         )
         rows = await storage.fetch_all(sql, (*args, batch))
         for serial, der, prov, ptype, not_after, issued_at, revoked_at in rows:

@@ -9,26 +9,16 @@ is a 400 and leaves no row. After a write this instance reloads at once; the oth
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from plica.admin import linkedca, sync
 from plica.admin.auth import require_admin
 from plica.admin.certs import list_certificates
 from plica.admin.errors import AdminError, admin_route
-from plica.admin.provstore import (
-    AUTHORITY_ID,
-    StoredProvisioner,
-    create_provisioner,
-    get_provisioner,
-    list_provisioners,
-    remove_provisioner,
-    update_provisioner,
-    with_provisioners,
-)
+from plica.admin.provops import add_provisioner, change_provisioner, delete_provisioner
+from plica.admin.provstore import AUTHORITY_ID, StoredProvisioner, get_provisioner, list_provisioners
 from plica.admin.store import Admin, add_admin, get_admin, list_admins, remove_admin, set_admin_type
 from plica.durations import rfc3339
-from plica.errors import ConfigError, PluginError
 from plica.http.wire import read_json
 from plica.types import Route
 
@@ -38,7 +28,6 @@ if TYPE_CHECKING:
     from plica.authority import Authority
 
 ADMIN_TYPES = {1: "ADMIN", 2: "SUPER_ADMIN"}
-_POSITION = re.compile(r"ca\.json\.authority\.provisioners\[(\d+)\][.:]? ?(.*)", re.S)
 ADMIN_NUMBERS = {v: k for k, v in ADMIN_TYPES.items()}
 
 
@@ -78,21 +67,6 @@ def _keep_unexpressed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any
 def admin_routes(authority: Authority) -> list[Route]:
     a = authority
 
-    async def check_loads(blocks: list[dict[str, Any]]) -> None:
-        assert a.file_config is not None
-        try:
-            a.load_snapshot(with_provisioners(a.file_config, blocks))
-        except (ConfigError, PluginError) as e:
-            # The path names a position in a list the client never saw: say which provisioner instead.
-            m = _POSITION.match(str(e))
-            if m is None:
-                raise AdminError(400, str(e)) from None
-            name = blocks[int(m.group(1))].get("name")
-            raise AdminError(400, f"provisioner {name!r}: {m.group(2)}") from None
-
-    async def others(exclude: str | None = None) -> list[dict[str, Any]]:
-        return [p.block for p in await list_provisioners(a.storage) if p.id != exclude]
-
     async def target(request: web.Request) -> StoredProvisioner:
         name = request.match_info.get("name")
         if name is None or (name == "id" and "id" in request.query):
@@ -119,12 +93,7 @@ def admin_routes(authority: Authority) -> list[Route]:
         await require_admin(request, a)
         _enabled(a)
         block = linkedca.block_from_linkedca(await read_json(request), a.plugins)
-        current = await others()
-        if any(b.get("name") == block["name"] for b in current):
-            raise AdminError(400, f"a provisioner named {block['name']!r} already exists")
-        await check_loads([*current, block])
-        p = await create_provisioner(a.storage, block)
-        await sync.refresh(a)
+        p = await add_provisioner(a, block)
         return _json(linkedca.linkedca_from_block(p), 201)
 
     @admin_route
@@ -138,21 +107,15 @@ def admin_routes(authority: Authority) -> list[Route]:
         for field in ("id", "authorityId", "createdAt"):
             if body.get(field) not in (None, "", current[field]):
                 raise AdminError(400, f"cannot change the provisioner's {field}")
-        if str(block["type"]).upper() != old.type.upper():
-            raise AdminError(400, f"cannot change the provisioner's type ({old.type})")
         block = _keep_unexpressed(old.block, block)
-        await check_loads([*await others(old.id), block])
-        p = await update_provisioner(a.storage, old, block)
-        await sync.refresh(a)
+        p = await change_provisioner(a, old, block)
         return _json(linkedca.linkedca_from_block(p))
 
     @admin_route
     async def prov_delete(request: web.Request) -> web.Response:
         await require_admin(request, a)
         _enabled(a)
-        p = await target(request)
-        await remove_provisioner(a.storage, p)
-        await sync.refresh(a)
+        await delete_provisioner(a, await target(request))
         return _json({"status": "ok"})
 
     async def ids_by_name() -> dict[str, str]:

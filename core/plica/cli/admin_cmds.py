@@ -1,5 +1,7 @@
-"""`plica admin list|add|remove`: the admins of the admin API, edited in the CA's database from the CA
-machine (as `plica acme eab` edits EAB keys). A running CA sees the change at its next request."""
+"""`plica admin list|add|update|remove`: the admins of the admin API, edited in the CA's database on the
+CA machine (as `plica acme eab` edits EAB keys; a running CA sees the change at its next request), or
+through the remote CA's admin API with --admin-cert/--admin-provisioner or from a machine without a CA
+(plica.cli.remote_cmds)."""
 
 from __future__ import annotations
 
@@ -104,6 +106,7 @@ def list_cmd(
     **kw: Any,
 ) -> None:
     """List the admins (of the remote CA with --admin-cert or --admin-provisioner)."""
+    kw["client_machine"] = remote.on_client_machine(kw, home, config)
     if remote.requested(kw):
         found = [a for a in remote.admin_list(kw) if provisioner in (None, a["provisioner"])]
         _print_remote([a for a in found if a["type"] == "SUPER_ADMIN" or not only_super], as_json)
@@ -136,6 +139,7 @@ def add_cmd(
 ) -> None:
     """Make SUBJECT of PROVISIONER an admin: a certificate that PROVISIONER issued naming SUBJECT (as its
     CN, a DNS SAN or an email) then authenticates admin requests."""
+    kw["client_machine"] = remote.on_client_machine(kw, home, config)
     if remote.requested(kw):
         _print_remote([remote.admin_add(kw, subject, provisioner, make_super)], as_json)
         return
@@ -163,6 +167,7 @@ def remove_cmd(
     subject: str, provisioner: str | None, home: Path | None, config: Path | None, **kw: Any
 ) -> None:
     """Remove the admin SUBJECT (or the admin with that ID). The last super admin cannot be removed."""
+    kw["client_machine"] = remote.on_client_machine(kw, home, config)
     if remote.requested(kw):
         found = remote.admin_find(kw, subject, provisioner)
         remote.admin_remove(kw, found["id"])
@@ -200,9 +205,8 @@ def remove_cmd(
 @remote.with_remote_options
 def update_cmd(subject: str, make_super: bool, provisioner: str | None, as_json: bool, **kw: Any) -> None:
     """Change the type of the admin SUBJECT (or the admin with that ID) on the remote CA; the last super
-    admin cannot be demoted."""
-    if not remote.requested(kw):
-        raise click.UsageError("give --admin-cert/--admin-key or --admin-provisioner (a super admin)")
+    admin cannot be demoted. Without --admin-cert or --admin-provisioner it signs in through the CA's
+    JWK provisioner (`Admin JWK`), asking for its password."""
     found = remote.admin_find(kw, subject, provisioner)
     remote.admin_update(kw, found["id"], make_super)
     _print_remote([{**found, "type": "SUPER_ADMIN" if make_super else "ADMIN"}], as_json)

@@ -83,22 +83,19 @@ def home_of(config_path: Path) -> Path:
 
 
 @provisioner_group.command("list")
-@click.option("--ca-url", envvar="PLICA_CA_URL")
-@click.option("--root", envvar="PLICA_ROOT", type=click.Path(dir_okay=False))
 @where_options(
-    "Read <home>/config/ca.json instead of asking the CA.", "Read this ca.json instead of asking the CA."
+    "Read the CA of this home instead of asking it (ca.json, or its database with enableAdmin).",
+    "Read this ca.json instead of asking the CA (its database with enableAdmin).",
 )
+@remote.with_remote_options
 def list_cmd(home: Path | None, config_path: Path | None, **kw: Any) -> None:
-    """Print the provisioners as JSON: the CA's /provisioners (all pages), or with --home/--config the
-    blocks in ca.json."""
+    """Print the provisioners as JSON: the CA's /provisioners (all pages); with --admin-cert or
+    --admin-provisioner its /admin/provisioners (all pages); with --home/--config the blocks in ca.json,
+    or in the CA's database when ca.json has enableAdmin."""
     if home is not None or config_path is not None:
-        from plica.caconfig_edit import EditError, read_document  # heavy: see _edit
-
-        try:
-            doc = read_document(config_path_of(home, config_path))
-            provs = doc.provisioners
-        except EditError as e:
-            raise click.ClickException(str(e)) from None
+        provs = remote.local_provisioners(config_path_of(home, config_path))
+    elif remote.requested(kw):
+        provs = remote.admin_provisioners(remote.admin_client(kw))
     else:
         try:
             provs = client_for(kw).provisioners()
@@ -598,6 +595,7 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
 
     def add(name: str, **kw: Any) -> None:
         ctx = click.get_current_context()
+        kw["client_machine"] = remote.on_client_machine(kw, kw["home"], kw["config_path"])
         cfg_path = config_path_of(kw.pop("home"), kw.pop("config_path"))
         type_name = kw.pop("provisioner_type")
         reload = kw.pop("reload")
@@ -618,6 +616,7 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
 
     def update(name: str, **kw: Any) -> None:
         ctx = click.get_current_context()
+        kw["client_machine"] = remote.on_client_machine(kw, kw["home"], kw["config_path"])
         cfg_path = config_path_of(kw.pop("home"), kw.pop("config_path"))
         reload = kw.pop("reload")
 
@@ -638,7 +637,9 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
     add_cmd = click.Command(
         "add",
         callback=add,
-        params=[name_arg, *_common_options(add=True), *popts.params(), *remote.remote_options()],
+        params=remote.unique(
+            [name_arg, *_common_options(add=True), *popts.params(), *remote.remote_options()]
+        ),
         help="Add a provisioner to ca.json (like `step ca provisioner add`). NAME identifies it; --type "
         "picks its type (default JWK) and each installed type adds its own flags.",
         short_help="Add a provisioner to ca.json.",
@@ -646,7 +647,9 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
     update_cmd = click.Command(
         "update",
         callback=update,
-        params=[copy.copy(name_arg), *_common_options(add=False), *popts.params(), *remote.remote_options()],
+        params=remote.unique(
+            [copy.copy(name_arg), *_common_options(add=False), *popts.params(), *remote.remote_options()]
+        ),
         help="Change a provisioner in ca.json (like `step ca provisioner update`): only the flags given "
         'change; an empty value (--x509-min-dur="") removes a field.',
         short_help="Change a provisioner in ca.json.",
@@ -661,6 +664,7 @@ def build_commands(plugins: Plugins) -> list[click.Command]:
 @remote.with_remote_options
 def remove_cmd(name: str, home: Path | None, config_path: Path | None, reload: bool, **kw: Any) -> None:
     """Remove the provisioner NAME from ca.json (like `step ca provisioner remove`)."""
+    kw["client_machine"] = remote.on_client_machine(kw, home, config_path)
     cfg_path = config_path_of(home, config_path)
 
     def change(doc: Any) -> str:

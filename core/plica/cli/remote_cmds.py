@@ -4,7 +4,7 @@ of `plica provisioner add|update|remove` and `plica admin list|add|update|remove
 An admin proves who it is with an admin certificate (`--admin-cert/--admin-key`, the unattended way) or
 signs in through the admin provisioner as step does: `--admin-provisioner "Admin JWK"` (its password
 from `--admin-password-file` or a prompt) gets a short-lived certificate for `--admin-subject` (default
-`step`) that lives only in memory for the command.
+the e-mail of an OIDC sign-in, else `step`) that lives only in memory for the command.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import csv
 import io
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,9 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.admin.client import AdminClient, AdminCredentials
+from plica.cli.common import default_home, read_defaults
 from plica.client import CAClientError
-from plica.clientkit import client_for, make_token
+from plica.clientkit import client_for, make_token, pick_provisioner
 from plica.durations import parse_duration, parse_time
+from plica.jose import b64url_decode
 
 REMOTE_FLAGS = ("admin_cert", "admin_provisioner")
 
@@ -40,30 +43,71 @@ def remote_options() -> list[click.Option]:
         click.Option(
             ["--admin-provisioner"], help="Sign in as an admin through this provisioner (e.g. 'Admin JWK')."
         ),
-        click.Option(["--admin-subject"], default="step", show_default=True, help="The admin to sign in as."),
+        click.Option(
+            ["--admin-subject"],
+            help="The admin to sign in as (default: the e-mail of an OIDC sign-in, else step).",
+        ),
         click.Option(["--admin-password-file"], type=path, help="Password of the admin provisioner's key."),
+        *sign_in_options(),
     ]
 
 
+def sign_in_options() -> list[click.Option]:
+    """The installed types' client flags (`cli_client_options`: OIDC's `--console` and `--listen`, X5C's
+    `--x5c-cert`, ...): signing in through an admin provisioner of that type takes them as `plica
+    certificate` does."""
+    from plica.plugins import get_plugins
+
+    return [o for res in get_plugins().pm.hook.cli_client_options() for o in (res or [])]
+
+
+def unique(params: list[click.Parameter]) -> list[click.Parameter]:
+    """`params` without a later one that repeats an earlier one's name or flag (a type's client flag that a
+    command already has, as `--ca-url`)."""
+    names: set[str | None] = set()
+    flags: set[str] = set()
+    out = []
+    for p in params:
+        if p.name in names or flags & set(p.opts):
+            continue
+        names.add(p.name)
+        flags.update(p.opts)
+        out.append(p)
+    return out
+
+
 def with_remote_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed(remote_options()):
-        f = click.option(*opt.opts, **_option_kwargs(opt))(f)
+    """Add the remote options to a click command function (after its other decorators' options)."""
+    params = getattr(f, "__click_params__", [])
+    f.__click_params__ = unique([*params, *reversed(remote_options())])  # type: ignore[attr-defined]
     return f
 
 
-def _option_kwargs(opt: click.Option) -> dict[str, Any]:
-    kw: dict[str, Any] = {"help": opt.help, "type": opt.type, "envvar": opt.envvar}
-    if opt.default is not None:
-        kw.update(default=opt.default, show_default=True)
-    return kw
-
-
 def requested(kw: dict[str, Any]) -> bool:
-    return any(kw.get(k) for k in REMOTE_FLAGS)
+    return any(kw.get(k) for k in (*REMOTE_FLAGS, "client_machine"))
+
+
+def on_client_machine(kw: dict[str, Any], home: Path | None, config: Path | None) -> bool:
+    """Whether a command that edits the CA here should work on the remote CA instead, as step's `step ca
+    provisioner|admin` commands do anywhere: no --home/--config given, no ca.json in the default home,
+    and a CA URL known (--ca-url, $PLICA_CA_URL or defaults.json). It then signs in through the admin
+    provisioner (the CA's only JWK unless --admin-provisioner says), asking for its password."""
+    if home is not None or config is not None or (default_home() / "config" / "ca.json").exists():
+        return False
+    return bool(kw.get("ca_url") or read_defaults().get("ca-url"))
 
 
 def admin_client(kw: dict[str, Any]) -> AdminClient:
-    """An admin client for the CA of `kw`, signed in with a certificate or through the admin provisioner."""
+    """An admin client for the CA of `kw`, signed in with a certificate or through the admin provisioner:
+    once per command (kept in `kw`), so a command of several requests asks for one password or one
+    sign-in at the identity provider."""
+    if "_admin_client" not in kw:
+        kw["_admin_client"] = _signed_in(kw)
+    client: AdminClient = kw["_admin_client"]
+    return client
+
+
+def _signed_in(kw: dict[str, Any]) -> AdminClient:
     ca = client_for(kw)
     if kw.get("admin_cert"):
         if not kw.get("admin_key"):
@@ -73,18 +117,41 @@ def admin_client(kw: dict[str, Any]) -> AdminClient:
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         return AdminClient(ca.ca_url, ca.root, creds)
-    subject = kw.get("admin_subject") or "step"
-    token_kw = {"provisioner": kw["admin_provisioner"], "password_file": kw.get("admin_password_file")}
+    subject = kw.get("admin_subject") or ""
+    token_kw = {o.name: kw.get(o.name) for o in sign_in_options() if o.name}
+    # without --admin-provisioner, the CA's only JWK provisioner (`Admin JWK` on a new CA), as step offers
+    token_kw.update(provisioner=kw.get("admin_provisioner"), password_file=kw.get("admin_password_file"))
+    if not token_kw["provisioner"]:
+        try:
+            token_kw["provisioner"] = pick_provisioner(ca, None, token_kw)["name"]
+        except click.UsageError:
+            raise click.UsageError(
+                "the CA has several provisioners to sign in with: choose the admin provisioner with "
+                "--admin-provisioner (or give --admin-cert/--admin-key)"
+            ) from None
     key = ec.generate_private_key(ec.SECP256R1())
     from plica.cli.client_cmds import build_csr
 
     try:
-        ott = make_token(ca, token_kw, "sign", subject, [subject])
+        ott = make_token(ca, token_kw, "sign", subject or "step", [subject or "step"])
+        # An identity provider's ID token says who signed in; its e-mail is the admin's subject (the spec's
+        # single sign-on) unless --admin-subject says otherwise.
+        subject = subject or _token_email(ott) or "step"
         resp = ca.post("/sign", {"csr": build_csr(key, subject, [subject]), "ott": ott, "notAfter": "5m"})
     except CAClientError as e:
         raise click.ClickException(f"cannot sign in as admin {subject!r}: {e}") from None
     chain = [x509.load_pem_x509_certificate(c.encode()) for c in resp["certChain"]]
     return AdminClient(ca.ca_url, ca.root, AdminCredentials(chain=chain, key=key))
+
+
+def _token_email(token: str) -> str | None:
+    """The `email` claim of a JWT this command just got (read, not verified: the CA verifies it)."""
+    try:
+        claims = orjson.loads(b64url_decode(token.split(".")[1]))
+    except (IndexError, ValueError):
+        return None
+    email = claims.get("email") if isinstance(claims, dict) else None
+    return email if isinstance(email, str) and email else None
 
 
 def call(client: AdminClient, method: str, path: str, body: Any = None) -> Any:
@@ -176,16 +243,58 @@ def admin_list(kw: dict[str, Any]) -> list[dict[str, Any]]:
             return out
 
 
-def _all_admin_provisioners(client: AdminClient) -> list[dict[str, Any]]:
-    names = []
+def admin_provisioners(client: AdminClient) -> list[dict[str, Any]]:
+    """Every page of `/admin/provisioners`: the CA's provisioners (its database's) as ca.json blocks."""
+    out: list[dict[str, Any]] = []
     cursor = ""
     while True:
         page = call(client, "GET", "/admin/provisioners?" + urlencode({"cursor": cursor, "limit": 100}))
-        names += [p.get("name") for p in page.get("provisioners", [])]
+        out += page.get("provisioners", [])
         cursor = page.get("nextCursor") or ""
         if not cursor:
-            break
+            return out
+
+
+def _all_admin_provisioners(client: AdminClient) -> list[dict[str, Any]]:
+    names = [p.get("name") for p in admin_provisioners(client)]
     return [call(client, "GET", "/admin/provisioners/" + quote(n, safe="")) for n in names if n]
+
+
+def local_provisioners(config_path: Path) -> list[dict[str, Any]]:
+    """The provisioner blocks of the CA of `config_path`: ca.json's, or with `enableAdmin` its database's
+    (ca.json's while the CA has not yet moved them there). Reads only."""
+    import asyncio
+
+    from plica import config as config_mod
+    from plica.admin.provstore import list_provisioners
+    from plica.caconfig_edit import EditError, read_document
+    from plica.errors import ConfigError
+    from plica.storage import StorageError, db_source, open_storage
+
+    try:
+        cfg = config_mod.load(config_path)
+        blocks: list[dict[str, Any]] = list(read_document(config_path).provisioners)
+    except (ConfigError, EditError) as e:
+        raise click.ClickException(f"cannot read {config_path}: {e}") from None
+    if not cfg.authority.enable_admin:
+        return blocks
+
+    async def stored() -> list[dict[str, Any]]:
+        storage = open_storage(*db_source(cfg))
+        await storage.open()
+        try:
+            await storage.migrate([])
+            row = await storage.fetch_one("SELECT migrated FROM config_state WHERE id = 1")
+            if not (row and row[0]):
+                return blocks  # the CA's first start with enableAdmin will move these
+            return [p.block for p in await list_provisioners(storage)]
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(stored())
+    except StorageError as e:
+        raise click.ClickException(f"database error: {e}") from None
 
 
 def admin_add(kw: dict[str, Any], subject: str, provisioner: str, make_super: bool) -> dict[str, Any]:

@@ -56,6 +56,12 @@ class ServerTLS:
         if ciphers:
             self.ctx.set_ciphers(":".join(ciphers))
         self.ctx.options |= ssl.OP_NO_RENEGOTIATION
+        # No TLS 1.3 session tickets (OpenSSL sends two after every handshake): making them is ~20 % of a
+        # full handshake's CPU, and nobody uses them. Renewal agents (step's renew daemon, Go and Python
+        # clients) open each connection without a session cache; each worker has its own ticket key, so a
+        # ticket would not resume on the port's other workers anyway; and an mTLS ticket would carry the
+        # client certificate of a handshake that authorized an earlier request.
+        self.ctx.num_tickets = 0
         # mTLS: verify client certificates if given, against roots + intermediates (as step-ca does).
         self.ctx.verify_mode = ssl.CERT_OPTIONAL
         m = authority.material

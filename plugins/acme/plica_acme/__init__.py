@@ -21,10 +21,12 @@ from plica_acme.hooks import (
     provisioner_types,
     storage_migrations,
 )
+from plica_acme.panel import admin_panels
 from plica_acme.provisioner import ACMEConfig
 
 __all__ = [
     "ACMEConfig",
+    "admin_panels",
     "authorize_renew",
     "authorize_revoke",
     "authorize_sign",

@@ -499,6 +499,23 @@ class AcmeStore:
         # A listing never carries the secret (it is shown once, when the key is made).
         return [evolve(_decode(EABKey, _EAB, r), hmac_key="") for r in rows]
 
+    async def recent_accounts(self, limit: int) -> list[tuple[Any, ...]]:
+        """The newest accounts for an admin's overview: (id, provisioner, status, contact, created, EAB key)."""
+        return await self.storage.fetch_all(
+            "SELECT id, provisioner, status, contact, created, eab_key_id FROM acme_accounts"
+            " ORDER BY created DESC LIMIT ?",
+            (limit,),
+        )
+
+    async def orders_in_flight(self, now: int, limit: int) -> list[tuple[Any, ...]]:
+        """Orders not yet finished nor expired, newest first: (id, provisioner, account, status, identifiers,
+        expires)."""
+        return await self.storage.fetch_all(
+            "SELECT id, provisioner, account_id, status, identifiers, expires FROM acme_orders"
+            " WHERE status IN ('pending', 'ready', 'processing') AND expires > ? ORDER BY created DESC LIMIT ?",
+            (now, limit),
+        )
+
     async def remove_eab_key(self, provisioner: str, key_id: str) -> bool:
         n = await self.storage.execute(
             "DELETE FROM acme_eab_keys WHERE id = ? AND provisioner = ?", (key_id, provisioner)

@@ -1,6 +1,7 @@
 """The `pkcs11` key manager: CA keys as token objects, found by RFC 7512 URIs as step-ca finds them.
 
-Signing hashes in software and asks the token for the bare operation (CKM_ECDSA over the digest, CKM_RSA_PKCS
+Decryption (SCEP's key transport) is CKM_RSA_PKCS or CKM_RSA_PKCS_OAEP on RSA keys. Signing hashes in
+software and asks the token for the bare operation (CKM_ECDSA over the digest, CKM_RSA_PKCS
 over the DigestInfo, CKM_RSA_PKCS_PSS), which every module has — SoftHSM2 and tpm2-pkcs11 differ in which
 hash-and-sign mechanisms they offer. Keys are created sensitive and never extractable.
 """
@@ -15,16 +16,29 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pkcs11 import DEFAULT, MGF, Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, PKCS11Error
+from pkcs11.exceptions import (
+    ArgumentsBad,
+    EncryptedDataInvalid,
+    EncryptedDataLenRange,
+    GeneralError,
+    MechanismInvalid,
+    MechanismParamInvalid,
+    MultipleObjectsReturned,
+    NoSuchKey,
+    PKCS11Error,
+)
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from plica.api import (
     CAKey,
     ConfigError,
+    DecryptionFailed,
+    KeyCannotDecrypt,
     KeyInfo,
     KeySpec,
     KeyUnavailable,
     KMSConfig,
+    key_kind,
     signature_hash,
 )
 
@@ -46,8 +60,9 @@ _PSS = {
 }
 _CURVES = {"P-256": "secp256r1", "P-384": "secp384r1"}
 
-# Signing keys only. Attributes python-pkcs11 would set to false are left out (DEFAULT) rather than sent:
-# tpm2-pkcs11 refuses a template whose false ENCRYPT/DECRYPT differ from what the TPM object allows.
+# Attributes python-pkcs11 would set to false are left out (DEFAULT) rather than sent: tpm2-pkcs11 refuses a
+# template whose false ENCRYPT/DECRYPT differ from what the TPM object allows. DECRYPT thus keeps the token's
+# default, which lets an RSA key decrypt on SoftHSM2 and tpm2-pkcs11 (SCEP's key transport needs it).
 _SECRET_KEY = {
     Attribute.SENSITIVE: True,
     Attribute.EXTRACTABLE: False,
@@ -118,6 +133,50 @@ class Pkcs11Key:
         return self.token.run(
             lambda ps: self._key(ps).sign(_DIGEST_INFO[h] + digest, mechanism=Mechanism.RSA_PKCS)
         )
+
+    def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        if self._is_ec or not isinstance(self.public_key, rsa.RSAPublicKey):
+            raise KeyCannotDecrypt(key_kind(self.public_key), self.uri)
+        what = f"RSA-OAEP with {oaep_hash.name.upper()}" if oaep_hash else "RSA PKCS#1 v1.5"
+        if oaep_hash is None:
+            mech, param = Mechanism.RSA_PKCS, None
+        elif oaep_hash.name in _PSS:
+            h, mgf = _PSS[oaep_hash.name]
+            mech, param = Mechanism.RSA_PKCS_OAEP, (h, mgf, None)
+        else:
+            raise DecryptionFailed(f"the token does not decrypt {what}")  # no PKCS#11 MGF for it
+
+        if len(ciphertext) != (self.public_key.key_size + 7) // 8:
+            raise DecryptionFailed()  # the token need not see what cannot be an RSA ciphertext of this key
+
+        def run(ps: PooledSession) -> bytes | None:
+            key = self._key(ps)
+            plain = None
+            try:
+                plain = key.decrypt(ciphertext, mechanism=mech, mechanism_param=param)
+            except (EncryptedDataInvalid, EncryptedDataLenRange, GeneralError):
+                pass  # the ciphertext's fault, unless the lookup below fails
+            except (ArgumentsBad, MechanismInvalid, MechanismParamInvalid):
+                # A padding this token does not do (SoftHSM2 2.6 does OAEP with SHA-1 only): the request's
+                # choice, not a lost token.
+                raise DecryptionFailed(f"the token does not decrypt {what}") from None
+            except AttributeError:
+                # python-pkcs11 gives a key object no `decrypt` when its CKA_DECRYPT is false.
+                raise KeyCannotDecrypt("a sign-only (CKA_DECRYPT false) RSA", self.uri) from None
+            # Whatever the outcome, a new session and the key looked up in it. SoftHSM2 and tpm2-pkcs11
+            # answer a bad padding with CKR_GENERAL_ERROR, as a failing token would: a client must not take
+            # the CA's key away with a bad ciphertext, so the lookup tells the two apart (when it fails, the
+            # token is gone and `run` says so). tpm2-pkcs11 leaves a failed C_Decrypt's operation active,
+            # which the new session ends. Done after a good decryption too, so that a bad padding takes no
+            # measurably longer than a good one (no Bleichenbacher timing oracle).
+            self.token.fresh_session(ps)
+            self._key(ps)
+            return plain  # type: ignore[no-any-return]
+
+        plain = self.token.run(run)
+        if plain is None:
+            raise DecryptionFailed()
+        return plain
 
     def _key(self, ps: PooledSession) -> Any:
         try:

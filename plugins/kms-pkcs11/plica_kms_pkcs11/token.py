@@ -257,9 +257,9 @@ class Token:
         except NoSuchKey:
             raise
         except (MechanismInvalid, MechanismParamInvalid, DataLenRange, FunctionNotSupported) as e:
-            # What this token cannot do (a template's RSA-PSS, say) is no sign that it went away.
+            # What this token cannot do (a template's RSA-PSS, an OAEP hash) is no sign that it went away.
             raise InternalError(
-                f"the token cannot make this signature: {type(e).__name__}", detail=self.uri.shown
+                f"the token cannot do this operation: {type(e).__name__}", detail=self.uri.shown
             ) from None
         except PKCS11Error as e:
             self._fail(gen, e)
@@ -267,6 +267,17 @@ class Token:
         finally:
             if gen == self._gen:
                 self._pool.put(ps)
+
+    def fresh_session(self, ps: PooledSession) -> None:
+        """Give `ps` a new session (called from `fn` inside `run`). tpm2-pkcs11 leaves a failed C_Decrypt's
+        operation active, and its session then refuses every later call (CKR_OPERATION_ACTIVE). Raises
+        PKCS11Error when the token cannot open a session: it is gone, and `run` says so."""
+        try:
+            ps.session.close()
+        except PKCS11Error:
+            pass
+        ps.keys.clear()
+        ps.session = self.token.open(rw=True)
 
     def admin(self, fn: Callable[[Any], T]) -> T:
         """`fn` with the logged-in read-write session (creating, listing, deleting keys)."""

@@ -1,8 +1,9 @@
 """SCEP's PKCS#7/CMS (RFC 8894 §3): reading a client's pkiMessage and writing the CA's CertRep.
 
-Untrusted input is parsed with asn1crypto (never by hand) and the cryptography is `cryptography`'s: RSA key
-transport (PKCS#1 v1.5, what every SCEP client uses), DES-CBC, 3DES-CBC, AES-CBC and AES-GCM content
-encryption, signatures over the signed attributes. A request that cannot be read far enough to answer
+Untrusted input is parsed with asn1crypto (never by hand) and the cryptography is `cryptography`'s: DES-CBC,
+3DES-CBC, AES-CBC and AES-GCM content encryption, signature checks over the signed attributes. The RSA key
+transport (PKCS#1 v1.5, what every SCEP client uses, or OAEP) and the CertRep's signature are the decrypter's
+(`SCEPKey`): the CA's key through its key manager, or the provisioner's own. A request that cannot be read far enough to answer
 (no SignedData, no transactionID or senderNonce) is `Malformed` (HTTP 400); anything after that is a
 `SCEPFailure`, answered with a signed CertRep FAILURE carrying its failInfo.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from asn1crypto import algos, cms, core, parser
 from asn1crypto import x509 as asn1_x509
@@ -25,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from plica.api import DecryptionFailed
 
 # RFC 8894 §3.2.1 attributes (id-VeriSign arc, and id-scep for failInfoText).
 OID_MESSAGE_TYPE = "2.16.840.1.113733.1.9.2"
@@ -57,6 +60,20 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
+
+
+class SCEPKey(Protocol):
+    """What decrypts requests and signs replies: a `plica.api.KeyHandle` (the CA's key, or one in its key
+    manager) or the provisioner's own PEM key."""
+
+    @property
+    def public_key(self) -> Any: ...
+
+    async def sign(
+        self, data: bytes, hash_alg: hashes.HashAlgorithm | None = None, pss: bool = False
+    ) -> bytes: ...
+
+    async def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes: ...
 
 
 class Malformed(Exception):
@@ -138,8 +155,9 @@ class PKIMessage:
         except InvalidSignature:
             raise SCEPFailure(BAD_MESSAGE_CHECK, "the message signature does not verify") from None
 
-    def decrypt(self, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> bytes:
-        """The pkcsPKIEnvelope's content (the CSR), decrypted with the CA's (or its decrypter's) key."""
+    async def decrypt(self, cert: x509.Certificate, key: SCEPKey) -> bytes:
+        """The pkcsPKIEnvelope's content (the CSR), its key transport decrypted by `key` (the CA's or the
+        decrypter's). `DecryptionFailed` and a bad content decryption are one failure, with one text."""
         try:
             ci = cms.ContentInfo.load(self._content, strict=True)
             if ci["content_type"].native != "enveloped_data":
@@ -153,15 +171,33 @@ class PKIMessage:
             alg = eci["content_encryption_algorithm"]
             ciphertext = _encrypted_content(eci)
             encrypted_key = ours[0]["encrypted_key"].native
+            oaep_hash = _key_transport(ours[0]["key_encryption_algorithm"])
             if ciphertext is None:
                 raise SCEPFailure(BAD_REQUEST, "the pkcsPKIEnvelope has no content")
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
             raise SCEPFailure(BAD_REQUEST, f"the pkcsPKIEnvelope is not valid CMS: {e}") from None
         try:
-            cek = key.decrypt(encrypted_key, asym_padding.PKCS1v15())
-        except ValueError:
+            cek = await key.decrypt(encrypted_key, oaep_hash)
+        except DecryptionFailed:
             raise SCEPFailure(BAD_MESSAGE_CHECK, DOES_NOT_DECRYPT) from None
         return _decrypt_content(alg, cek, ciphertext)
+
+
+def _key_transport(alg: Any) -> hashes.HashAlgorithm | None:
+    """None for RSA PKCS#1 v1.5; the hash of RSAES-OAEP (RFC 8017 A.2.1: SHA-1 unless said, MGF1 with the
+    same hash, no label: what CMS producers write)."""
+    name = alg["algorithm"].native
+    if name in ("rsaes_pkcs1v15", "rsa"):
+        return None
+    if name != "rsaes_oaep":
+        raise SCEPFailure(BAD_ALG, f"key transport {alg['algorithm'].dotted} is not RSA PKCS#1 v1.5 or OAEP")
+    params = alg["parameters"]
+    h = params["hash_algorithm"]["algorithm"].native if params.native else "sha1"
+    mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native if params.native else "sha1"
+    label = params["p_source_algorithm"]["parameters"].native if params.native else b""
+    if h not in _HASHES or mgf_hash != h or label:
+        raise SCEPFailure(BAD_ALG, "RSAES-OAEP is read with one hash for the digest and MGF1 and no label")
+    return _HASHES[h]()
 
 
 def parse_pki_message(der: bytes) -> PKIMessage:
@@ -366,11 +402,11 @@ def envelope(content: bytes, recipients: Sequence[x509.Certificate], algorithm: 
     return cms.ContentInfo({"content_type": "enveloped_data", "content": env}).dump()
 
 
-def cert_rep(
+async def cert_rep(
     request: PKIMessage,
     *,
     signer_cert: x509.Certificate,
-    signer_key: rsa.RSAPrivateKey,
+    signer_key: SCEPKey,
     status: str,
     content: bytes = b"",
     certificates: Sequence[x509.Certificate] = (),
@@ -399,7 +435,7 @@ def cert_rep(
     # DER orders a SET OF by encoding; verifiers (OpenSSL, Go) re-encode the attributes that way.
     encoded = sorted(a.dump() for a in attrs)
     signed_attrs = cms.CMSAttributes([cms.CMSAttribute.load(a) for a in encoded])
-    signature = signer_key.sign(signed_attrs.dump(), asym_padding.PKCS1v15(), hashes.SHA256())
+    signature = await signer_key.sign(signed_attrs.dump(), hashes.SHA256())
     signer_info = cms.SignerInfo(
         {
             "version": "v1",

@@ -27,6 +27,8 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from plica.api import (
     AuthorityView,
     BadRequest,
+    InternalError,
+    KeyUnavailable,
     NotFound,
     PlicaError,
     Provisioner,
@@ -106,14 +108,15 @@ def _get_message(query: str) -> bytes:
 async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes) -> web.Response:
     state: SCEPState = prov.state
     key = state.decrypter_key
-    assert key is not None  # a served authority has its keys (only the offline CLI view has none)
+    if key is None:  # only the CLI's offline view has no keys, and it serves nothing
+        raise InternalError("this SCEP provisioner has no decrypter")
     try:
         msg = cms.parse_pki_message(der)
     except cms.Malformed as e:
         raise BadRequest(f"not a SCEP pkiMessage: {e}") from None
     try:
         content, issued = await _enrol(authority, prov, state, msg)
-        body = cms.cert_rep(
+        body = await cms.cert_rep(
             msg,
             signer_cert=state.decrypter_cert,
             signer_key=key,
@@ -125,7 +128,7 @@ async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes
         # What the checks above did not foresee in a hostile message (a key type `cryptography` cannot
         # load, ...) is still the client's: a FAILURE, never a 500.
         log.warning("SCEP %s transaction %s: unreadable request (%s)", prov.name, msg.transaction_text, e)
-        body = cms.cert_rep(
+        body = await cms.cert_rep(
             msg, signer_cert=state.decrypter_cert, signer_key=key, status=cms.FAILURE,
             fail_info=cms.BAD_REQUEST, fail_text="the request could not be read",
         )  # fmt: skip
@@ -134,7 +137,7 @@ async def _pki_operation(authority: AuthorityView, prov: Provisioner, der: bytes
             "SCEP %s transaction %s refused (failInfo %s): %s",
             prov.name, msg.transaction_text, f.fail_info, f.text,
         )  # fmt: skip
-        body = cms.cert_rep(
+        body = await cms.cert_rep(
             msg,
             signer_cert=state.decrypter_cert,
             signer_key=key,
@@ -154,7 +157,8 @@ async def _enrol(
         raise SCEPFailure(cms.BAD_REQUEST, f"message type {kind} is not supported (PKCSReq, RenewalReq)")
     msg.verify_signature()
     assert state.decrypter_key is not None
-    csr_der = msg.decrypt(state.decrypter_cert, state.decrypter_key)
+    # A lost token is KeyUnavailable here and in `issue`: a 503 the client retries, not a FAILURE.
+    csr_der = await msg.decrypt(state.decrypter_cert, state.decrypter_key)
     try:
         csr = x509.load_der_x509_csr(csr_der)
         valid = csr.is_signature_valid
@@ -203,6 +207,8 @@ async def _enrol(
             auth,
             SignRequest(csr=csr, csr_der=csr_der, not_before=None, not_after=None, template_data=None),
         )
+    except KeyUnavailable:
+        raise
     except PlicaError as e:
         raise SCEPFailure(cms.BAD_REQUEST, e.message) from None
     leaf = chain[0]

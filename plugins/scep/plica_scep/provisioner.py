@@ -1,8 +1,9 @@
 """The SCEP provisioner's ca.json block and what loading it prepares (docs/reference/provisioners.md, SCEP).
 
 Everything a request needs is made once per (re)load: the decrypter (the provisioner's own RSA key and
-certificate, or the CA's intermediate when that is RSA, as step-ca does), GetCACert's chain and GetCACaps'
-text, the challenge and the SCEPCHALLENGE webhooks.
+certificate, a key in the CA's key manager that `decrypterKey` names, or the CA's intermediate when that is
+RSA, as step-ca does), GetCACert's chain and GetCACaps' text, the challenge and the SCEPCHALLENGE webhooks.
+The CA's keys are reached only through `KeyHandle`s: this plugin never holds the CA's private key.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from typing import Any
 
 from attrs import define, frozen
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from plica.api import AuthorityView, ConfigError, ProvisionerConfig, ProvisionerType, j, provides
+from plica.api import (
+    AuthorityView,
+    ConfigError,
+    DecryptionFailed,
+    ProvisionerConfig,
+    ProvisionerType,
+    j,
+    provides,
+)
 
-from .cms import ENCRYPTIONS
+from .cms import ENCRYPTIONS, SCEPKey
 from .webhook import Webhook, parse_webhooks
 
 # step-ca's defaults (scep/authority.go) minus SHA-1, which this CA does not offer for its replies; a
@@ -57,7 +66,7 @@ provisioner_types = provides(TYPE)
 @frozen
 class SCEPState:
     decrypter_cert: x509.Certificate
-    decrypter_key: rsa.RSAPrivateKey | None
+    decrypter_key: SCEPKey | None  # None only while the CLI validates ca.json offline
     ca_certs: tuple[x509.Certificate, ...]  # GetCACert, in step-ca's order
     caps: bytes
     challenge: bytes
@@ -77,10 +86,6 @@ def load_state(cfg: SCEPConfig, authority: AuthorityView) -> SCEPState:
         raise ConfigError("minimumPublicKeyLength", f"{bits} bits is not a positive multiple of 8")
     if not 0 <= cfg.encryption_algorithm_identifier < len(ENCRYPTIONS):
         raise ConfigError("encryptionAlgorithmIdentifier", "only identifiers 0 to 4 are valid")
-    if cfg.decrypter_key:
-        raise ConfigError(
-            "decrypterKey", "a KMS key is not supported: give the PEM key in decrypterKeyPEM instead"
-        )
     cert, key = _decrypter(cfg, authority)
     certs: list[x509.Certificate] = []
     if cfg.decrypter_certificate:
@@ -106,13 +111,40 @@ def load_state(cfg: SCEPConfig, authority: AuthorityView) -> SCEPState:
     )
 
 
-def _decrypter(
-    cfg: SCEPConfig, authority: AuthorityView
-) -> tuple[x509.Certificate, rsa.RSAPrivateKey | None]:
-    """The provisioner's own decrypter, or the CA's intermediate when it is RSA."""
-    if bool(cfg.decrypter_certificate) != bool(cfg.decrypter_key_pem):
-        field = "decrypterKeyPEM" if cfg.decrypter_certificate else "decrypterCertificate"
-        raise ConfigError(field, "decrypterCertificate and decrypterKeyPEM are given together")
+class PemDecrypter:
+    """The provisioner's own RSA key (decrypterKeyPEM), decrypted once at load; used in place, as softkms
+    uses a key in memory."""
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        self._key = key
+        self.public_key = key.public_key()
+
+    async def sign(
+        self, data: bytes, hash_alg: hashes.HashAlgorithm | None = None, pss: bool = False
+    ) -> bytes:
+        h = hash_alg or hashes.SHA256()
+        pad = padding.PSS(padding.MGF1(h), padding.PSS.DIGEST_LENGTH) if pss else padding.PKCS1v15()
+        return self._key.sign(data, pad, h)
+
+    async def decrypt(self, ciphertext: bytes, oaep_hash: hashes.HashAlgorithm | None = None) -> bytes:
+        pad = padding.OAEP(padding.MGF1(oaep_hash), oaep_hash, None) if oaep_hash else padding.PKCS1v15()
+        try:
+            return self._key.decrypt(ciphertext, pad)
+        except ValueError:
+            raise DecryptionFailed() from None
+
+
+def _decrypter(cfg: SCEPConfig, authority: AuthorityView) -> tuple[x509.Certificate, SCEPKey | None]:
+    """The provisioner's own decrypter (a PEM key, or a key in the CA's key manager), or the CA's
+    intermediate when it is RSA."""
+    own_key = "decrypterKey" if cfg.decrypter_key else "decrypterKeyPEM"
+    if cfg.decrypter_key and cfg.decrypter_key_pem:
+        raise ConfigError(
+            "decrypterKey", "give decrypterKey (a key manager URI) or decrypterKeyPEM, not both"
+        )
+    if bool(cfg.decrypter_certificate) != bool(cfg.decrypter_key_pem or cfg.decrypter_key):
+        field = own_key if cfg.decrypter_certificate else "decrypterCertificate"
+        raise ConfigError(field, f"decrypterCertificate and {own_key} are given together")
     if not cfg.decrypter_certificate:
         inter = authority.intermediates[0] if authority.intermediates else None
         if inter is None or not isinstance(inter.public_key(), rsa.RSAPublicKey):
@@ -121,26 +153,37 @@ def _decrypter(
                 "SCEP decrypts requests with an RSA key, and this CA's intermediate is not RSA: create the CA "
                 "with `plica init --kty RSA`, or give the provisioner an RSA decrypter of its own "
                 "(decrypterCertificate and decrypterKeyPEM, e.g. `plica provisioner add NAME --type SCEP "
-                "--decrypter-certificate ra.crt --decrypter-key ra.key`)",
+                "--decrypter-certificate ra.crt --decrypter-key ra.key`, or decrypterKey naming a key in "
+                "the CA's key manager)",
             )
-        # None while the CLI validates ca.json (it decrypts no CA key): only `plica start` serves.
-        return inter, authority.intermediate_key
+        # None while the CLI validates ca.json (it opens no CA key): only `plica start` serves.
+        return inter, authority.intermediate_handle
     pem = _b64_pem("decrypterCertificate", cfg.decrypter_certificate)
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise ConfigError("decrypterCertificate", "is not a PEM certificate") from None
-    key_pem = _b64_pem("decrypterKeyPEM", cfg.decrypter_key_pem)
-    try:
-        key = serialization.load_pem_private_key(key_pem, cfg.decrypter_key_password.encode() or None)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            "decrypterKeyPEM", "is not a PEM private key that decrypterKeyPassword opens"
-        ) from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigError("decrypterKeyPEM", "only RSA keys can decrypt SCEP requests")
-    if key.public_key() != cert.public_key():
-        raise ConfigError("decrypterKeyPEM", "does not match the public key of decrypterCertificate")
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        raise ConfigError("decrypterCertificate", "only RSA keys can decrypt SCEP requests")
+    key: SCEPKey | None
+    if cfg.decrypter_key:
+        # step-ca's `decrypterKey`: a key the CA's key manager opens (a PKCS#11 URI, a softkms file).
+        key = authority.open_key(cfg.decrypter_key, what=f"SCEP {cfg.name} decrypter key")
+        if key is None:  # the CLI validating offline
+            return cert, None
+    else:
+        key_pem = _b64_pem("decrypterKeyPEM", cfg.decrypter_key_pem)
+        try:
+            pem_key = serialization.load_pem_private_key(key_pem, cfg.decrypter_key_password.encode() or None)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "decrypterKeyPEM", "is not a PEM private key that decrypterKeyPassword opens"
+            ) from None
+        if not isinstance(pem_key, rsa.RSAPrivateKey):
+            raise ConfigError("decrypterKeyPEM", "only RSA keys can decrypt SCEP requests")
+        key = PemDecrypter(pem_key)
+    if key.public_key != cert.public_key():
+        raise ConfigError(own_key, "does not match the public key of decrypterCertificate")
     return cert, key
 
 

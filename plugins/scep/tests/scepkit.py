@@ -85,10 +85,33 @@ def pki_message(
     message_type: str = "19",
     transaction_id: str = "",
     nonce: bytes | None = None,
+    oaep: str | None = None,
+    encrypted_key: bytes | None = None,
 ) -> bytes:
     """A pkiMessage: the CSR enveloped (AES-256-CBC, RSA key transport) for `recipient`, signed (SHA-256)
-    by `signer_key` with `signer_cert` in the SignedData."""
+    by `signer_key` with `signer_cert` in the SignedData. The key transport is PKCS#1 v1.5, or RSAES-OAEP with
+    the hash `oaep` names ("sha1": RFC 8017's default parameters, written as an empty SEQUENCE);
+    `encrypted_key` replaces the transported key (a ciphertext that does not decrypt)."""
     key, iv = os.urandom(32), os.urandom(16)
+    pub: Any = recipient.public_key()
+    if oaep is None:
+        kea: Any = {"algorithm": "rsaes_pkcs1v15"}
+        transported = pub.encrypt(key, asym_padding.PKCS1v15())
+    else:
+        h = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384}[oaep]()
+        if oaep == "sha1":  # every field at its default: parameters are an empty SEQUENCE
+            kea = cms.KeyEncryptionAlgorithm.load(bytes.fromhex("300d06092a864886f70d0101073000"))
+        else:
+            kea = cms.KeyEncryptionAlgorithm(
+                {
+                    "algorithm": "rsaes_oaep",
+                    "parameters": {
+                        "hash_algorithm": {"algorithm": oaep},
+                        "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": oaep}},
+                    },
+                }
+            )
+        transported = pub.encrypt(key, asym_padding.OAEP(asym_padding.MGF1(h), h, None))
     padder = padding.PKCS7(128).padder()
     enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
     ct = enc.update(padder.update(csr_der) + padder.finalize()) + enc.finalize()
@@ -105,8 +128,8 @@ def pki_message(
                             "rid": cms.RecipientIdentifier(
                                 name="issuer_and_serial_number", value=_ias(recipient)
                             ),
-                            "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15"},
-                            "encrypted_key": recipient.public_key().encrypt(key, asym_padding.PKCS1v15()),  # type: ignore[union-attr]
+                            "key_encryption_algorithm": kea,
+                            "encrypted_key": transported if encrypted_key is None else encrypted_key,
                         },
                     )
                 ],

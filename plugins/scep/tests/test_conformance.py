@@ -29,7 +29,8 @@ class TestConformance(ProvisionerConformance):
         ({**SCEP, "forceCN": "yes"}, "forceCN"),
         ({**SCEP, "encryptionAlgorithmIdentifier": 5}, "encryptionAlgorithmIdentifier"),
         ({**SCEP, "minimumPublicKeyLength": 2049}, "minimumPublicKeyLength"),
-        ({**SCEP, "decrypterKey": "pkcs11:object=scep"}, "decrypterKey"),
+        ({**SCEP, "decrypterKey": "pkcs11:object=scep"}, "decrypterCertificate"),
+        ({**SCEP, "decrypterKey": "secrets/ra_key", "decrypterKeyPEM": "LS0tLS1CRUdJTg=="}, "decrypterKey"),
         ({**SCEP, "decrypterCertificate": "LS0tLS1CRUdJTg=="}, "decrypterKeyPEM"),
         ({**SCEP, "decrypterCertificate": "not base64!", "decrypterKeyPEM": "x"}, "decrypterCertificate"),
         (

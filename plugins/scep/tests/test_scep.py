@@ -203,6 +203,24 @@ async def test_python_client_over_get_in_macos_half_escaped_form(env: Env) -> No
         assert read_cert_rep(await r.read(), env.tmp, env.files.root).status == "0"
 
 
+@pytest.mark.parametrize("oaep", ["sha1", "sha256", "sha384"])
+async def test_oaep_key_transport_is_decrypted_through_the_key_manager(env: Env, oaep: str) -> None:
+    """RSAES-OAEP key transport (RFC 8017 defaults, and SHA-256/384 with MGF1 of the same hash)."""
+    key = rsa_key()
+    signer = self_signed(key)
+    csr = make_csr(key, f"oaep-{oaep}.example", CHALLENGE)
+    msg = pki_message(csr.public_bytes(serialization.Encoding.DER), signer_cert=signer, signer_key=key,
+                      recipient=_intermediate(env), oaep=oaep)  # fmt: skip
+    status, body, _ = await _post(env, "scep2", msg)
+    assert status == 200, body
+    rep = read_cert_rep(body, env.tmp, env.files.root)
+    assert rep.status == "0", rep
+    leaf = open_envelope(rep, env.tmp, signer, key)
+    assert (
+        leaf.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value == f"oaep-{oaep}.example"
+    )
+
+
 async def _failure(env: Env, name: str, msg: bytes, fail_info: str) -> None:
     before = db_counts(env.files)
     status, body, ctype = await _post(env, name, msg)

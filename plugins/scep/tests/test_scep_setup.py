@@ -155,3 +155,51 @@ def test_provisioner_add_and_update(tmp_path: Path) -> None:
     assert "minimumPublicKeyLength" in out
     assert files.config_path.read_bytes() == before
     load_snapshot(files)
+
+
+@pytest.mark.slow
+def test_decrypter_key_in_the_cas_key_manager(tmp_path: Path) -> None:
+    """step-ca's `decrypterKey`: a key the CA's key manager opens (here a softkms file made by `plica kms
+    create`), with its certificate in `decrypterCertificate`, on an ECDSA chain."""
+    files = make_ca(tmp_path, ssh=False)  # ECDSA
+    r = plica_cli("kms", "create", "--home", str(files.home), "--kms", "softkms:", "--key", "secrets/scep_ra_key", "--kty", "RSA",
+                  "--password-file", str(files.password_file), env=files.env(), timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert b"ENCRYPTED" in (files.home / "secrets" / "scep_ra_key").read_bytes()
+    ra_public = serialization.load_pem_public_key(r.stdout.encode())
+    inter = x509.load_pem_x509_certificate(files.intermediate.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    ra = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KMS SCEP RA")]))
+        .issuer_name(inter.subject)
+        .public_key(ra_public)  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(load_key(files.home / "secrets" / "intermediate_ca_key", files.password), hashes.SHA256())  # type: ignore[arg-type]
+    )
+    block = {
+        "type": "SCEP",
+        "name": "kmsra",
+        "challenge": "kms-secret",
+        "excludeIntermediate": True,
+        "decrypterCertificate": base64.b64encode(ra.public_bytes(serialization.Encoding.PEM)).decode(),
+        "decrypterKey": "secrets/missing_key",
+    }
+    files.add_provisioner(block)
+    with pytest.raises(ConfigError) as e:
+        load_snapshot(files)
+    assert "missing_key" in str(e.value)
+    # `plica start` stops on it too, with the same message and no traceback.
+    out = plica(files, "start", "--password-file", str(files.password_file), ok=False)
+    assert "missing_key" in out and "Traceback" not in out
+    cfg = files.config()
+    cfg["authority"]["provisioners"][-1]["decrypterKey"] = "secrets/scep_ra_key"
+    files.write_config(cfg)
+    http = files.enable_insecure()
+    with ca_process(files):
+        leaf = _enrol(files, f"{http}/scep/kmsra", tmp_path / "c", "kms-secret")
+    assert leaf.issuer == inter.subject
+    ext = ProvisionerExtension.from_certificate(leaf)
+    assert ext is not None and ext.name == "kmsra"

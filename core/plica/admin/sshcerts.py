@@ -1,0 +1,130 @@
+"""The CA's SSH certificate inventory, as `plica.admin.certs` is the X.509 one: filters, ordered by expiry
+then serial, a cursor. Filters: `name` (substring of the key id or a principal), `type` (`user`, `host`),
+`provisioner`, `status` (`valid`, `expired`, `revoked`); `limit` at most 10,000."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from plica.admin.errors import AdminError
+from plica.durations import rfc3339
+from plica.storage import Storage
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+STATUSES = ("valid", "expired", "revoked")
+_COLUMNS = (
+    "c.serial, c.cert, c.cert_type, c.key_id, c.provisioner_id, c.provisioner_name, c.provisioner_type,"
+    " c.valid_before, c.issued_at, r.revoked_at"
+)
+
+
+def _principals(blob: bytes) -> list[str]:
+    try:
+        cert = serialization.load_ssh_public_identity(bytes(blob))  # stored as its OpenSSH line
+        return [p.decode(errors="replace") for p in cert.valid_principals]  # type: ignore[union-attr]
+    except Exception:  # a stored certificate this CA made; a parse failure only hides its principals
+        return []
+
+
+def _item(row: tuple[Any, ...], now: int) -> dict[str, Any]:
+    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at = row
+    state = "revoked" if revoked_at is not None else "expired" if int(valid_before) <= now else "valid"
+    item = {
+        "serial": serial,
+        "type": ctype,
+        "keyId": key_id,
+        "principals": _principals(blob),
+        "provisioner": prov,
+        "provisionerId": pid,
+        "provisionerType": ptype,
+        "issuedAt": rfc3339(int(issued_at)),
+        "validBefore": rfc3339(int(valid_before)),
+        "status": state,
+    }
+    if revoked_at is not None:
+        item["revokedAt"] = rfc3339(int(revoked_at))
+    return item
+
+
+async def get_ssh_certificate(storage: Storage, serial: str) -> dict[str, Any] | None:
+    row = await storage.fetch_one(
+        f"SELECT {_COLUMNS} FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
+        " WHERE c.serial = ?",
+        (serial,),
+    )
+    return _item(row, int(time.time())) if row else None
+
+
+async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> dict[str, Any]:
+    now = int(time.time())
+    where: list[str] = []
+    params: list[Any] = []
+    if query.get("provisioner"):
+        where.append("c.provisioner_name = ?")
+        params.append(query["provisioner"])
+    if query.get("type"):
+        if query["type"] not in ("user", "host"):
+            raise AdminError(400, "type must be user or host")
+        where.append("c.cert_type = ?")
+        params.append(query["type"])
+    status = query.get("status", "")
+    if status and status not in STATUSES:
+        raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
+    if status == "valid":
+        where.append("c.valid_before > ? AND r.serial IS NULL")
+        params.append(now)
+    elif status == "expired":
+        where.append("c.valid_before <= ?")
+        params.append(now)
+    elif status == "revoked":
+        where.append("r.serial IS NOT NULL")
+    key: tuple[int, str] | None = None
+    if query.get("cursor"):
+        after, _, serial = query["cursor"].partition(":")
+        if not after.isdigit() or not serial.isdigit():
+            raise AdminError(400, "cursor is not one this CA gave out")
+        key = (int(after), serial)
+    raw = query.get("limit", "")
+    try:
+        limit = min(int(raw), MAX_LIMIT) if raw else DEFAULT_LIMIT
+    except ValueError:
+        raise AdminError(400, f"limit {raw!r} is not an integer") from None
+    limit = limit if limit > 0 else DEFAULT_LIMIT
+    needle = query.get("name", "").lower()
+    if needle:
+        # Key ids are a column and a host's principals are indexed; a user's live only in its certificate.
+        where.append(
+            "(LOWER(c.key_id) LIKE ? ESCAPE '!' OR c.cert_type = 'user' OR EXISTS (SELECT 1 FROM"
+            " ssh_host_principals h WHERE h.serial = c.serial AND LOWER(h.principal) LIKE ? ESCAPE '!'))"
+        )
+        like = "%" + needle.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+        params += [like, like]
+    out: list[dict[str, Any]] = []
+    batch = limit + 1 if not needle else max(limit * 4, 1000)
+    while True:
+        clauses, args = list(where), list(params)
+        if key is not None:
+            clauses.append("(c.valid_before > ? OR (c.valid_before = ? AND c.serial > ?))")
+            args += [key[0], key[0], key[1]]
+        rows = await storage.fetch_all(
+            f"SELECT {_COLUMNS} FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + " ORDER BY c.valid_before, c.serial LIMIT ?",
+            (*args, batch),
+        )
+        for row in rows:
+            if len(out) == limit:
+                return {"certificates": out, "nextCursor": f"{key[0]}:{key[1]}" if key else ""}
+            key = (int(row[7]), str(row[0]))
+            item = _item(row, now)
+            names = [item["keyId"], *item["principals"]]
+            if needle and not any(needle in n.lower() for n in names):
+                continue
+            out.append(item)
+        if len(rows) < batch:
+            return {"certificates": out, "nextCursor": ""}
