@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from plica.api import b64url_decode, b64url_encode, open_storage, public_jwk
+from plica.api import Sealer, b64url_decode, b64url_encode, open_storage, public_jwk
 from plica.testing import CAFiles, in_process_ca
 from plica_acme import eab
 from plica_acme.api import ari
@@ -141,7 +141,8 @@ async def test_two_instances_share_nonces_and_bindings(pg_url: str) -> None:
     try:
         await a.migrate(MIGRATIONS)
         await b.migrate(MIGRATIONS)
-        sa, sb = AcmeStore(a), AcmeStore(b)
+        sealer = Sealer(os.urandom(32))  # the two instances of one CA derive the same sealing key
+        sa, sb = AcmeStore(a, sealer), AcmeStore(b, sealer)
         pa, pb = NoncePool(sa), NoncePool(sb)
         n = await pa.take()
         results = await asyncio.gather(pa.consume(n), pb.consume(n), pb.consume(n))
