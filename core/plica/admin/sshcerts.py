@@ -8,37 +8,28 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
 from plica.admin.errors import AdminError
 from plica.durations import rfc3339
 from plica.storage import Storage
+from plica.storage.names import like_pattern, matches, ssh_principals
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 STATUSES = ("valid", "expired", "revoked")
 _COLUMNS = (
     "c.serial, c.cert, c.cert_type, c.key_id, c.provisioner_id, c.provisioner_name, c.provisioner_type,"
-    " c.valid_before, c.issued_at, r.revoked_at"
+    " c.valid_before, c.issued_at, r.revoked_at, c.names"
 )
 
 
-def _principals(blob: bytes) -> list[str]:
-    try:
-        cert = serialization.load_ssh_public_identity(bytes(blob))  # stored as its OpenSSH line
-        return [p.decode(errors="replace") for p in cert.valid_principals]  # type: ignore[union-attr]
-    except Exception:  # a stored certificate this CA made; a parse failure only hides its principals
-        return []
-
-
 def _item(row: tuple[Any, ...], now: int) -> dict[str, Any]:
-    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at = row
+    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at, _ = row
     state = "revoked" if revoked_at is not None else "expired" if int(valid_before) <= now else "valid"
     item = {
         "serial": serial,
         "type": ctype,
         "keyId": key_id,
-        "principals": _principals(blob),
+        "principals": ssh_principals(blob),
         "provisioner": prov,
         "provisionerId": pid,
         "provisionerType": ptype,
@@ -97,15 +88,11 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
     limit = limit if limit > 0 else DEFAULT_LIMIT
     needle = query.get("name", "").lower()
     if needle:
-        # Key ids are a column and a host's principals are indexed; a user's live only in its certificate.
-        where.append(
-            "(LOWER(c.key_id) LIKE ? ESCAPE '!' OR c.cert_type = 'user' OR EXISTS (SELECT 1 FROM"
-            " ssh_host_principals h WHERE h.serial = c.serial AND LOWER(h.principal) LIKE ? ESCAPE '!'))"
-        )
-        like = "%" + needle.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-        params += [like, like]
+        # The key id and principals stored with each certificate (kernel-0004, plica.storage.names).
+        where.append("c.names LIKE ? ESCAPE '!'")
+        params.append(like_pattern(needle))
     out: list[dict[str, Any]] = []
-    batch = limit + 1 if not needle else max(limit * 4, 1000)
+    batch = limit + 1
     while True:
         clauses, args = list(where), list(params)
         if key is not None:
@@ -121,10 +108,8 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
             if len(out) == limit:
                 return {"certificates": out, "nextCursor": f"{key[0]}:{key[1]}" if key else ""}
             key = (int(row[7]), str(row[0]))
-            item = _item(row, now)
-            names = [item["keyId"], *item["principals"]]
-            if needle and not any(needle in n.lower() for n in names):
+            if needle and not matches(needle, row[10]):
                 continue
-            out.append(item)
+            out.append(_item(row, now))
         if len(rows) < batch:
             return {"certificates": out, "nextCursor": ""}

@@ -35,6 +35,7 @@ from plica.storage.base import (
     StorageError,
     TokenReused,
     UniqueViolation,
+    backfill,
 )
 from plica.storage.group_commit import GroupCommit, is_busy
 from plica.types import Migration
@@ -245,6 +246,7 @@ class SQLiteStorage(Storage):
                         continue
                     for stmt in m.sql.get("sqlite", []):
                         await self.db.execute(stmt)
+                    await backfill(m.id, self.db.execute_fetchall, self.db.executemany)
                     await self.db.execute(
                         "INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)",
                         (m.id, int(time.time())),
@@ -274,14 +276,14 @@ class SQLiteStorage(Storage):
     async def store_x509(self, cert: IssuedCert, *, token_id: str | None) -> None:
         await self._write(
             "INSERT INTO x509_certs (serial, der, provisioner_id, provisioner_name, provisioner_type, not_after,"
-            " issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " issued_at, token_id, names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             cert.row(int(time.time()), token_id),
         )
 
     async def get_x509(self, serial: str) -> IssuedCert | None:
         row = await self.fetch_one(
-            "SELECT serial, der, provisioner_id, provisioner_name, provisioner_type, not_after FROM x509_certs"
-            " WHERE serial = ?",
+            "SELECT serial, der, provisioner_id, provisioner_name, provisioner_type, not_after, names"
+            " FROM x509_certs WHERE serial = ?",
             (serial,),
         )
         return IssuedCert(*row) if row else None
@@ -295,7 +297,8 @@ class SQLiteStorage(Storage):
         stmts: list[tuple[str, Sequence[Any]]] = [
             (
                 "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
-                " provisioner_type, valid_before, issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provisioner_type, valid_before, issued_at, token_id, names)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 cert.row(now, token_id),
             )
         ]
