@@ -38,16 +38,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from plica.admin.client import AdminClient, AdminCredentials
-from plica.config import load as load_config
-from plica.http.server import load_material
+from plica.storage.names import x509_column, x509_names
 from plica.testing import ca_process, make_ca
 
 DAY = 86400
 
 
 def fill(db: Path, files: object, count: int, days: int) -> None:
-    material = load_material(load_config(files.config_path), files.password)  # type: ignore[attr-defined]
-    issuer, signer = material.intermediate.subject, material.intermediate_key
+    # The intermediate's key file itself: the CA signs through a key manager, this fill signs in bulk.
+    cfg = orjson.loads(files.config_path.read_bytes())  # type: ignore[attr-defined]
+    key_path = Path(cfg["key"]) if Path(cfg["key"]).is_absolute() else files.home / cfg["key"]  # type: ignore[attr-defined]
+    signer = serialization.load_pem_private_key(key_path.read_bytes(), files.password)  # type: ignore[attr-defined]
+    issuer = x509.load_pem_x509_certificate(files.intermediate.read_bytes()).subject  # type: ignore[attr-defined]
     leaf_key = ec.generate_private_key(ec.SECP256R1()).public_key()  # one key: the names differ
     now = int(time.time())
     rng = random.Random(7)
@@ -69,12 +71,19 @@ def fill(db: Path, files: object, count: int, days: int) -> None:
             .sign(signer, hashes.SHA256())
         )
         der = cert.public_bytes(serialization.Encoding.DER)
-        rows.append((str(serial), der, "admin-id", "admin", "JWK", not_after, not_after - 90 * DAY, None))
+        names = x509_column(*x509_names(cert))
+        rows.append(
+            (str(serial), der, "admin-id", "admin", "JWK", not_after, not_after - 90 * DAY, None, names)
+        )
         if rng.random() < 0.01:
             revoked.append((str(serial), "admin-id", 1, "bench", now, None, False))
     con = sqlite3.connect(db)
     with con:
-        con.executemany("INSERT INTO x509_certs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT INTO x509_certs (serial, der, provisioner_id, provisioner_name, provisioner_type, not_after,"
+            " issued_at, token_id, names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         con.executemany(
             "INSERT INTO revoked_x509_certs (serial, provisioner_id, reason_code, reason, revoked_at, token_id,"
             " mtls) VALUES (?, ?, ?, ?, ?, ?, ?)",

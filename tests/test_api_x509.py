@@ -145,7 +145,7 @@ def _bad_signature_csr() -> str:
         (b"not json at all", "not valid JSON"),
         (b"[1, 2]", "JSON object"),
         (b'"csr"', "JSON object"),
-        (b'{"csr": 5}', "missing csr"),
+        (b'{"csr": 5}', "csr must be a string"),
         (b"{}", "missing csr"),
     ],
 )
@@ -241,6 +241,12 @@ async def test_renew_with_mtls(env: Env, prefix: str) -> None:
     )
     new.verify_directly_issued_by(pem_cert(env.files.intermediate.read_text()))
     assert db_counts(env.files)["x509_certs"] == before["x509_certs"] + 1
+    # the inventory's searchable names are stored with the renewed certificate, as with the first
+    cn = f"mtls{prefix.replace('/', '-')}.example"
+    for cert in (old, new):
+        assert db_row(
+            env.files, "SELECT names FROM x509_certs WHERE serial = ?", (str(cert.serial_number),)
+        ) == (cn,)
 
 
 async def test_renew_without_credentials_is_400(env: Env) -> None:
@@ -403,6 +409,8 @@ async def test_rekey(env: Env) -> None:
         assert new.public_key() == new_key.public_key() and new.subject == old.subject
         ski = new.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         assert ski == x509.SubjectKeyIdentifier.from_public_key(new_key.public_key())
+        row = db_row(env.files, "SELECT names FROM x509_certs WHERE serial = ?", (str(new.serial_number),))
+        assert row == ("rekey.example",)
     before = db_counts(env.files)
     r = await env.api.post("/rekey", {"csr": csr_pem(make_csr(new_key, "rekey.example"))})
     assert r.status == 400 and "client certificate" in r.error()["message"]

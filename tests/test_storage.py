@@ -57,6 +57,7 @@ async def test_migrations_apply_once_kernel_first(tmp_path: Path) -> None:
         "kernel-0002",
         "kernel-0003",
         "kernel-crl-0001",
+        "kernel-0004",
         "example-0001",
     ]
     assert await s.migrate([mine]) == []

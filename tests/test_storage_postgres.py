@@ -187,6 +187,7 @@ async def test_migrations_apply_once_kernel_first(pg_url: str, raw: Any) -> None
         "kernel-0002",
         "kernel-0003",
         "kernel-crl-0001",
+        "kernel-0004",
         "example-0001",
     ]
     assert await s.migrate([mine]) == []
@@ -199,7 +200,7 @@ async def test_migrations_apply_once_kernel_first(pg_url: str, raw: Any) -> None
         await s.migrate([mine, second, broken])
     for table in ("half", "second"):
         assert await raw.fetchval("SELECT to_regclass($1)", table) is None
-    assert await count(raw, "schema_migrations") == 5
+    assert await count(raw, "schema_migrations") == 6
     # A plugin that ships no PostgreSQL statements is refused by name, not silently marked as applied.
     sqlite_only = Migration(id="lite-0001", sql={"sqlite": ["CREATE TABLE lite (x INT)"]})
     with pytest.raises(StorageError, match="lite-0001"):
@@ -223,9 +224,9 @@ async def test_concurrent_migrations_apply_once(pg_url: str, raw: Any) -> None:
         [],
         [],
         [],
-        ["kernel-0001", "kernel-0002", "kernel-0003", "kernel-crl-0001", "example-0001"],
+        ["kernel-0001", "kernel-0002", "kernel-0003", "kernel-crl-0001", "kernel-0004", "example-0001"],
     ]
-    assert await count(raw, "schema_migrations") == 5
+    assert await count(raw, "schema_migrations") == 6
 
 
 async def test_kernel_schema_types(db: PostgresStorage, raw: Any) -> None:
@@ -470,7 +471,7 @@ async def test_a_missing_database_is_created_once(database: str) -> None:
     engines = [PostgresStorage(with_db(database, name)) for _ in range(2)]
     try:
         await asyncio.gather(*(e.open() for e in engines))
-        assert sorted(map(len, await asyncio.gather(*(e.migrate([]) for e in engines)))) == [0, 4]
+        assert sorted(map(len, await asyncio.gather(*(e.migrate([]) for e in engines)))) == [0, 5]
         assert await engines[0].fetch_one("SELECT current_database()") == (name,)
     finally:
         for e in engines:

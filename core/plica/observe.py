@@ -23,7 +23,6 @@ from attrs import define
 @define(slots=True)
 class RequestNote:
     provisioner: str = ""
-    request_id: str = ""
 
 
 _note: contextvars.ContextVar[RequestNote | None] = contextvars.ContextVar("plica_request_note", default=None)
@@ -43,11 +42,6 @@ def note_provisioner(name: str) -> None:
     note = _note.get()
     if note is not None:
         note.provisioner = name
-
-
-def current_request_id() -> str:
-    note = _note.get()
-    return note.request_id if note is not None else ""
 
 
 def current_provisioner() -> str:

@@ -2,10 +2,12 @@
 
 Filters (query parameters): `provisioner` (name), `name` (substring of the CN or a SAN), `status`
 (`valid`, `expired`, `revoked`), `expiringBefore` (RFC 3339 or Unix seconds: still valid now, expiring
-before then). Ordered by expiry, then serial (`order=desc`: latest expiry first); `cursor` is the
-`nextCursor` of the previous page (in the same order), `limit`
+before then). Ordered by `sort` (`expiry`, the default; `issued`, `name`, `provisioner`, `status`: see
+`plica.admin.ordering`), then serial; `order=desc` reverses; `cursor` is the `nextCursor` of the previous
+page (in the same sort and order), `limit`
 at most 10,000. The SQL filters ride the indexes on `not_after` and `(provisioner_name, not_after)`
-(kernel-0003); only the name filter reads each candidate certificate.
+(kernel-0003); the name filter is a LIKE on the names stored with each certificate (kernel-0004,
+`plica.storage.names`), so only the certificates on the page are parsed.
 """
 
 from __future__ import annotations
@@ -14,31 +16,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from plica.admin.errors import AdminError
+from plica.admin.ordering import Ordering
 from plica.durations import parse_time, rfc3339
 from plica.storage import Storage
+from plica.storage.names import like_pattern, matches, x509_names_of_der
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 STATUSES = ("valid", "expired", "revoked")
-
-
-def _names(der: bytes) -> tuple[str, list[str]]:
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        cn = str(cns[0].value) if cns else ""
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            sans = [str(getattr(g, "value", g)) for g in san]
-        except x509.ExtensionNotFound:
-            sans = []
-        return cn, sans
-    except ValueError:
-        return "", []
 
 
 def _when(raw: str) -> int:
@@ -71,16 +57,8 @@ async def list_certificates(storage: Storage, query: Mapping[str, str]) -> dict[
     if query.get("expiringBefore"):
         where.append("c.not_after > ? AND c.not_after < ?")
         params += [now, _when(query["expiringBefore"])]
-    key: tuple[int, str] | None = None
-    order = query.get("order", "") or "asc"
-    if order not in ("asc", "desc"):
-        raise AdminError(400, "order must be asc or desc")
-    beyond, direction = (">", "") if order == "asc" else ("<", " DESC")
-    if query.get("cursor"):
-        after, _, serial = query["cursor"].partition(":")
-        if not after.isdigit() or not serial.isdigit():
-            raise AdminError(400, "cursor is not one this CA gave out")
-        key = (int(after), serial)
+    ordering = Ordering.of(query, expiry="c.not_after", now=now)
+    key = ordering.after
     raw_limit = query.get("limit", "")
     try:
         limit = min(int(raw_limit), MAX_LIMIT) if raw_limit else DEFAULT_LIMIT
@@ -88,28 +66,35 @@ async def list_certificates(storage: Storage, query: Mapping[str, str]) -> dict[
         raise AdminError(400, f"limit {raw_limit!r} is not an integer") from None
     limit = limit if limit > 0 else DEFAULT_LIMIT
     needle = query.get("name", "").lower()
+    if needle:
+        where.append("c.names LIKE ? ESCAPE '!'")
+        params.append(like_pattern(needle))
     out: list[dict[str, Any]] = []
-    # Without a name filter one query answers; with one, batches of candidates are read until enough match.
-    batch = limit + 1 if not needle else max(limit * 4, 1000)
+    # SQL's LIKE may also take a row whose match spans two names; `matches` drops those, so a page is read
+    # in batches until enough rows match (nearly always the first).
+    batch = limit + 1
     while True:
         clauses, args = list(where), list(params)
         if key is not None:
-            clauses.append(f"(c.not_after {beyond} ? OR (c.not_after = ? AND c.serial {beyond} ?))")
-            args += [key[0], key[0], key[1]]
+            clause, more = ordering.beyond(key)
+            clauses.append(clause)
+            args += more
         sql = (
             "SELECT c.serial, c.der, c.provisioner_name, c.provisioner_type, c.not_after, c.issued_at,"
-            " r.revoked_at FROM x509_certs c LEFT JOIN revoked_x509_certs r ON r.serial = c.serial"
+            f" r.revoked_at, c.names, {ordering.expr}"
+            " FROM x509_certs c LEFT JOIN revoked_x509_certs r ON r.serial = c.serial"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + f" ORDER BY c.not_after{direction}, c.serial{direction} LIMIT ?"
+            + ordering.order_by
+            + " LIMIT ?"
         )
         rows = await storage.fetch_all(sql, (*args, batch))
-        for serial, der, prov, ptype, not_after, issued_at, revoked_at in rows:
+        for serial, der, prov, ptype, not_after, issued_at, revoked_at, names, sort_value in rows:
             if len(out) == limit:
-                return {"certificates": out, "nextCursor": f"{key[0]}:{key[1]}" if key else ""}
-            key = (int(not_after), serial)
-            cn, sans = _names(der)
-            if needle and needle not in cn.lower() and not any(needle in s.lower() for s in sans):
+                return {"certificates": out, "nextCursor": ordering.cursor(key)}
+            key = (sort_value, serial)
+            if needle and not matches(needle, names):
                 continue
+            cn, sans = x509_names_of_der(der)
             state = "revoked" if revoked_at is not None else "expired" if not_after <= now else "valid"
             item = {
                 "serial": serial,

@@ -1,5 +1,5 @@
-"""The CA's SSH certificate inventory, as `plica.admin.certs` is the X.509 one: filters, ordered by expiry
-then serial, a cursor. Filters: `name` (substring of the key id or a principal), `type` (`user`, `host`),
+"""The CA's SSH certificate inventory, as `plica.admin.certs` is the X.509 one: filters, a sort (`sort`
+and `order` as in `plica.admin.ordering`; by expiry by default), a cursor. Filters: `name` (substring of the key id or a principal), `type` (`user`, `host`),
 `provisioner`, `status` (`valid`, `expired`, `revoked`); `limit` at most 10,000."""
 
 from __future__ import annotations
@@ -8,37 +8,29 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
 from plica.admin.errors import AdminError
+from plica.admin.ordering import Ordering
 from plica.durations import rfc3339
 from plica.storage import Storage
+from plica.storage.names import like_pattern, matches, ssh_principals
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 STATUSES = ("valid", "expired", "revoked")
 _COLUMNS = (
     "c.serial, c.cert, c.cert_type, c.key_id, c.provisioner_id, c.provisioner_name, c.provisioner_type,"
-    " c.valid_before, c.issued_at, r.revoked_at"
+    " c.valid_before, c.issued_at, r.revoked_at, c.names"
 )
 
 
-def _principals(blob: bytes) -> list[str]:
-    try:
-        cert = serialization.load_ssh_public_identity(bytes(blob))  # stored as its OpenSSH line
-        return [p.decode(errors="replace") for p in cert.valid_principals]  # type: ignore[union-attr]
-    except Exception:  # a stored certificate this CA made; a parse failure only hides its principals
-        return []
-
-
-def _item(row: tuple[Any, ...], now: int) -> dict[str, Any]:
-    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at = row
+def _item(row: tuple[Any, ...], now: int, *, full: bool = False) -> dict[str, Any]:
+    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at = row[:10]
     state = "revoked" if revoked_at is not None else "expired" if int(valid_before) <= now else "valid"
     item = {
         "serial": serial,
         "type": ctype,
         "keyId": key_id,
-        "principals": _principals(blob),
+        "principals": ssh_principals(blob),
         "provisioner": prov,
         "provisionerId": pid,
         "provisionerType": ptype,
@@ -48,6 +40,8 @@ def _item(row: tuple[Any, ...], now: int) -> dict[str, Any]:
     }
     if revoked_at is not None:
         item["revokedAt"] = rfc3339(int(revoked_at))
+    if full:
+        item["certificate"] = bytes(blob).decode()  # its OpenSSH line, as `ssh-keygen -L -f` reads it
     return item
 
 
@@ -57,7 +51,7 @@ async def get_ssh_certificate(storage: Storage, serial: str) -> dict[str, Any] |
         " WHERE c.serial = ?",
         (serial,),
     )
-    return _item(row, int(time.time())) if row else None
+    return _item(row, int(time.time()), full=True) if row else None
 
 
 async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> dict[str, Any]:
@@ -83,12 +77,8 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
         params.append(now)
     elif status == "revoked":
         where.append("r.serial IS NOT NULL")
-    key: tuple[int, str] | None = None
-    if query.get("cursor"):
-        after, _, serial = query["cursor"].partition(":")
-        if not after.isdigit() or not serial.isdigit():
-            raise AdminError(400, "cursor is not one this CA gave out")
-        key = (int(after), serial)
+    ordering = Ordering.of(query, expiry="c.valid_before", now=now)
+    key = ordering.after
     raw = query.get("limit", "")
     try:
         limit = min(int(raw), MAX_LIMIT) if raw else DEFAULT_LIMIT
@@ -97,34 +87,31 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
     limit = limit if limit > 0 else DEFAULT_LIMIT
     needle = query.get("name", "").lower()
     if needle:
-        # Key ids are a column and a host's principals are indexed; a user's live only in its certificate.
-        where.append(
-            "(LOWER(c.key_id) LIKE ? ESCAPE '!' OR c.cert_type = 'user' OR EXISTS (SELECT 1 FROM"
-            " ssh_host_principals h WHERE h.serial = c.serial AND LOWER(h.principal) LIKE ? ESCAPE '!'))"
-        )
-        like = "%" + needle.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-        params += [like, like]
+        # The key id and principals stored with each certificate (kernel-0004, plica.storage.names).
+        where.append("c.names LIKE ? ESCAPE '!'")
+        params.append(like_pattern(needle))
     out: list[dict[str, Any]] = []
-    batch = limit + 1 if not needle else max(limit * 4, 1000)
+    batch = limit + 1
     while True:
         clauses, args = list(where), list(params)
         if key is not None:
-            clauses.append("(c.valid_before > ? OR (c.valid_before = ? AND c.serial > ?))")
-            args += [key[0], key[0], key[1]]
+            clause, more = ordering.beyond(key)
+            clauses.append(clause)
+            args += more
         rows = await storage.fetch_all(
-            f"SELECT {_COLUMNS} FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
+            f"SELECT {_COLUMNS}, {ordering.expr}"
+            " FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + " ORDER BY c.valid_before, c.serial LIMIT ?",
+            + ordering.order_by
+            + " LIMIT ?",
             (*args, batch),
         )
         for row in rows:
             if len(out) == limit:
-                return {"certificates": out, "nextCursor": f"{key[0]}:{key[1]}" if key else ""}
-            key = (int(row[7]), str(row[0]))
-            item = _item(row, now)
-            names = [item["keyId"], *item["principals"]]
-            if needle and not any(needle in n.lower() for n in names):
+                return {"certificates": out, "nextCursor": ordering.cursor(key)}
+            key = (row[-1], str(row[0]))
+            if needle and not matches(needle, row[10]):
                 continue
-            out.append(item)
+            out.append(_item(row, now))
         if len(rows) < batch:
             return {"certificates": out, "nextCursor": ""}

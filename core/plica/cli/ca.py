@@ -12,7 +12,7 @@ from plica import config as config_mod
 from plica import logs
 from plica.cli.common import default_home, home_option, read_password_file
 from plica.config import LOG_FORMATS
-from plica.errors import ConfigError, KeyUnavailable, PluginError
+from plica.errors import ConfigError, KeyUnavailable, PluginError, StartError
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
 from plica.storage import StorageError, db_source
@@ -252,7 +252,7 @@ def start_cmd(
             ).encode()
     try:
         code = run(cfg_path, password, workers=workers)
-    except (ConfigError, PluginError, KeyDecryptError, StorageError) as e:
+    except (ConfigError, PluginError, KeyDecryptError, StorageError, StartError) as e:
         raise click.ClickException(f"cannot start: {e}") from None
     except KeyUnavailable as e:  # the token went away while the CA was starting
         raise click.ClickException(f"cannot start: {e.message}: {e.detail}") from None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from plica.logsafe import REQUEST_ID, clip
 from plica.observe import close_note, open_note
 
 if TYPE_CHECKING:
@@ -29,18 +30,25 @@ Handler = Any
 DEFAULT_TRACE_HEADER = "X-Smallstep-Id"  # step-ca's
 
 
+def request_id(request: web.Request, trace_header: str = "X-Smallstep-Id") -> str:
+    """The client's request id — the trace header's (ca.json `logger.traceHeader`, step's X-Smallstep-Id
+    by default), else X-Request-Id — when it is a sane one, else a new one."""
+    rid = request.headers.get(trace_header) or request.headers.get("X-Request-Id") or ""
+    if not rid or len(rid) > 64 or not rid.isascii() or not rid.isprintable():
+        rid = os.urandom(16).hex()
+    return rid
+
+
 def access_middleware(authority: Authority) -> Any:
     """The middleware; `authority.meter` (a `plica.metrics.PrometheusMeter` or None) is read per request."""
 
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
-        headers = request.headers
         logger = authority.config.logger  # read per request: a reload may change it
-        trace_header = logger.trace_header if logger is not None else DEFAULT_TRACE_HEADER
-        rid = headers.get(trace_header) or headers.get("X-Request-Id") or os.urandom(16).hex()
+        rid = request_id(request, logger.trace_header if logger is not None else DEFAULT_TRACE_HEADER)
+        request[REQUEST_ID] = rid
         note, token = open_note()
-        note.request_id = rid
         status = 500
         try:
             resp: web.StreamResponse = await handler(request)
@@ -68,20 +76,20 @@ def _log_line(request: web.Request, status: int, seconds: float, provisioner: st
         "request-id": rid,
         "remote-address": request.remote or "",
         "method": request.method,
-        "path": request.path_qs,
+        "path": clip(request.path_qs),  # client input: no forged lines, no megabyte paths
         "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
         "status": status,
         "duration-ns": int(seconds * 1e9),
         "duration": f"{seconds * 1000:.3f}ms",
         "provisioner": provisioner,
-        "user-agent": request.headers.get("User-Agent", ""),
+        "user-agent": clip(request.headers.get("User-Agent", "")),
     }
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     log.log(
         level,
         '%s %s %d %.3fms provisioner="%s" request-id=%s',
-        request.method,
-        request.path_qs,
+        fields["method"],
+        fields["path"],
         status,
         seconds * 1000,
         provisioner,

@@ -8,12 +8,13 @@ sharing the database and a failed request leaves nothing behind.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
-from attrs import frozen
+from attrs import Factory, field, frozen
 
+from plica.storage.names import joined, ssh_backfill, x509_backfill, x509_column, x509_names_of_der
 from plica.types import Migration
 
 
@@ -41,6 +42,11 @@ class IssuedCert:
     provisioner_name: str
     provisioner_type: str
     not_after: int
+    # What the inventory's name filter searches (plica.storage.names); issuance passes it from the
+    # certificate it already holds, anything else gets it from the DER.
+    names: str = field(
+        default=Factory(lambda self: x509_column(*x509_names_of_der(self.der)), takes_self=True)
+    )
 
     def row(self, issued_at: int, token_id: str | None) -> tuple[Any, ...]:
         """Its `x509_certs` row, in the table's column order (spelt out: this is /sign's hot path)."""
@@ -53,6 +59,7 @@ class IssuedCert:
             self.not_after,
             issued_at,
             token_id,
+            self.names,
         )
 
 
@@ -83,6 +90,7 @@ class IssuedSSHCert:
             self.valid_before,
             issued_at,
             token_id,
+            joined((self.key_id, *self.principals)),
         )
 
 
@@ -180,6 +188,11 @@ _PROVISIONER_TABLES = [
     "CREATE INDEX IF NOT EXISTS x509_certs_provisioner ON x509_certs (provisioner_name, not_after)",
 ]
 
+_NAMES_COLUMNS = [
+    "ALTER TABLE x509_certs ADD COLUMN names TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE ssh_certs ADD COLUMN names TEXT NOT NULL DEFAULT ''",
+]
+
 KERNEL_MIGRATIONS = [
     Migration(
         id="kernel-0001",
@@ -259,7 +272,78 @@ KERNEL_MIGRATIONS = [
             for engine, blob in (("sqlite", "BLOB"), ("postgresql", "BYTEA"))
         },
     ),
+    # Each certificate's searchable names (plica.storage.names), written with the certificate, so the
+    # inventory's name filter is a LIKE on this narrow column. Rows stored before are filled in once by
+    # KERNEL_BACKFILLS. SQLite scans the index (expiry order, names) rather than the wide rows; PostgreSQL
+    # uses a trigram index when pg_trgm can be had (a plain scan of the column otherwise).
+    Migration(
+        id="kernel-0004",
+        sql={
+            "sqlite": [
+                *_NAMES_COLUMNS,
+                "CREATE INDEX IF NOT EXISTS x509_certs_names ON x509_certs (not_after, serial, names)",
+                "CREATE INDEX IF NOT EXISTS ssh_certs_names ON ssh_certs (valid_before, serial, names)",
+            ],
+            "postgresql": [
+                *_NAMES_COLUMNS,
+                # The extension is optional: without it (not installed, or not ours to create) nothing fails.
+                """DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_trgm;
+                EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'pg_trgm unavailable: %', SQLERRM; END $$""",
+                # The operator class is named with the extension's schema: it need not be on search_path.
+                """DO $$ DECLARE s name; BEGIN
+                SELECT extnamespace::regnamespace::name INTO s FROM pg_extension WHERE extname = 'pg_trgm';
+                IF s IS NOT NULL THEN
+                EXECUTE format('CREATE INDEX IF NOT EXISTS x509_certs_names ON x509_certs'
+                    ' USING gin (names %I.gin_trgm_ops)', s);
+                EXECUTE format('CREATE INDEX IF NOT EXISTS ssh_certs_names ON ssh_certs'
+                    ' USING gin (names %I.gin_trgm_ops)', s);
+                END IF;
+                EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'no trigram index: %', SQLERRM; END $$""",
+            ],
+        },
+    ),
 ]
+
+
+@frozen
+class Backfill:
+    """Rows a kernel migration fills in from Python (`?` placeholders): `select` reads a batch of rows
+    after a serial (ordered by serial, LIMIT ?), `compute` turns them into `update`'s parameters."""
+
+    select: str
+    compute: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
+    update: str
+
+
+# Run by each engine right after the migration's statements, in the same transaction.
+KERNEL_BACKFILLS = {
+    "kernel-0004": [
+        Backfill(
+            "SELECT serial, der FROM x509_certs WHERE serial > ? ORDER BY serial LIMIT ?",
+            x509_backfill,
+            "UPDATE x509_certs SET names = ? WHERE serial = ?",
+        ),
+        Backfill(
+            "SELECT serial, cert, key_id FROM ssh_certs WHERE serial > ? ORDER BY serial LIMIT ?",
+            ssh_backfill,
+            "UPDATE ssh_certs SET names = ? WHERE serial = ?",
+        ),
+    ]
+}
+BACKFILL_BATCH = 2000
+
+
+async def backfill(
+    migration_id: str,
+    fetch: Callable[[str, Sequence[Any]], Awaitable[Iterable[Any]]],
+    update_many: Callable[[str, list[tuple[Any, ...]]], Awaitable[Any]],
+) -> None:
+    """Run a kernel migration's backfills through an engine's own calls, a batch at a time."""
+    for b in KERNEL_BACKFILLS.get(migration_id, []):
+        after = ""
+        while rows := list(await fetch(b.select, (after, BACKFILL_BATCH))):
+            await update_many(b.update, b.compute(rows))
+            after = rows[-1][0]
 
 
 class Section(Protocol):

@@ -36,6 +36,7 @@ from plica.storage.base import (
     StorageError,
     TokenReused,
     UniqueViolation,
+    backfill,
 )
 from plica.types import Migration
 
@@ -152,17 +153,18 @@ def _statement(insert: str, *ctes: str) -> str:
 
 _X509 = (
     "INSERT INTO x509_certs (serial, der, provisioner_id, provisioner_name, provisioner_type, not_after,"
-    " issued_at, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " issued_at, token_id, names) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 )
 _SSH = (
     "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
-    " provisioner_type, valid_before, issued_at, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    " provisioner_type, valid_before, issued_at, token_id, names)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
-# A host certificate's principals ($11, each once) go in with it; a row already there is replaced, as SQLite's
+# A host certificate's principals ($12, each once) go in with it; a row already there is replaced, as SQLite's
 # INSERT OR REPLACE does.
 _HOSTS = (
     "hosts AS (INSERT INTO ssh_host_principals (principal, serial, valid_before)"
-    " SELECT p, $1, $8 FROM unnest($11::text[]) AS p"
+    " SELECT p, $1, $8 FROM unnest($12::text[]) AS p"
     " ON CONFLICT (principal, serial) DO UPDATE SET valid_before = EXCLUDED.valid_before)"
 )
 # Keyed by "has a token": the statement to run.
@@ -333,6 +335,11 @@ class PostgresStorage(Storage):
                     continue
                 for stmt in m.sql["postgresql"]:
                     await conn.execute(stmt)
+                await backfill(
+                    m.id,
+                    lambda sql, args: conn.fetch(translate(sql), *args),
+                    lambda sql, rows: conn.executemany(translate(sql), rows),
+                )
                 await conn.execute(
                     "INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)", m.id, int(time.time())
                 )
@@ -352,8 +359,8 @@ class PostgresStorage(Storage):
 
     async def get_x509(self, serial: str) -> IssuedCert | None:
         row = await self.pool.fetchrow(
-            "SELECT serial, der, provisioner_id, provisioner_name, provisioner_type, not_after FROM x509_certs"
-            " WHERE serial = $1",
+            "SELECT serial, der, provisioner_id, provisioner_name, provisioner_type, not_after, names"
+            " FROM x509_certs WHERE serial = $1",
             serial,
         )
         return IssuedCert(*row) if row is not None else None

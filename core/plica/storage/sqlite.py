@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sqlite3
 import time
@@ -34,6 +35,7 @@ from plica.storage.base import (
     StorageError,
     TokenReused,
     UniqueViolation,
+    backfill,
 )
 from plica.storage.group_commit import GroupCommit, is_busy
 from plica.types import Migration
@@ -117,7 +119,7 @@ class SQLiteStorage(Storage):
 
     async def open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_db_files(Path(self.path))
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -244,6 +246,7 @@ class SQLiteStorage(Storage):
                         continue
                     for stmt in m.sql.get("sqlite", []):
                         await self.db.execute(stmt)
+                    await backfill(m.id, self.db.execute_fetchall, self.db.executemany)
                     await self.db.execute(
                         "INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)",
                         (m.id, int(time.time())),
@@ -273,14 +276,14 @@ class SQLiteStorage(Storage):
     async def store_x509(self, cert: IssuedCert, *, token_id: str | None) -> None:
         await self._write(
             "INSERT INTO x509_certs (serial, der, provisioner_id, provisioner_name, provisioner_type, not_after,"
-            " issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " issued_at, token_id, names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             cert.row(int(time.time()), token_id),
         )
 
     async def get_x509(self, serial: str) -> IssuedCert | None:
         row = await self.fetch_one(
-            "SELECT serial, der, provisioner_id, provisioner_name, provisioner_type, not_after FROM x509_certs"
-            " WHERE serial = ?",
+            "SELECT serial, der, provisioner_id, provisioner_name, provisioner_type, not_after, names"
+            " FROM x509_certs WHERE serial = ?",
             (serial,),
         )
         return IssuedCert(*row) if row else None
@@ -294,7 +297,8 @@ class SQLiteStorage(Storage):
         stmts: list[tuple[str, Sequence[Any]]] = [
             (
                 "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
-                " provisioner_type, valid_before, issued_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provisioner_type, valid_before, issued_at, token_id, names)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 cert.row(now, token_id),
             )
         ]
@@ -398,3 +402,18 @@ class SQLiteStorage(Storage):
                     await self.db.execute("ROLLBACK")
                 raise
             await self.db.execute("COMMIT")
+
+
+def private_db_files(path: Path) -> None:
+    """The database file 0600 before SQLite opens it (it creates the -wal and -shm files with the main
+    file's mode), and an existing database, WAL and SHM of a looser mode tightened: they hold issued
+    certificates, one-time token ids and ACME accounts, no business of other local users."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass

@@ -28,6 +28,7 @@ from plica.rendering import render_step
 from plica.snapshot import Snapshot
 from plica.storage import Storage, TokenReused
 from plica.storage.base import IssuedCert
+from plica.storage.names import x509_column, x509_names
 from plica.types import Provisioner, SignRequest, X509Authorization
 
 if TYPE_CHECKING:
@@ -257,6 +258,7 @@ def issued_cert(cert: x509.Certificate, prov: Provisioner | None) -> IssuedCert:
         provisioner_name=prov.name if prov else "",
         provisioner_type=prov.type.name if prov else "",
         not_after=int(cert.not_valid_after_utc.timestamp()),
+        names=x509_column(*x509_names(cert)),
     )
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.api import ProvisionerExtension
-from plica.testing import CAFiles, client_context, in_process_ca
+from plica.testing import CAFiles, client_context, db_row, in_process_ca
 
 from .acme_helpers.acme_test_client import Acme
 from .acme_helpers.acme_test_responders import HTTP01
@@ -79,3 +79,6 @@ async def test_http01_dns_and_ip(
         assert ext is not None and ext.name == "acme" and ext.type == 6
         openssl_verify(acme_ca, r.raw, tmp_path)
         assert len(web01.hits) >= 2
+        # finalize stores the names the inventory searches with the certificate
+        names = db_row(acme_ca, "SELECT names FROM x509_certs WHERE serial = ?", (str(leaf.serial_number),))
+        assert names == ("www.plica.test\n127.0.0.1",)

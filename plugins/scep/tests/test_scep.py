@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.api import PROVISIONER_OID, ProvisionerExtension
-from plica.testing import Api, CAFiles, db_counts, in_process_ca, make_ca
+from plica.testing import Api, CAFiles, db_counts, db_row, in_process_ca, make_ca
 from plica.testing.external import openssl_verify
 
 from .scepkit import make_csr, open_envelope, pki_message, read_cert_rep, rsa_key, scepclient, self_signed
@@ -102,6 +102,8 @@ async def test_scepclient_enrols_over_plain_http_and_renews(
     first = _verify_leaf(env, work / "client.crt", f"scep{alg}")
     assert first.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value == "scepclient"
     assert db_counts(env.files)["x509_certs"] == before + 1
+    names = db_row(env.files, "SELECT names FROM x509_certs WHERE serial = ?", (str(first.serial_number),))
+    assert names is not None and "scepclient" in names[0].split("\n")  # what the inventory searches
 
     # With its certificate and key in place, scepclient sends a RenewalReq signed with that certificate.
     with caplog.at_level(logging.INFO, logger="plica.scep"):
