@@ -48,3 +48,5 @@ command -v dbus-run-session >/dev/null || { apt-get update -qq && DEBIAN_FRONTEN
 command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }  # plugins/console: the browser tests
 command -v chromedriver >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-driver >/dev/null; }  # plugins/console: selenium's driver
 (cd "$(dirname "$0")/../plugins/console/tests/axe" && npm ci --no-audit --no-fund --loglevel=error)  # plugins/console: axe-core from its lockfile
+command -v ss >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }  # ss: tests/test_start_safety.py
+command -v pgrep >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends procps >/dev/null; }  # pgrep: tests/test_start_safety.py

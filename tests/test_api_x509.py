@@ -145,7 +145,7 @@ def _bad_signature_csr() -> str:
         (b"not json at all", "not valid JSON"),
         (b"[1, 2]", "JSON object"),
         (b'"csr"', "JSON object"),
-        (b'{"csr": 5}', "missing csr"),
+        (b'{"csr": 5}', "csr must be a string"),
         (b"{}", "missing csr"),
     ],
 )

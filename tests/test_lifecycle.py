@@ -17,7 +17,7 @@ from aiohttp import web
 from plica import config as config_mod
 from plica.errors import PluginError
 from plica.hookspecs import hookimpl
-from plica.http.server import load_material, run, serve
+from plica.http.server import listen, load_material, run, serve
 from plica.plugins import Plugins, load_plugins
 from plica.storage import Storage, StorageError
 from plica.testing import CAFiles, in_process_ca, make_ca
@@ -104,7 +104,15 @@ async def test_serve_fails_with_the_plugin_named_and_the_storage_closed(files: C
     cfg = config_mod.load(files.config_path)
     material = load_material(cfg, files.password)
     with pytest.raises(PluginError, match="plugin 'broken' failed to start"):
-        await serve(files.config_path, cfg, material, plugins, start_time=0, reuse_port=False)
+        await serve(
+            files.config_path,
+            cfg,
+            material,
+            plugins,
+            start_time=0,
+            sockets=[listen(cfg.address, "address")],
+            worker=False,
+        )
     assert rec.events == ["first started", "first stopped"]
     await assert_closed(rec.storage)
 

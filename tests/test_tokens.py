@@ -64,14 +64,18 @@ def test_malformed_tokens_are_unauthorized(raw: str) -> None:
 
 
 def test_parse_reads_header_claims_and_hash_id() -> None:
-    raw = compact({"alg": "ES256", "kid": "k"}, {"sub": "s", "iss": "i", "aud": ["a", 5, "b"]})
+    raw = compact({"alg": "ES256", "kid": "k"}, {"sub": "s", "iss": "i", "aud": ["a", "b"]})
     t = Token.parse(raw)
     assert t.header["kid"] == "k" and t.subject == "s" and t.issuer == "i"
     assert t.audiences == ["a", "b"]
     assert t.signing_input == raw.rsplit(".", 1)[0].encode()
     assert t.hash_id() == hashlib.sha256(raw.encode()).hexdigest()  # step's fallback token id
-    assert Token.parse(compact({"alg": "x"}, {"aud": "one", "sub": 3})).audiences == ["one"]
-    assert Token.parse(compact({"alg": "x"}, {"sub": 3})).subject == ""
+    assert Token.parse(compact({"alg": "x"}, {"aud": "one"})).audiences == ["one"]
+    assert Token.parse(compact({"alg": "x"}, {})).subject == ""
+    # A registered claim of the wrong JSON type is refused where the token is parsed (as go-jose does).
+    for claims in ({"aud": ["a", 5]}, {"sub": 3}, {"sans": "x"}, {"step": {"ssh": {"principals": [1]}}}):
+        with pytest.raises(Unauthorized, match="must"):
+            Token.parse(compact({"alg": "x"}, claims))
 
 
 def test_check_times_has_one_minute_of_leeway() -> None:

@@ -129,6 +129,7 @@ from plica.kms import (
     redact_uri,
     signature_hash,
 )
+from plica.logsafe import clip, request_id_of
 from plica.names import SANs, check_csr_names, csr_common_name, csr_sans, sans_of, split_sans
 from plica.provisioning import (
     INSTANCE_IDENTIFIERS,
@@ -156,8 +157,9 @@ from plica.provisioning import (
     verify_with_key_source,
     x509_authorization,
 )
+from plica.sealing import Sealer, open_sealer
 from plica.storage import AlreadyRevoked, Storage, StorageError, open_storage, open_storage_for
-from plica.tokens import LEEWAY, Token, normalize_audience, token_claims, token_sans
+from plica.tokens import LEEWAY, Token, has_nul, normalize_audience, token_claims, token_sans
 from plica.types import (
     CAPABILITIES,
     IDENTIFIER_TYPES,
@@ -261,6 +263,7 @@ __all__ = [
     "SSHRevokeAuthorization",
     "SSHRevokeRequest",
     "SSHSignRequest",
+    "Sealer",
     "SignRequest",
     "Signer",
     "Storage",
@@ -288,6 +291,7 @@ __all__ = [
     "check_token_claims",
     "check_url",
     "client_for",
+    "clip",
     "configured_key_source",
     "csr_common_name",
     "csr_sans",
@@ -307,6 +311,7 @@ __all__ = [
     "generate",
     "get_admin",
     "get_ssh_certificate",
+    "has_nul",
     "hookimpl",
     "instance_cli_options",
     "instance_sign_hooks",
@@ -331,6 +336,7 @@ __all__ = [
     "need_password",
     "normalize_audience",
     "oid_content",
+    "open_sealer",
     "open_storage",
     "open_storage_for",
     "parse_csr_der",
@@ -355,6 +361,7 @@ __all__ = [
     "remote_management",
     "remove_admin",
     "renew_with_kernel_checks",
+    "request_id_of",
     "require_admin",
     "required_options",
     "resolve_time_duration",

@@ -24,6 +24,7 @@ from plica.errors import NotFound, Unauthorized
 from plica.kms import KeyHandle
 from plica.pki import CAMaterial
 from plica.plugins import Plugins
+from plica.sealing import Sealer
 from plica.snapshot import Snapshot, load_snapshot
 from plica.ssh import public as ssh_public
 from plica.ssh.renew import ssh_renew
@@ -65,6 +66,7 @@ class Authority:
     # database's provisioner change counter the installed snapshot was built at.
     file_config: CAConfig | None = None
     config_version: int = -1
+    _sealers: dict[str, Sealer] = field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.crl = CRLService(self.material, self.storage)
@@ -100,6 +102,12 @@ class Authority:
     @property
     def config(self) -> CAConfig:
         return self.snapshot.config
+
+    def sealer(self, purpose: str) -> Sealer:
+        """The sealer of `purpose` (`plica.sealing`), derived once from the intermediate key."""
+        if purpose not in self._sealers:
+            self._sealers[purpose] = Sealer.derive(self.material.intermediate_signer, purpose)
+        return self._sealers[purpose]
 
     def ssh_public_keys(self, kind: Literal["user", "host"]) -> list[Any]:
         key = self.material.ssh_user_key if kind == "user" else self.material.ssh_host_key

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -23,7 +23,7 @@ def parse_csr_pem(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
     malformed."""
     try:
         csr = x509.load_pem_x509_csr(text.encode("utf-8", "replace"))
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise BadRequest("invalid csr: not a PEM-encoded certificate request") from None
     _check(csr)
     return csr, csr.public_bytes(serialization.Encoding.DER)
@@ -33,23 +33,31 @@ def parse_csr_der(der: bytes) -> x509.CertificateSigningRequest:
     """A DER CSR, with the same checks as `parse_csr_pem`."""
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise BadRequest("invalid csr: not a DER-encoded certificate request") from None
     _check(csr)
     return csr
 
 
 def _check(csr: x509.CertificateSigningRequest) -> None:
+    """Everything of the CSR that cryptography decodes lazily is decoded here, once, so that no later
+    reader meets a malformed part: the key, the signature, the subject and the extensions."""
+    try:
+        csr.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise BadRequest("invalid csr: its public key is malformed or of an unsupported algorithm") from None
     try:
         ok = csr.is_signature_valid
-    except (ValueError, InvalidSignature, TypeError):
+    except (ValueError, InvalidSignature, TypeError, UnsupportedAlgorithm):
         ok = False
     if not ok:
         raise BadRequest("invalid csr: its signature does not verify")
     try:
+        _ = csr.subject
         _ = csr.extensions
-    except ValueError as e:
-        raise BadRequest(f"invalid csr: malformed extensions ({e})") from None
+    except ValueError:
+        # cryptography's message names its own internals; the client learns which part is malformed.
+        raise BadRequest("invalid csr: malformed subject or extensions") from None
 
 
 def rsa_too_short(key: Any) -> str | None:

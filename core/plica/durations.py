@@ -15,6 +15,12 @@ _UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
+
+
+class OutOfRange(ValueError):
+    """A well-formed time or duration that no certificate can hold."""
+
+
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -39,6 +45,9 @@ def parse_duration(text: str) -> timedelta:
             )
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
+    # Go's Duration is an int64 of nanoseconds (~292 years); a longer one is an error there too.
+    if total >= 9.2e9:
+        raise OutOfRange(f"duration {text[:64]!r} is out of range")
     return timedelta(seconds=sign * total)
 
 
@@ -70,22 +79,37 @@ def parse_time(text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+# Times a request may name: wide enough for any certificate, narrow enough that adding a default duration
+# or a backdate to one never leaves what datetime (years 1-9999) and X.509/SSH times can hold.
+EARLIEST = datetime(1950, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def resolve_time_duration(
     value: str | None, *, now: datetime, base: datetime | None = None
 ) -> datetime | None:
-    """step's TimeDuration: "" or None = unset; an RFC 3339 time; or a Go duration relative to `base` (default now)."""
+    """step's TimeDuration: "" or None = unset; an RFC 3339 time; or a Go duration relative to `base` (default now).
+    ValueError when it is neither, or names a time outside EARLIEST..LATEST."""
     if value is None or value == "":
         return None
+    shown = value if len(value) <= 64 else value[:64] + "..."
+    when: datetime | None = None
     try:
-        return parse_time(value)
-    except ValueError:
+        when = parse_time(value)
+    except (ValueError, OverflowError):
         pass
-    try:
-        return (base or now) + parse_duration(value)
-    except ValueError:
-        raise ValueError(
-            f"invalid time or duration {value!r} (expected RFC 3339 like 2026-01-02T15:04:05Z or a duration like 24h)"
-        ) from None
+    if when is None:
+        try:
+            when = (base or now) + parse_duration(value)
+        except (OverflowError, OutOfRange):
+            raise OutOfRange(f"time or duration {shown!r} is out of range") from None
+        except ValueError:
+            raise ValueError(
+                f"invalid time or duration {shown!r} (expected RFC 3339 like 2026-01-02T15:04:05Z or a duration like 24h)"
+            ) from None
+    if not EARLIEST <= when < LATEST:
+        raise OutOfRange(f"time or duration {shown!r} is out of range (years 1950 to 8999)")
+    return when
 
 
 def rfc3339(ts: int | float | datetime) -> str:

@@ -89,3 +89,8 @@ class ConfigError(Exception):
 
 class PluginError(Exception):
     """A provisioner plugin could not be found or loaded; the message names the type and the distribution."""
+
+
+class StartError(Exception):
+    """`plica start` cannot start: the port is taken, or a CA already runs from this home. The message is
+    the one line the operator sees."""

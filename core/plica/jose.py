@@ -32,11 +32,12 @@ class JOSEError(ValueError):
 
 
 def b64url_decode(s: str | bytes) -> bytes:
-    if isinstance(s, str):
-        s = s.encode("ascii", "strict")
+    """JOSEError for anything that is not base64url, non-ASCII text included."""
     try:
+        if isinstance(s, str):
+            s = s.encode("ascii", "strict")
         return base64.urlsafe_b64decode(s + b"=" * (-len(s) % 4))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         raise JOSEError("invalid base64url encoding") from None
 
 

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -40,6 +40,8 @@ class Token:
             raise Unauthorized("token is missing")
         if len(raw) > MAX_TOKEN_LENGTH:
             raise Unauthorized("token is too large")
+        if not raw.isascii():
+            raise Unauthorized("token is malformed: a JWS compact serialization is ASCII")
         parts = raw.split(".")
         if len(parts) != 3:
             raise Unauthorized(
@@ -55,6 +57,11 @@ class Token:
             raise Unauthorized("token is malformed: header and payload must be JSON objects")
         if not isinstance(header.get("alg"), str):
             raise Unauthorized("token is malformed: header has no 'alg'")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: a recipient must reject critical extensions it does not understand, and
+            # step's tokens use none.
+            raise Unauthorized("token is malformed: the 'crit' header parameter is not supported")
+        check_claims(claims)
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
         return cls(raw=raw, header=header, claims=claims, signing_input=signing_input, signature=signature)
 
@@ -132,6 +139,82 @@ class Token:
         if not sub:
             raise Unauthorized("token subject ('sub') is empty")
         return sub
+
+
+# The registered claims and step's, with the JSON types they must have when present; a claim of the wrong
+# type is refused here, once, so no provisioner meets it (docs/reference/wire.md §4).
+_NUMBER = (int, float)
+CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "iss": (str,),
+    "sub": (str,),
+    "aud": (str, list),
+    "jti": (str,),
+    "iat": _NUMBER,
+    "nbf": _NUMBER,
+    "exp": _NUMBER,
+    "sans": (list,),
+    "sha": (str,),
+    "step": (dict,),
+}
+# step's SSH options (`step.ssh`), checked the same way.
+SSH_CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "certType": (str,),
+    "keyID": (str,),
+    "principals": (list,),
+    "validAfter": (str,),
+    "validBefore": (str,),
+    "templateData": (dict,),
+}
+_JSON_NAMES = {str: "a string", list: "a list", dict: "an object", int: "a number", float: "a number"}
+# Unix seconds a token time may hold: 0 to the year 9999 (a larger number overflows the datetime it becomes).
+MAX_TOKEN_TIME = 253402300799
+
+
+def check_claims(claims: Mapping[str, Any]) -> None:
+    """Unauthorized when a known claim has the wrong JSON type, a time is out of range, or any string in
+    the claims holds a NUL (which no name, id or time has, and PostgreSQL cannot store)."""
+    v: Any
+    for name, types in CLAIM_TYPES.items():
+        v = claims.get(name)
+        if v is None:
+            continue
+        if not isinstance(v, types) or isinstance(v, bool):
+            want = "a number" if types is _NUMBER else " or ".join(_JSON_NAMES[t] for t in types)
+            raise Unauthorized(f"token claim '{name}' must be {want}")
+        if types is _NUMBER and not -MAX_TOKEN_TIME <= float(cast(Any, v)) <= MAX_TOKEN_TIME:
+            raise Unauthorized(f"token claim '{name}' is out of range")
+    for name in ("sans", "aud"):
+        v = claims.get(name)
+        if isinstance(v, list) and not all(isinstance(x, str) for x in v):
+            raise Unauthorized(f"token claim '{name}' must hold strings only")
+    step = claims.get("step")
+    ssh = step.get("ssh") if isinstance(step, dict) else None
+    if ssh is not None and not isinstance(ssh, dict):
+        raise Unauthorized("token claim 'step.ssh' must be a JSON object")
+    for name, types in SSH_CLAIM_TYPES.items():
+        v = ssh.get(name) if isinstance(ssh, dict) else None
+        if v is None:
+            continue
+        if not isinstance(v, types) or (isinstance(v, list) and not all(isinstance(p, str) for p in v)):
+            raise Unauthorized(
+                f"token claim 'step.ssh.{name}' must be {_JSON_NAMES[types[0]]}"
+                + (" of strings" if name == "principals" else "")
+            )
+    if has_nul(claims):
+        raise Unauthorized("token claims must not contain NUL characters (or nest deeper than 64)")
+
+
+def has_nul(obj: Any, depth: int = 0) -> bool:
+    """Whether any string (key or value) in a decoded JSON document holds a NUL character."""
+    if isinstance(obj, str):
+        return "\x00" in obj
+    if depth > 64:
+        return True  # nothing real nests this deep: refused as if it held one
+    if isinstance(obj, dict):
+        return any("\x00" in k or has_nul(v, depth + 1) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(has_nul(v, depth + 1) for v in obj)
+    return False
 
 
 @functools.lru_cache(maxsize=256)

@@ -132,6 +132,10 @@ class AuthorityView(Protocol):
 
     def provisioner_by_name(self, name: str) -> Provisioner | None: ...
 
+    def sealer(self, purpose: str) -> Any:
+        """The `plica.sealing.Sealer` of `purpose`: for secrets a plugin stores and must read back."""
+        ...
+
     def open_key(self, uri: str, *, what: str) -> KeyHandle | None:
         """A key of the CA's key manager that a provisioner's block names by URI (SCEP's `decrypterKey`, as
         step-ca's `CreateDecrypter`), opened at load; `what` names it in the log. A `ConfigError` naming the

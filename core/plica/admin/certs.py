@@ -2,8 +2,9 @@
 
 Filters (query parameters): `provisioner` (name), `name` (substring of the CN or a SAN), `status`
 (`valid`, `expired`, `revoked`), `expiringBefore` (RFC 3339 or Unix seconds: still valid now, expiring
-before then). Ordered by expiry, then serial (`order=desc`: latest expiry first); `cursor` is the
-`nextCursor` of the previous page (in the same order), `limit`
+before then). Ordered by `sort` (`expiry`, the default; `issued`, `name`, `provisioner`, `status`: see
+`plica.admin.ordering`), then serial; `order=desc` reverses; `cursor` is the `nextCursor` of the previous
+page (in the same sort and order), `limit`
 at most 10,000. The SQL filters ride the indexes on `not_after` and `(provisioner_name, not_after)`
 (kernel-0003); the name filter is a LIKE on the names stored with each certificate (kernel-0004,
 `plica.storage.names`), so only the certificates on the page are parsed.
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plica.admin.errors import AdminError
+from plica.admin.ordering import Ordering
 from plica.durations import parse_time, rfc3339
 from plica.storage import Storage
 from plica.storage.names import like_pattern, matches, x509_names_of_der
@@ -55,16 +57,8 @@ async def list_certificates(storage: Storage, query: Mapping[str, str]) -> dict[
     if query.get("expiringBefore"):
         where.append("c.not_after > ? AND c.not_after < ?")
         params += [now, _when(query["expiringBefore"])]
-    key: tuple[int, str] | None = None
-    order = query.get("order", "") or "asc"
-    if order not in ("asc", "desc"):
-        raise AdminError(400, "order must be asc or desc")
-    beyond, direction = (">", "") if order == "asc" else ("<", " DESC")
-    if query.get("cursor"):
-        after, _, serial = query["cursor"].partition(":")
-        if not after.isdigit() or not serial.isdigit():
-            raise AdminError(400, "cursor is not one this CA gave out")
-        key = (int(after), serial)
+    ordering = Ordering.of(query, expiry="c.not_after", now=now)
+    key = ordering.after
     raw_limit = query.get("limit", "")
     try:
         limit = min(int(raw_limit), MAX_LIMIT) if raw_limit else DEFAULT_LIMIT
@@ -82,19 +76,22 @@ async def list_certificates(storage: Storage, query: Mapping[str, str]) -> dict[
     while True:
         clauses, args = list(where), list(params)
         if key is not None:
-            clauses.append(f"(c.not_after {beyond} ? OR (c.not_after = ? AND c.serial {beyond} ?))")
-            args += [key[0], key[0], key[1]]
+            clause, more = ordering.beyond(key)
+            clauses.append(clause)
+            args += more
         sql = (
             "SELECT c.serial, c.der, c.provisioner_name, c.provisioner_type, c.not_after, c.issued_at,"
-            " r.revoked_at, c.names FROM x509_certs c LEFT JOIN revoked_x509_certs r ON r.serial = c.serial"
+            f" r.revoked_at, c.names, {ordering.expr}"
+            " FROM x509_certs c LEFT JOIN revoked_x509_certs r ON r.serial = c.serial"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + f" ORDER BY c.not_after{direction}, c.serial{direction} LIMIT ?"
+            + ordering.order_by
+            + " LIMIT ?"
         )
         rows = await storage.fetch_all(sql, (*args, batch))
-        for serial, der, prov, ptype, not_after, issued_at, revoked_at, names in rows:
+        for serial, der, prov, ptype, not_after, issued_at, revoked_at, names, sort_value in rows:
             if len(out) == limit:
-                return {"certificates": out, "nextCursor": f"{key[0]}:{key[1]}" if key else ""}
-            key = (int(not_after), serial)
+                return {"certificates": out, "nextCursor": ordering.cursor(key)}
+            key = (sort_value, serial)
             if needle and not matches(needle, names):
                 continue
             cn, sans = x509_names_of_der(der)

@@ -1,5 +1,5 @@
-"""The CA's SSH certificate inventory, as `plica.admin.certs` is the X.509 one: filters, ordered by expiry
-then serial, a cursor. Filters: `name` (substring of the key id or a principal), `type` (`user`, `host`),
+"""The CA's SSH certificate inventory, as `plica.admin.certs` is the X.509 one: filters, a sort (`sort`
+and `order` as in `plica.admin.ordering`; by expiry by default), a cursor. Filters: `name` (substring of the key id or a principal), `type` (`user`, `host`),
 `provisioner`, `status` (`valid`, `expired`, `revoked`); `limit` at most 10,000."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plica.admin.errors import AdminError
+from plica.admin.ordering import Ordering
 from plica.durations import rfc3339
 from plica.storage import Storage
 from plica.storage.names import like_pattern, matches, ssh_principals
@@ -22,8 +23,8 @@ _COLUMNS = (
 )
 
 
-def _item(row: tuple[Any, ...], now: int) -> dict[str, Any]:
-    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at, _ = row
+def _item(row: tuple[Any, ...], now: int, *, full: bool = False) -> dict[str, Any]:
+    serial, blob, ctype, key_id, pid, prov, ptype, valid_before, issued_at, revoked_at = row[:10]
     state = "revoked" if revoked_at is not None else "expired" if int(valid_before) <= now else "valid"
     item = {
         "serial": serial,
@@ -39,6 +40,8 @@ def _item(row: tuple[Any, ...], now: int) -> dict[str, Any]:
     }
     if revoked_at is not None:
         item["revokedAt"] = rfc3339(int(revoked_at))
+    if full:
+        item["certificate"] = bytes(blob).decode()  # its OpenSSH line, as `ssh-keygen -L -f` reads it
     return item
 
 
@@ -48,7 +51,7 @@ async def get_ssh_certificate(storage: Storage, serial: str) -> dict[str, Any] |
         " WHERE c.serial = ?",
         (serial,),
     )
-    return _item(row, int(time.time())) if row else None
+    return _item(row, int(time.time()), full=True) if row else None
 
 
 async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> dict[str, Any]:
@@ -74,12 +77,8 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
         params.append(now)
     elif status == "revoked":
         where.append("r.serial IS NOT NULL")
-    key: tuple[int, str] | None = None
-    if query.get("cursor"):
-        after, _, serial = query["cursor"].partition(":")
-        if not after.isdigit() or not serial.isdigit():
-            raise AdminError(400, "cursor is not one this CA gave out")
-        key = (int(after), serial)
+    ordering = Ordering.of(query, expiry="c.valid_before", now=now)
+    key = ordering.after
     raw = query.get("limit", "")
     try:
         limit = min(int(raw), MAX_LIMIT) if raw else DEFAULT_LIMIT
@@ -96,18 +95,21 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
     while True:
         clauses, args = list(where), list(params)
         if key is not None:
-            clauses.append("(c.valid_before > ? OR (c.valid_before = ? AND c.serial > ?))")
-            args += [key[0], key[0], key[1]]
+            clause, more = ordering.beyond(key)
+            clauses.append(clause)
+            args += more
         rows = await storage.fetch_all(
-            f"SELECT {_COLUMNS} FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
+            f"SELECT {_COLUMNS}, {ordering.expr}"
+            " FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + " ORDER BY c.valid_before, c.serial LIMIT ?",
+            + ordering.order_by
+            + " LIMIT ?",
             (*args, batch),
         )
         for row in rows:
             if len(out) == limit:
-                return {"certificates": out, "nextCursor": f"{key[0]}:{key[1]}" if key else ""}
-            key = (int(row[7]), str(row[0]))
+                return {"certificates": out, "nextCursor": ordering.cursor(key)}
+            key = (row[-1], str(row[0]))
             if needle and not matches(needle, row[10]):
                 continue
             out.append(_item(row, now))

@@ -11,7 +11,7 @@ import click
 
 from plica import config as config_mod
 from plica.cli.common import default_home, home_option, read_password_file
-from plica.errors import ConfigError, KeyUnavailable, PluginError
+from plica.errors import ConfigError, KeyUnavailable, PluginError, StartError
 from plica.initca import InitOptions, init_ca, write_password_file
 from plica.keys import KeyDecryptError
 from plica.plugins import get_plugins
@@ -219,7 +219,7 @@ def start_cmd(
             ).encode()
     try:
         code = run(cfg_path, password, workers=workers)
-    except (ConfigError, PluginError, KeyDecryptError, StorageError) as e:
+    except (ConfigError, PluginError, KeyDecryptError, StorageError, StartError) as e:
         raise click.ClickException(f"cannot start: {e}") from None
     except KeyUnavailable as e:  # the token went away while the CA was starting
         raise click.ClickException(f"cannot start: {e.message}: {e.detail}") from None

@@ -28,6 +28,7 @@ from plica.errors import (
 )
 from plica.http import wire
 from plica.http.wire import read_json
+from plica.logsafe import REQUEST_ID, clip
 from plica.pki import pem
 from plica.ssh.wire import cert_wire_b64
 from plica.types import Route
@@ -45,32 +46,60 @@ def json_response(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj) + b"\n", status=status, content_type="application/json")
 
 
+# Error messages may quote client input; an answer quotes at most this much of it.
+MAX_MESSAGE = 500
+
+
 def error_response(err: PlicaError) -> web.Response:
-    return json_response(err.body(), status=err.status)
+    body = err.body()
+    if isinstance(body.get("message"), str):
+        body["message"] = clip(str(body["message"]), MAX_MESSAGE)
+    return json_response(body, status=err.status)
+
+
+def request_id(request: web.Request) -> str:
+    """The client's X-Request-Id (or step's X-Smallstep-Id) when it is a sane one, else a new one."""
+    rid = request.headers.get("X-Request-Id") or request.headers.get("X-Smallstep-Id") or ""
+    if not rid or len(rid) > 64 or not rid.isascii() or not rid.isprintable():
+        rid = os.urandom(16).hex()
+    return rid
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rid = request.headers.get("X-Request-Id") or request.headers.get("X-Smallstep-Id") or os.urandom(16).hex()
+    rid = request_id(request)
+    request[REQUEST_ID] = rid
+    where = clip(f"{request.method} {request.path}")
     try:
+        if (
+            "\x00" in request.path
+            or "\x00" in request.query_string
+            or any("\x00" in v for v in request.query.values())
+        ):
+            # Path parameters and queries become database lookups (ACME's ids, cursors), and PostgreSQL
+            # cannot hold a NUL: refused here, for every route of every plugin.
+            raise BadRequest("the request path and query must not contain NUL characters")
         resp = await handler(request)
     except PlicaError as e:
         if isinstance(e, KeyUnavailable):
             pass  # the Signer logs the loss once, not once per refused request
-        elif e.status >= 500:
-            log.error("request %s %s failed: %s %s", request.method, request.path, e.message, e.detail or "")
+        elif e.status >= 500 and e.status != 501:  # 501: the CA does not offer it; nothing failed
+            log.error("request %s %s failed: %s %s", rid, where, clip(e.message), clip(e.detail or ""))
         else:
-            log.info("request %s %s refused (%d): %s", request.method, request.path, e.status, e.message)
+            log.info("request %s %s refused (%d): %s", rid, where, e.status, clip(e.message))
         resp = error_response(e)
     except web.HTTPRequestEntityTooLarge:
         resp = error_response(PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes"))
     except web.HTTPException as e:
         if e.status >= 400:
-            resp = json_response({"status": e.status, "message": e.reason}, status=e.status)
+            resp = json_response(
+                {"status": e.status, "message": clip(e.reason or "", MAX_MESSAGE)}, status=e.status
+            )
         else:
             raise
     except Exception:
-        log.exception("request %s %s failed", request.method, request.path)
+        # The last line: every input is checked where it is parsed, so reaching this is a bug to fix.
+        log.exception("request %s %s failed with an unexpected error", rid, where)
         resp = error_response(
             InternalError(
                 "The certificate authority encountered an Internal Server Error. "

@@ -29,6 +29,7 @@ from plica.admin.routes import admin_routes
 from plica.authority import Authority
 from plica.errors import PluginError
 from plica.http.app import build_app
+from plica.http.guard import KEEPALIVE, install_protocol_filter
 from plica.http.tls import ServerTLS
 from plica.plugins import Plugins
 
@@ -50,7 +51,9 @@ def serving_app(authority: Authority, plugins: Plugins, tls: ServerTLS) -> web.A
     return app
 
 
-async def start_app(authority: Authority, plugins: Plugins) -> tuple[web.AppRunner, ServerTLS]:
+async def start_app(
+    authority: Authority, plugins: Plugins, *, keepalive: float = KEEPALIVE
+) -> tuple[web.AppRunner, ServerTLS]:
     """Build the serving application of `authority` and set up its runner (every context started); the
     caller adds the sites. From here on the runner's `cleanup()` closes the storage; when anything fails
     first, the storage is closed (and whatever started, stopped) before the error is raised."""
@@ -60,7 +63,8 @@ async def start_app(authority: Authority, plugins: Plugins) -> tuple[web.AppRunn
     except BaseException:
         await authority.storage.close()
         raise
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    install_protocol_filter()
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=keepalive)
     try:
         await runner.setup()
     except BaseException:

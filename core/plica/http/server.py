@@ -1,17 +1,23 @@
 """Running the CA: TLS with a certificate the CA issues itself, worker processes, signals.
 
-The master process reads ca.json, decrypts the CA keys and discovers plugins once, then forks workers
-(`--workers N`) that share the port (SO_REUSEPORT) and the database. SIGHUP reloads ca.json in every
-worker (requests in flight finish on the old config; a broken file keeps the old one and says why);
-SIGTERM/SIGINT stop gracefully.
+The master process reads ca.json, decrypts the CA keys and discovers plugins once, binds the listening
+sockets (so a port in use stops the start with one line, and no other process can join it), then forks
+workers (`--workers N`) that accept on those sockets and share the database. A worker dies with its
+master (parent-death signal, and a pipe it watches); a worker that dies is logged and replaced. SIGHUP
+reloads ca.json in every worker (requests in flight finish on the old config; a broken file keeps the
+old one and says why); SIGTERM/SIGINT stop gracefully.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Coroutine
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from attrs import define, field
 
 from plica import config as config_mod
 from plica.admin import sync
@@ -26,15 +33,17 @@ from plica.admin.provstore import migrate_from_config
 from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
-from plica.errors import ConfigError, PluginError
+from plica.errors import ConfigError, PluginError, StartError
+from plica.http.guard import Guard, GuardedSite, Limits, raise_file_limit
 from plica.http.lifecycle import start_app
-from plica.http.pidfile import write_pid_file
+from plica.http.pidfile import check_not_running, write_pid_file
 from plica.kms import DEFAULT_KMS, KMSConfig, OpenedKeys, Signer, after_fork, open_kms
 from plica.pki import CAMaterial
 from plica.plugins import Plugins, get_plugins
 from plica.storage import Storage, db_source, open_storage
 
 log = logging.getLogger("plica.server")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def kms_config(cfg: CAConfig, password: bytes | None) -> KMSConfig:
@@ -132,7 +141,9 @@ async def serve(
     plugins: Plugins,
     *,
     start_time: float,
-    reuse_port: bool,
+    sockets: list[socket.socket],
+    worker: bool,
+    master_fd: int | None = None,
     ready: Any = None,
     password: bytes | None = None,
 ) -> None:
@@ -142,18 +153,19 @@ async def serve(
     # The storage thread needs the GIL for a few µs per query; with the default 5 ms switch interval a
     # busy event loop makes every query wait up to 5 ms for it, which caps throughput at high concurrency.
     sys.setswitchinterval(float(os.environ.get("PLICA_SWITCH_INTERVAL", "0.0005")))
+    if master_fd is not None:
+        watch_master(master_fd)
     authority = await open_authority(
-        cfg, material, plugins, start_time=start_time, migrate=not reuse_port, password=password
+        cfg, material, plugins, start_time=start_time, migrate=not worker, password=password
     )
-    runner, tls = await start_app(authority, plugins)
+    limits = Limits.from_env()
+    runner, tls = await start_app(authority, plugins, keepalive=limits.keepalive)
+    guard = Guard(limits)
     try:
         host, port = split_address(cfg.address)
-        sites: list[web.BaseSite] = [
-            web.TCPSite(runner, host, port, ssl_context=tls.ctx, reuse_port=reuse_port, backlog=1024)
-        ]
-        if cfg.insecure_address:
-            ih, ip = split_address(cfg.insecure_address)
-            sites.append(web.TCPSite(runner, ih, ip, reuse_port=reuse_port))
+        sites: list[web.BaseSite] = [GuardedSite(runner, sock=sockets[0], guard=guard, ssl_context=tls.ctx)]
+        if len(sockets) > 1:
+            sites.append(GuardedSite(runner, sock=sockets[1], guard=guard))
         for s in sites:
             await s.start()
         stop = asyncio.Event()
@@ -187,6 +199,7 @@ async def serve(
         await stop.wait()
         log.info("stopping (pid %d)", os.getpid())
     finally:
+        await guard.stop()
         await runner.cleanup()
 
 
@@ -218,17 +231,180 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
 
 
+def listen(addr: str, what: str) -> socket.socket:
+    """The listening socket for `addr`, bound by the master before any worker starts and inherited by
+    them. Without SO_REUSEPORT: a port that anything else holds (another CA, a CA's orphaned workers,
+    any program) stops the start here instead of being shared with it."""
+    host, port = split_address(addr)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT only, never a live listener
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as e:
+        sock.close()
+        reason = "the port is in use by another process" if e.errno == errno.EADDRINUSE else e.strerror
+        raise StartError(f"cannot listen on {host}:{port} ({what}): {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def die_with_parent(master: int) -> None:
+    """In a worker: be killed the moment the master dies (Linux's parent-death signal), so no orphan
+    keeps serving an old configuration. Elsewhere the pipe the worker watches does it (`watch_master`)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != master:  # the master died before the signal was armed
+        os._exit(1)
+
+
+def watch_master(fd: int) -> None:
+    """In a worker's event loop: the master holds the write end of this pipe; end-of-file means it died."""
+    loop = asyncio.get_running_loop()
+
+    def gone() -> None:
+        log.error("worker %d: the master process is gone; exiting", os.getpid())
+        os._exit(1)
+
+    loop.add_reader(fd, gone)
+
+
+@define
+class Master:
+    """The master of `--workers N`: forks the workers, forwards signals to them, and replaces one that
+    dies while the CA is not stopping (logging why it died)."""
+
+    config_path: Path
+    cfg: CAConfig
+    material: CAMaterial
+    plugins: Plugins
+    start_time: float
+    sockets: list[socket.socket]
+    workers: int
+    children: dict[int, float] = field(factory=dict)  # pid -> start time
+    stopping: bool = False
+    watch_r: int = -1
+    watch_w: int = -1
+
+    def spawn(self) -> int:
+        master = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            os.close(self.watch_w)
+            die_with_parent(master)
+            after_fork()
+            code = 0
+            try:
+                run_event_loop(
+                    serve(
+                        self.config_path,
+                        self.cfg,
+                        self.material,
+                        self.plugins,
+                        start_time=self.start_time,
+                        sockets=self.sockets,
+                        worker=True,
+                        master_fd=self.watch_r,
+                    )
+                )
+            except Exception:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+        return pid
+
+    def forward(self, signum: int, _frame: Any) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self.stopping = True
+        elif signum == signal.SIGHUP:
+            self.reload()
+        for c in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(c, signum)
+
+    def reload(self) -> None:
+        """The configuration a replacement worker starts with: the file as it is now, if it loads."""
+        try:
+            self.cfg = config_mod.load(self.config_path)
+        except (ConfigError, OSError, ValueError) as e:
+            log.error(
+                "reload of %s failed in the master; replacements keep the previous one: %s",
+                self.config_path,
+                e,
+            )
+
+    def run(self) -> int:
+        self.watch_r, self.watch_w = os.pipe()
+        os.set_inheritable(self.watch_r, True)
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.forward)
+        for _ in range(self.workers):
+            self.spawn()
+        code = 0
+        recent: list[float] = []
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+            if pid not in self.children:
+                continue
+            del self.children[pid]
+            how = describe_exit(status)
+            if self.stopping:
+                if os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM, -signal.SIGINT):
+                    code = 1
+                continue
+            now = time.monotonic()
+            recent = [t for t in recent if now - t < 10] + [now]
+            if len(recent) > 2 * self.workers:
+                # Workers die as fast as they start (a broken database, a full disk): stop instead of
+                # forking forever; the operator sees the workers' own errors above this line.
+                log.error("worker %d %s; workers keep dying, stopping the CA", pid, how)
+                self.forward(signal.SIGTERM, None)
+                code = 1
+                continue
+            new = self.spawn()
+            log.error("worker %d %s; started worker %d in its place", pid, how, new)
+        return code
+
+
+def describe_exit(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
 def run(
     config_path: Path, password: bytes | None, *, workers: int = 1, plugins: Plugins | None = None
 ) -> int:
-    """Start the CA in the foreground. Returns the process exit code."""
+    """Start the CA in the foreground. Returns the process exit code; StartError (one line) when the port
+    is taken or a CA already runs from this home."""
     cfg = config_mod.load(config_path)
     event_loop_name()  # an unknown PLICA_EVENT_LOOP stops the start here, not in every worker
+    raise_file_limit()  # before the workers fork: they inherit it, and their connection cap follows it
+    Limits.from_env()  # a bad limit stops the start here too
     plugins = plugins or get_plugins()
     for f in plugins.failures:
         log.warning("%s", f)
     material = load_material(cfg, password)
     start_time = time.time()
+    check_not_running(cfg.home)
 
     # Validate everything (and migrate the database) once, in the master, before any worker starts.
     async def check() -> None:
@@ -236,6 +412,9 @@ def run(
         await a.storage.close()
 
     asyncio.run(check())
+    sockets = [listen(cfg.address, "address")]
+    if cfg.insecure_address:
+        sockets.append(listen(cfg.insecure_address, "insecureAddress"))
     write_pid_file(cfg.home)
     if workers <= 1:
         run_event_loop(
@@ -245,49 +424,22 @@ def run(
                 material,
                 plugins,
                 start_time=start_time,
-                reuse_port=False,
+                sockets=sockets,
+                worker=False,
                 password=password,
             )
         )
         return 0
-    children: list[int] = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            after_fork()
-            code = 0
-            try:
-                run_event_loop(
-                    serve(config_path, cfg, material, plugins, start_time=start_time, reuse_port=True)
-                )
-            except Exception:
-                log.exception("worker %d failed", os.getpid())
-                code = 1
-            finally:
-                os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, _frame: Any) -> None:
-        for c in children:
-            try:
-                os.kill(c, signum)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGHUP, forward)
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    code = 0
-    for c in children:
-        while True:
-            try:
-                _, status = os.waitpid(c, 0)
-                break
-            except InterruptedError:
-                continue
-        if os.waitstatus_to_exitcode(status) != 0:
-            code = 1
-    return code
+    master = Master(
+        config_path=config_path,
+        cfg=cfg,
+        material=material,
+        plugins=plugins,
+        start_time=start_time,
+        sockets=sockets,
+        workers=workers,
+    )
+    return master.run()
 
 
 def main_log_setup(level: int = logging.INFO) -> None:

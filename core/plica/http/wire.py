@@ -5,7 +5,7 @@ expects is refused here with a 400 that names the field, before any token is loo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -16,8 +16,79 @@ from plica.csr import parse_csr_pem
 from plica.durations import resolve_time_duration
 from plica.errors import BadRequest, NotImplementedYet
 from plica.ssh.wire import check_ssh_public_key, parse_ssh_public_key
+from plica.tokens import has_nul
 from plica.types import RevokeRequest, SignRequest, SSHRenewRequest, SSHRevokeRequest, SSHSignRequest
 from plica.x509.revoke import parse_serial
+
+# The request models: each body's fields and the kind of value each holds. `checked` enforces the JSON
+# type of every field present (the decoders below then read only well-typed values), and the fuzz suite
+# (tests/fuzz) derives its requests from this same table.
+Kind = Literal["token", "csr", "time", "serial", "int", "bool", "str", "strlist", "object", "sshkey"]
+BODIES: dict[str, dict[str, Kind]] = {
+    "/sign": {
+        "ott": "token",
+        "csr": "csr",
+        "notBefore": "time",
+        "notAfter": "time",
+        "templateData": "object",
+    },
+    "/rekey": {"csr": "csr"},
+    "/revoke": {"serial": "serial", "ott": "token", "reasonCode": "int", "reason": "str", "passive": "bool"},
+    "/ssh/sign": {
+        "ott": "token",
+        "publicKey": "sshkey",
+        "addUserPublicKey": "sshkey",
+        "certType": "str",
+        "keyID": "str",
+        "principals": "strlist",
+        "validAfter": "time",
+        "validBefore": "time",
+        "templateData": "object",
+    },
+    "/ssh/renew": {"ott": "token"},
+    "/ssh/rekey": {"ott": "token", "publicKey": "sshkey"},
+    "/ssh/revoke": {
+        "ott": "token",
+        "serial": "serial",
+        "reasonCode": "int",
+        "reason": "str",
+        "passive": "bool",
+    },
+    "/ssh/check-host": {"type": "str", "principal": "str"},
+}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "bool": (bool,),
+    "strlist": (list,),
+    "object": (dict,),
+}
+_TYPE_NAMES = {
+    "int": "an integer",
+    "bool": "true or false",
+    "strlist": "a list of strings",
+    "object": "a JSON object",
+}
+# Longer than any CSR, token or key a client sends; a longer string is refused before it is parsed.
+MAX_FIELD = 64 * 1024
+
+
+def checked(body: dict[str, Any], route: str) -> dict[str, Any]:
+    """`body` when every field of BODIES[route] it has holds its kind's JSON type (null counts as absent)
+    and no string anywhere in it holds a NUL; BadRequest naming the field otherwise."""
+    for name, kind in BODIES[route].items():
+        v = body.get(name)
+        if v is None:
+            continue
+        types = _JSON_TYPES.get(kind, (str,))
+        if not isinstance(v, types) or (kind == "int" and isinstance(v, bool)):
+            raise BadRequest(f"{name} must be {_TYPE_NAMES.get(kind, 'a string')}")
+        if kind == "strlist" and not all(isinstance(x, str) for x in v):
+            raise BadRequest(f"{name} must be a list of strings")
+        if isinstance(v, str) and len(v) > MAX_FIELD:
+            raise BadRequest(f"{name} is longer than {MAX_FIELD} characters")
+    if has_nul(body):
+        raise BadRequest("request body must not contain NUL characters")
+    return body
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -47,6 +118,7 @@ class SSHSign:
 
 def sign_request(body: dict[str, Any]) -> tuple[str, SignRequest]:
     """/sign: the one-time token and the request (CSR checked, times resolved)."""
+    body = checked(body, "/sign")
     csr, csr_der = _csr(body)
     ott = _ott(body)
     now = dt.datetime.now(dt.UTC)
@@ -68,11 +140,12 @@ def sign_request(body: dict[str, Any]) -> tuple[str, SignRequest]:
 
 def rekey_csr(body: dict[str, Any]) -> x509.CertificateSigningRequest:
     """/rekey: the CSR holding the new key."""
-    return _csr(body)[0]
+    return _csr(checked(body, "/rekey"))[0]
 
 
 def revoke_request(body: dict[str, Any]) -> tuple[str | None, RevokeRequest]:
     """/revoke: the one-time token (None: the client certificate authorizes it) and the request."""
+    body = checked(body, "/revoke")
     serial_raw = body.get("serial")
     if not isinstance(serial_raw, str) or not serial_raw:
         raise BadRequest("missing serial")
@@ -86,6 +159,7 @@ def revoke_request(body: dict[str, Any]) -> tuple[str | None, RevokeRequest]:
 
 def ssh_sign_request(body: dict[str, Any]) -> SSHSign:
     """/ssh/sign (and /sign-ssh)."""
+    body = checked(body, "/ssh/sign")
     key, blob = parse_ssh_public_key(body.get("publicKey"))
     # Checked before anything is signed or stored, so a bad second key cannot leave the first cert behind.
     add_user = body.get("addUserPublicKey")
@@ -123,6 +197,7 @@ def ssh_sign_request(body: dict[str, Any]) -> SSHSign:
 
 def ssh_renew_request(body: dict[str, Any], *, rekey: bool) -> tuple[str, SSHRenewRequest]:
     """/ssh/renew, and with `rekey` /ssh/rekey (which carries the new key)."""
+    body = checked(body, "/ssh/rekey" if rekey else "/ssh/renew")
     ott = _ott(body)
     if not rekey:
         return ott, SSHRenewRequest()
@@ -132,6 +207,7 @@ def ssh_renew_request(body: dict[str, Any], *, rekey: bool) -> tuple[str, SSHRen
 
 def ssh_revoke_request(body: dict[str, Any]) -> tuple[str, SSHRevokeRequest]:
     """/ssh/revoke."""
+    body = checked(body, "/ssh/revoke")
     serial = body.get("serial")
     if not isinstance(serial, str) or not serial:
         raise BadRequest("missing serial")
@@ -142,6 +218,7 @@ def ssh_revoke_request(body: dict[str, Any]) -> tuple[str, SSHRevokeRequest]:
 
 def check_host_principal(body: dict[str, Any]) -> str:
     """/ssh/check-host: the host principal to look up."""
+    body = checked(body, "/ssh/check-host")
     typ = body.get("type")
     if typ != "host":
         raise BadRequest(f"unsupported type {typ!r}: only 'host' can be checked")

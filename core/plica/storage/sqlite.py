@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sqlite3
 import time
@@ -118,7 +119,7 @@ class SQLiteStorage(Storage):
 
     async def open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_db_files(Path(self.path))
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -401,3 +402,18 @@ class SQLiteStorage(Storage):
                     await self.db.execute("ROLLBACK")
                 raise
             await self.db.execute("COMMIT")
+
+
+def private_db_files(path: Path) -> None:
+    """The database file 0600 before SQLite opens it (it creates the -wal and -shm files with the main
+    file's mode), and an existing database, WAL and SHM of a looser mode tightened: they hold issued
+    certificates, one-time token ids and ACME accounts, no business of other local users."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
 from attrs import define
 
 from plica import config as config_mod
+from plica import keys as keys_mod
 from plica.admin.client import admin_token
 from plica.authority import Authority
 from plica.certdesc.defaults import DEFAULT_LEAF_TEMPLATE
+from plica.http.guard import Guard, GuardedSite, Limits
 from plica.http.lifecycle import start_app
 from plica.http.server import load_material, open_authority
 from plica.initca import InitOptions, init_ca
@@ -188,20 +189,26 @@ def make_ca(
     (a key manager URI, as `plica init --kms`) its keys are created there instead of in files."""
     port = free_port()
     home = tmp / "ca"
-    res = init_ca(
-        InitOptions(
-            home=home,
-            name="Test",
-            dns_names=("127.0.0.1", "localhost"),
-            address=f"127.0.0.1:{port}",
-            provisioner=provisioner,
-            kty=kty,
-            ssh=ssh,
-            password=password,
-            kms=kms,
-        ),
-        plugins or get_plugins(),
-    )
+    # A throwaway CA's keys need no 600,000 PBKDF2 rounds (0.1 s per key, written and read by every test
+    # that makes one); tests/test_keys_at_rest.py checks the real count.
+    rounds, keys_mod.KDF_ROUNDS = keys_mod.KDF_ROUNDS, 2048
+    try:
+        res = init_ca(
+            InitOptions(
+                home=home,
+                name="Test",
+                dns_names=("127.0.0.1", "localhost"),
+                address=f"127.0.0.1:{port}",
+                provisioner=provisioner,
+                kty=kty,
+                ssh=ssh,
+                password=password,
+                kms=kms,
+            ),
+            plugins or get_plugins(),
+        )
+    finally:
+        keys_mod.KDF_ROUNDS = rounds
     pw = home / "secrets" / "password"
     pw.write_bytes(password)
     os.chmod(pw, 0o600)
@@ -302,13 +309,16 @@ async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> Async
     cfg = config_mod.load(files.config_path)
     material = load_material(cfg, files.password)
     authority = await open_authority(cfg, material, plugins, start_time=time.time() - 5)
-    runner, tls = await start_app(authority, plugins)
+    limits = Limits.from_env()
+    runner, tls = await start_app(authority, plugins, keepalive=limits.keepalive)
+    guard = Guard(limits)
     try:
-        site = web.TCPSite(runner, "127.0.0.1", files.port, ssl_context=tls.ctx)
+        site = GuardedSite(runner, "127.0.0.1", files.port, guard=guard, ssl_context=tls.ctx)
         await site.start()
         if cfg.insecure_address:
             host, _, port = cfg.insecure_address.rpartition(":")
-            await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+            await GuardedSite(runner, host or "127.0.0.1", int(port), guard=guard).start()
         yield authority
     finally:
+        await guard.stop()
         await runner.cleanup()

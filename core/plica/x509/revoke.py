@@ -57,16 +57,22 @@ async def revoke(
 def parse_serial(s: str) -> int:
     v = parse_serial_or_none(s)
     if v is None:
-        raise BadRequest(f"serial number {s!r} is not valid (decimal, or hexadecimal with a 0x prefix)")
+        shown = s if len(s) <= 64 else s[:64] + "..."
+        raise BadRequest(f"serial number {shown!r} is not valid (decimal, or hexadecimal with a 0x prefix)")
     return v
 
 
 def parse_serial_or_none(s: str) -> int | None:
+    """A serial number up to RFC 5280's 20 octets (a longer string is no serial of this CA's)."""
+    if len(s) > 64:  # 20 octets: 48 decimal digits, or 0x and 40 hex digits
+        return None
     try:
         if s.lower().startswith("0x"):
-            return int(s[2:], 16)
-        if s.isdigit():
-            return int(s, 10)
+            v = int(s[2:], 16)
+        elif s.isdigit():
+            v = int(s, 10)
+        else:
+            return None
     except ValueError:
         return None
-    return None
+    return v if v.bit_length() <= 160 else None

@@ -17,6 +17,7 @@ from plica_acme.hooks import (
     provisioner_block_from_cli,
     provisioner_cli_options,
     provisioner_load,
+    provisioner_public_json,
     provisioner_types,
     storage_migrations,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "provisioner_block_from_cli",
     "provisioner_cli_options",
     "provisioner_load",
+    "provisioner_public_json",
     "provisioner_types",
     "storage_migrations",
 ]

@@ -20,10 +20,12 @@ from plica.api import (
     AdminCredentials,
     CAClientError,
     ConfigError,
+    Sealer,
     StorageError,
     b64url_encode,
     default_home,
     load_config,
+    open_sealer,
     open_storage_for,
     read_defaults,
     read_password_file,
@@ -35,15 +37,23 @@ from .api.eab_admin import KEY_NOT_FOUND
 from .model import EABKey
 from .provisioner import DEFAULT_CHALLENGES, KNOWN_ATTESTATION_FORMATS, KNOWN_CHALLENGES
 from .schema import MIGRATIONS
-from .store import AcmeStore
+from .store import EAB_PURPOSE, AcmeStore
 
 T = TypeVar("T")
 
 
 def _with_store(
-    home: Path | None, config: Path | None, provisioner: str, fn: Callable[[AcmeStore], Awaitable[T]]
+    home: Path | None,
+    config: Path | None,
+    provisioner: str,
+    fn: Callable[[AcmeStore], Awaitable[T]],
+    *,
+    password_file: str | None = None,
+    seal: bool = False,
 ) -> T:
-    """Run `fn` on the ACME tables of the database the CA's ca.json names."""
+    """Run `fn` on the ACME tables of the database the CA's ca.json names; with `seal`, the store seals EAB
+    keys as the CA does (its intermediate key, decrypted with the password of --password-file, else of
+    <home>/secrets/password, else asked for)."""
     path = config or (home or default_home()) / "config" / "ca.json"
     try:
         cfg = load_config(path)
@@ -55,12 +65,23 @@ def _with_store(
     if str(blocks[0].get("type", "")).upper() != "ACME":
         raise click.ClickException(f"provisioner {provisioner!r} is not an ACME provisioner")
 
+    sealer: Sealer | None = None
+    if seal:
+        default_pw = (home or default_home()) / "secrets" / "password"
+        password = read_password_file(password_file or (str(default_pw) if default_pw.exists() else None))
+        if password is None:
+            password = click.prompt("Password of the CA keys", hide_input=True).encode()
+        try:
+            sealer = open_sealer(path, password, EAB_PURPOSE)
+        except (ConfigError, ValueError) as e:  # KeyDecryptError is a ValueError
+            raise click.ClickException(f"cannot open the CA key to seal the EAB key with: {e}") from None
+
     async def run() -> T:
         storage = open_storage_for(cfg)
         await storage.open()
         try:
             await storage.migrate(MIGRATIONS)
-            return await fn(AcmeStore(storage))
+            return await fn(AcmeStore(storage, sealer))
         finally:
             await storage.close()
 
@@ -193,8 +214,18 @@ def _eab_command(name: str, argument: Callable[[Any], Any], *, json: bool = True
 
 
 @_eab_command("add", _reference)
+@click.option(
+    "--password-file", type=_file, default=None,
+    help="Password of the CA keys (the EAB key is sealed with the CA's; default <home>/secrets/password).",
+)  # fmt: skip
 def eab_add(
-    provisioner: str, reference: str, home: Path | None, config: Path | None, as_json: bool, **remote: Any
+    provisioner: str,
+    reference: str,
+    home: Path | None,
+    config: Path | None,
+    as_json: bool,
+    password_file: str | None,
+    **remote: Any,
 ) -> None:
     """Create an EAB key for PROVISIONER (optionally tagged with REFERENCE, unique per provisioner).
 
@@ -211,7 +242,7 @@ def eab_add(
     if client is not None:
         key = _from_wire(_call(client, "POST", _path(provisioner), {"reference": reference}))
     else:
-        key = _with_store(home, config, provisioner, add)
+        key = _with_store(home, config, provisioner, add, password_file=password_file, seal=True)
     if as_json:
         click.echo(orjson.dumps(key.public_json(with_key=True), option=orjson.OPT_INDENT_2).decode())
         return

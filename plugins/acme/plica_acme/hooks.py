@@ -70,6 +70,27 @@ def authorize_revoke(
     return RevokeAuthorization(token_id=token.hash_id())
 
 
+# What step-ca publishes of an ACME provisioner (its ACME struct's JSON; challenges and the attestation
+# settings since 0.22). The rest of the block is operational (`validation`: resolver, ports, timeouts)
+# and stays in ca.json.
+PUBLIC_FIELDS = (
+    "type",
+    "name",
+    "forceCN",
+    "requireEAB",
+    "challenges",
+    "attestationFormats",
+    "attestationRoots",
+    "claims",
+    "options",
+)
+
+
+@hookimpl
+def provisioner_public_json(provisioner: Provisioner) -> dict[str, Any] | None:
+    return {k: provisioner.raw[k] for k in PUBLIC_FIELDS if k in provisioner.raw}
+
+
 @hookimpl
 def http_routes(authority: AuthorityView) -> list[Route]:
     return routes(authority)

@@ -23,7 +23,7 @@ from plica.api import (
 
 from . import eab
 from .provisioner import TYPE, acme_provisioner
-from .store import AcmeStore
+from .store import EAB_PURPOSE, AcmeStore
 
 LIMIT = 100
 MAX_REFERENCE = 256
@@ -95,7 +95,8 @@ async def create_key(authority: AuthorityView, fields: dict[str, str]) -> dict[s
     if len(reference) > MAX_REFERENCE:
         raise BadRequest(f"reference length {len(reference)} exceeds the maximum ({MAX_REFERENCE})")
     try:
-        key = await eab.add_key(AcmeStore(authority.storage), name, reference)
+        # Sealed with the CA's key, as every other way of adding a key does.
+        key = await eab.add_key(AcmeStore(authority.storage, authority.sealer(EAB_PURPOSE)), name, reference)
     except ValueError as e:
         raise BadRequest(str(e)) from None
     return {

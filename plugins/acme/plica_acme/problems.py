@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from plica.api import clip
+
 NS = "urn:ietf:params:acme:error:"
 
 # The HTTP status each type is answered with (the RFC leaves most to the server; these are Boulder's and
@@ -67,7 +69,8 @@ class Problem(Exception):
         return NS + self.kind
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type, "detail": self.detail, "status": self.status}
+        # A detail may quote client input: escaped and clipped, as the kernel's error messages are.
+        out: dict[str, Any] = {"type": self.type, "detail": clip(self.detail, 500), "status": self.status}
         if self.subproblems:
             out["subproblems"] = self.subproblems
         out.update(self.extra)

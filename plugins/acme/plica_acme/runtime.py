@@ -23,7 +23,7 @@ from plica.api import AuthorityView
 from .model import KeyCache
 from .nonces import NoncePool
 from .provisioner import acme_provisioner
-from .store import AcmeStore
+from .store import EAB_PURPOSE, AcmeStore
 from .validator import Validator
 
 log = logging.getLogger("plica.acme")
@@ -36,7 +36,12 @@ class Runtime:
     def __init__(self, authority: AuthorityView) -> None:
         # `issue`, which finalize uses, is part of the AuthorityView.
         self.authority = authority
-        self.store = AcmeStore(authority.storage)
+        try:
+            sealer = authority.sealer(EAB_PURPOSE)
+        except ValueError as e:  # a device key that cannot seal: everything but adding EAB keys works
+            log.warning("ACME: EAB keys cannot be added on this CA: %s", e)
+            sealer = None
+        self.store = AcmeStore(authority.storage, sealer)
         self.nonces = NoncePool(self.store)
         self.keys = KeyCache()
         self.validator = Validator(self.store, functools.partial(acme_provisioner, authority))

@@ -15,13 +15,15 @@ from typing import Any, TypeVar
 
 import attrs
 import orjson
+from attrs import evolve
 
-from plica.api import Storage
+from plica.api import NotImplementedYet, Sealer, Storage
 
 from .model import Account, Authz, ChallengeJob, EABKey, Order, OrderAuthz
 
 T = TypeVar("T")
 
+EAB_PURPOSE = "acme-eab-hmac"
 # A finished-but-unsuccessful order stays readable (as invalid) this long after it expires, so a client
 # polling it sees why it failed rather than a 404.
 KEEP_EXPIRED = 3600
@@ -88,8 +90,10 @@ def _json(obj: Any) -> str:
 class AcmeStore:
     """The ACME tables of one storage (shared by every instance of the CA)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, sealer: Sealer | None = None) -> None:
         self.storage = storage
+        # Seals EAB HMAC keys at rest (EAB_PURPOSE); a store without one can do everything but add a key.
+        self.sealer = sealer
 
     # ------------------------------------------------------------------------------------------ nonces
 
@@ -440,11 +444,17 @@ class AcmeStore:
         return row is not None
 
     async def add_eab_key(self, key: EABKey) -> bool:
-        """False when another key of the provisioner took the reference first (the unique index)."""
+        """False when another key of the provisioner took the reference first (the unique index). The
+        HMAC key is stored sealed (its id authenticated with it)."""
+        if self.sealer is None:
+            raise NotImplementedYet(
+                "EAB keys cannot be added: this CA's key cannot seal them (they are never stored in the clear)"
+            )
+        sealed = self.sealer.seal(key.hmac_key.encode(), key.id)
         try:
             await self.storage.execute(
                 "INSERT INTO acme_eab_keys (id, provisioner, reference, hmac_key, created) VALUES (?, ?, ?, ?, ?)",
-                (key.id, key.provisioner, key.reference, key.hmac_key, key.created),
+                (key.id, key.provisioner, key.reference, sealed, key.created),
             )
         except Exception as e:
             if self.storage.is_unique_violation(e):
@@ -464,7 +474,8 @@ class AcmeStore:
                 f"SELECT {', '.join(_EAB)} FROM acme_eab_keys WHERE provisioner = ? ORDER BY created",
                 (provisioner,),
             )
-        return [_decode(EABKey, _EAB, r) for r in rows]
+        # A listing never carries the secret (it is shown once, when the key is made).
+        return [evolve(_decode(EABKey, _EAB, r), hmac_key="") for r in rows]
 
     async def eab_key_created(self, provisioner: str, key_id: str) -> int | None:
         row = await self.storage.fetch_one(
@@ -485,7 +496,8 @@ class AcmeStore:
             f"SELECT {', '.join(_EAB)} FROM acme_eab_keys WHERE {where} ORDER BY created, id LIMIT ?",
             (*params, limit),
         )
-        return [_decode(EABKey, _EAB, r) for r in rows]
+        # A listing never carries the secret (it is shown once, when the key is made).
+        return [evolve(_decode(EABKey, _EAB, r), hmac_key="") for r in rows]
 
     async def recent_accounts(self, limit: int) -> list[tuple[Any, ...]]:
         """The newest accounts for an admin's overview: (id, provisioner, status, contact, created, EAB key)."""
@@ -516,7 +528,19 @@ class AcmeStore:
             "SELECT hmac_key, account_id FROM acme_eab_keys WHERE id = ? AND provisioner = ?",
             (key_id, provisioner),
         )
-        return (row[0], row[1]) if row else None
+        if not row:
+            return None
+        stored = str(row[0])
+        if Sealer.is_sealed(stored):
+            if self.sealer is None:
+                raise RuntimeError("this AcmeStore has no sealer to open EAB keys with")
+            try:
+                stored = self.sealer.open(stored, key_id).decode()
+            except ValueError:
+                # Sealed under another intermediate key (the CA was re-keyed): this key cannot bind.
+                return None
+        # A key an earlier version stored in the clear is read as it is.
+        return stored, row[1]
 
     async def bind_eab_key(self, key_id: str, account_id: str, now: int) -> bool:
         """Bind an unbound key; False when it is bound already (one account per key, across instances)."""

@@ -22,13 +22,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from plica.api import b64url_decode, b64url_encode, open_storage, public_jwk
+from plica.api import Sealer, b64url_decode, b64url_encode, open_storage, public_jwk
 from plica.testing import CAFiles, in_process_ca
 from plica_acme import eab
 from plica_acme.api import ari
 from plica_acme.nonces import NoncePool
 from plica_acme.schema import MIGRATIONS
-from plica_acme.store import AcmeStore
+from plica_acme.store import EAB_PURPOSE, AcmeStore
 
 from .acme_helpers.acme_test_ca import client, obtain, set_block
 from .acme_helpers.acme_test_responders import HTTP01
@@ -106,7 +106,9 @@ async def test_protocol_on_postgresql(
         # Key rollover onto a key another account holds: the unique constraint answers 409.
         other = client(pg_ca, session)
         await other.directory()
-        other_eab = await eab.add_key(AcmeStore(authority.storage), "acme", "other")
+        other_eab = await eab.add_key(
+            AcmeStore(authority.storage, authority.sealer(EAB_PURPOSE)), "acme", "other"
+        )
         r = await other.register(
             externalAccountBinding=other.eab(other_eab.id, b64url_decode(other_eab.hmac_key))
         )
@@ -139,7 +141,8 @@ async def test_two_instances_share_nonces_and_bindings(pg_url: str) -> None:
     try:
         await a.migrate(MIGRATIONS)
         await b.migrate(MIGRATIONS)
-        sa, sb = AcmeStore(a), AcmeStore(b)
+        sealer = Sealer(os.urandom(32))  # the two instances of one CA derive the same sealing key
+        sa, sb = AcmeStore(a, sealer), AcmeStore(b, sealer)
         pa, pb = NoncePool(sa), NoncePool(sb)
         n = await pa.take()
         results = await asyncio.gather(pa.consume(n), pb.consume(n), pb.consume(n))

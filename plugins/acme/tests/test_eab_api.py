@@ -26,8 +26,9 @@ import aiohttp
 import orjson
 import pytest
 
-from plica.api import AdminCredentials, b64url_decode
+from plica.api import AdminCredentials, b64url_decode, b64url_encode
 from plica.testing import CAFiles, admin_token, ca_process, client_context, in_process_ca, make_ca
+from plica_acme.store import EAB_PURPOSE
 
 from .acme_helpers.acme_test_ca import client, set_block
 from .acme_helpers.acme_test_peers import clean_env, run, sans, verify_chain
@@ -224,7 +225,7 @@ async def test_endpoints(engine_ca: CAFiles, session: aiohttp.ClientSession) -> 
         assert authority.storage.engine == files.config().get("db", {}).get("type", "sqlite")
         call = Admin(files, session, await admin_certificate_async(files))
 
-        # create: 201 with the key; the HMAC key is the one the CA stored (base64url there)
+        # create: 201 with the key; the CA stored it sealed with its own key (issue 17.6), never in the clear
         status, key = await call("POST", f"{EAB}/acme", {"reference": "r-1"})
         assert status == 201, key
         assert set(key) == {
@@ -241,7 +242,10 @@ async def test_endpoints(engine_ca: CAFiles, session: aiohttp.ClientSession) -> 
         row = await authority.storage.fetch_one(
             "SELECT hmac_key FROM acme_eab_keys WHERE id = ?", (key["id"],)
         )
-        assert row is not None and b64url_decode(row[0]) == secret
+        assert row is not None and row[0].startswith("s1.")
+        assert b64url_encode(secret) not in row[0]
+        opened = authority.sealer(EAB_PURPOSE).open(row[0], key["id"])
+        assert b64url_decode(opened.decode()) == secret
         status, no_ref = await call("POST", f"{EAB}/acme", raw=b"")  # an empty body: no reference
         assert status == 201 and no_ref["reference"] == ""
 

@@ -4,9 +4,10 @@ real SQLite engine (the unique index of migration acme-0002 decides, not the rea
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
-from plica.api import open_storage
+from plica.api import Sealer, open_storage
 from plica_acme.eab import add_key
 from plica_acme.schema import MIGRATIONS
 from plica_acme.store import AcmeStore
@@ -14,7 +15,8 @@ from plica_acme.store import AcmeStore
 
 async def test_concurrent_adds_with_one_reference(tmp_path: Path) -> None:
     engines = [open_storage("sqlite", str(tmp_path / "ca.db")) for _ in range(2)]
-    stores = [AcmeStore(e) for e in engines]
+    sealer = Sealer(os.urandom(32))
+    stores = [AcmeStore(e, sealer) for e in engines]
     for e in engines:
         await e.open()
     await engines[0].migrate(MIGRATIONS)

@@ -31,6 +31,9 @@ REASONS = {
     "5": "cessationOfOperation",
 }
 STATUSES = ("", "valid", "expired", "revoked")
+# The inventories' sorts (plica.admin.ordering), as the search forms name them.
+SORTS = (("expiry", "expiry"), ("issued", "issuance"), ("name", "name"), ("provisioner", "provisioner"),
+         ("status", "status"))  # fmt: skip
 
 
 @page()
@@ -51,7 +54,7 @@ async def overview(ctx: Ctx) -> web.StreamResponse:
 def _query(ctx: Ctx) -> dict[str, str]:
     """The inventory's query from the search form (unknown values are the inventory's to refuse)."""
     q = ctx.request.query
-    keys = ("name", "provisioner", "status", "order", "cursor")
+    keys = ("name", "provisioner", "status", "sort", "order", "cursor")
     out = {k: q[k].strip() for k in keys if q.get(k, "").strip()}
     days = q.get("expiring", "")
     if days in ("7", "30"):
@@ -78,6 +81,7 @@ async def certificates(ctx: Ctx) -> web.StreamResponse:
         search=search,
         provisioners=[str(p.get("name")) for p in ctx.console.authority.public_provisioners()],
         statuses=STATUSES,
+        sorts=SORTS,
     )
 
 
@@ -95,7 +99,7 @@ async def certificates_csv(ctx: Ctx) -> web.StreamResponse:
         result = await list_certificates(ctx.storage, {**query, "limit": "1000"})
         for c in result["certificates"]:
             # A leading =, +, - or @ would make a spreadsheet evaluate a certificate's name as a formula.
-            w.writerow([_cell(c[k]) if k != "sans" else _cell(" ".join(c[k])) for k in
+            w.writerow([cell(c[k]) if k != "sans" else cell(" ".join(c[k])) for k in
                         ("serial", "subject", "sans", "provisioner", "provisionerType", "issuedAt", "notAfter",
                          "status")])  # fmt: skip
             written += 1
@@ -110,7 +114,7 @@ async def certificates_csv(ctx: Ctx) -> web.StreamResponse:
     )
 
 
-def _cell(v: Any) -> str:
+def cell(v: Any) -> str:
     s = str(v)
     return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 

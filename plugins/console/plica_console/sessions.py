@@ -55,11 +55,13 @@ IDLE, LIFETIME = 15 * 60, 8 * 3600
 
 @frozen
 class Settings:
-    """The `console` block of ca.json: `{"enabled": true, "idleTimeout": "15m", "sessionLifetime": "8h"}`."""
+    """The `console` block of ca.json: `{"enabled": true, "idleTimeout": "15m", "sessionLifetime": "8h",
+    "externalURL": "https://ca.example.com"}` (the last one only behind a proxy; see sso.callback_url)."""
 
     enabled: bool = True
     idle: int = IDLE
     lifetime: int = LIFETIME
+    external_url: str = ""
 
     @classmethod
     def of(cls, extra: dict[str, Any]) -> Settings:
@@ -70,6 +72,7 @@ class Settings:
             enabled=block.get("enabled", True) is not False,
             idle=_seconds(block.get("idleTimeout"), IDLE),
             lifetime=_seconds(block.get("sessionLifetime"), LIFETIME),
+            external_url=str(block.get("externalURL") or ""),
         )
 
 

@@ -131,6 +131,15 @@ async def sso_start(ctx: Ctx) -> web.StreamResponse:
     if not ctx.console.limiter.allow(request.remote or "?"):
         raise web.HTTPTooManyRequests(reason="too many sign-in attempts: wait a few minutes")
     block = sso.oidc_block(ctx.console.authority.public_provisioners(), request.match_info["name"])
+    config = ctx.console.authority.config  # type: ignore[attr-defined]
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    redirect_uri = sso.callback_url(
+        request.headers.get("Host", ""),
+        dns_names=list(config.dns_names),
+        address=str(config.address),
+        local_port=int(sockname[1]) if isinstance(sockname, tuple) and len(sockname) > 1 else None,
+        external_url=ctx.console.settings.external_url,
+    )
     verifier, challenge = sso.pkce_pair()
     flow = Flow(
         state=secrets.token_urlsafe(24),
@@ -138,7 +147,7 @@ async def sso_start(ctx: Ctx) -> web.StreamResponse:
         verifier=verifier,
         nonce=secrets.token_urlsafe(24),
         binding=secrets.token_urlsafe(24),
-        redirect_uri=f"https://{request.host}{PREFIX}/sso/callback",
+        redirect_uri=redirect_uri,
         created_at=int(time.time()),
     )
     async with aiohttp.ClientSession(timeout=sso.TIMEOUT, trust_env=False) as http:

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from plica.api import (
+    BadRequest,
     JOSEError,
     KeysError,
     Token,
@@ -27,6 +28,7 @@ from plica.api import (
     verify_signature,
 )
 
+from .base import PREFIX
 from .sessions import Flow
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -63,6 +65,46 @@ async def _get_json(http: aiohttp.ClientSession, url: str, what: str) -> dict[st
 
 async def discovery(http: aiohttp.ClientSession, block: dict[str, Any]) -> dict[str, Any]:
     return await _get_json(http, str(block.get("configurationEndpoint", "")), "discovery document")
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header (`name`, `name:port`, `[v6]`, `[v6]:port`), lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else ""
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _configured_port(address: str, local_port: int | None) -> int | None:
+    """The port of ca.json's `address` (`:9000`, `0.0.0.0:9000`), or the socket's own if that says 0."""
+    raw = address.rpartition(":")[2]
+    port = int(raw) if raw.isdigit() else 0
+    return port or local_port
+
+
+def callback_url(
+    host: str, *, dns_names: list[str], address: str, local_port: int | None, external_url: str
+) -> str:
+    """The redirect URI of a sign-in. It is never built from the request's Host: a spoofed Host would
+    have the provider send the authorization code elsewhere. It is `console.externalURL` when ca.json sets
+    one (a CA behind a proxy), otherwise the CA's own name (a `dnsNames` entry) and port; and a request whose
+    Host is none of the CA's names is refused."""
+    path = f"{PREFIX}/sso/callback"
+    ext = ""
+    if external_url:
+        parts = urllib.parse.urlsplit(external_url)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or parts.username:
+            raise BadRequest("ca.json's console.externalURL must be an https:// URL with no query")
+        ext = parts.hostname.lower()
+    name = _host_name(host)
+    names = {n.lower() for n in dns_names} | ({ext} if ext else set())
+    if not name or name not in names:
+        raise BadRequest(f"{host[:100]!r} is not one of this CA's names: sign in at the CA's own address")
+    if external_url:
+        return external_url.rstrip("/") + path
+    port = _configured_port(address, local_port)
+    bare = f"[{name}]" if ":" in name else name
+    return f"https://{bare}{path}" if port in (None, 443) else f"https://{bare}:{port}{path}"
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -19,6 +19,8 @@ import aiohttp
 import pytest
 from attrs import define
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -55,6 +57,14 @@ async def _issue(files: CAFiles, names: list[str]) -> dict[str, str]:
             assert r.status == 201, r.raw
             out[cn] = str(x509.load_pem_x509_certificate(r.json["crt"].encode()).serial_number)
             (files.home.parent / f"{out[cn]}.crt").write_text(r.json["crt"])
+        # one SSH user certificate, for the SSH pages
+        pub = ed25519.Ed25519PrivateKey.generate().public_key()
+        wire = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).split()[1]
+        step = {"ssh": {"certType": "user", "keyID": "alice", "principals": ["alice", "root"]}}
+        ott = admin_key(files).token("alice", api.aud("/ssh/sign"), step=step)
+        r = await api.post("/ssh/sign", {"publicKey": wire.decode(), "ott": ott, "certType": "user",
+                                         "principals": ["alice", "root"]})  # fmt: skip
+        assert r.status == 201, r.raw
     return out
 
 
@@ -189,10 +199,25 @@ def test_console_in_a_browser(stack: Stack, driver: Any) -> None:
     driver.get(url + "/console/certificates?name=xss")
     assert SCRIPT_CN in driver.find_element(By.ID, "certs").text
 
-    # SSH certificates, provisioners, admins
+    # a click on a column header sorts by it; a second click reverses
+    driver.get(url + "/console/certificates")
+    click_through(driver, By.ID, "sort-name")
+    wait_for(driver, "#certs")
+    names = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#certs tbody a")]
+    assert names == sorted(names, key=str.lower), names
+    check_page(driver, "certificates-sorted")
+    click_through(driver, By.ID, "sort-name")
+    wait_for(driver, "#certs")
+    assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#certs tbody a")] == names[::-1]
+
+    # SSH certificates and one's page, provisioners, admins
     driver.get(url + "/console/ssh")
     wait_for(driver, "#ssh")
     check_page(driver, "ssh")
+    click_through(driver, By.LINK_TEXT, "alice")
+    assert wait_for(driver, "#principals").text == "alice, root"
+    assert driver.find_element(By.ID, "openssh").get_attribute("value").startswith("ssh-ed25519-cert-v01@")
+    check_page(driver, "ssh-certificate")
     driver.get(url + "/console/provisioners")
     assert "OIDC" in wait_for(driver, "#matrix").text
     check_page(driver, "provisioners")

@@ -150,10 +150,11 @@ async def account_orders(ctx: Ctx) -> web.StreamResponse:
     s = await ctx.auth("kid")
     acc = s.require_account()
     _own(ctx, acc)
-    try:
-        cursor = max(0, int(ctx.request.query.get("cursor", "0")))
-    except ValueError:
-        raise malformed("cursor must be a number") from None
+    raw = ctx.request.query.get("cursor", "0")
+    # An offset into the account's orders: a database integer, so at most 2^31-1 (and digits only).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) >= 2**31:
+        raise malformed("cursor must be a number from 0 to 2147483647")
+    cursor = int(raw)
     ids = await ctx.store.account_order_ids(acc.id, int(time.time()), ORDERS_PAGE + 1, cursor)
     resp = json_response({"orders": [ctx.links.order(i) for i in ids[:ORDERS_PAGE]]})
     if len(ids) > ORDERS_PAGE:

@@ -30,7 +30,14 @@ def cert_id(cert: x509.Certificate) -> str:
     return f"{b64url_encode(aki or b'')}.{b64url_encode(serial_bytes(cert.serial_number))}"
 
 
+# A key identifier is a digest (≤ 64 octets) and a serial ≤ 20 octets (RFC 5280 §4.1.2.2): base64url of
+# both fits well within this.
+MAX_CERT_ID = 200
+
+
 def parse_cert_id(value: str) -> tuple[bytes, int]:
+    if len(value) > MAX_CERT_ID:
+        raise malformed(f"an ARI certificate id is at most {MAX_CERT_ID} characters")
     aki_b64, dot, serial_b64 = value.partition(".")
     try:
         if not dot or not aki_b64 or not serial_b64:
@@ -40,7 +47,7 @@ def parse_cert_id(value: str) -> tuple[bytes, int]:
         raise malformed(
             f"{value!r} is not an ARI certificate id (base64url key identifier '.' base64url serial)"
         ) from None
-    if not serial or serial[0] & 0x80:
+    if not serial or serial[0] & 0x80 or len(serial) > 21:
         raise malformed("the serial number in the ARI certificate id is not a positive DER integer")
     return aki, int.from_bytes(serial, "big")
 

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 from attrs import define
 
-from plica.api import PlicaError, Provisioner
+from plica.api import PlicaError, Provisioner, clip, request_id_of
 
 from ..problems import Problem
 from ..provisioner import ACMEState, acme_provisioner
@@ -89,14 +89,22 @@ def acme_handler(
             resp = await fn(Ctx(request, rt, prov, links))
         except Problem as p:
             if p.status >= 500:
-                log.error("ACME %s %s: %s", request.method, request.path, p.detail)
+                log.error(
+                    "ACME request %s %s %s: %s",
+                    request_id_of(request),
+                    request.method,
+                    clip(request.path),
+                    clip(p.detail),
+                )
             resp = problem_response(p)
         except PlicaError as e:
             resp = problem_response(from_kernel(e))
         except web.HTTPRequestEntityTooLarge:
             resp = problem_response(Problem("malformed", "the request body is too large", status=413))
         except Exception:
-            log.exception("ACME %s %s failed", request.method, request.path)
+            log.exception(
+                "ACME request %s %s %s failed", request_id_of(request), request.method, clip(request.path)
+            )
             resp = problem_response(
                 Problem("serverInternal", "the certificate authority encountered an internal error")
             )

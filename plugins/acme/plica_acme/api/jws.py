@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from attrs import frozen
 
-from plica.api import JOSEError, PublicKey, b64url_decode, verify_signature
+from plica.api import JOSEError, PublicKey, b64url_decode, has_nul, verify_signature
 
 from ..model import Account, parse_public_jwk
 from ..problems import Problem, malformed, unauthorized
@@ -49,6 +49,8 @@ class Signed:
             raise malformed("the JWS payload is not valid JSON") from None
         if not isinstance(obj, dict):
             raise malformed("the JWS payload must be a JSON object")
+        if has_nul(obj):  # no identifier, contact or CSR has one, and PostgreSQL cannot store it
+            raise malformed("the JWS payload must not contain NUL characters")
         return obj
 
     def require_account(self) -> Account:
@@ -94,6 +96,8 @@ def parse_flattened(obj: Any, what: str = "request body") -> Flattened:
         raise malformed(f"the {what}'s protected header is not base64url-encoded JSON") from None
     if not isinstance(header, dict):
         raise malformed(f"the {what}'s protected header must be a JSON object")
+    if has_nul(header):  # kid, nonce and url are looked up in the database
+        raise malformed(f"the {what}'s protected header must not contain NUL characters")
     return Flattened(protected_b64=p, payload_b64=pl, signature=sig, protected=header)
 
 

@@ -40,6 +40,9 @@ from . import ari, device_attest
 from .context import Ctx, json_response
 
 ORDER_LIFETIME = 24 * 3600  # as step-ca
+# The times an order may ask for: as the kernel's TimeDuration range, so the certificate's times always fit.
+EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 
 
 def _time(p: dict[str, Any], key: str) -> dt.datetime | None:
@@ -48,13 +51,20 @@ def _time(p: dict[str, Any], key: str) -> dt.datetime | None:
         return None
     if not isinstance(v, str):
         raise malformed(f"{key} must be an RFC 3339 time string")
+    shown = v if len(v) <= 64 else v[:64] + "..."
     try:
         t = dt.datetime.fromisoformat(v)
     except ValueError:
-        raise malformed(f"{key} {v!r} is not an RFC 3339 time") from None
+        raise malformed(f"{key} {shown!r} is not an RFC 3339 time") from None
     if t.tzinfo is None:
-        raise malformed(f"{key} {v!r} needs a time zone (e.g. Z)")
-    return t.astimezone(dt.UTC)
+        raise malformed(f"{key} {shown!r} needs a time zone (e.g. Z)")
+    try:
+        t = t.astimezone(dt.UTC)
+    except OverflowError:
+        raise malformed(f"{key} {shown!r} is out of range") from None
+    if not EARLIEST <= t < LATEST:
+        raise malformed(f"{key} {shown!r} is out of range (years 1950 to 8999)")
+    return t
 
 
 async def new_order(ctx: Ctx) -> web.StreamResponse:
