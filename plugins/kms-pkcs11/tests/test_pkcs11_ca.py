@@ -85,6 +85,7 @@ def test_token_keys_issue_x509_for_openssl_and_ssh_for_sshd(tmp_path: Path, modu
     port = free_port()
     log = files.home / "plica.log"
     with ca_process(files, env=module.env, workers=module.workers, log=log):
+        all_serving(log, module.workers)
         sign_on_every_worker(files, admin_key(files), module.workers, tmp_path)
         crt, key = tmp_path / "web.crt", tmp_path / "web.key"
         cli(files, module, "certificate", "web.example", str(crt), str(key), "--provisioner", "admin",
@@ -116,6 +117,14 @@ def test_token_keys_issue_x509_for_openssl_and_ssh_for_sshd(tmp_path: Path, modu
     # The PIN is in ca.json (pin-value) but nowhere the CA shows or logs.
     assert PIN not in orjson.dumps(provisioners).decode()
     assert PIN not in log.read_text()
+
+
+def all_serving(log: Path, workers: int) -> None:
+    """The CA answers as soon as one worker listens: wait for all of them."""
+    deadline = time.monotonic() + 60
+    while log.read_text(errors="replace").count("serving https://") < workers:
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.1)
 
 
 def sign_on_every_worker(files: CAFiles, prov: ProvKey, workers: int, tmp: Path) -> None:
@@ -189,6 +198,7 @@ def test_token_taken_away_answers_503_and_heals_without_restart(tmp_path: Path, 
             assert status == 201, r
 
     with ca_process(files, env=module.env, workers=workers):
+        all_serving(log, workers)  # the token goes away from every worker, not from one still starting
         asyncio.run(run())
         text = log.read_text()
     lost = [line for line in text.splitlines() if "signing key unavailable" in line]
