@@ -5,6 +5,7 @@ ACME one with `requireEAB`, a reference is unique per provisioner and at most 25
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -96,7 +97,7 @@ async def create_key(authority: AuthorityView, fields: dict[str, str]) -> dict[s
         raise BadRequest(f"reference length {len(reference)} exceeds the maximum ({MAX_REFERENCE})")
     try:
         # Sealed with the CA's key, as every other way of adding a key does.
-        key = await eab.add_key(AcmeStore(authority.storage, authority.sealer(EAB_PURPOSE)), name, reference)
+        key = await eab.add_key(AcmeStore(authority.storage, functools.partial(authority.sealer, EAB_PURPOSE)), name, reference)
     except ValueError as e:
         raise BadRequest(str(e)) from None
     return {

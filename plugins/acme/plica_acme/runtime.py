@@ -36,12 +36,9 @@ class Runtime:
     def __init__(self, authority: AuthorityView) -> None:
         # `issue`, which finalize uses, is part of the AuthorityView.
         self.authority = authority
-        try:
-            sealer = authority.sealer(EAB_PURPOSE)
-        except ValueError as e:  # a device key that cannot seal: everything but adding EAB keys works
-            log.warning("ACME: EAB keys cannot be added on this CA: %s", e)
-            sealer = None
-        self.store = AcmeStore(authority.storage, sealer)
+        # The sealer is derived on first use: deriving it signs with the CA's key, which may be in a device
+        # that is away while this worker starts.
+        self.store = AcmeStore(authority.storage, functools.partial(authority.sealer, EAB_PURPOSE))
         self.nonces = NoncePool(self.store)
         self.keys = KeyCache()
         self.validator = Validator(self.store, functools.partial(acme_provisioner, authority))

@@ -9,6 +9,7 @@ is decided by the row count of one conditional statement.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -20,6 +21,8 @@ from attrs import evolve
 from plica.api import NotImplementedYet, Sealer, Storage
 
 from .model import Account, Authz, ChallengeJob, EABKey, Order, OrderAuthz
+
+log = logging.getLogger("plica.acme")
 
 T = TypeVar("T")
 
@@ -90,10 +93,25 @@ def _json(obj: Any) -> str:
 class AcmeStore:
     """The ACME tables of one storage (shared by every instance of the CA)."""
 
-    def __init__(self, storage: Storage, sealer: Sealer | None = None) -> None:
+    def __init__(self, storage: Storage, sealer: Sealer | Callable[[], Sealer] | None = None) -> None:
         self.storage = storage
         # Seals EAB HMAC keys at rest (EAB_PURPOSE); a store without one can do everything but add a key.
-        self.sealer = sealer
+        # A callable is asked on first use: deriving the sealer signs with the CA's key, which may be in a
+        # device that is away when the server starts (KeyUnavailable, a 503 for that request, and asked
+        # again on the next) or that cannot seal at all (ValueError: no sealer, said once in the log).
+        self._sealer = sealer
+
+    @property
+    def sealer(self) -> Sealer | None:
+        source = self._sealer
+        if source is None or isinstance(source, Sealer):
+            return source
+        try:
+            self._sealer = source()
+        except ValueError as e:
+            log.warning("ACME: EAB keys cannot be added on this CA: %s", e)
+            self._sealer = None
+        return self._sealer
 
     # ------------------------------------------------------------------------------------------ nonces
 

@@ -35,3 +35,49 @@ async def test_concurrent_adds_with_one_reference(tmp_path: Path) -> None:
     finally:
         for e in engines:
             await e.close()
+
+
+async def test_the_sealer_is_derived_when_first_needed(tmp_path: Path) -> None:
+    """A CA key in a device that is away while a worker starts: adding an EAB key answers 503 until the
+    key is back, then works without a restart; a key that cannot seal at all refuses adds (501) and says
+    so once."""
+    from plica.api import KeyUnavailable, NotImplementedYet
+
+    engine = open_storage("sqlite", str(tmp_path / "ca.db"))
+    await engine.open()
+    await engine.migrate(MIGRATIONS)
+    calls: list[str] = []
+    device_back = False
+    sealer = Sealer(os.urandom(32))
+
+    def derive() -> Sealer:
+        calls.append("derive")
+        if not device_back:
+            raise KeyUnavailable("signing key unavailable")
+        return sealer
+
+    try:
+        store = AcmeStore(engine, derive)
+        try:
+            await add_key(store, "acme")
+            raise AssertionError("a key was added without a sealer")
+        except KeyUnavailable:
+            pass
+        assert await store.eab_keys("acme") == []
+        device_back = True
+        key = await add_key(store, "acme")
+        assert (await store.eab_secret("acme", key.id)) == (key.hmac_key, None)
+        assert calls == ["derive", "derive"]  # derived once it worked, never again
+
+        def cannot_seal() -> Sealer:
+            raise ValueError("this CA's key signs non-deterministically")
+
+        refusing = AcmeStore(engine, cannot_seal)
+        for _ in range(2):
+            try:
+                await add_key(refusing, "acme")
+                raise AssertionError("a key was added without a sealer")
+            except NotImplementedYet as e:
+                assert "cannot seal" in str(e)
+    finally:
+        await engine.close()

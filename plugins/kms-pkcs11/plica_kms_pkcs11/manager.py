@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import load_der_public_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from pkcs11 import DEFAULT, MGF, Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.exceptions import (
     ArgumentsBad,
@@ -194,8 +194,8 @@ class Pkcs11KMS:
         sessions = cfg.extra.get("sessions", 4)
         if not isinstance(sessions, int) or isinstance(sessions, bool) or not 1 <= sessions <= 64:
             raise ConfigError("ca.json.kms.sessions", "expected a number of sessions from 1 to 64")
-        parallel = cfg.extra.get("parallel", False)
-        if not isinstance(parallel, bool):
+        parallel = cfg.extra.get("parallel")
+        if parallel is not None and not isinstance(parallel, bool):
             raise ConfigError("ca.json.kms.parallel", "expected true or false")
         self.token = Token(self.kms_uri, sessions=sessions, parallel=parallel)
 
@@ -225,7 +225,11 @@ class Pkcs11KMS:
                 ) from None
 
         try:
-            pub = self.token.admin(find)
+            # The public half as DER: it crosses from a probe child (see token.py) as bytes.
+            der = self.token.probe(
+                lambda s: find(s).public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            )
+            pub = load_der_public_key(der)
         except KeyUnavailable as e:
             raise ConfigError("ca.json", f"{where}: the token is unavailable ({e.detail})") from None
         except PKCS11Error as e:

@@ -3,14 +3,21 @@
 python-pkcs11 initialises a module with `C_Initialize(NULL)`, which tells it that no two threads will call it
 at once (SoftHSM2 then answers concurrent signatures with CKR_GENERAL_ERROR). The module is initialised again
 here with CKF_OS_LOCKING_OK. Even so, not every module signs on two sessions at once (tpm2-pkcs11 1.9 shares
-one TPM context between sessions and fails with "Esys called in bad sequence"), so calls take turns unless
-the kms block says `"parallel": true` (SoftHSM2 and network HSMs take them in parallel).
+one TPM context between sessions and fails with "Esys called in bad sequence"), so calls into a module known
+to fail that way take turns; any other module's sessions sign in parallel (SoftHSM2 and network HSMs take
+them). The kms block's `"parallel"` overrides this either way.
 
 The token can go away while the CA runs (removed, its module failing, its PIN changed). The first failed call
 marks the connection broken and the key unavailable; later calls try to connect again, at most once a
 second, and the first that succeeds heals the CA. A PIN the token refused is not tried again until the PIN
-changes (a `pin-source` file is read again on each attempt), so that retries never lock the token. A forked
-worker connects afresh (PKCS#11 sessions do not survive fork).
+changes (a `pin-source` file is read again on each attempt), so that retries never lock the token.
+
+A PKCS#11 module must not be used across fork() (PKCS#11 v2.40 §6.7.7), and some cannot even be loaded again
+in a child of a process that used them (tpm2-pkcs11 over tpm2-abrmd: GLib's D-Bus state is left behind in
+the child and its connection times out). So a process that has not connected yet checks the token and
+reads its keys' public halves in a short-lived child process (`probe`), and connects itself on first use:
+`plica start`'s master validates the configuration without ever loading the module, and every worker it
+forks opens the module afresh.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import pickle
 import queue
+import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +60,12 @@ T = TypeVar("T")
 CKF_OS_LOCKING_OK = 0x2
 CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191
 RETRY_SECONDS = 1.0
+PROBE_SECONDS = 60.0
+# Modules whose sessions must not sign at the same time (CK_INFO.manufacturerID, as a prefix): tpm2-pkcs11
+# shares one ESYS context between sessions ("Esys called in bad sequence").
+SERIAL_MODULES = ("tpm2-software",)
+# module path -> the process that loaded it (a forked child's entry names its parent: not loaded there).
+_LOADED: dict[str, int] = {}
 
 
 class _InitArgs(ctypes.Structure):
@@ -92,7 +108,7 @@ class PooledSession:
 
 
 class Token:
-    def __init__(self, uri: P11URI, *, sessions: int = 4, parallel: bool = False) -> None:
+    def __init__(self, uri: P11URI, *, sessions: int = 4, parallel: bool | None = None) -> None:
         self.uri = uri
         self.module_path = uri.get("module-path")
         if not self.module_path:
@@ -104,7 +120,9 @@ class Token:
                 f"{uri.shown}: name the token with exactly one of token=, serial= or slot-id=",
             )
         self.size = max(1, sessions)
-        self._turns: threading.Lock | None = None if parallel else threading.Lock()
+        self.parallel = parallel  # None: decided per module when connecting (`SERIAL_MODULES`)
+        self._turns: threading.Lock | None = threading.Lock()
+        self.manufacturer = ""
         self._lock = threading.Lock()
         self._pool: queue.Queue[PooledSession] = queue.Queue()
         self._gen = 0
@@ -114,7 +132,8 @@ class Token:
         self._last_try = 0.0
         self._refused_pin: str | None = None
         self.token: Any = None
-        self.connect(first=True)
+        # Checked now, in a child process (see the module docstring): a bad URI, PIN or token stops the start.
+        self.manufacturer = self.probe(lambda _session: self.manufacturer)
 
     # ------------------------------------------------------------------ connecting
     def connect(self, *, first: bool = False) -> None:
@@ -138,6 +157,7 @@ class Token:
             raise fail(
                 f"cannot load the PKCS#11 module {self.module_path}: {e or type(e).__name__}; check module-path"
             ) from None
+        _LOADED[self.module_path] = os.getpid()
         try:
             _initialize_threaded(self.module_path)
             token = self._find_token(lib)
@@ -161,6 +181,11 @@ class Token:
         except PKCS11Error as e:
             raise fail(f"cannot open sessions: {type(e).__name__} {e}") from None
         self._refused_pin = None
+        self.manufacturer = str(getattr(lib, "manufacturer_id", "") or "").strip()
+        parallel = self.parallel
+        if parallel is None:
+            parallel = not self.manufacturer.startswith(SERIAL_MODULES)
+        self._turns = None if parallel else threading.Lock()
         self.token = token
         self._login = login
         self._pool = queue.Queue()
@@ -169,6 +194,76 @@ class Token:
         self._gen += 1
         self._pid = os.getpid()
         self._broken = None
+
+    @property
+    def signs_in_parallel(self) -> bool:
+        """Whether this process's sessions call into the module at the same time (known once connected)."""
+        return self._turns is None
+
+    @property
+    def loaded_here(self) -> bool:
+        """Whether this process has loaded the module (through any Token, even if the token went away
+        since): it then never forks a probe, whose child would inherit the module's state."""
+        return _LOADED.get(self.module_path) == os.getpid()
+
+    def probe(self, fn: Callable[[Any], T]) -> T:
+        """`fn(session)` with the logged-in session, on a connection of this process when it has one, else in
+        a child process that connects, runs `fn` and exits (see the module docstring). `fn`'s result and
+        its ConfigError/KeyUnavailable come back pickled; a failure to connect is a ConfigError naming the
+        URI without the PIN."""
+        if self.loaded_here:
+            return self.admin(fn)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 0
+            try:
+                os.close(r)
+                try:
+                    self.connect(first=True)
+                    out: tuple[str, Any, Any] = ("ok", fn(self._login), None)
+                except ConfigError as e:
+                    out = ("config", e.path, e.message)
+                except KeyUnavailable as e:
+                    out = ("unavailable", e.detail, None)
+                except PKCS11Error as e:
+                    out = ("config", "ca.json.kms.uri", f"{self.uri.shown}: {type(e).__name__} {e}")
+                with os.fdopen(w, "wb") as f:
+                    f.write(pickle.dumps(out))
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(
+                    code
+                )  # no C_Finalize, no atexit: the parent's state is not this child's to tear down
+        os.close(w)
+        data = b""
+        deadline = time.monotonic() + PROBE_SECONDS
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                ready, _, _ = select.select([r], [], [], left)
+                if not ready:
+                    continue
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                data += chunk
+            else:
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(r)
+            os.waitpid(pid, 0)
+        if not data:
+            raise ConfigError(
+                "ca.json.kms.uri",
+                f"{self.uri.shown}: the PKCS#11 module did not answer within {PROBE_SECONDS:.0f} s or failed",
+            )
+        kind, value, message = pickle.loads(data)  # our own child's bytes
+        if kind == "config":
+            raise ConfigError(value, message)
+        if kind == "unavailable":
+            raise KeyUnavailable(value)
+        return value  # type: ignore[no-any-return]
 
     def _which_token(self) -> str:
         for name in ("token", "serial", "slot-id"):

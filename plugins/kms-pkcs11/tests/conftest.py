@@ -35,11 +35,9 @@ class Module:
     procs: dict[str, subprocess.Popen[bytes]] = field(factory=dict)
     away: tuple[Path, Path] | None = None  # SoftHSM2's token directory while it is away: (where, home)
 
-    @property
-    def workers(self) -> int:
-        """Worker processes the CA runs with. tpm2-pkcs11 reaches the TPM here through tpm2-abrmd on D-Bus,
-        and GLib's D-Bus connection does not survive fork(): its CA runs in one process."""
-        return 2 if self.name == "softhsm" else 1
+    # Worker processes the CA runs with. The master never loads the module and each worker opens it after
+    # the fork, which tpm2-pkcs11 over tpm2-abrmd (GLib's D-Bus) needs.
+    workers: int = 2
 
     def uri(self, *, pin_value: bool = False) -> str:
         pin = f"pin-value={PIN}" if pin_value else f"pin-source=file:{self.pin_file}"

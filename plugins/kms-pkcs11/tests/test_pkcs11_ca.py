@@ -6,6 +6,7 @@ token away gives 503s and one log line, giving it back heals the CA without a re
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import re
 import ssl
@@ -20,7 +21,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import SSHCertificate
 
-from plica.testing import CAFiles, ca_process, free_port, make_ca, plica_cli
+from plica.testing import (
+    CAFiles,
+    ProvKey,
+    ca_process,
+    csr_pem,
+    ec_key,
+    free_port,
+    make_ca,
+    make_csr,
+    plica_cli,
+)
 from plica.testing.external import SSHD, host_ca_known_hosts, openssl_verify, ssh_login, sshd
 from plica.testing.httpapi import Api
 from plica.testing.tokens import admin_key
@@ -73,7 +84,9 @@ def test_token_keys_issue_x509_for_openssl_and_ssh_for_sshd(tmp_path: Path, modu
     assert files.config_path.stat().st_mode & 0o777 == 0o600  # it holds the PIN
     port = free_port()
     log = files.home / "plica.log"
-    with ca_process(files, env=module.env, workers=module.workers):
+    with ca_process(files, env=module.env, workers=module.workers, log=log):
+        all_serving(log, module.workers)
+        sign_on_every_worker(files, admin_key(files), module.workers, tmp_path)
         crt, key = tmp_path / "web.crt", tmp_path / "web.key"
         cli(files, module, "certificate", "web.example", str(crt), str(key), "--provisioner", "admin",
             "--password-file", str(files.password_file))  # fmt: skip
@@ -98,9 +111,52 @@ def test_token_keys_issue_x509_for_openssl_and_ssh_for_sshd(tmp_path: Path, modu
             assert r.returncode == 0 and "signed-by-a-token" in r.stdout, r.stderr
             assert f"serial {cert.serial} " in r.stderr
         provisioners = asyncio.run(_provisioners(files))
+    # Each worker opened the module itself after the fork; the master never did.
+    pids = set(re.findall(r"PKCS#11 token connected: .* \(pid (\d+)\)", log.read_text()))
+    assert len(pids) == module.workers, log.read_text()
     # The PIN is in ca.json (pin-value) but nowhere the CA shows or logs.
     assert PIN not in orjson.dumps(provisioners).decode()
     assert PIN not in log.read_text()
+
+
+def all_serving(log: Path, workers: int) -> None:
+    """The CA answers as soon as one worker listens: wait for all of them."""
+    deadline = time.monotonic() + 60
+    while log.read_text(errors="replace").count("serving https://") < workers:
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.1)
+
+
+def sign_on_every_worker(files: CAFiles, prov: ProvKey, workers: int, tmp: Path) -> None:
+    """/1.0/sign on new connections until every worker has answered 201, each certificate verified by openssl.
+    A worker is told by its TLS certificate: each issues its own at start, signed by the token too."""
+    ctx = ssl.create_default_context(cafile=str(files.root))
+    answered: dict[bytes, int] = {}
+    for i in range(60):
+        cn = f"w{i}.example"
+        ott = prov.token(cn, f"{files.url}/1.0/sign", sans=[cn])
+        body = orjson.dumps({"csr": csr_pem(make_csr(ec_key(), cn, [cn])), "ott": ott})
+        conn = http.client.HTTPSConnection("127.0.0.1", files.port, context=ctx, timeout=30)
+        try:
+            conn.request("POST", "/1.0/sign", body=body, headers={"Content-Type": "application/json"})
+            assert conn.sock is not None
+            server_cert = conn.sock.getpeercert(binary_form=True) or b""
+            r = conn.getresponse()
+            data = r.read()
+        finally:
+            conn.close()
+        assert r.status == 201, data
+        crt = tmp / f"w{i}.crt"
+        crt.write_text(orjson.loads(data)["crt"])
+        openssl_verify(files, crt)
+        if server_cert not in answered:
+            tls = tmp / f"tls{len(answered)}.crt"
+            tls.write_bytes(ssl.DER_cert_to_PEM_cert(server_cert).encode())
+            openssl_verify(files, tls)  # the worker's own TLS certificate, signed by the token in that worker
+        answered[server_cert] = answered.get(server_cert, 0) + 1
+        if len(answered) == workers and i >= 3:
+            break
+    assert len(answered) == workers, f"{len(answered)} of {workers} workers answered: {answered.values()}"
 
 
 async def _provisioners(files: CAFiles) -> list[dict[str, object]]:
@@ -142,6 +198,7 @@ def test_token_taken_away_answers_503_and_heals_without_restart(tmp_path: Path, 
             assert status == 201, r
 
     with ca_process(files, env=module.env, workers=workers):
+        all_serving(log, workers)  # the token goes away from every worker, not from one still starting
         asyncio.run(run())
         text = log.read_text()
     lost = [line for line in text.splitlines() if "signing key unavailable" in line]

@@ -137,3 +137,16 @@ def test_offline_root_stays_out_of_the_token(tmp_path: Path, softhsm: Module) ->
     assert v.returncode == 0, v.stdout + v.stderr
     assert (home / "certs" / "root_ca.crt").read_bytes() == offline.root.read_bytes()
     assert not list((home / "secrets").iterdir())
+
+
+def test_master_refuses_before_forking_workers(tmp_path: Path, module: Module) -> None:
+    """With `--workers 2` the master checks the token and every key (in a child process, never loading the
+    module itself) and stops with the URI, without the PIN, before any worker starts."""
+    files = make_ca(tmp_path, ssh=False, kms=module.uri(pin_value=True))
+    cfg = files.config()
+    cfg["key"] = "pkcs11:id=9999;object=not-there"
+    files.write_config(cfg)
+    r = plica_cli("start", "--workers", "2", "--home", str(files.home), "--password-file", str(files.password_file),
+                  env={**files.env(), **module.env}, timeout=120)  # fmt: skip
+    out = refused(r, "pkcs11:id=9999;object=not-there", "pin-value=***", "no such key pair in the token")
+    assert "serving https" not in out

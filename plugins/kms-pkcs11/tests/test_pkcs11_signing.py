@@ -48,6 +48,9 @@ def test_signatures_of_every_kind(tmp_path: Path, module: Module, kty: str) -> N
         spec = KeySpec.parse(kty)
         signer = Signer(manager.create_key(f"pkcs11:id=0{len(kty)};object=k-{kty}", spec), what="test key")
         assert signer.blocking
+        # No "parallel" in the kms block: the module's CK_INFO decides (tpm2-pkcs11 fails with concurrent
+        # sessions, SoftHSM2 does not).
+        assert manager.token.signs_in_parallel == (module.name == "softhsm"), manager.token.manufacturer
         cert = self_signed(signer)
         cert.verify_directly_issued_by(cert)
         pem = tmp_path / "ca.pem"
@@ -106,3 +109,15 @@ def verify(pub: object, sig: bytes, data: bytes, h: hashes.HashAlgorithm | None)
         pub.verify(sig, data, ec.ECDSA(h))  # type: ignore[arg-type]
     else:
         pub.verify(sig, data, padding.PKCS1v15(), h)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_parallel_in_the_kms_block_overrides_the_module_default(module: Module, parallel: bool) -> None:
+    manager = open_manager(KMSConfig(type="pkcs11", uri=module.uri(), extra={"parallel": parallel}))
+    try:
+        key = manager.create_key("pkcs11:id=0a;object=override", KeySpec.parse("EC"))
+        assert manager.token.signs_in_parallel == parallel
+        sig = key.sign(b"override")
+        key.public_key.verify(sig, b"override", ec.ECDSA(hashes.SHA256()))
+    finally:
+        manager.close()
