@@ -97,7 +97,9 @@ async def create_key(authority: AuthorityView, fields: dict[str, str]) -> dict[s
         raise BadRequest(f"reference length {len(reference)} exceeds the maximum ({MAX_REFERENCE})")
     try:
         # Sealed with the CA's key, as every other way of adding a key does.
-        key = await eab.add_key(AcmeStore(authority.storage, functools.partial(authority.sealer, EAB_PURPOSE)), name, reference)
+        key = await eab.add_key(
+            AcmeStore(authority.storage, functools.partial(authority.sealer, EAB_PURPOSE)), name, reference
+        )
     except ValueError as e:
         raise BadRequest(str(e)) from None
     return {
