@@ -50,9 +50,10 @@ async def database() -> AsyncIterator[str]:
 
 
 def second_instance(files: CAFiles, tmp: Path) -> CAFiles:
-    """The same CA (keys, database) on another port, with a home of its own."""
+    """The same CA (keys, database) on another port, with a home of its own (not A's pid file, which
+    names a running CA, nor A's log)."""
     home = tmp / "b"
-    shutil.copytree(files.home, home)
+    shutil.copytree(files.home, home, ignore=shutil.ignore_patterns("run", "*.log"))
     b = attrs.evolve(files, home=home, config_path=home / "config" / "ca.json", port=free_port())
     cfg = b.config()
     cfg["address"] = f"127.0.0.1:{b.port}"

@@ -258,9 +258,9 @@ def _compute_engine(**change: Any) -> dict[str, Any]:
     ("claims", "needle"),
     [
         ({"iss": "accounts.google.com"}, "issuer"),
-        ({"exp": int(time.time()) - 120}, "expired"),
+        ({"exp": lambda now: now - 120}, "expired"),
         ({"exp": None}, "expiry"),
-        ({"nbf": int(time.time()) + 600}, "not valid yet"),
+        ({"nbf": lambda now: now + 600}, "not valid yet"),
         ({"google": None}, "google.compute_engine"),
         (_compute_engine(instance_id=""), "instance_id cannot be empty"),
         (_compute_engine(instance_name=""), "instance_name cannot be empty"),
@@ -271,6 +271,9 @@ def _compute_engine(**change: Any) -> dict[str, Any]:
     ],
 )
 async def test_claims_are_checked(env: Env, google: Google, claims: dict[str, Any], needle: str) -> None:
+    # Times relative to when the test runs, not to when the suite was collected (minutes earlier).
+    now = int(time.time())
+    claims = {k: v(now) if callable(v) else v for k, v in claims.items()}
     refused(await env.sign(google.mint(env.aud("gcp"), **claims)), 401, needle)
 
 
