@@ -449,8 +449,19 @@ async def test_nxdomain_servfail_refused(faulty_dns: FaultyDNS) -> None:
     assert await lookup(st, "web.plica.test", dns.rdatatype.TXT) == []
 
 
-async def test_truncated_answer_is_asked_again_over_tcp(faulty_dns: FaultyDNS) -> None:
-    server = await asyncio.start_server(faulty_dns.tcp, "127.0.0.1", faulty_dns.port)
+async def test_truncated_answer_is_asked_again_over_tcp() -> None:
+    # DNS over TCP answers on the UDP server's port number; a TCP socket of anything else on the machine
+    # may already hold that number, so a server whose number is free for TCP too is looked for.
+    for _ in range(20):
+        faulty_dns = FaultyDNS()
+        try:
+            server = await asyncio.start_server(faulty_dns.tcp, "127.0.0.1", faulty_dns.port)
+            break
+        except OSError:
+            faulty_dns.stop()
+    else:
+        pytest.fail("no port number free for both UDP and TCP")
+    faulty_dns.start()
     try:
         faulty_dns.truncate = True
         faulty_dns.txt["big.plica.test"] = ["a" * 200, "b" * 200, "c" * 200]
@@ -460,6 +471,7 @@ async def test_truncated_answer_is_asked_again_over_tcp(faulty_dns: FaultyDNS) -
     finally:
         server.close()
         await server.wait_closed()
+        faulty_dns.stop()
 
 
 async def test_resolver_that_never_answers() -> None:

@@ -42,7 +42,8 @@ class TestDNS:
 
     def stop(self) -> None:
         self._stopped = True
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():  # stop() of a server never started only closes its socket
+            self._thread.join(timeout=2)
         self._sock.close()
 
     def _serve(self) -> None:
