@@ -9,14 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from plica.admin.errors import AdminError
-from plica.admin.ordering import Ordering
+from plica.admin.inventory import read_page
 from plica.durations import rfc3339
 from plica.storage import Storage
-from plica.storage.names import like_pattern, matches, ssh_principals
+from plica.storage.names import ssh_principals
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 10_000
-STATUSES = ("valid", "expired", "revoked")
 _COLUMNS = (
     "c.serial, c.cert, c.cert_type, c.key_id, c.provisioner_id, c.provisioner_name, c.provisioner_type,"
     " c.valid_before, c.issued_at, r.revoked_at, c.names"
@@ -66,52 +63,16 @@ async def list_ssh_certificates(storage: Storage, query: Mapping[str, str]) -> d
             raise AdminError(400, "type must be user or host")
         where.append("c.cert_type = ?")
         params.append(query["type"])
-    status = query.get("status", "")
-    if status and status not in STATUSES:
-        raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
-    if status == "valid":
-        where.append("c.valid_before > ? AND r.serial IS NULL")
-        params.append(now)
-    elif status == "expired":
-        where.append("c.valid_before <= ?")
-        params.append(now)
-    elif status == "revoked":
-        where.append("r.serial IS NOT NULL")
-    ordering = Ordering.of(query, expiry="c.valid_before", now=now)
-    key = ordering.after
-    raw = query.get("limit", "")
-    try:
-        limit = min(int(raw), MAX_LIMIT) if raw else DEFAULT_LIMIT
-    except ValueError:
-        raise AdminError(400, f"limit {raw!r} is not an integer") from None
-    limit = limit if limit > 0 else DEFAULT_LIMIT
-    needle = query.get("name", "").lower()
-    if needle:
-        # The key id and principals stored with each certificate (kernel-0004, plica.storage.names).
-        where.append("c.names LIKE ? ESCAPE '!'")
-        params.append(like_pattern(needle))
-    out: list[dict[str, Any]] = []
-    batch = limit + 1
-    while True:
-        clauses, args = list(where), list(params)
-        if key is not None:
-            clause, more = ordering.beyond(key)
-            clauses.append(clause)
-            args += more
-        rows = await storage.fetch_all(
-            f"SELECT {_COLUMNS}, {ordering.expr}"
-            " FROM ssh_certs c LEFT JOIN revoked_ssh_certs r ON r.serial = c.serial"
-            + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + ordering.order_by
-            + " LIMIT ?",
-            (*args, batch),
-        )
-        for row in rows:
-            if len(out) == limit:
-                return {"certificates": out, "nextCursor": ordering.cursor(key)}
-            key = (row[-1], str(row[0]))
-            if needle and not matches(needle, row[10]):
-                continue
-            out.append(_item(row, now))
-        if len(rows) < batch:
-            return {"certificates": out, "nextCursor": ""}
+    certificates, cursor = await read_page(
+        storage,
+        query,
+        now=now,
+        table="ssh_certs",
+        revoked="revoked_ssh_certs",
+        columns=_COLUMNS,
+        expiry="c.valid_before",
+        where=where,
+        params=params,
+        item=lambda row: _item(row, now),
+    )
+    return {"certificates": certificates, "nextCursor": cursor}
