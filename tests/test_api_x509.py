@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plica.testing import (
@@ -247,6 +248,54 @@ async def test_renew_with_mtls(env: Env, prefix: str) -> None:
         assert db_row(
             env.files, "SELECT names FROM x509_certs WHERE serial = ?", (str(cert.serial_number),)
         ) == (cn,)
+
+
+async def test_renew_with_a_look_alike_chain_from_another_ca_is_refused(env: Env) -> None:
+    """Roots and intermediates are each trust anchors (partial chains, as in step-ca's pool), so what counts is
+    the signature by the anchor: a chain whose names copy this CA's, signed by other keys, gets no renewal."""
+    _, _, old, key = await _leaf(env, env.admin, "lookalike.example")
+    ours = pem_cert(env.files.intermediate.read_text())
+    fake_key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    fake_inter = (
+        x509.CertificateBuilder()
+        .subject_name(ours.subject)
+        .issuer_name(ours.issuer)
+        .public_key(fake_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(fake_key, hashes.SHA256())
+    )
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject)
+        .issuer_name(ours.subject)
+        .public_key(old.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+    )
+    for e in old.extensions:
+        forged = forged.add_extension(e.value, critical=e.critical)
+    forged_cert = forged.sign(fake_key, hashes.SHA256())
+    crt = env.tmp / "lookalike-forged.crt"
+    crt.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (forged_cert, fake_inter)))
+    kf = env.tmp / "lookalike-forged.key"
+    kf.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    before = db_counts(env.files)
+    try:
+        r = await env.api.post("/renew", ctx=env.api.mtls(crt, kf))
+    except (OSError, aiohttp.ClientError):  # the handshake refuses the certificate
+        pass
+    else:
+        assert r.status in (400, 401), r.raw
+    assert db_counts(env.files) == before
 
 
 async def test_renew_without_credentials_is_400(env: Env) -> None:

@@ -64,6 +64,10 @@ class ServerTLS:
         self.ctx.num_tickets = 0
         # mTLS: verify client certificates if given, against roots + intermediates (as step-ca does).
         self.ctx.verify_mode = ssl.CERT_OPTIONAL
+        # Each of them is a trust anchor, as in step-ca's Go pool: a client certificate issued by an
+        # intermediate is accepted on the intermediate's signature, without checking the intermediate's
+        # own signature by the root on every handshake (~65 µs of a ~1 ms mTLS handshake; bench/tls_handshake.py).
+        self.ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         m = authority.material
         self.ctx.load_verify_locations(cadata="".join([*m.root_pem, *m.chain_pem]))
         self.not_after = dt.datetime.now(dt.UTC)

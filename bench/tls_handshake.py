@@ -1,0 +1,176 @@
+"""What one TLS handshake costs the server, in CPU, on this machine: the floor under mTLS renewals.
+
+    python bench/tls_handshake.py [--count 2000]
+
+`step ca renew --daemon` (and bench/sidebyside.py's renew load) opens a new TLS connection for every
+renewal, so each renewal pays a full TLS 1.3 handshake with a client certificate before any of the CA's
+own work. This measures that handshake alone, with the TLS stack Plica's server uses (Python's `ssl`
+module and the OpenSSL it is linked against) and the options `plica.http.tls.ServerTLS` sets (no session
+tickets, client certificates optional, verified against the root and intermediate): a throwaway EC P-256
+root, intermediate, server and client certificate, both ends in this process over memory BIOs, and the
+server end's CPU time (`time.thread_time`, so other load on the machine does not count) summed over its
+handshake steps. Also prints the cryptographic operations inside such a handshake, timed alone through
+`cryptography` (whose OpenSSL may be another version), to show how much of the handshake they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.backends.openssl import backend
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.x509.oid import NameOID
+
+
+def _cert(
+    subject: str, key: Any, issuer: x509.Certificate | None, issuer_key: Any, ca: bool
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def _key_pem(key: Any) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def contexts(d: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context with a certificate, client context without one)."""
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(4)]
+    root = _cert("Bench Root", keys[0], None, keys[0], True)
+    inter = _cert("Bench Intermediate", keys[1], root, keys[0], True)
+    server = _cert("localhost", keys[2], inter, keys[1], False)
+    client = _cert("client.bench", keys[3], inter, keys[1], False)
+    for name, data in {
+        "root.pem": _pem(root),
+        "cas.pem": _pem(root, inter),
+        "server.pem": _pem(server, inter),
+        "server.key": _key_pem(keys[2]),
+        "client.pem": _pem(client, inter),
+        "client.key": _key_pem(keys[3]),
+    }.items():
+        (d / name).write_bytes(data)
+    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # as plica.http.tls.ServerTLS sets it up
+    srv.options |= ssl.OP_NO_RENEGOTIATION
+    srv.num_tickets = 0
+    srv.verify_mode = ssl.CERT_OPTIONAL
+    srv.load_verify_locations(d / "cas.pem")
+    srv.load_cert_chain(d / "server.pem", d / "server.key")
+    mtls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    mtls.load_verify_locations(d / "root.pem")
+    mtls.load_cert_chain(d / "client.pem", d / "client.key")
+    plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    plain.load_verify_locations(d / "root.pem")
+    return srv, mtls, plain
+
+
+def handshake(srv: ssl.SSLContext, cli: ssl.SSLContext, mtls: bool) -> float:
+    """One handshake; the server end's CPU seconds."""
+    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = cli.wrap_bio(c_in, c_out, server_hostname="localhost")
+    cpu = 0.0
+    t = time.thread_time()
+    server = srv.wrap_bio(s_in, s_out, server_side=True)
+    cpu += time.thread_time() - t
+    client_done = server_done = False
+    while not server_done:
+        if not client_done:
+            try:
+                client.do_handshake()
+                client_done = True
+            except ssl.SSLWantReadError:
+                pass
+        t = time.thread_time()
+        s_in.write(c_out.read())
+        try:
+            server.do_handshake()
+            server_done = True
+        except ssl.SSLWantReadError:
+            pass
+        out = s_out.read()
+        cpu += time.thread_time() - t
+        c_in.write(out)
+    if mtls and server.getpeercert(binary_form=True) is None:
+        raise SystemExit("the server did not get the client certificate")
+    return cpu
+
+
+def per_op(fn: Callable[[], object], n: int) -> float:
+    t = time.thread_time()
+    for _ in range(n):
+        fn()
+    return (time.thread_time() - t) / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=2000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        srv, mtls, plain = contexts(Path(d))
+        print(f"server TLS: Python {ssl.OPENSSL_VERSION}; EC P-256 certificates; TLS 1.3; no session tickets")
+        for label, cli, with_cert in (
+            ("mTLS (client certificate)", mtls, True),
+            ("server-only", plain, False),
+        ):
+            for _ in range(50):
+                handshake(srv, cli, with_cert)
+            cpu = sum(handshake(srv, cli, with_cert) for _ in range(args.count)) / args.count
+            print(f"  {label:<28} {cpu * 1e6:7.0f} µs of server CPU per handshake")
+    key = ec.generate_private_key(ec.SECP256R1())
+    msg = b"x" * 200
+    sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
+    pub = key.public_key()
+    xpub = x25519.X25519PrivateKey.generate().public_key()
+    n = max(args.count, 500)
+    ops = {
+        "ECDSA P-256 sign (server's CertificateVerify)": per_op(
+            lambda: key.sign(msg, ec.ECDSA(hashes.SHA256())), n
+        ),
+        "ECDSA P-256 verify (x3 with a client certificate)": per_op(
+            lambda: pub.verify(sig, msg, ec.ECDSA(hashes.SHA256())), n
+        ),
+        "X25519 key pair + shared secret": per_op(
+            lambda: x25519.X25519PrivateKey.generate().exchange(xpub), n
+        ),
+    }
+    print(f"its cryptography alone ({backend.openssl_version_text()} through cryptography):")
+    for label, s in ops.items():
+        print(f"  {label:<50} {s * 1e6:6.0f} µs")
+    floor = (
+        ops["ECDSA P-256 sign (server's CertificateVerify)"]
+        + 3 * ops["ECDSA P-256 verify (x3 with a client certificate)"]
+        + ops["X25519 key pair + shared secret"]
+    )
+    print(f"  {'sum for an mTLS handshake':<50} {floor * 1e6:6.0f} µs")
+
+
+if __name__ == "__main__":
+    main()
