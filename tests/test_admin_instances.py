@@ -6,21 +6,26 @@ of them within a second, without restart or SIGHUP. Real servers in subprocesses
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import attrs
 import pytest
 
-from plica.testing import CAFiles, ca_process, free_port, make_ca
+from plica.testing import (
+    POSTGRES_ADMIN_URL,
+    CAFiles,
+    ca_process,
+    free_port,
+    make_ca,
+    postgres_database,
+    postgres_listening,
+)
 from plica.testing.httpapi import Api
 from plica.testing.tokens import admin_key
 
@@ -29,24 +34,16 @@ from .admin_helpers import Admin, credentials, jwk_body, jwk_provisioner, refuse
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = f"plica_remote_{secrets.token_hex(6)}"
-    try:
-        conn = await asyncpg.connect(ADMIN_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as e:
+def database() -> Iterator[str]:
+    if not postgres_listening():
         pytest.fail(
-            f"PostgreSQL is not reachable at {ADMIN_URL}: {e} (run .ci/system-deps.sh)", pytrace=False
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (run .ci/system-deps.sh)", pytrace=False
         )
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+    with postgres_database("plica_remote") as url:
+        yield url
 
 
 def second_instance(files: CAFiles, tmp: Path) -> CAFiles:

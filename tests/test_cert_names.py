@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography import x509
@@ -25,18 +22,11 @@ from plica.admin.certs import list_certificates
 from plica.admin.sshcerts import list_ssh_certificates
 from plica.storage.base import KERNEL_MIGRATIONS, IssuedCert, Storage
 from plica.storage.sqlite import SQLiteStorage
+from plica.testing import postgres_database, postgres_listening
 from plica.x509.issue import issued_cert
 
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEY = ec.generate_private_key(ec.SECP256R1())
 SSH_KEY = ed25519.Ed25519PrivateKey.generate()
-
-
-def _pg_listening() -> bool:
-    parts = urlsplit(ADMIN_URL)
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) == 0
 
 
 def make_cert(cn: str | None, *sans: str, days: int = 30) -> x509.Certificate:
@@ -81,20 +71,13 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield "sqlite", lambda: SQLiteStorage(str(tmp_path / "plica.db"))
         return
-    asyncpg = pytest.importorskip("asyncpg")
-    if not _pg_listening():
+    pytest.importorskip("asyncpg")
+    if not postgres_listening():
         pytest.skip("no PostgreSQL at PLICA_TEST_POSTGRES")
     from plica.storage.postgres import PostgresStorage
 
-    name = f"plica_inventory_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
-    try:
+    with postgres_database("plica_inventory") as url:
         yield "postgresql", lambda: PostgresStorage(url)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def opened(engine: tuple[str, Any]) -> Storage:

@@ -9,16 +9,12 @@ database of its own (`plica_crl_<random>`), created and dropped here.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from attrs import evolve
@@ -26,44 +22,31 @@ from cryptography import x509
 
 from plica import config as config_mod
 from plica.http.server import load_material
-from plica.testing import CAFiles, free_port, make_ca, plica_cli, stop, wait_healthy
+from plica.testing import (
+    CAFiles,
+    free_port,
+    make_ca,
+    plica_cli,
+    postgres_database,
+    postgres_listening,
+    stop,
+    wait_healthy,
+)
 from plica.x509.crl import RECHECK, CRLService, CRLSettings
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
 from plica.storage.postgres import PostgresStorage  # noqa: E402
 
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _listening(url: str) -> bool:
-    parts = urlsplit(url)
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) == 0
-
-
-if not _listening(ADMIN_URL):
+if not postgres_listening():
     pytest.skip(
         "nothing listens on PostgreSQL's port (see tests/test_storage_postgres.py)", allow_module_level=True
     )
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"plica_crl_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("plica_crl") as url:
+        yield url
 
 
 def _ca(tmp: Path, database: str) -> CAFiles:

@@ -6,14 +6,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography import x509
@@ -26,9 +23,9 @@ from plica.admin.errors import AdminError
 from plica.admin.sshcerts import list_ssh_certificates
 from plica.storage.base import Storage
 from plica.storage.sqlite import SQLiteStorage
+from plica.testing import postgres_database, postgres_listening
 from plica.x509.issue import issued_cert
 
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEY = ec.generate_private_key(ec.SECP256R1())
 SSH_CA = ed25519.Ed25519PrivateKey.generate()
 SORTS = ("expiry", "issued", "name", "provisioner", "status")
@@ -65,13 +62,6 @@ def _ssh(key_id: str, hours: int) -> tuple[str, bytes, int]:
     return str(serial), cert.public_bytes(), now + hours * 3600
 
 
-def _pg_listening() -> bool:
-    parts = urlsplit(ADMIN_URL)
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) == 0
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "sqlite":
@@ -81,23 +71,17 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield s
         await s.close()
         return
-    asyncpg = pytest.importorskip("asyncpg")
-    if not _pg_listening():
+    pytest.importorskip("asyncpg")
+    if not postgres_listening():
         pytest.skip("no PostgreSQL at PLICA_TEST_POSTGRES")
     from plica.storage.postgres import PostgresStorage
 
-    name = f"plica_console2_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        s = PostgresStorage(urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name)))
+    with postgres_database("plica_console2") as url:
+        s = PostgresStorage(url)
         await s.open()
         await s.migrate([])
         yield s
         await s.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _walk(lister: Any, storage: Storage, query: dict[str, str]) -> list[str]:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from cryptography import x509
 from plica.storage import AlreadyRevoked, StorageError, TokenReused, open_storage
 from plica.storage.base import IssuedCert
 from plica.testing import (
+    POSTGRES_ADMIN_URL,
     Api,
     CAFiles,
     admin_key,
@@ -41,6 +40,8 @@ from plica.testing import (
     make_ca,
     make_csr,
     plica_cli,
+    postgres_database,
+    postgres_listening,
     stop,
     wait_healthy,
     write_leaf,
@@ -51,18 +52,11 @@ asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) 
 
 from plica.storage.postgres import PostgresStorage, redact, translate  # noqa: E402
 
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = POSTGRES_ADMIN_URL
 NOW = 1_700_000_000
 
 
-def _listening(url: str) -> bool:
-    parts = urlsplit(url)
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) == 0
-
-
-if not _listening(ADMIN_URL):
+if not postgres_listening():
     pytest.skip(
         f"nothing listens at {redact(ADMIN_URL)} (start PostgreSQL, e.g. "
         "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)",
@@ -79,20 +73,8 @@ def with_db(url: str, db: str, **query: str | int) -> str:
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A database of this module's own: its URL."""
-    name = f"plica_test_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_db(ADMIN_URL, name)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import secrets
 import ssl
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from plica.http.wire import BODIES
+from plica.testing import postgres_database
 
 from .fuzz_harness import FuzzCA, RouteInfo, fill_path, fuzz_ca, token_for
 from .strategies import (
@@ -46,7 +46,10 @@ PROGRESS = os.environ.get("PLICA_FUZZ_PROGRESS", "")
 def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzCA]:
     tmp = tmp_path_factory.mktemp("fuzz")
     if DB == "postgresql":
-        with _postgres_db() as url, fuzz_ca(tmp, db={"type": "postgresql", "dataSource": url}) as c:
+        with (
+            postgres_database("plica_hostile") as url,
+            fuzz_ca(tmp, db={"type": "postgresql", "dataSource": url}) as c,
+        ):
             yield c
     else:
         with fuzz_ca(tmp) as c:
@@ -208,30 +211,3 @@ def test_routes_include_every_plugin(ca: FuzzCA) -> None:
     assert {"/sign", "/1.0/ssh/sign", "/renew", "/revoke", "/health"} <= paths
     assert any(p.startswith("/acme/{provisioner}/new-order") for p in paths)
     assert any(p.startswith("/admin/") for p in paths)
-
-
-def _postgres_db() -> Any:
-    import asyncio
-    import contextlib
-
-    import asyncpg  # the postgres extra; only the PostgreSQL run needs it
-
-    admin = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"plica_hostile_{secrets.token_hex(4)}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    @contextlib.contextmanager
-    def db() -> Iterator[str]:
-        asyncio.run(run(f"CREATE DATABASE {name}"))
-        try:
-            yield admin.rsplit("/", 1)[0] + "/" + name
-        finally:
-            asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-    return db()

@@ -54,6 +54,7 @@ from plica.testing.csrs import (
 from plica.testing.db import KERNEL_TABLES, db_counts, db_path, db_row
 from plica.testing.httpapi import Api, Reply, write_leaf
 from plica.testing.loading import import_source, load_snapshot, opened_authority
+from plica.testing.postgres import POSTGRES_ADMIN_URL, database_url, postgres_database, postgres_listening
 from plica.testing.processes import plica_cli, stop, wait_for, wait_port
 from plica.testing.tokens import (
     ProvKey,
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_LEAF_TEMPLATE",
     "KERNEL_TABLES",
     "PASSWORD",
+    "POSTGRES_ADMIN_URL",
     "Api",
     "CAFiles",
     "CSRFor",
@@ -86,6 +88,7 @@ __all__ = [
     "csr_fingerprint",
     "csr_for",
     "csr_pem",
+    "database_url",
     "db_counts",
     "db_path",
     "db_row",
@@ -106,6 +109,8 @@ __all__ = [
     "pem_b64",
     "pem_cert",
     "plica_cli",
+    "postgres_database",
+    "postgres_listening",
     "renew_token",
     "root_ca",
     "stop",

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import orjson
@@ -23,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.api import Sealer, b64url_decode, b64url_encode, open_storage, public_jwk
-from plica.testing import CAFiles, in_process_ca
+from plica.testing import CAFiles, in_process_ca, postgres_database, postgres_listening
 from plica_acme import eab
 from plica_acme.api import ari
 from plica_acme.nonces import NoncePool
@@ -35,36 +32,15 @@ from .acme_helpers.acme_test_responders import HTTP01
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
 
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-
-def _listening(url: str) -> bool:
-    parts = urlsplit(url)
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) == 0
-
-
-if not _listening(ADMIN_URL):
+if not postgres_listening():
     pytest.skip("nothing listens at PostgreSQL's address", allow_module_level=True)
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"plica_acme_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("plica_acme") as url:
+        yield url
 
 
 @pytest.fixture

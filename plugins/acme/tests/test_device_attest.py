@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from plica.testing import CAFiles, free_port, in_process_ca, make_ca
+from plica.testing import CAFiles, free_port, in_process_ca, make_ca, postgres_database, postgres_listening
 from plica_acme.attestation.tpmwire import TPMError, parse_certify_info, parse_public
 
 from .acme_helpers.acme_test_ca import client
@@ -529,32 +529,11 @@ async def test_cli_adds_a_device_attestation_provisioner(
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A database of its own on the PostgreSQL at 127.0.0.1:5432 (or PLICA_TEST_POSTGRES), dropped after."""
-    import asyncio
-    import os
-    import secrets
-    from urllib.parse import urlsplit, urlunsplit
-
-    asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
-    admin_url = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(admin_url)
-    with socket.socket() as s:
-        s.settimeout(2)
-        if s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) != 0:
-            pytest.skip("nothing listens at PostgreSQL's address")
-    name = f"plica_attest_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit(parts._replace(path="/" + name))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
+    if not postgres_listening():
+        pytest.skip("nothing listens at PostgreSQL's address")
+    with postgres_database("plica_attest") as url:
+        yield url
 
 
 async def test_yubikey_on_postgresql(

@@ -8,51 +8,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
-import socket
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import attrs
 import pytest
 
-from plica.testing import Api, CAFiles, csr_pem, ec_key, free_port, in_process_ca, make_csr
+from plica.testing import (
+    Api,
+    CAFiles,
+    csr_pem,
+    ec_key,
+    free_port,
+    in_process_ca,
+    make_csr,
+    postgres_database,
+    postgres_listening,
+)
 
 from .oidckit import Provider
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the `postgres` extra) is not installed")
-ADMIN_URL = os.environ.get("PLICA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _listening(url: str) -> bool:
-    parts = urlsplit(url)
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 5432)) == 0
-
-
-if not _listening(ADMIN_URL):
+if not postgres_listening():
     pytest.skip("nothing listens at PostgreSQL's address", allow_module_level=True)
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"plica_oidc_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit(urlsplit(ADMIN_URL)._replace(path="/" + name))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("plica_oidc") as url:
+        yield url
 
 
 async def sign(api: Api, ott: str):  # type: ignore[no-untyped-def]
