@@ -151,21 +151,32 @@ def main() -> None:
                 )
                 bodies.unlink()
             if args.memory:
+                # RSS after every chunk, so that one run shows whether it stays flat as the store grows
+                # (issue 15: within 10 % from 10,000 to 200,000 stored certificates).
                 done = 0
-                chunk = 20000
+                chunk = 10000
+                first: list[float] | None = None
                 while done < args.memory:
                     # A few spare bodies: wrk's start-up takes one request from the script without sending it.
                     n = min(chunk, args.memory - done) + 64
                     bodies = tmp / "bodies-mem.jsonl"
                     make_bodies(files, n, bodies)
-                    # wrk runs for a duration: long enough for the chunk at ≥ 400/s, then /health only.
-                    r = run_wrk(files.url + "/sign", bodies, 32, max(10, n // 400))
+                    # wrk runs for a duration: long enough for the chunk at >= 800/s, then /health only.
+                    r = run_wrk(files.url + "/sign", bodies, 32, max(5, n // 800))
                     done += r["ok"]
                     if r["ok"] == 0:
                         sys.exit(f"no certificate issued in a whole chunk (errors: {r['bad'] + r['errors']})")
                     bodies.unlink()
-                rss = ", ".join(f"{rss_mb(p):.0f} MB" for p in server_pids(proc.pid)[1:] or [proc.pid])
-                print(f"after {done} certificates: worker RSS {rss}")
+                    rss = [rss_mb(p) for p in server_pids(proc.pid)[1:] or [proc.pid]]
+                    first = first or rss
+                    growth = ", ".join(
+                        f"{100 * (b / a - 1):+.1f} %" for a, b in zip(first, rss, strict=False)
+                    )
+                    print(
+                        f"after {done} certificates: worker RSS {', '.join(f'{m:.1f} MB' for m in rss)}"
+                        f" ({growth} since the first report)",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
