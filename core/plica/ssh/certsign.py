@@ -37,6 +37,20 @@ def key_blob(public_key: Any) -> bytes:
     return base64.b64decode(line.split()[1])
 
 
+_CA_BLOBS: dict[int, tuple[Any, bytes]] = {}
+
+
+def _ca_key_blob(public_key: Any) -> bytes:
+    """key_blob of a CA key, once per key object (~30 µs each time otherwise; the CA's SSH keys live as long
+    as the process, and the object is kept so that its id is never reused)."""
+    hit = _CA_BLOBS.get(id(public_key))
+    if hit is None or hit[0] is not public_key:
+        if len(_CA_BLOBS) >= 16:  # keys replaced by a reload: never more than a few live at once
+            _CA_BLOBS.clear()
+        hit = _CA_BLOBS[id(public_key)] = (public_key, key_blob(public_key))
+    return hit[1]
+
+
 def _split_blob(blob: bytes) -> tuple[bytes, bytes]:
     (n,) = struct.unpack(">I", blob[:4])
     return blob[4 : 4 + n], blob[4 + n :]
@@ -102,7 +116,7 @@ def tbs(
         + _options(critical)
         + _options(extensions)
         + _s(b"")
-        + _s(key_blob(ca_public_key))
+        + _s(_ca_key_blob(ca_public_key))
     )
 
 
