@@ -342,6 +342,9 @@ def main() -> None:
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "plica-bench-stepca",
     )
     ap.add_argument("--json", action="store_true", help="also print one JSON line per run")
+    ap.add_argument(
+        "--markdown", action="store_true", help="also print each round as a Markdown table (the README's)"
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -362,8 +365,10 @@ def main() -> None:
                 f"{'run':<6}{'c':>4}  {'CA':<8}{'certs/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms':>10}{'errors':>7}"
             )
             for rnd in range(args.rounds):
+                table: list[tuple[str, int, list[dict[str, Any]]]] = []
                 for name, c, go in runs:
                     res = [go(ca) for ca in cas]
+                    table.append((name, c, res))
                     for r in res:
                         print(row(name, c, r), flush=True)
                         if args.json:
@@ -373,6 +378,25 @@ def main() -> None:
                         print(f"{'':<12}plica/step-ca: {pl['certs_per_s'] / max(st['certs_per_s'], 1e-9):.2f}x certs/s, "
                               f"p50 {pl['p50_ms'] / max(st['p50_ms'], 1e-9):.2f}x, p99 {pl['p99_ms'] / max(st['p99_ms'], 1e-9):.2f}x, "
                               f"CPU/cert {pl['cpu_ms_per_cert'] / max(st['cpu_ms_per_cert'], 1e-9):.2f}x", flush=True)  # fmt: skip
+                if args.markdown and len(cas) == 2:
+                    print(f"\nround {rnd + 1} of {args.rounds}:\n{markdown(table)}", flush=True)
+
+
+def markdown(table: list[tuple[str, int, list[dict[str, Any]]]]) -> str:
+    """One round, step-ca and Plica side by side, and Plica's ratios."""
+    rows = [
+        "| run | c | step-ca certs/s | Plica certs/s | ratio | p50 ms (step-ca / Plica) | p99 ms (step-ca / Plica) "
+        "| CPU ms/cert (step-ca / Plica) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, c, (st, pl) in table:
+        ratio = pl["certs_per_s"] / max(st["certs_per_s"], 1e-9)
+        rows.append(
+            f"| {name} | {c} | {st['certs_per_s']:,.0f} | {pl['certs_per_s']:,.0f} | {ratio:.2f}x "
+            f"| {st['p50_ms']:.1f} / {pl['p50_ms']:.1f} | {st['p99_ms']:.1f} / {pl['p99_ms']:.1f} "
+            f"| {st['cpu_ms_per_cert']:.2f} / {pl['cpu_ms_per_cert']:.2f} |"
+        )
+    return "\n".join(rows)
 
 
 @contextmanager
