@@ -132,6 +132,35 @@ def test_both_workers_answer_and_share_the_database(two_workers: Server) -> None
     assert sorted(statuses) == [201, 401, 401, 401, 401, 401]
 
 
+def test_each_worker_accepts_on_a_socket_of_its_own(two_workers: Server) -> None:
+    """One shared listening socket let one worker win most accepts (32 keep-alive clients split 28/4): each
+    worker has a listening socket of its own on the port (SO_REUSEPORT), which the kernel spreads new
+    connections over; the master holds them all, so a replaced worker takes its predecessor's."""
+    files = two_workers.files
+    out = subprocess.run(
+        ["ss", "-Htlnp", "sport", "=", f":{files.port}"], capture_output=True, text=True, check=True
+    ).stdout
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    workers = {int(p) for p in re.findall(r"pid=(\d+)", out)} - {two_workers.proc.pid}
+    assert len(lines) == 2 and len(workers) == 2, out
+    for line in lines:  # each socket: the master and exactly one worker
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        assert two_workers.proc.pid in pids and len(pids & workers) == 1, out
+    # and 32 connections do land on both
+    ctx = ssl.create_default_context(cafile=str(files.root))
+    conns = [ctx.wrap_socket(socket.create_connection(("127.0.0.1", files.port), timeout=10), server_hostname="127.0.0.1") for _ in range(32)]  # fmt: skip
+    try:
+        est = subprocess.run(
+            ["ss", "-Htnp", "state", "established", "sport", "=", f":{files.port}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        per_worker = {w: len(re.findall(rf"pid={w},", est)) for w in workers}
+        assert all(n >= 3 for n in per_worker.values()), per_worker
+    finally:
+        for c in conns:
+            c.close()
+
+
 def test_sighup_with_a_broken_config_keeps_serving(two_workers: Server) -> None:
     files = two_workers.files
     good = files.config_path.read_text()
