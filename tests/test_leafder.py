@@ -17,6 +17,7 @@ from plica.keys import generate
 from plica.pki import create_intermediate, create_root, default_key_usage, signature_hash
 from plica.softkms import SoftKey
 from plica.x509.fastleaf import LeafEncoder, der_time
+from plica.x509.renew import renewal_builder
 
 EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
 
@@ -128,3 +129,96 @@ def test_oid_encoding() -> None:
 )
 def test_times_as_cryptography_writes_them(when: dt.datetime) -> None:
     assert der_time(when) in reference_tbs(dt.datetime(1990, 1, 1, tzinfo=dt.UTC), when)
+
+
+def _old_leaf(kind: str, old_inter: x509.Certificate, old_key: object) -> x509.Certificate:
+    """A certificate to renew, issued by another intermediate (so the renewal's AKI differs): the default
+    leaf's extensions, or a template's odder ones (AKI not last, no SKI, critical SAN, policies, CDP, AIA,
+    an extension cryptography does not know), in the order they were issued."""
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    pub = leaf_key.public_key()
+    old_akid = x509.AuthorityKeyIdentifier.from_issuer_public_key(old_key.public_key())  # type: ignore[attr-defined]
+    b = (
+        x509.CertificateBuilder()
+        .issuer_name(old_inter.subject)
+        .public_key(pub)
+        .serial_number(99)
+        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    )
+    prov = ProvisionerExtension(1, "admin", "kid-123", ("k=v",))
+    if kind == "default":
+        b = (
+            b.subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.example.com")]))
+            .add_extension(default_key_usage(pub), critical=True)
+            .add_extension(EKU, critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+            .add_extension(old_akid, critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), critical=False)
+            .add_extension(prov.extension(), critical=False)
+        )
+    else:
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "DE", _type=x509.name._ASN1Type.PrintableString),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ünïcode GmbH"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ops"),
+            ]
+        )
+        b = (
+            b.subject_name(subject)
+            .add_extension(old_akid, critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("b.example"), x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("1.2.3.4"), ["https://cps"])]),
+                critical=False,
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [x509.DistributionPoint([x509.UniformResourceIdentifier("http://crl")], None, None, None)]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityInformationAccess(
+                    [x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier("http://ocsp"))]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x0c\x02hi"), critical=False)
+        )  # fmt: skip
+    return b.sign(old_key, signature_hash(old_key))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ca_kind", ["P-256", "RSA", "Ed25519"])
+@pytest.mark.parametrize("old_kind", ["default", "template"])
+@pytest.mark.parametrize("rekey", [None, "EC", "RSA"])
+def test_renewal_same_tbs_as_the_builder(ca_kind: str, old_kind: str, rekey: str | None) -> None:
+    """What renew encodes directly (`LeafEncoder.renewed_tbs`) is what renew's builder makes of the same
+    certificate (`plica.x509.renew.renewal_builder`), for a renewal and a rekey, and it verifies."""
+    inter, key = ca(ca_kind)
+    old_inter, old_key = ca("P-256")
+    akid = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+        inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    )
+    hash_alg = signature_hash(key)  # type: ignore[arg-type]
+    enc = LeafEncoder(inter, key.public_key(), hash_alg, akid)  # type: ignore[attr-defined]
+    old = _old_leaf(old_kind, old_inter, old_key)
+    new_key = generate(rekey).public_key() if rekey else None
+    nb = dt.datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=dt.UTC)
+    na = dt.datetime(2026, 11, 28, 5, 0, 0, 123456, tzinfo=dt.UTC)
+    serial = (1 << 126) | 777
+    tbs = enc.renewed_tbs(old, serial=serial, not_before=nb, not_after=na, public_key=new_key)
+    ours = x509.load_der_x509_certificate(enc.signed(tbs, SoftKey("test", key).sign(tbs)))
+    ref = renewal_builder(
+        old, issuer=inter.subject, akid=akid, serial=serial, not_before=nb, not_after=na, new_key=new_key
+    ).sign(key, hash_alg)  # type: ignore[arg-type]
+    assert ours.tbs_certificate_bytes == ref.tbs_certificate_bytes
+    ours.verify_directly_issued_by(inter)
+    assert [e.oid for e in ours.extensions][-1] == x509.ExtensionOID.AUTHORITY_KEY_IDENTIFIER

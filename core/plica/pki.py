@@ -268,6 +268,19 @@ class CAMaterial:
             b = b.add_extension(ext, critical=False)
         return await self.sign_builder(b)
 
+    async def renew_leaf(
+        self, old: x509.Certificate, *, not_before: dt.datetime, not_after: dt.datetime, new_key: Any = None
+    ) -> x509.Certificate | None:
+        """`old` renewed (rekeyed with `new_key`) by the issuing intermediate (`LeafEncoder.renewed_tbs`);
+        None when there is no encoder (the caller builds it)."""
+        if self.encoder is None:
+            return None
+        tbs = self.encoder.renewed_tbs(
+            old, serial=random_serial(), not_before=not_before, not_after=not_after, public_key=new_key
+        )
+        der = self.encoder.signed(tbs, await self.intermediate_signer.sign(tbs))
+        return x509.load_der_x509_certificate(der)
+
     async def sign_builder(
         self,
         builder: x509.CertificateBuilder,

@@ -42,6 +42,20 @@ def der_time(t: dt.datetime) -> bytes:
     return tlv(0x18, f"{t.year:04d}{hms}".encode())
 
 
+def _raw_tlv(data: bytes) -> tuple[bytes, bytes]:
+    """(the first TLV of `data` as it is encoded, what follows it)."""
+    _, _, rest = read_tlv(data)
+    return data[: len(data) - len(rest)], rest
+
+
+def _key_id(spki: bytes) -> bytes:
+    """RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (without the unused-bits octet)."""
+    _, body, _ = read_tlv(spki)
+    _, _, after_alg = read_tlv(body)
+    _, bits, _ = read_tlv(after_alg)
+    return hashlib.sha1(bits[1:]).digest()
+
+
 class LeafEncoder:
     """Encodes and signs default leaves for one issuing CA."""
 
@@ -98,14 +112,10 @@ class LeafEncoder:
         spki = public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        _, spki_body, _ = read_tlv(spki)
-        _, _, after_alg = read_tlv(spki_body)
-        _, bits, _ = read_tlv(after_alg)
         exts = [self.constant_extension(key_usage, True)]
         if ext_key_usage is not None:
             exts.append(self.constant_extension(ext_key_usage, False))
-        # RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (without the unused-bits octet).
-        exts.append(extension(_OID_SKI, False, tlv(0x04, hashlib.sha1(bits[1:]).digest())))
+        exts.append(extension(_OID_SKI, False, tlv(0x04, _key_id(spki))))
         exts.append(self.aki_ext)
         if san is not None:
             exts.append(extension(_OID_SAN, san_critical, san.public_bytes()))
@@ -119,6 +129,61 @@ class LeafEncoder:
             + self.issuer_der
             + tlv(0x30, der_time(not_before) + der_time(not_after))
             + subject.public_bytes()
+            + spki
+            + tlv(0xA3, tlv(0x30, b"".join(exts))),
+        )
+
+    def renewed_tbs(
+        self,
+        old: x509.Certificate,
+        *,
+        serial: int,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        public_key: Any = None,
+    ) -> bytes:
+        """The to-be-signed part of `old`'s renewal (`plica.x509.renew`): a new serial, this CA as issuer, the
+        new validity, and `old`'s subject, key and extensions as they are encoded — except its AKI, which
+        becomes this CA's and goes last, and, for a rekey (`public_key`), the key and its SKI. What
+        CertificateBuilder makes of the same certificate (tests/test_leafder.py compares them), without
+        decoding and encoding every extension and signing twice (~150 µs of a renewal)."""
+        _, body, _ = read_tlv(old.tbs_certificate_bytes)
+        tag, _, after_version = read_tlv(body)
+        rest = after_version if tag == 0xA0 else body  # v1 has no version field
+        for _ in range(3):  # serial, signature algorithm, issuer
+            _, _, rest = read_tlv(rest)
+        _, _, rest = read_tlv(rest)  # validity
+        subject, rest = _raw_tlv(rest)
+        spki, rest = _raw_tlv(rest)
+        if public_key is not None:
+            spki = public_key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        exts: list[bytes] = []
+        while rest:
+            tag, content, rest = read_tlv(rest)
+            if tag != 0xA3:  # issuer/subject unique IDs: not carried over (nor by the builder)
+                continue
+            _, seq, _ = read_tlv(content)
+            while seq:
+                ext, seq = _raw_tlv(seq)
+                _, ext_body, _ = read_tlv(ext)
+                _, oid, after_oid = read_tlv(ext_body)
+                if oid == _OID_AKI[2:]:
+                    continue
+                if oid == _OID_SKI[2:] and public_key is not None:
+                    critical = after_oid.startswith(_TRUE)
+                    ext = extension(_OID_SKI, critical, tlv(0x04, _key_id(spki)))
+                exts.append(ext)
+        exts.append(self.aki_ext)
+        return tlv(
+            0x30,
+            _VERSION_3
+            + der_int(serial)
+            + self.sig_alg_der
+            + self.issuer_der
+            + tlv(0x30, der_time(not_before) + der_time(not_after))
+            + subject
             + spki
             + tlv(0xA3, tlv(0x30, b"".join(exts))),
         )
