@@ -31,13 +31,18 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from attrs import frozen
 
-from plica.errors import ConfigError
+from plica.errors import ConfigError, MalformedRequest
+from plica.http import malformed
+from plica.http.app import error_response
 from plica.logsafe import clip
 
 log = logging.getLogger("plica.http.limits")
+http_log = logging.getLogger("plica.http")
 KEEPALIVE = 30.0  # seconds a connection may sit idle before, between and after requests
 
 
@@ -171,6 +176,7 @@ class GuardedHandler(RequestHandler):
         self.pending_since: float | None = None
         self.body_since: float | None = None
         self.payload: Any = None
+        self.body: Any = None  # the latest request's body, until the next request (aiohttp may drain it)
         self.peer: Any = None
         self.refused = False
 
@@ -194,16 +200,41 @@ class GuardedHandler(RequestHandler):
         if self.pending_since is None and not self._request_in_progress:
             self.pending_since = self._loop.time()
         super().data_received(data)
+        self._fail_body_on_parse_error()
+
+    def _fail_body_on_parse_error(self) -> None:
+        """aiohttp's C parser, refusing the body of a request a route is already reading (a bad chunk size),
+        queues the error as a next request and leaves the body without an end: the route would wait for
+        the body timeout, then the client would get an error for a request it never sent. The body ends
+        with the error instead (a 400 from the route, through the error middleware), and the connection
+        closes after that answer."""
+        body = self.body
+        if body is None or body.is_eof() or body.exception() is not None or not self._messages:
+            return
+        msg, _payload = self._messages[-1]
+        if not isinstance(msg, _ErrInfo):
+            return
+        self._messages.pop()
+        if self._request_in_progress:
+            body.set_exception(MalformedRequest(malformed.describe(msg.exc)))
+        else:  # answered without reading its body, which aiohttp now drains: nothing more will come
+            body.feed_eof()
+            self.close()
 
     async def _handle_request(self, request: Any, start_time: Any, request_handler: Any) -> Any:
         self.pending_since = None
         self.body_since = self._loop.time()
-        self.payload = request.content
+        self.payload = self.body = request.content
         try:
-            return await super()._handle_request(request, start_time, request_handler)
+            res = await super()._handle_request(request, start_time, request_handler)
         finally:
             self.body_since = None
             self.payload = None
+        if self.body.exception() is not None:
+            # The body broke (bad framing, a gzip body that does not inflate) and the route answered: the
+            # rest of the connection cannot be parsed, and aiohttp would read the broken body again.
+            self.force_close()
+        return res
 
     def _process_keepalive(self) -> None:
         was = self._force_close
@@ -214,6 +245,38 @@ class GuardedHandler(RequestHandler):
     def body_done(self) -> bool:
         p = self.payload
         return p is None or p.is_eof()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> StreamResponse:
+        """aiohttp's own answers (its parser refused the request; its last-resort 500 and 504) in the API's
+        error shape instead of aiohttp's plain text (plica.http.malformed). Like aiohttp's, it closes the
+        connection."""
+        if request.writer.output_size > 0:  # as aiohttp: a response is under way, the connection is broken
+            raise ConnectionError("a response was sent already; cannot send the error")
+        rid = os.urandom(
+            16
+        ).hex()  # no request, so no client-chosen id: the log line and the answer share this
+        err = malformed.error(status, exc)
+        if status >= 500:
+            http_log.error("request %s failed in the HTTP server (%d)", rid, status, exc_info=exc)
+        else:
+            http_log.info(
+                "request %s: malformed HTTP request from %s (%d): %s",
+                rid,
+                clip(str(self.peer)),
+                status,
+                err.message,
+            )
+        resp = error_response(err)
+        resp.headers["X-Request-Id"] = rid
+        resp.headers["Connection"] = "close"  # aiohttp closes it; an HTTP/1.1 client should be told
+        resp.force_close()
+        return resp
 
 
 class GuardedSite(web.BaseSite):
