@@ -5,15 +5,18 @@ aiohttp bounds an idle keep-alive connection but not a client that trickles its 
 asyncio gives a TLS handshake 60 s. A worker has a few hundred file descriptors, so a few hundred such
 clients would lock everyone else out. `GuardedSite` serves the application with:
 
-- a TLS handshake timeout (`handshake`), passed to the event loop's server;
+- a TLS handshake timeout (`handshake`): each handshake counts against the cap, and its timeout and its
+  failures (plain HTTP to the HTTPS port, a client that does not trust the root, no common protocol or
+  cipher) are logged (`tls_factory`);
 - a header timeout: from the first byte of a request to its complete headers (`header`);
 - a body timeout: from the complete headers to the end of the body the handler reads (`body`);
 - a keep-alive timeout between requests and before the first one (`keepalive`, aiohttp's own);
 - at most `max_connections` connections per worker (what the open-file limit leaves, which start-up raises
   to its hard limit): one more is closed at once.
 
-Each limit that closes a connection is logged at WARNING, at most once a second per limit with the count
-since the last line, so that the log says what happened without growing with the attack.
+Each limit that closes a connection, and each kind of failed TLS handshake, is logged at WARNING, at most
+once a second per kind with the count since the last line, so that the log says what happened without
+growing with the attack.
 
 The numbers come from the environment (`PLICA_TIMEOUT_HANDSHAKE`, `PLICA_TIMEOUT_HEADER`,
 `PLICA_TIMEOUT_BODY`, `PLICA_TIMEOUT_KEEPALIVE`, `PLICA_MAX_CONNECTIONS`), read once at start-up.
@@ -26,6 +29,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -111,19 +115,39 @@ def default_max_connections() -> int:
 
 
 class _LimitLog:
-    """One WARNING per limit per second at most, with how many connections it closed meanwhile."""
+    """One WARNING per kind per second at most, with how many connections it closed meanwhile; a kind is
+    a limit, or a failed TLS handshake's reason. What a quiet second leaves unsaid the sweep says
+    (`flush`), so the lines add up to every connection closed."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.peers: dict[str, Any] = {}
         self.last: dict[str, float] = {}
 
     def hit(self, limit: str, peer: Any) -> None:
-        self.counts[limit] = self.counts.get(limit, 0) + 1
+        self._count(f"at the {limit} limit", peer)
+
+    def failed_handshake(self, reason: str, peer: Any) -> None:
+        self._count(f"in a failed TLS handshake ({reason})", peer)
+
+    def _count(self, kind: str, peer: Any) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.peers[kind] = peer
+        if time.monotonic() - self.last.get(kind, 0.0) >= 1.0:
+            self._say(kind)
+
+    def flush(self) -> None:
         now = time.monotonic()
-        if now - self.last.get(limit, 0.0) >= 1.0:
-            n = self.counts.pop(limit)
-            self.last[limit] = now
-            log.warning("closed %d connection(s) at the %s limit (latest from %s)", n, limit, clip(str(peer)))
+        for kind in list(self.counts):
+            if now - self.last.get(kind, 0.0) >= 1.0:
+                self._say(kind)
+
+    def _say(self, kind: str) -> None:
+        n, peer = self.counts.pop(kind), self.peers.pop(kind, None)
+        if len(self.last) > 64:  # handshake reasons come from the peer's alerts: few, but keep it bounded
+            self.last.clear()
+        self.last[kind] = time.monotonic()
+        log.warning("closed %d connection(s) %s (latest from %s)", n, kind, clip(str(peer)))
 
 
 class Guard:
@@ -132,6 +156,7 @@ class Guard:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.conns: set[GuardedHandler] = set()
+        self.handshaking = 0  # TLS connections accepted whose handshake is not done
         self.log = _LimitLog()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -151,6 +176,7 @@ class Guard:
         while True:
             await asyncio.sleep(step)
             self.sweep(asyncio.get_running_loop().time())
+            self.log.flush()
 
     def sweep(self, now: float) -> None:
         for h in list(self.conns):
@@ -158,6 +184,17 @@ class Guard:
                 self.close(h, "header timeout")
             elif h.body_since is not None and now - h.body_since > self.limits.body and not h.body_done():
                 self.close(h, "body timeout")
+
+    def full(self) -> bool:
+        """Whether the cap is reached (counting the connections still in their TLS handshake)."""
+        return len(self.conns) + self.handshaking >= self.limits.max_connections
+
+    def admit(self, peer: Any) -> bool:
+        """Whether one more connection fits under the cap; logged when not."""
+        if self.full():
+            self.log.hit("connection cap", peer)
+            return False
+        return True
 
     def close(self, h: GuardedHandler, limit: str) -> None:
         self.log.hit(limit, h.peer)
@@ -178,12 +215,13 @@ class GuardedHandler(RequestHandler):
         self.payload: Any = None
         self.body: Any = None  # the latest request's body, until the next request (aiohttp may drain it)
         self.peer: Any = None
+        self.admitted = False  # counted against the cap already (at accept, before its TLS handshake)
         self.refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.peer = transport.get_extra_info("peername")
-        if len(self.guard.conns) >= self.guard.limits.max_connections:
-            self.guard.log.hit("connection cap", self.peer)
+        if self.peer is None:
+            self.peer = transport.get_extra_info("peername")
+        if not self.admitted and not self.guard.admit(self.peer):
             self.refused = True
             transport.abort()
             return
@@ -279,6 +317,87 @@ class GuardedHandler(RequestHandler):
         return resp
 
 
+class _Refused(asyncio.Protocol):
+    """A connection over the cap: closed (and logged) as soon as it is made."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.guard.log.hit("connection cap", transport.get_extra_info("peername"))
+        transport.abort()  # type: ignore[attr-defined]
+
+
+_SSL_PROTOCOLS: dict[str, Any] = {}
+
+
+def _ssl_protocol_class(loop: asyncio.AbstractEventLoop) -> Any:
+    """The TLS protocol the event loop itself puts in front of a server's protocol (uvloop's compiled one
+    under uvloop, asyncio's otherwise: what `create_server(ssl=...)` would make), noting the peer's
+    address at connect for the log line of a handshake that fails."""
+    kind = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+    if kind not in _SSL_PROTOCOLS:
+        if kind == "uvloop":
+            from uvloop.loop import SSLProtocol as base  # optional dependency: only under uvloop
+        else:
+            from asyncio.sslproto import SSLProtocol as base
+
+        class WithPeer(base):  # type: ignore[misc,valid-type]
+            peer: Any = None
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.peer = transport.get_extra_info("peername")
+                super().connection_made(transport)
+
+        _SSL_PROTOCOLS[kind] = WithPeer
+    return _SSL_PROTOCOLS[kind]
+
+
+def tls_factory(guard: Guard, ctx: ssl.SSLContext, make_handler: Any) -> Any:
+    """The protocol factory of a TLS site: what `create_server(ssl=ctx, ssl_handshake_timeout=...)`
+    builds per connection (the loop's TLS protocol in front of aiohttp's), made here so that the
+    handshake is the guard's. It counts against the connection cap, and its outcome comes back on the
+    TLS protocol's waiter: a timeout or a failure is logged (the loop's own server closes such a
+    connection without a word; it never reaches the application)."""
+    loop = asyncio.get_running_loop()
+    ssl_protocol = _ssl_protocol_class(loop)
+    limit = guard.limits.handshake
+
+    def factory() -> asyncio.BaseProtocol:
+        if guard.full():
+            return _Refused(guard)
+        guard.handshaking += 1
+        handler: GuardedHandler = make_handler()
+        handler.admitted = True
+        waiter = loop.create_future()
+        proto = ssl_protocol(loop, handler, ctx, waiter, server_side=True, ssl_handshake_timeout=limit)
+
+        def done(f: asyncio.Future[None]) -> None:
+            guard.handshaking -= 1
+            exc = None if f.cancelled() else f.exception()
+            if exc is None:
+                return  # done (aiohttp has the connection), or the client left in its handshake
+            peer = proto.peer
+            if isinstance(exc, ssl.SSLError):
+                guard.log.failed_handshake(handshake_reason(exc), peer)
+            elif isinstance(exc, ConnectionAbortedError):  # what the loop's handshake timeout raises
+                guard.log.hit("TLS handshake timeout", peer)
+            # else: the client went away in its handshake, which is not worth a line
+
+        waiter.add_done_callback(done)
+        return proto  # type: ignore[no-any-return]
+
+    return factory
+
+
+def handshake_reason(e: ssl.SSLError) -> str:
+    """A failed handshake's reason as OpenSSL names it, lower case ("http request": plain HTTP sent to
+    the HTTPS port; "tlsv1 alert unknown ca": the client does not trust the CA's root; "no shared
+    cipher", "unsupported protocol": a client too old or too new for ca.json's `tls`)."""
+    reason = e.reason or (e.args[1] if len(e.args) > 1 else str(e))
+    return clip(str(reason).replace("_", " ").lower(), 100)
+
+
 class GuardedSite(web.BaseSite):
     """aiohttp's TCPSite with `GuardedHandler` connections of `guard` and the TLS handshake timeout; it
     listens on `host`:`port`, or on `sock`, a socket the master bound (`plica.http.server.listen`)."""
@@ -318,13 +437,15 @@ class GuardedSite(web.BaseSite):
             # aiohttp's Server.__call__, with the guarded class (its kwargs are the runner's handler args).
             return GuardedHandler(guard, server, loop=loop, **server._kwargs)
 
-        kw: dict[str, Any] = {"backlog": self._backlog}
+        factory: Any = protocol
         if self._ssl_context is not None:
-            kw.update(ssl=self._ssl_context, ssl_handshake_timeout=guard.limits.handshake)
+            factory = tls_factory(guard, self._ssl_context, protocol)
+
+        kw: dict[str, Any] = {"backlog": self._backlog}
         if self._sock is not None:
-            self._server = await loop.create_server(protocol, sock=self._sock, **kw)
+            self._server = await loop.create_server(factory, sock=self._sock, **kw)
         else:
-            self._server = await loop.create_server(protocol, self._host, self._port, **kw)
+            self._server = await loop.create_server(factory, self._host, self._port, **kw)
         guard.start()
 
 
