@@ -14,6 +14,9 @@ clients would lock everyone else out. `GuardedSite` serves the application with:
 - at most `max_connections` connections per worker (what the open-file limit leaves, which start-up raises
   to its hard limit): one more is closed at once.
 
+Each connection's timeouts are drawn between 75 % and 100 % of these (`SPREAD`), so that connections
+opened together are not closed, and do not reconnect, together.
+
 Each limit that closes a connection, and each kind of failed TLS handshake, is logged at WARNING, at most
 once a second per kind with the count since the last line, so that the log says what happened without
 growing with the attack.
@@ -28,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import ssl
 import time
@@ -79,6 +83,19 @@ class Limits:
             keepalive=num("PLICA_TIMEOUT_KEEPALIVE", d.keepalive),
             max_connections=int(num("PLICA_MAX_CONNECTIONS", d.max_connections)),
         )
+
+
+# Each connection's timeouts are between (1 - SPREAD) and all of the configured ones, drawn when it
+# opens. With one number for all, connections opened together are closed together: a thousand idle
+# clients that connected in the same second were closed in the same second at every keep-alive timeout,
+# and reconnected at once, and the burst of TLS handshakes (~0.4 ms of a worker each, and three times
+# that for each client) held up every other client for up to a second. Spread out, they come back at the
+# rate they would have anyway, without the burst.
+SPREAD = 0.25
+
+
+def spread() -> float:
+    return 1.0 - SPREAD * random.random()
 
 
 # File descriptors a worker keeps for what is not a client connection: the database, its WAL, outbound
@@ -180,9 +197,13 @@ class Guard:
 
     def sweep(self, now: float) -> None:
         for h in list(self.conns):
-            if h.pending_since is not None and now - h.pending_since > self.limits.header:
+            if h.pending_since is not None and now - h.pending_since > self.limits.header * h.spread:
                 self.close(h, "header timeout")
-            elif h.body_since is not None and now - h.body_since > self.limits.body and not h.body_done():
+            elif (
+                h.body_since is not None
+                and now - h.body_since > self.limits.body * h.spread
+                and not h.body_done()
+            ):
                 self.close(h, "body timeout")
 
     def full(self) -> bool:
@@ -209,6 +230,8 @@ class GuardedHandler(RequestHandler):
 
     def __init__(self, guard: Guard, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.spread = spread()
+        self._keepalive_timeout *= self.spread
         self.guard = guard
         self.pending_since: float | None = None
         self.body_since: float | None = None
@@ -370,7 +393,9 @@ def tls_factory(guard: Guard, ctx: ssl.SSLContext, make_handler: Any) -> Any:
         handler: GuardedHandler = make_handler()
         handler.admitted = True
         waiter = loop.create_future()
-        proto = ssl_protocol(loop, handler, ctx, waiter, server_side=True, ssl_handshake_timeout=limit)
+        proto = ssl_protocol(
+            loop, handler, ctx, waiter, server_side=True, ssl_handshake_timeout=limit * handler.spread
+        )
 
         def done(f: asyncio.Future[None]) -> None:
             guard.handshaking -= 1
