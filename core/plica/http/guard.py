@@ -246,7 +246,7 @@ class GuardedHandler(RequestHandler):
             self.peer = transport.get_extra_info("peername")
         if not self.admitted and not self.guard.admit(self.peer):
             self.refused = True
-            transport.abort()
+            transport.abort()  # type: ignore[attr-defined]
             return
         super().connection_made(transport)
         self.guard.conns.add(self)
@@ -361,11 +361,12 @@ def _ssl_protocol_class(loop: asyncio.AbstractEventLoop) -> Any:
     kind = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
     if kind not in _SSL_PROTOCOLS:
         if kind == "uvloop":
-            from uvloop.loop import SSLProtocol as base  # optional dependency: only under uvloop
+            # optional dependency, only under uvloop; its TLS protocol is not in its stubs
+            from uvloop.loop import SSLProtocol as base  # type: ignore[attr-defined]
         else:
             from asyncio.sslproto import SSLProtocol as base
 
-        class WithPeer(base):  # type: ignore[misc,valid-type]
+        class WithPeer(base):  # type: ignore[misc]
             peer: Any = None
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
