@@ -319,9 +319,8 @@ class GuardedHandler(RequestHandler):
         connection."""
         if request.writer.output_size > 0:  # as aiohttp: a response is under way, the connection is broken
             raise ConnectionError("a response was sent already; cannot send the error")
-        rid = os.urandom(
-            16
-        ).hex()  # no request, so no client-chosen id: the log line and the answer share this
+        # No request was parsed, so no client-chosen id: the log line and the answer share this one.
+        rid = os.urandom(16).hex()
         err = malformed.error(status, exc)
         if status >= 500:
             http_log.error("request %s failed in the HTTP server (%d)", rid, status, exc_info=exc)
