@@ -12,15 +12,19 @@ file limit of this shell first: `ulimit -n 8192`). Then holds, for the whole run
   one the header timeout closes is opened again);
 - `--raw` TCP connections that never start TLS (the handshake timeout's).
 
-Every 0.2 s a /health over a new TLS connection is timed. Prints how many hostile connections were open on
-average, how many the server closed, the /health latency (p50, p99, max) and how many answers were over
-`--limit-ms`; exits 1 when any was, or when a /health failed.
+Every 0.2 s a /health over a new TLS connection is timed. The hostile clients run in a process of their
+own (`--same-process` puts them in the prober's event loop, as the first version of this script did: then
+a burst of their reconnections delays the prober's own loop and the figure measures the attacker too).
+Prints how many hostile connections were open on average, how many the server closed, the /health
+latency (p50, p99, max), how many answers were over `--limit-ms` and when (seconds into the run); exits 1
+when any was, or when a /health failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import ssl
 import statistics
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from plica.testing import ca_process, make_ca
 
@@ -87,10 +92,8 @@ async def health(host: str, port: int, ctx: ssl.SSLContext) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-async def run(args: argparse.Namespace, port: int, root: Path) -> int:
+async def attack(args: argparse.Namespace, port: int, root: Path, c: Counters, stop: asyncio.Event) -> list:
     ctx = ssl.create_default_context(cafile=str(root))
-    stop = asyncio.Event()
-    c = Counters()
     host = "127.0.0.1"
     tasks = []
     for i in range(args.idle):
@@ -105,23 +108,82 @@ async def run(args: argparse.Namespace, port: int, root: Path) -> int:
         )
     for _ in range(args.raw):
         tasks.append(asyncio.ensure_future(hold_forever(host, port, None, b"", None, c, stop)))
+    return tasks
+
+
+def attacker_process(args: argparse.Namespace, port: int, root: Path, conn: Any) -> None:
+    """The hostile clients in their own process and event loop: every second, how many are open; at the
+    end (when `conn` says stop), the counts."""
+
+    async def main() -> None:
+        c, stop = Counters(), asyncio.Event()
+        tasks = await attack(args, port, root, c, stop)
+        conn.send(("started", 0))
+        loop = asyncio.get_running_loop()
+        while not await loop.run_in_executor(None, conn.poll, 1.0):
+            conn.send(("open", c.open))
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send(("done", (c.closed_by_server, c.errors)))
+
+    asyncio.run(main())
+
+
+async def run(args: argparse.Namespace, port: int, root: Path) -> int:
+    ctx = ssl.create_default_context(cafile=str(root))
+    host = "127.0.0.1"
+    c = Counters()
+    stop = asyncio.Event()
+    tasks: list = []
+    proc = None
+    if args.same_process:
+        tasks = await attack(args, port, root, c, stop)
+    else:
+        here, there = multiprocessing.Pipe()
+        proc = multiprocessing.get_context("fork").Process(
+            target=attacker_process, args=(args, port, root, there)
+        )
+        proc.start()
+        await asyncio.get_running_loop().run_in_executor(None, here.recv)  # ("started", 0)
     await asyncio.sleep(3)
     times: list[float] = []
+    slow: list[tuple[float, float]] = []
     failures = 0
     opened: list[int] = []
-    deadline = time.monotonic() + args.seconds
+    start = time.monotonic()
+    deadline = start + args.seconds
     while time.monotonic() < deadline:
+        t = time.monotonic() - start
         try:
-            times.append(await health(host, port, ctx))
+            ms = await health(host, port, ctx)
+            times.append(ms)
+            if ms > args.limit_ms:
+                slow.append((t, ms))
         except Exception as e:
             failures += 1
             print("health failed:", e, file=sys.stderr)
+        if proc is not None:
+            while here.poll():
+                kind, value = here.recv()
+                if kind == "open":
+                    c.open = value
         opened.append(c.open)
         await asyncio.sleep(0.2)
-    stop.set()
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if proc is not None:
+        here.send("stop")
+        while True:
+            kind, value = await asyncio.get_running_loop().run_in_executor(None, here.recv)
+            if kind == "done":
+                c.closed_by_server, c.errors = value
+                break
+        proc.join(30)
+    else:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     times.sort()
     over = sum(1 for t in times if t > args.limit_ms)
     print(
@@ -132,6 +194,9 @@ async def run(args: argparse.Namespace, port: int, root: Path) -> int:
     print(
         f"/health: {len(times)} answers, p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms, max {times[-1]:.1f} ms, over {args.limit_ms} ms: {over}, failed: {failures}"
     )
+    if slow:
+        print("over the limit at (s into the run: ms): " + ", ".join(f"{t:.1f}: {ms:.0f}" for t, ms in slow))
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 1 if over or failures else 0
 
 
@@ -143,6 +208,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit-ms", type=float, default=100)
+    ap.add_argument("--same-process", action="store_true", help="hostile clients in the prober's event loop")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         files = make_ca(Path(d))

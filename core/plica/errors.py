@@ -32,6 +32,16 @@ class BadRequest(PlicaError):
     prefix = "The request could not be completed: "
 
 
+class MalformedRequest(BadRequest):
+    """The bytes on a connection are not an HTTP request the server can parse (a bad request line, a header
+    too long or malformed, broken chunked framing): the HTTP parser refused them before any route saw
+    them. `status` is the one the HTTP server chose (400 unless it says otherwise)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class Unauthorized(PlicaError):
     status = 401
 

@@ -20,12 +20,13 @@ from plica.errors import (
     BadRequest,
     InternalError,
     KeyUnavailable,
+    MalformedRequest,
     NotFound,
     NotImplementedYet,
     PayloadTooLarge,
     PlicaError,
 )
-from plica.http import wire
+from plica.http import malformed, wire
 from plica.http.access import access_middleware, request_id
 from plica.http.wire import read_json
 from plica.logsafe import REQUEST_ID, clip
@@ -83,6 +84,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         resp = error_response(e)
     except web.HTTPRequestEntityTooLarge:
         resp = error_response(PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes"))
+    except web.RequestPayloadError as e:
+        # aiohttp could not decode the body (a gzip or deflate body that does not inflate): the client's
+        # error, which aiohttp raises from the handler's read of the body.
+        err = MalformedRequest(malformed.describe(e.__cause__ or e))
+        log.info("request %s %s refused (%d): %s", rid, where, err.status, clip(err.message))
+        resp = error_response(err)
     except web.HTTPException as e:
         if e.status >= 400:
             resp = json_response(
