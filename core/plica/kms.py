@@ -8,8 +8,9 @@ certificate, CRL and OCSP response through `Signer`, which wraps the manager's `
 
 A `CAKey` signs with its own algorithm (ECDSA with the curve's hash, RSA PKCS#1 v1.5 with SHA-256, Ed25519)
 unless the caller names a hash or PSS; its signature is in X.509's form (a DER ECDSA-Sig-Value). A key whose
-`blocking` is true (a device) is signed with on a thread pool so that a slow token never stalls the event loop;
-a key in memory (softkms) is signed with in place, as that costs less than the hop to a thread.
+`blocking` is true (a device) is signed with on the process's signing threads (`plica.signing_threads`, which
+batch the hop to them and back) so that a slow token never stalls the event loop; a key in memory (softkms)
+is signed with in place, as that costs less than the hop to a thread.
 
 An RSA `CAKey` also decrypts (PKCS#1 v1.5 or OAEP), for protocols whose clients encrypt to the CA's certificate
 (SCEP's key transport; step-ca's `Decrypter`). A plugin never holds a `CAKey` or a `Signer`: it gets a
@@ -18,13 +19,10 @@ An RSA `CAKey` also decrypts (PKCS#1 v1.5 or OAEP), for protocols whose clients 
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import logging
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +30,7 @@ from attrs import define, field, frozen
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from plica import signing_threads
 from plica.errors import ConfigError, InternalError, KeyUnavailable
 
 log = logging.getLogger("plica.kms")
@@ -40,6 +39,9 @@ KMS_ENTRY_POINT_GROUP = "plica.kms"
 DEFAULT_KMS = "softkms"
 
 # Types step-ca knows and the distribution that provides each; used only to tell a user what to install.
+# Signing threads for a blocking key that does not say how many calls its device takes at once.
+DEFAULT_PARALLEL_CALLS = 4
+
 KNOWN_KMS_DISTRIBUTIONS = {"softkms": "plica (built in)", "pkcs11": "plica-kms-pkcs11"}
 
 
@@ -143,7 +145,9 @@ def key_kind(public_key: Any) -> str:
 
 @runtime_checkable
 class CAKey(Protocol):
-    """A signing key a manager opened. `public_key` is a `cryptography` public key."""
+    """A signing key a manager opened. `public_key` is a `cryptography` public key. A blocking key may also
+    have `parallel_calls`, how many of its calls the device takes at once (a pool's sessions; 1 when its
+    calls take turns): the kernel calls it on that many threads (default `DEFAULT_PARALLEL_CALLS`)."""
 
     uri: str
     public_key: Any
@@ -231,28 +235,19 @@ class Signer:
     """The kernel's handle on one CA key: signs in place or on the manager's threads (see the module
     docstring), turns a lost device into `KeyUnavailable` (503) and logs the loss once and the recovery once."""
 
-    _executor: ThreadPoolExecutor | None = None
-    _executor_lock = threading.Lock()
-
     def __init__(self, key: CAKey, *, what: str) -> None:
         self.key = key
         self.what = what  # "intermediate key", "SSH user key", ... for the log
         self.public_key = key.public_key
         self.hash_alg = signature_hash(key.public_key)
         self.blocking = bool(getattr(key, "blocking", False))
+        calls = getattr(key, "parallel_calls", None)
+        self.parallel_calls = calls if isinstance(calls, int) and calls > 0 else DEFAULT_PARALLEL_CALLS
         self._down_since: float | None = None
 
     @property
     def uri(self) -> str:
         return redact_uri(self.key.uri)
-
-    @classmethod
-    def executor(cls) -> ThreadPoolExecutor:
-        # One pool per process, created on first use, so a forked worker makes its own threads.
-        with cls._executor_lock:
-            if cls._executor is None:
-                cls._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="plica-sign")
-            return cls._executor
 
     def sign_now(self, data: bytes, hash_alg: hashes.HashAlgorithm | None = None, pss: bool = False) -> bytes:
         """Sign in the calling thread (start-up, CLI, a thread of the pool)."""
@@ -284,8 +279,8 @@ class Signer:
         """Decrypt as `sign` signs: a device's key on the signing threads, a key in memory in place."""
         if not self.blocking:
             return self.decrypt_now(ciphertext, oaep_hash)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor(), self.decrypt_now, ciphertext, oaep_hash)
+        threads = signing_threads.signing_threads(self.parallel_calls)
+        return await threads.submit(self.decrypt_now, ciphertext, oaep_hash)  # type: ignore[no-any-return]
 
     def _reached(self) -> None:
         if self._down_since is not None:
@@ -297,8 +292,8 @@ class Signer:
     ) -> bytes:
         if not self.blocking:
             return self.sign_now(data, hash_alg, pss)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor(), self.sign_now, data, hash_alg, pss)
+        threads = signing_threads.signing_threads(self.parallel_calls)
+        return await threads.submit(self.sign_now, data, hash_alg, pss)  # type: ignore[no-any-return]
 
     def _lost(self, e: KeyUnavailable) -> None:
         if self._down_since is None:
@@ -351,8 +346,7 @@ class KeyHandle:
 
 def after_fork() -> None:
     """A forked worker starts its own signing threads (the parent's do not exist in the child)."""
-    Signer._executor = None
-    Signer._executor_lock = threading.Lock()
+    signing_threads.after_fork()
 
 
 @define

@@ -104,6 +104,11 @@ class Pkcs11Key:
 
     blocking = True
 
+    @property
+    def parallel_calls(self) -> int:
+        """The kernel's signing threads for this key: one per session that signs at the same time."""
+        return self.token.parallel_calls
+
     def __init__(
         self, token: Token, uri: str, key_id: bytes | None, label: str | None, public_key: Any
     ) -> None:

@@ -124,7 +124,7 @@ class Token:
         self._turns: threading.Lock | None = threading.Lock()
         self.manufacturer = ""
         self._lock = threading.Lock()
-        self._pool: queue.Queue[PooledSession] = queue.Queue()
+        self._pool: queue.SimpleQueue[PooledSession] = queue.SimpleQueue()
         self._gen = 0
         self._pid = -1
         self._login: Any = None
@@ -188,12 +188,21 @@ class Token:
         self._turns = None if parallel else threading.Lock()
         self.token = token
         self._login = login
-        self._pool = queue.Queue()
+        self._pool = queue.SimpleQueue()
         for s in pool:
             self._pool.put(s)
         self._gen += 1
         self._pid = os.getpid()
         self._broken = None
+
+    @property
+    def parallel_calls(self) -> int:
+        """How many calls this process makes into the module at once: the pool's size when its sessions
+        sign in parallel, else 1. Known before connecting (the probe read the module's manufacturer)."""
+        parallel = self.parallel
+        if parallel is None:
+            parallel = not self.manufacturer.startswith(SERIAL_MODULES)
+        return self.size if parallel else 1
 
     @property
     def signs_in_parallel(self) -> bool:

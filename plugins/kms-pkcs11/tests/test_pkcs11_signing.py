@@ -51,6 +51,8 @@ def test_signatures_of_every_kind(tmp_path: Path, module: Module, kty: str) -> N
         # No "parallel" in the kms block: the module's CK_INFO decides (tpm2-pkcs11 fails with concurrent
         # sessions, SoftHSM2 does not).
         assert manager.token.signs_in_parallel == (module.name == "softhsm"), manager.token.manufacturer
+        # ... and so does the number of the kernel's signing threads: one per session that signs at once.
+        assert signer.parallel_calls == (4 if module.name == "softhsm" else 1)
         cert = self_signed(signer)
         cert.verify_directly_issued_by(cert)
         pem = tmp_path / "ca.pem"
@@ -117,7 +119,24 @@ def test_parallel_in_the_kms_block_overrides_the_module_default(module: Module, 
     try:
         key = manager.create_key("pkcs11:id=0a;object=override", KeySpec.parse("EC"))
         assert manager.token.signs_in_parallel == parallel
+        assert Signer(key, what="test key").parallel_calls == (4 if parallel else 1)
         sig = key.sign(b"override")
         key.public_key.verify(sig, b"override", ec.ECDSA(hashes.SHA256()))
+    finally:
+        manager.close()
+
+
+def test_many_requests_at_once_are_signed_on_the_pool(module: Module) -> None:
+    # 64 requests in one turn of the event loop: the kernel's signing threads (one per session that signs
+    # at once: 4 on SoftHSM2, 1 on tpm2-pkcs11) take them in batches, and each gets its own signature.
+    manager = open_manager(KMSConfig(type="pkcs11", uri=module.uri()))
+    try:
+        signer = Signer(manager.create_key("pkcs11:id=0c;object=many", KeySpec.parse("EC")), what="test key")
+
+        async def many() -> list[bytes]:
+            return await asyncio.gather(*(signer.sign(b"tbs %d" % i) for i in range(64)))
+
+        for i, sig in enumerate(asyncio.run(many())):
+            signer.public_key.verify(sig, b"tbs %d" % i, ec.ECDSA(hashes.SHA256()))
     finally:
         manager.close()
