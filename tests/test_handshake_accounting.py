@@ -22,15 +22,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def ca(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CAFiles]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PLICA_MAX_CONNECTIONS", "4")
-    mp.setenv("PLICA_TIMEOUT_HANDSHAKE", "1")
-    try:
-        files = make_ca(tmp_path_factory.mktemp("accounting"))
-        async with in_process_ca(files):
-            yield files
-    finally:
-        mp.undo()
+    files = make_ca(tmp_path_factory.mktemp("accounting"))
+    async with in_process_ca(
+        files, limits_env={"PLICA_MAX_CONNECTIONS": "4", "PLICA_TIMEOUT_HANDSHAKE": "1"}
+    ):
+        yield files
 
 
 async def health(files: CAFiles) -> bytes:

@@ -26,14 +26,9 @@ LINE = re.compile(r"closed (\d+) connection\(s\) (.*) \(latest from (.*)\)$")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def ca(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CAFiles]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PLICA_TIMEOUT_HANDSHAKE", "1")
-    try:
-        files = make_ca(tmp_path_factory.mktemp("handshake"))
-        async with in_process_ca(files):
-            yield files
-    finally:
-        mp.undo()
+    files = make_ca(tmp_path_factory.mktemp("handshake"))
+    async with in_process_ca(files, limits_env={"PLICA_TIMEOUT_HANDSHAKE": "1"}):
+        yield files
 
 
 def limit_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:

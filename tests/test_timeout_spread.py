@@ -24,14 +24,9 @@ KEEPALIVE = 4.0
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def ca(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CAFiles]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PLICA_TIMEOUT_KEEPALIVE", str(KEEPALIVE))
-    try:
-        files = make_ca(tmp_path_factory.mktemp("spread"))
-        async with in_process_ca(files):
-            yield files
-    finally:
-        mp.undo()
+    files = make_ca(tmp_path_factory.mktemp("spread"))
+    async with in_process_ca(files, limits_env={"PLICA_TIMEOUT_KEEPALIVE": str(KEEPALIVE)}):
+        yield files
 
 
 async def test_idle_connections_opened_together_are_closed_apart(ca: CAFiles) -> None:

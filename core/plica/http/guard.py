@@ -35,6 +35,7 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -63,11 +64,13 @@ class Limits:
     max_connections: int = 512
 
     @classmethod
-    def from_env(cls) -> Limits:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        """The limits `PLICA_*` in `env` (the process's environment by default) set."""
         d = cls(max_connections=default_max_connections())
+        env = os.environ if env is None else env
 
         def num(name: str, default: float) -> float:
-            raw = os.environ.get(name)
+            raw = env.get(name)
             try:
                 v = float(raw) if raw else default
             except ValueError:

@@ -305,16 +305,20 @@ def ca_process(
 
 
 @contextlib.asynccontextmanager
-async def in_process_ca(files: CAFiles, plugins: Plugins | None = None) -> AsyncIterator[Authority]:
+async def in_process_ca(
+    files: CAFiles, plugins: Plugins | None = None, *, limits_env: dict[str, str] | None = None
+) -> AsyncIterator[Authority]:
     """The real HTTPS server of `files`, in this event loop (for fast API tests with an aiohttp client),
     started and stopped as `plica start` does (`plica.http.lifecycle`: storage, plugins' `http_setup`,
     `on_startup`/`on_shutdown`). Yields the Authority; the server listens on `files.url`, and on ca.json's
-    `insecureAddress` for plain HTTP when it is set (`CAFiles.enable_insecure`)."""
+    `insecureAddress` for plain HTTP when it is set (`CAFiles.enable_insecure`). `limits_env` sets this server's
+    connection limits and timeouts (`PLICA_TIMEOUT_HANDSHAKE`, ... as `plica start` reads them from its
+    environment)."""
     plugins = plugins or get_plugins()
     cfg = config_mod.load(files.config_path)
     material = load_material(cfg, files.password)
     authority = await open_authority(cfg, material, plugins, start_time=time.time() - 5)
-    limits = Limits.from_env()
+    limits = Limits.from_env({**os.environ, **(limits_env or {})})
     runner, tls = await start_app(authority, plugins, keepalive=limits.keepalive)
     guard = Guard(limits)
     try:

@@ -121,17 +121,7 @@ class LeafEncoder:
             exts.append(extension(_OID_SAN, san_critical, san.public_bytes()))
         for oid, value in extra:
             exts.append(extension(der_oid(oid), False, value))
-        return tlv(
-            0x30,
-            _VERSION_3
-            + der_int(serial)
-            + self.sig_alg_der
-            + self.issuer_der
-            + tlv(0x30, der_time(not_before) + der_time(not_after))
-            + subject.public_bytes()
-            + spki
-            + tlv(0xA3, tlv(0x30, b"".join(exts))),
-        )
+        return self._tbs(serial, not_before, not_after, subject.public_bytes(), spki, exts)
 
     def renewed_tbs(
         self,
@@ -176,6 +166,18 @@ class LeafEncoder:
                     ext = extension(_OID_SKI, critical, tlv(0x04, _key_id(spki)))
                 exts.append(ext)
         exts.append(self.aki_ext)
+        return self._tbs(serial, not_before, not_after, subject, spki, exts)
+
+    def _tbs(
+        self,
+        serial: int,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        subject: bytes,
+        spki: bytes,
+        exts: list[bytes],
+    ) -> bytes:
+        """A v3 TBSCertificate issued by this CA: `subject` and `spki` as DER, `exts` as encoded extensions."""
         return tlv(
             0x30,
             _VERSION_3
