@@ -76,6 +76,12 @@ class NotImplementedYet(PlicaError):
 class InternalError(PlicaError):
     status = 500
 
+    # step-ca's words for a failure the client cannot act on; what failed goes to the log, not the answer.
+    GENERIC = (
+        "The certificate authority encountered an Internal Server Error. "
+        "Please see the certificate authority logs for more info."
+    )
+
 
 class KeyUnavailable(PlicaError):
     """503: a CA key cannot be reached now (its token was removed, its module failed, its PIN changed). The

@@ -270,11 +270,9 @@ class CAMaterial:
 
     async def renew_leaf(
         self, old: x509.Certificate, *, not_before: dt.datetime, not_after: dt.datetime, new_key: Any = None
-    ) -> x509.Certificate | None:
-        """`old` renewed (rekeyed with `new_key`) by the issuing intermediate (`LeafEncoder.renewed_tbs`);
-        None when there is no encoder (the caller builds it)."""
-        if self.encoder is None:
-            return None
+    ) -> x509.Certificate:
+        """`old` renewed (rekeyed with `new_key`) by the issuing intermediate (`LeafEncoder.renewed_tbs`)."""
+        assert self.encoder is not None  # made by `_derive` when the material is loaded
         tbs = self.encoder.renewed_tbs(
             old, serial=random_serial(), not_before=not_before, not_after=not_after, public_key=new_key
         )

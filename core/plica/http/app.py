@@ -100,12 +100,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         # The last line: every input is checked where it is parsed, so reaching this is a bug to fix.
         log.exception("request %s %s failed with an unexpected error", rid, where)
-        resp = error_response(
-            InternalError(
-                "The certificate authority encountered an Internal Server Error. "
-                "Please see the certificate authority logs for more info."
-            )
-        )
+        resp = error_response(InternalError(InternalError.GENERIC))
     resp.headers["X-Request-Id"] = rid
     return resp
 

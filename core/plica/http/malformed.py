@@ -88,9 +88,6 @@ def error(status: int, exc: BaseException | None) -> PlicaError:
     refused (status < 500), the generic internal error otherwise."""
     if status < 500:
         return MalformedRequest(describe(exc), status=status)
-    err = InternalError(
-        "The certificate authority encountered an Internal Server Error. "
-        "Please see the certificate authority logs for more info."
-    )
+    err = InternalError(InternalError.GENERIC)
     err.status = status
     return err

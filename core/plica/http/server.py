@@ -2,10 +2,10 @@
 
 The master process reads ca.json, decrypts the CA keys and discovers plugins once, binds the listening
 sockets (so a port in use stops the start with one line), then forks workers (`--workers N`) that accept
-on those sockets (on `address`, one socket per worker, `listen_per_worker`) and share the database. A worker dies with its
-master (parent-death signal, and a pipe it watches); a worker that dies is logged and replaced. SIGHUP
-reloads ca.json in every worker (requests in flight finish on the old config; a broken file keeps the
-old one and says why); SIGTERM/SIGINT stop gracefully.
+on those sockets (on `address`, a socket each: `listen_per_worker`) and share the database. A worker
+dies with its master (parent-death signal, and a pipe it watches); a worker that dies is logged and
+replaced. SIGHUP reloads ca.json in every worker (requests in flight finish on the old config; a broken
+file keeps the old one and says why); SIGTERM/SIGINT stop gracefully.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def listen_per_worker(addr: str, what: str, workers: int) -> list[socket.socket]
     On one shared socket every idle worker races to accept, and the same one tends to win: 32 keep-alive
     clients ended up 28/4 or 22/10 over two workers, one core saturated while the other idled (throughput
     and p99 at high concurrency). With a socket each, the kernel hashes each new connection to one of them,
-    so the workers get even shares. First the port is bound once without SO_REUSEPORT and let go, so that
+    so each worker gets its share on average (16/16, 16/16, 20/12 in three tries). First the port is bound once without SO_REUSEPORT and let go, so that
     a port held by anything else (another CA, orphaned workers, another program) still stops the start."""
     listen(addr, what).close()
     socks: list[socket.socket] = []

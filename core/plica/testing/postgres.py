@@ -8,8 +8,8 @@ import asyncio
 import os
 import secrets
 import socket
-import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,19 +40,8 @@ def _admin(url: str, sql: str) -> None:
         finally:
             await conn.close()
 
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as e:  # re-raised in the caller's thread
-            failure.append(e)
-
-    t = threading.Thread(target=target, name="plica-test-postgres")
-    t.start()
-    t.join()
-    if failure:
-        raise failure[0]
+    with ThreadPoolExecutor(1, thread_name_prefix="plica-test-postgres") as pool:
+        pool.submit(asyncio.run, run()).result()  # raises what the statement raised
 
 
 @contextmanager

@@ -6,7 +6,6 @@ allow it (claims, then its type's `authorize_renew`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -15,7 +14,6 @@ from plica.asn1 import ProvisionerExtension
 from plica.csr import check_public_key
 from plica.errors import Unauthorized
 from plica.observe import note_provisioner
-from plica.pki import random_serial
 from plica.types import Provisioner, RenewAuthorization
 from plica.x509.issue import issued_cert, store_x509
 
@@ -58,53 +56,11 @@ async def renew(
     nb = now - a.snapshot.backdate
     material = a.material
     new = await material.renew_leaf(cert, not_before=nb, not_after=nb + lifetime, new_key=new_key)
-    if new is None:
-        b = renewal_builder(
-            cert,
-            issuer=material.intermediate.subject,
-            akid=material.akid,
-            serial=random_serial(),
-            not_before=nb,
-            not_after=nb + lifetime,
-            new_key=new_key,
-        )
-        new = await material.sign_builder(b)
     if prov is not None:
         await store_x509(a.storage, new, prov, token_id)
     else:
         await a.storage.store_x509(issued_cert(new, None), token_id=token_id)
     return [new, *material.chain]
-
-
-def renewal_builder(
-    cert: x509.Certificate,
-    *,
-    issuer: x509.Name,
-    akid: x509.AuthorityKeyIdentifier,
-    serial: int,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    new_key: Any = None,
-) -> x509.CertificateBuilder:
-    """The renewal as cryptography's builder makes it (what `LeafEncoder.renewed_tbs` encodes directly)."""
-    public_key = new_key if new_key is not None else cert.public_key()
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(cert.subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-    )
-    for e in cert.extensions:
-        if isinstance(e.value, x509.AuthorityKeyIdentifier):
-            continue
-        if isinstance(e.value, x509.SubjectKeyIdentifier) and new_key is not None:
-            b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(new_key), critical=e.critical)
-            continue
-        b = b.add_extension(e.value, critical=e.critical)
-    return b.add_extension(akid, critical=False)
 
 
 async def rekey(
