@@ -81,8 +81,8 @@ async def test_external_account_binding(acme_ca: CAFiles, session: aiohttp.Clien
     assert "hmacKey" not in listed[0]
     text = plica(acme_ca, "acme", "eab", "list", "acme").stdout
     assert key["id"] in text and key["hmacKey"] not in text
-    assert plica(acme_ca, "acme", "eab", "remove", "--", "acme", key["id"]).returncode == 0
-    gone = plica(acme_ca, "acme", "eab", "remove", "--", "acme", key["id"])
+    assert plica(acme_ca, "acme", "eab", "remove", "acme", key["id"]).returncode == 0
+    gone = plica(acme_ca, "acme", "eab", "remove", "acme", key["id"])
     assert gone.returncode != 0 and "no EAB key" in gone.stderr
     assert orjson.loads(plica(acme_ca, "acme", "eab", "list", "acme", "--json").stdout) == []
 
