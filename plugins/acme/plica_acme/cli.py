@@ -199,10 +199,48 @@ def eab_group() -> None:
 _reference = click.argument("reference", required=False, default="")
 
 
-def _eab_command(name: str, argument: Callable[[Any], Any], *, json: bool = True) -> Callable[[Any], Any]:
+class _DashedArguments(click.Command):
+    """A command whose arguments may start with '-' (key ids of earlier releases, e.g. '-V7Mh…'): a word
+    that is not one of the command's options is an argument. Click alone reads '-V7Mh…' as the short
+    options -V, -7, -M and -h, the last of which prints the help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value: dict[str, bool] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in (*param.opts, *param.secondary_opts):
+                    takes_value[name] = not (param.is_flag or param.count)
+        options: list[str] = []
+        words: list[str] = []
+        rest = iter(args)
+        for word in rest:
+            if word == "--":
+                words += rest
+            elif word.split("=", 1)[0] in takes_value and word.startswith("--") and "=" in word:
+                options.append(word)
+            elif word in takes_value:
+                options.append(word)
+                if takes_value[word]:
+                    value = next(rest, None)
+                    if value is None:  # click says what is missing
+                        return super().parse_args(ctx, args)
+                    options.append(value)
+            else:
+                words.append(word)
+        return super().parse_args(ctx, [*options, "--", *words])
+
+
+def _eab_command(
+    name: str,
+    argument: Callable[[Any], Any],
+    *,
+    json: bool = True,
+    command_class: type[click.Command] = click.Command,
+) -> Callable[[Any], Any]:
     """An `eab` command taking PROVISIONER, `argument`, where the CA is (--home, --config, or the remote
     options for its admin API) and, with `json`, --json."""
-    options = [eab_group.command(name), click.argument("provisioner"), argument, _home, _config]
+    command = eab_group.command(name, cls=command_class)
+    options = [command, click.argument("provisioner"), argument, _home, _config]
     options += [_json, _remote] if json else [_remote]
 
     def wrap(f: Callable[..., Any]) -> Any:
@@ -276,9 +314,12 @@ def eab_list(
         )
 
 
-@_eab_command("remove", click.argument("key_id"), json=False)
+@_eab_command("remove", click.argument("key_id"), json=False, command_class=_DashedArguments)
 def eab_remove(provisioner: str, key_id: str, home: Path | None, config: Path | None, **remote: Any) -> None:
-    """Remove the EAB key KEY_ID of PROVISIONER (accounts already bound with it stay)."""
+    """Remove the EAB key KEY_ID of PROVISIONER (accounts already bound with it stay).
+
+    Key ids from earlier releases may start with '-': any word that is not an option is taken as an
+    argument."""
     client = _admin_client(home, remote)
     if client is not None:
         _call(client, "DELETE", _path(provisioner, key_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 import time
 from typing import Any
 
@@ -24,11 +25,21 @@ from .store import AcmeStore
 
 HMAC_ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
+# Letters and digits only: a key id is typed on command lines (`plica acme eab remove`, certbot's
+# --eab-kid), where base64url's '-' at the start read as an option. 32 of 62 symbols: 190 bits.
+_KEY_ID_ALPHABET = string.ascii_letters + string.digits
+KEY_ID_LENGTH = 32
+
+
+def new_key_id() -> str:
+    """A random EAB key id that a shell or an option parser takes as one plain word."""
+    return "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(KEY_ID_LENGTH))
+
 
 async def add_key(store: AcmeStore, provisioner: str, reference: str = "") -> EABKey:
     """A new key; ValueError when the provisioner has a key with this reference already."""
     key = EABKey(
-        id=secrets.token_urlsafe(24),
+        id=new_key_id(),
         provisioner=provisioner,
         reference=reference,
         hmac_key=b64url_encode(secrets.token_bytes(32)),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -21,8 +23,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from plica.api import BadRequest, ConfigError, b64url_decode, b64url_encode, open_storage
-from plica.testing import DEFAULT_LEAF_TEMPLATE, CAFiles, client_context, get_plugins, in_process_ca, make_ca
+from plica.testing import (
+    DEFAULT_LEAF_TEMPLATE,
+    CAFiles,
+    client_context,
+    db_path,
+    get_plugins,
+    in_process_ca,
+    make_ca,
+)
 from plica_acme.api import ari
+from plica_acme.eab import new_key_id
 from plica_acme.nonces import NoncePool
 from plica_acme.runtime import Runtime
 from plica_acme.schema import MIGRATIONS
@@ -84,6 +95,27 @@ async def test_external_account_binding(acme_ca: CAFiles, session: aiohttp.Clien
     assert plica(acme_ca, "acme", "eab", "remove", "acme", key["id"]).returncode == 0
     gone = plica(acme_ca, "acme", "eab", "remove", "acme", key["id"])
     assert gone.returncode != 0 and "no EAB key" in gone.stderr
+    assert orjson.loads(plica(acme_ca, "acme", "eab", "list", "acme", "--json").stdout) == []
+
+
+def test_new_key_ids_are_plain_words() -> None:
+    """base64url ids began with '-' one time in 64, and `plica acme eab remove` read them as options."""
+    ids = {new_key_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"[A-Za-z0-9]{32}", i) for i in ids)
+
+
+async def test_remove_takes_a_key_id_starting_with_a_dash(acme_ca: CAFiles) -> None:
+    """Keys made by earlier releases keep their ids; the CLI removes one that looks like an option."""
+    set_block(acme_ca, requireEAB=True)
+    added = plica(acme_ca, "acme", "eab", "add", "acme", "--json")
+    assert added.returncode == 0, added.stderr
+    old_id = "-V7Mh" + orjson.loads(added.stdout)["id"][5:]
+    with sqlite3.connect(db_path(acme_ca)) as con:
+        con.execute("UPDATE acme_eab_keys SET id = ?", (old_id,))
+    out = plica(acme_ca, "acme", "eab", "remove", "acme", old_id)
+    assert out.returncode == 0, out.stderr
+    assert old_id in out.stdout
     assert orjson.loads(plica(acme_ca, "acme", "eab", "list", "acme", "--json").stdout) == []
 
 
