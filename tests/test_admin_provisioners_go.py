@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -23,25 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from plica.jose import jwe_encrypt_pbes2, private_jwk, public_jwk, thumbprint
 from plica.testing import ca_process, make_ca
 
+from .go_programs import go_build
+
 pytestmark = pytest.mark.slow
 
 GOADMIN = Path(__file__).resolve().parent / "goadmin"
-GOCODE = Path("/usr/share/gocode")
-
-
-def go_build(src: Path, tmp: Path) -> Path:
-    go = shutil.which("go")
-    if go is None or not (GOCODE / "src/github.com/smallstep/certificates/ca").is_dir():
-        pytest.fail("Go or step-ca's Go library is missing: run .ci/system-deps.sh", pytrace=False)
-    out = tmp / src.name
-    env = {
-        **os.environ, "GO111MODULE": "off", "GOPATH": f"{tmp / 'gopath'}:{GOCODE}", "GOFLAGS": "",
-        "GOPROXY": "off", "GOCACHE": str(tmp / "gocache"), "CGO_ENABLED": "0",
-    }  # fmt: skip
-    r = subprocess.run([go, "build", "-o", str(out), "."], cwd=src, env=env, capture_output=True, text=True,
-                       timeout=900)  # fmt: skip
-    assert r.returncode == 0, f"go build failed:\n{r.stdout}\n{r.stderr}"
-    return out
 
 
 def plica(files: Any, *args: str) -> subprocess.CompletedProcess[str]:

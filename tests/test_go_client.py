@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +22,11 @@ from cryptography.x509.oid import NameOID
 
 from plica.testing import CAFiles, ca_process, make_ca
 
+from .go_programs import go_build
+
 pytestmark = pytest.mark.slow
 
 GOSTEP = Path(__file__).resolve().parent / "gostep"
-GOCODE = Path("/usr/share/gocode")
-STEP_CA_LIB = GOCODE / "src/github.com/smallstep/certificates/ca"
 SUBJECT = "gostep.example"
 SANS = ("gostep.example", "127.0.0.1")
 
@@ -36,30 +34,7 @@ SANS = ("gostep.example", "127.0.0.1")
 @pytest.fixture(scope="module")
 def gostep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/gostep built once, offline, against the Debian-packaged Go libraries."""
-    go = shutil.which("go")
-    if go is None or not STEP_CA_LIB.is_dir():
-        pytest.fail(
-            "the Go toolchain or step-ca's Go client library is missing (Debian packages golang-go, "
-            "golang-github-smallstep-certificates-dev): run .ci/system-deps.sh",
-            pytrace=False,
-        )
-    tmp = tmp_path_factory.mktemp("gostep-build")
-    out = tmp / "gostep"
-    env = {
-        **os.environ,
-        "GO111MODULE": "off",
-        "GOPATH": f"{tmp / 'gopath'}:{GOCODE}",
-        "GOFLAGS": "",
-        "GOPROXY": "off",
-        "GOCACHE": str(tmp / "gocache"),
-        "CGO_ENABLED": "0",
-    }
-    started = time.monotonic()
-    r = subprocess.run([go, "build", "-o", str(out), "."], cwd=GOSTEP, env=env, capture_output=True, text=True,
-                       timeout=900)  # fmt: skip
-    assert r.returncode == 0, f"go build failed:\n{r.stdout}\n{r.stderr}"
-    print(f"go build: {time.monotonic() - started:.1f} s")
-    return out
+    return go_build(GOSTEP, tmp_path_factory.mktemp("gostep-build"))
 
 
 @define

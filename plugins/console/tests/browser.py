@@ -49,12 +49,17 @@ def click_through(driver: webdriver.Chrome, by: str, value: str, timeout: float 
     """Click what leads to another page, and wait until the old page is gone. A page still settling (a
     refresh landing) can swap its nodes under the click: then the element is looked up again."""
     for attempt in range(3):
+        old = None
         try:
             old = driver.find_element(By.TAG_NAME, "html")
             driver.find_element(by, value).click()
             WebDriverWait(driver, timeout).until(ec.staleness_of(old))
             return
         except (StaleElementReferenceException, WebDriverException):
+            # The click may have gone through while it raised (the page left under it): then the old
+            # page is gone and clicking again would look for the element on the new one.
+            if old is not None and ec.staleness_of(old)(driver):
+                return
             if attempt == 2:
                 body = driver.find_element(By.TAG_NAME, "body").text[:600]
                 raise AssertionError(
