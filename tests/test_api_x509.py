@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from plica.storage.names import x509_column, x509_names
 from plica.testing import (
     ProvKey,
     b64url_decode,
@@ -111,6 +112,29 @@ async def test_sign_answers_step_sign_response(env: Env, prefix: str) -> None:
     claims = orjson.loads(b64url_decode(ott.split(".")[1]))
     assert row[2] == claims["jti"]
     assert db_row(env.files, "SELECT 1 FROM used_tokens WHERE id = ?", (claims["jti"],)) == (1,)
+
+
+@pytest.mark.parametrize(
+    ("cn", "sans"),
+    [
+        ("Mixed.Example.com", ["Mixed.Example.com", "10.0.0.8", "2001:db8::1", "ops@example.com",
+                               "spiffe://example.com/api", "www.example.com"]),
+        ("", ["only-sans.example.com", "192.0.2.1"]),
+    ],
+)  # fmt: skip
+async def test_sign_stores_the_names_the_leaf_carries(env: Env, cn: str, sans: list[str]) -> None:
+    """The inventory's names are taken from what went into the leaf, not decoded back out of it: they are
+    exactly what decoding the issued leaf gives."""
+    csr = make_csr(ec_key(), cn or None, sans)
+    ott = env.admin.token(cn or sans[0], env.api.aud("/sign"), sans=sans)
+    r = await env.api.post("/1.0/sign", {"csr": csr_pem(csr), "ott": ott})
+    assert r.status == 201, r.raw
+    leaf = pem_cert(r.json["crt"])
+    row = db_row(env.files, "SELECT names FROM x509_certs WHERE serial = ?", (str(leaf.serial_number),))
+    assert row is not None and row[0] == x509_column(*x509_names(leaf))
+    assert set(row[0].split("\n")) == {n.lower() for n in [cn, *sans] if n} | (
+        {sans[0].lower()} if not cn else set()
+    )
 
 
 @pytest.mark.parametrize("name", ["rsa", "okp"])

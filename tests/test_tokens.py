@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,8 @@ import orjson
 import pytest
 import pytest_asyncio
 from attrs import define
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plica.errors import Unauthorized
 from plica.snapshot import build_audiences
@@ -34,7 +37,7 @@ from plica.testing import (
     new_jwk_provisioner,
     tamper_payload,
 )
-from plica.tokens import LEEWAY, Token, normalize_audience, token_sans
+from plica.tokens import LEEWAY, Token, has_nul, may_hold_nul, normalize_audience, token_sans
 
 
 def compact(header: dict[str, Any], claims: dict[str, Any], sig: bytes = b"sig") -> str:
@@ -307,3 +310,46 @@ def test_token_claims_as_step_clients_write_them() -> None:
     c = token_claims("i", "s", "a", sans=[], lifetime=60, extra={"step": {"ssh": {}}, "sub": "other"}, now=5)
     assert "sans" not in c and c["exp"] == 65 and c["sub"] == "other" and c["step"] == {"ssh": {}}
     assert len(c["jti"]) == 64
+
+
+# ---------------------------------------------------------------------------- NUL scan
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(alphabet=st.sampled_from('ab\x00\\"u0')),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="ab\x00u"), inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_the_byte_scan_never_passes_what_the_walk_refuses(doc: Any) -> None:
+    """`may_hold_nul` on the JSON text lets `check_claims` skip `has_nul`'s walk: it must say "may" for
+    every document the walk refuses (NUL anywhere, as orjson and as Python's json write it)."""
+    for text in (orjson.dumps(doc), json.dumps(doc).encode(), json.dumps(doc, ensure_ascii=False).encode()):
+        if has_nul(doc):
+            assert may_hold_nul(text), text
+
+
+def test_tokens_with_a_nul_or_deep_nesting_are_refused() -> None:
+    header = b64url(orjson.dumps({"alg": "ES256"}))
+
+    def token(claims: bytes) -> str:
+        return f"{header}.{b64url(claims)}.{b64url(b'sig')}"
+
+    for claims in (
+        b'{"sub":"a\\u0000b"}',
+        b'{"a\\u0000":1}',
+        b'{"step":{"ssh":{"principals":["root\\u0000"]}}}',
+        b'{"x":' + b"[" * 70 + b"]" * 70 + b"}",
+    ):
+        with pytest.raises(Unauthorized, match="NUL"):
+            Token.parse(token(claims))
+    # An escaped backslash before "u0000" is text, not a NUL: the scan says "may", the walk says no.
+    assert Token.parse(token(b'{"sub":"a\\\\u0000b"}')).claims["sub"] == "a\\u0000b"

@@ -28,6 +28,10 @@ class SANs:
         out += [x509.UniformResourceIdentifier(u) for u in self.uris]
         return out
 
+    def values(self) -> list[str]:
+        """Each name as text, in `general_names` order (as they read back from the certificate)."""
+        return [*self.dns, *self.emails, *map(str, self.ips), *self.uris]
+
     def __bool__(self) -> bool:
         return bool(self.dns or self.ips or self.emails or self.uris)
 

@@ -49,7 +49,8 @@ class Token:
             )
         try:
             header = orjson.loads(b64url_decode(parts[0]))
-            claims = orjson.loads(b64url_decode(parts[1]))
+            payload = b64url_decode(parts[1])
+            claims = orjson.loads(payload)
             signature = b64url_decode(parts[2])
         except (JOSEError, orjson.JSONDecodeError):
             raise Unauthorized("token is malformed: invalid base64url or JSON") from None
@@ -61,7 +62,7 @@ class Token:
             # RFC 7515 §4.1.11: a recipient must reject critical extensions it does not understand, and
             # step's tokens use none.
             raise Unauthorized("token is malformed: the 'crit' header parameter is not supported")
-        check_claims(claims)
+        check_claims(claims, payload)
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
         return cls(raw=raw, header=header, claims=claims, signing_input=signing_input, signature=signature)
 
@@ -170,9 +171,10 @@ _JSON_NAMES = {str: "a string", list: "a list", dict: "an object", int: "a numbe
 MAX_TOKEN_TIME = 253402300799
 
 
-def check_claims(claims: Mapping[str, Any]) -> None:
+def check_claims(claims: Mapping[str, Any], payload: bytes | None = None) -> None:
     """Unauthorized when a known claim has the wrong JSON type, a time is out of range, or any string in
-    the claims holds a NUL (which no name, id or time has, and PostgreSQL cannot store)."""
+    the claims holds a NUL (which no name, id or time has, and PostgreSQL cannot store). `payload`, the
+    JSON text `claims` was decoded from, lets the NUL check skip the walk when the text cannot hold one."""
     v: Any
     for name, types in CLAIM_TYPES.items():
         v = claims.get(name)
@@ -200,8 +202,16 @@ def check_claims(claims: Mapping[str, Any]) -> None:
                 f"token claim 'step.ssh.{name}' must be {_JSON_NAMES[types[0]]}"
                 + (" of strings" if name == "principals" else "")
             )
-    if has_nul(claims):
+    if (payload is None or may_hold_nul(payload)) and has_nul(claims):
         raise Unauthorized("token claims must not contain NUL characters (or nest deeper than 64)")
+
+
+def may_hold_nul(text: bytes) -> bool:
+    """False when the JSON text `text` cannot decode to anything `has_nul` refuses: JSON writes a NUL in a
+    string only as the escape \\u0000 (a raw control character is not JSON; orjson refuses it), and
+    nesting deeper than 64 takes more than 64 brackets. A scan of the bytes instead of a walk of the
+    decoded objects (~4 µs of every token)."""
+    return b"\\u0000" in text or text.count(b"{") + text.count(b"[") > 64
 
 
 def has_nul(obj: Any, depth: int = 0) -> bool:

@@ -17,10 +17,15 @@ from cryptography.x509.oid import NameOID
 SEPARATOR = "\n"
 
 
+def common_name(name: x509.Name) -> str:
+    """The first CN of `name`, "" if none."""
+    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else ""
+
+
 def x509_names(cert: x509.Certificate) -> tuple[str, list[str]]:
     """The subject's first CN ("" if none) and the SANs, as the inventory shows them."""
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = str(cns[0].value) if cns else ""
+    cn = common_name(cert.subject)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         sans = [str(getattr(g, "value", g)) for g in san]

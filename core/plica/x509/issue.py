@@ -28,7 +28,7 @@ from plica.rendering import render_step
 from plica.snapshot import Snapshot
 from plica.storage import Storage, TokenReused
 from plica.storage.base import IssuedCert
-from plica.storage.names import x509_column, x509_names
+from plica.storage.names import common_name, x509_column, x509_names
 from plica.types import Provisioner, SignRequest, X509Authorization
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ async def issue(
     now = a.now()
     snap = a.snapshot
     cert: x509.Certificate
+    names: str | None = None  # the template path reads them from the certificate it built
     template = prov.x509_template
     if template is None and auth.default_template is not None:
         template = X509_TEMPLATES[auth.default_template]
@@ -104,6 +105,8 @@ async def issue(
         if not prov.claims.disable_smallstep_extensions:
             extra.append(provisioner_extension(prov, auth))
         extra.extend(snap.leaf_urls.extensions)
+        # The inventory's names are what went into the leaf: no need to decode them back out of it.
+        names = x509_column(common_name(subject), sans.values())
         cert = await a.material.sign_leaf(
             public_key=public_key,
             subject=subject,
@@ -113,7 +116,7 @@ async def issue(
             not_after=not_after,
             extra_extensions=extra,
         )
-    await store_x509(a.storage, cert, prov, auth.token_id)
+    await store_x509(a.storage, cert, prov, auth.token_id, names=names)
     return [cert, *a.material.chain]
 
 
@@ -249,8 +252,9 @@ async def _issue_from_template(
     return cert
 
 
-def issued_cert(cert: x509.Certificate, prov: Provisioner | None) -> IssuedCert:
-    """The stored record of `cert`; a certificate renewed without a provisioner extension has none."""
+def issued_cert(cert: x509.Certificate, prov: Provisioner | None, names: str | None = None) -> IssuedCert:
+    """The stored record of `cert`; a certificate renewed without a provisioner extension has none.
+    `names` is the inventory's names column when the caller knows it (else read from `cert`)."""
     return IssuedCert(
         serial=str(cert.serial_number),
         der=cert.public_bytes(serialization.Encoding.DER),
@@ -258,15 +262,20 @@ def issued_cert(cert: x509.Certificate, prov: Provisioner | None) -> IssuedCert:
         provisioner_name=prov.name if prov else "",
         provisioner_type=prov.type.name if prov else "",
         not_after=int(cert.not_valid_after_utc.timestamp()),
-        names=x509_column(*x509_names(cert)),
+        names=x509_column(*x509_names(cert)) if names is None else names,
     )
 
 
 async def store_x509(
-    storage: Storage, cert: x509.Certificate, prov: Provisioner, token_id: str | None
+    storage: Storage,
+    cert: x509.Certificate,
+    prov: Provisioner,
+    token_id: str | None,
+    *,
+    names: str | None = None,
 ) -> None:
     """Store `cert` and spend its one-time token in one write; a spent token is 401."""
     try:
-        await storage.store_x509(issued_cert(cert, prov), token_id=token_id)
+        await storage.store_x509(issued_cert(cert, prov, names), token_id=token_id)
     except TokenReused:
         raise Unauthorized("token already used") from None
