@@ -358,6 +358,12 @@ def key_source(
     return src
 
 
+def forget_all() -> None:
+    """Drop every shared source, as a new process starts with none (tests: a CA started by a later test
+    must not inherit keys fetched for an earlier test's provider that happened to use the same port)."""
+    _SOURCES.clear()
+
+
 def _wake_refreshers() -> None:
     for ev in list(_WAKERS):
         ev.set()

@@ -12,12 +12,15 @@ a third-party JOSE library, CSRs.
     jwk_key      a new JWK provisioner: `jwk_key(name, **kw)` gives (ca.json block, ProvKey)
     csr_for      `csr_for(["a.example", "10.0.0.1"])`: a new key and a CSR for those names (first = CN)
 
+Every test also starts with no fetched provider keys (OIDC, cloud and Kubernetes key sources), as a new
+`plica start` does (`_fresh_key_sources`, autouse).
+
 The running-CA fixtures need pytest-asyncio (`pip install plica[testing]`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ import aiohttp
 import pytest
 from attrs import frozen
 
+from plica.keysources import forget_all
 from plica.testing import CAFiles, csrs, in_process_ca, make_ca
 from plica.testing.csrs import CSRFor
 from plica.testing.httpapi import Api
@@ -47,6 +51,14 @@ class RunningCA:
     files: CAFiles
     authority: Any
     api: Api
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_sources() -> Iterator[None]:
+    """Each test's CAs start with no fetched provider keys, as `plica start` does: the sources are shared
+    process-wide by URL, and a provider started by a later test may get an earlier one's port."""
+    yield
+    forget_all()
 
 
 @pytest.fixture

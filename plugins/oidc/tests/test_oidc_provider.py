@@ -181,3 +181,25 @@ async def test_keys_refreshed_as_cache_control_says(
         await asyncio.sleep(0.3)
         tok = await asyncio.to_thread(login_token, provider, "alice")
         assert (await sign(api, tok)).status == 201
+
+
+# Two tests in this order, in one process: the second's provider takes the first's port, with new keys.
+_FIRST_PORT: list[int] = []
+
+
+@pytest.mark.parametrize("turn", ["first", "second"])
+async def test_a_later_test_on_the_same_port_gets_its_own_keys(
+    turn: str, ca_files: CAFiles, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Key sources are shared process-wide by URL (a reload finds its keys). Under pytest-xdist a provider
+    in a later test once got an earlier test's port, and its CA verified with the earlier keys: 401 on a
+    good token. Each test now starts with none, as `plica start` does (plica.testing's `_fresh_key_sources`)."""
+    provider = Provider(tmp_path, port=_FIRST_PORT[0] if _FIRST_PORT else free_port()).start()
+    try:
+        _FIRST_PORT[:] = [provider.port]
+        ca_files.add_provisioner(provider.block())
+        async with in_process_ca(ca_files):
+            r = await sign(Api(ca_files, session), provider.forge({}))
+            assert r.status == 201, (turn, r.raw)
+    finally:
+        provider.stop()
