@@ -38,10 +38,10 @@ log = logging.getLogger("plica.kms")
 KMS_ENTRY_POINT_GROUP = "plica.kms"
 DEFAULT_KMS = "softkms"
 
-# Types step-ca knows and the distribution that provides each; used only to tell a user what to install.
 # Signing threads for a blocking key that does not say how many calls its device takes at once.
 DEFAULT_PARALLEL_CALLS = 4
 
+# Types step-ca knows and the distribution that provides each; used only to tell a user what to install.
 KNOWN_KMS_DISTRIBUTIONS = {"softkms": "plica (built in)", "pkcs11": "plica-kms-pkcs11"}
 
 

@@ -299,8 +299,9 @@ def listen_per_worker(addr: str, what: str, workers: int) -> list[socket.socket]
     On one shared socket every idle worker races to accept, and the same one tends to win: 32 keep-alive
     clients ended up 28/4 or 22/10 over two workers, one core saturated while the other idled (throughput
     and p99 at high concurrency). With a socket each, the kernel hashes each new connection to one of them,
-    so each worker gets its share on average (16/16, 16/16, 20/12 in three tries). First the port is bound once without SO_REUSEPORT and let go, so that
-    a port held by anything else (another CA, orphaned workers, another program) still stops the start."""
+    so each worker gets its share on average (16/16, 16/16, 20/12 in three tries). First the port is
+    bound once without SO_REUSEPORT and let go, so that a port held by anything else (another CA, orphaned
+    workers, another program) still stops the start."""
     listen(addr, what).close()
     socks: list[socket.socket] = []
     try:

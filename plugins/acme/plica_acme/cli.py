@@ -214,9 +214,10 @@ class _DashedArguments(click.Command):
         words: list[str] = []
         rest = iter(args)
         for word in rest:
+            name, eq, _ = word.partition("=")
             if word == "--":
                 words += rest
-            elif word.split("=", 1)[0] in takes_value and word.startswith("--") and "=" in word:
+            elif eq and name.startswith("--") and name in takes_value:  # --home=DIR
                 options.append(word)
             elif word in takes_value:
                 options.append(word)

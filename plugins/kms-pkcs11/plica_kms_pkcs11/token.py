@@ -182,10 +182,7 @@ class Token:
             raise fail(f"cannot open sessions: {type(e).__name__} {e}") from None
         self._refused_pin = None
         self.manufacturer = str(getattr(lib, "manufacturer_id", "") or "").strip()
-        parallel = self.parallel
-        if parallel is None:
-            parallel = not self.manufacturer.startswith(SERIAL_MODULES)
-        self._turns = None if parallel else threading.Lock()
+        self._turns = None if self._parallel() else threading.Lock()
         self.token = token
         self._login = login
         self._pool = queue.SimpleQueue()
@@ -199,10 +196,13 @@ class Token:
     def parallel_calls(self) -> int:
         """How many calls this process makes into the module at once: the pool's size when its sessions
         sign in parallel, else 1. Known before connecting (the probe read the module's manufacturer)."""
-        parallel = self.parallel
-        if parallel is None:
-            parallel = not self.manufacturer.startswith(SERIAL_MODULES)
-        return self.size if parallel else 1
+        return self.size if self._parallel() else 1
+
+    def _parallel(self) -> bool:
+        """The kms block's `"parallel"`, else whether the module is not one of `SERIAL_MODULES`."""
+        if self.parallel is not None:
+            return self.parallel
+        return not self.manufacturer.startswith(SERIAL_MODULES)
 
     @property
     def signs_in_parallel(self) -> bool:
