@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from attrs import define, field
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
 
 from plica.config import CAConfig
 from plica.errors import NotFound, Unauthorized
@@ -28,6 +27,7 @@ from plica.plugins import Plugins
 from plica.sealing import Sealer
 from plica.snapshot import Snapshot, load_snapshot
 from plica.ssh import public as ssh_public
+from plica.ssh.certsign import SignedSSHCert
 from plica.ssh.renew import ssh_renew
 from plica.ssh.revoke import ssh_revoke
 from plica.ssh.sign import ssh_sign
@@ -231,14 +231,14 @@ class Authority:
     # ------------------------------------------------------------------ SSH
     async def ssh_sign(
         self, ott: str, request: SSHSignRequest, *, cert_type_named: bool, add_user_key: Any = None
-    ) -> tuple[SSHCertificate, SSHCertificate | None]:
+    ) -> tuple[SignedSSHCert, SignedSSHCert | None]:
         return await self._counted(  # type: ignore[no-any-return]
             "ssh",
             "signed",
             ssh_sign(self, ott, request, cert_type_named=cert_type_named, add_user_key=add_user_key),
         )
 
-    async def ssh_renew(self, ott: str, request: SSHRenewRequest, *, rekey: bool) -> SSHCertificate:
+    async def ssh_renew(self, ott: str, request: SSHRenewRequest, *, rekey: bool) -> SignedSSHCert:
         return await self._counted(  # type: ignore[no-any-return]
             "ssh", "rekeyed" if rekey else "renewed", ssh_renew(self, ott, request, rekey=rekey)
         )
@@ -256,9 +256,7 @@ class Authority:
 def _ssh_type(result: Any) -> str:
     """`user` or `host` for an SSH operation's certificate (step-ca's `type` label); "" for X.509."""
     cert = result[0] if isinstance(result, tuple) else result
-    if isinstance(cert, SSHCertificate):
-        return "host" if cert.type == SSHCertificateType.HOST else "user"
-    return ""
+    return cert.cert_type if isinstance(cert, SignedSSHCert) else ""
 
 
 class _LoadingView:

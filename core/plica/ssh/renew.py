@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.serialization import SSHCertificate, SSHCertificateType
 
 from plica.errors import BadRequest, NotImplementedYet, Unauthorized
+from plica.ssh.certsign import SignedSSHCert
 from plica.ssh.sign import sign_and_store
 from plica.types import SSHRenewRequest
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from plica.authority import Authority
 
 
-async def ssh_renew(a: Authority, ott: str, request: SSHRenewRequest, *, rekey: bool) -> SSHCertificate:
+async def ssh_renew(a: Authority, ott: str, request: SSHRenewRequest, *, rekey: bool) -> SignedSSHCert:
     """The renewed host certificate; with `rekey`, for `request.public_key`."""
     token, prov = a.parse_token(ott)
     capability = "ssh-rekey" if rekey else "ssh-host-cert-renew"

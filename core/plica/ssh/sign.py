@@ -9,7 +9,6 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from plica.certdesc.data import ssh_data
 from plica.certdesc.render import render_ssh
@@ -17,6 +16,7 @@ from plica.errors import BadRequest, Forbidden, InternalError, NotImplementedYet
 from plica.kms import Signer
 from plica.rendering import render_step
 from plica.ssh import certsign
+from plica.ssh.certsign import SignedSSHCert
 from plica.ssh.wire import check_ssh_public_key
 from plica.storage import TokenReused
 from plica.tokens import Token
@@ -49,7 +49,7 @@ async def ssh_sign(
     *,
     cert_type_named: bool,
     add_user_key: Any = None,
-) -> tuple[SSHCertificate, SSHCertificate | None]:
+) -> tuple[SignedSSHCert, SignedSSHCert | None]:
     """/ssh/sign: the certificate, and with `add_user_key` beside a user certificate the one that lets
     that key add the user (step's addUserPublicKey). `cert_type_named` says whether the request named
     its certType; when it did not, the token's `step.ssh.certType` decides (user by default)."""
@@ -123,7 +123,7 @@ def _validity(
 
 async def _sign_authorized(
     a: Authority, prov: Provisioner, auth: SSHAuthorization, req: SSHSignRequest, ca_key: Signer
-) -> SSHCertificate:
+) -> SignedSSHCert:
     key_id, principals = _match_request(auth, req)
     cert_type: str = auth.cert_type or req.cert_type
     va, vb = _validity(
@@ -177,7 +177,7 @@ async def sign_and_store(
     critical: dict[str, str],
     ca_key: Signer,
     token_id: str | None,
-) -> SSHCertificate:
+) -> SignedSSHCert:
     """Sign the certificate and store it with its one-time token in one write (a spent token is 401)."""
     check_ssh_public_key(public_key)
     after, before = int(va.timestamp()), int(vb.timestamp())
@@ -205,7 +205,7 @@ async def sign_and_store(
     try:
         await a.storage.store_ssh(
             serial=str(cert.serial),
-            cert=cert.public_bytes(),
+            cert=cert.openssh(),
             cert_type=cert_type,
             key_id=key_id,
             principals=principals,
@@ -221,10 +221,11 @@ async def sign_and_store(
     return cert
 
 
-async def _add_user_cert(a: Authority, prov: Provisioner, cert: SSHCertificate, key: Any) -> SSHCertificate:
+async def _add_user_cert(a: Authority, prov: Provisioner, signed: SignedSSHCert, key: Any) -> SignedSSHCert:
     cfg = a.config.ssh
     principal = cfg.add_user_principal if cfg else "provisioner"
     command = cfg.add_user_command if cfg else "sudo useradd -m <principal>; nc -q0 localhost 22"
+    cert = signed.cert
     first = cert.valid_principals[0].decode() if cert.valid_principals else ""
     command = command.replace("<principal>", first)
     va = dt.datetime.fromtimestamp(cert.valid_after, dt.UTC)

@@ -54,8 +54,3 @@ def check_ssh_public_key(key: Any) -> None:
         )
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
         raise BadRequest(f"ssh certificate key algorithm ({type(key).__name__}) is not supported")
-
-
-def cert_wire_b64(cert: SSHCertificate) -> str:
-    """step sends certificates as standard base64 of the wire encoding (not authorized_keys text)."""
-    return cert.public_bytes().split(b" ")[1].decode("ascii")
