@@ -37,9 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sidebyside import CA, PASSWORD, Material, build_stepca, parse_result  # noqa: E402
-
-from plica.testing import make_ca  # noqa: E402
+from sidebyside import CA, PASSWORD, Material, build_stepca, make_plica_ca, parse_result  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -102,7 +100,7 @@ def count(args: argparse.Namespace, pythonpath: str, label: str) -> dict[str, fl
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="plica-httpinstr-") as d:
         tmp = Path(d)
-        files = make_ca(tmp / "ca", password=PASSWORD)
+        files = make_plica_ca(tmp / "ca")
         env = {**os.environ, **files.env()}
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
@@ -146,6 +144,10 @@ def count(args: argparse.Namespace, pythonpath: str, label: str) -> dict[str, fl
                 certs_done = run(s)
                 _control("-d", str(worker))
                 out[name] = _total(tmp, worker, before) / max(certs_done, 1)
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    for f in set(tmp.glob(f"cg.{worker}*")) - before:
+                        shutil.copy(f, args.keep / f"{label.replace(' ', '-')}-{name}.callgrind")
                 print(f"{label}: {name:<6} {out[name] / 1e6:7.3f} million instructions per certificate "
                       f"({certs_done} certificates)", flush=True)  # fmt: skip
         finally:
@@ -170,6 +172,7 @@ def main() -> None:
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "plica-bench-stepca",
         help="where step-ca's build (and stepbench, the renewal client) is kept",
     )
+    ap.add_argument("--keep", type=Path, help="keep each run's callgrind dump here (for callgrind_annotate)")
     args = ap.parse_args()
     args.only = set(args.only.split(","))
     for tool in ("valgrind", "callgrind_control", "wrk"):
