@@ -66,3 +66,11 @@ def test_openssh_reads_the_stored_form(tmp_path: Path) -> None:
     out = subprocess.run(["ssh-keygen", "-L", "-f", str(path)], capture_output=True, text=True, check=True)
     assert "ecdsa-sha2-nistp256-cert-v01@openssh.com host certificate" in out.stdout
     assert "Serial: 4242" in out.stdout and "alice" in out.stdout
+
+
+@pytest.mark.parametrize("kind", sorted(SUBJECT_KEYS))
+def test_key_blob_is_the_openssh_encoding(kind: str) -> None:
+    for _ in range(20):
+        pub = SUBJECT_KEYS[kind]().public_key()
+        line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        assert certsign.key_blob(pub) == base64.b64decode(line.split()[1])

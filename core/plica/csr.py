@@ -16,17 +16,24 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from plica.errors import BadRequest, Forbidden
 
 MIN_RSA_BITS = 2048
+PublicKey = Any  # a cryptography public key of a CSR: any type cryptography decodes
 
 
 def parse_csr_pem(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
     """A PEM CSR and its DER; BadRequest when it is not one, its signature fails or its extensions are
     malformed."""
+    csr, der, _ = parse_csr_pem_with_key(text)
+    return csr, der
+
+
+def parse_csr_pem_with_key(text: str) -> tuple[x509.CertificateSigningRequest, bytes, PublicKey]:
+    """`parse_csr_pem`, and the CSR's public key as its check decoded it."""
     try:
         csr = x509.load_pem_x509_csr(text.encode("utf-8", "replace"))
     except (ValueError, x509.InvalidVersion):
         raise BadRequest("invalid csr: not a PEM-encoded certificate request") from None
-    _check(csr)
-    return csr, csr.public_bytes(serialization.Encoding.DER)
+    key = _check(csr)
+    return csr, csr.public_bytes(serialization.Encoding.DER), key
 
 
 def parse_csr_der(der: bytes) -> x509.CertificateSigningRequest:
@@ -39,11 +46,11 @@ def parse_csr_der(der: bytes) -> x509.CertificateSigningRequest:
     return csr
 
 
-def _check(csr: x509.CertificateSigningRequest) -> None:
+def _check(csr: x509.CertificateSigningRequest) -> PublicKey:
     """Everything of the CSR that cryptography decodes lazily is decoded here, once, so that no later
-    reader meets a malformed part: the key, the signature, the subject and the extensions."""
+    reader meets a malformed part: the key (returned), the signature, the subject and the extensions."""
     try:
-        csr.public_key()
+        key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise BadRequest("invalid csr: its public key is malformed or of an unsupported algorithm") from None
     try:
@@ -58,6 +65,7 @@ def _check(csr: x509.CertificateSigningRequest) -> None:
     except ValueError:
         # cryptography's message names its own internals; the client learns which part is malformed.
         raise BadRequest("invalid csr: malformed subject or extensions") from None
+    return key
 
 
 def rsa_too_short(key: Any) -> str | None:

@@ -185,6 +185,9 @@ class SignRequest:
     not_after: datetime | None
     template_data: dict[str, Any] | None
     raw_not_after: str | None = None
+    # The CSR's public key as the kernel decoded it when it checked the CSR (None: decoded when needed);
+    # cryptography decodes it anew, with its point check, on every `csr.public_key()` (~6 µs for P-256).
+    public_key: Any = None
 
 
 @frozen

@@ -12,7 +12,7 @@ from aiohttp import web
 from attrs import frozen
 from cryptography import x509
 
-from plica.csr import parse_csr_pem
+from plica.csr import parse_csr_pem_with_key
 from plica.durations import resolve_time_duration
 from plica.errors import BadRequest, NotImplementedYet
 from plica.ssh.wire import check_ssh_public_key, parse_ssh_public_key
@@ -119,7 +119,7 @@ class SSHSign:
 def sign_request(body: dict[str, Any]) -> tuple[str, SignRequest]:
     """/sign: the one-time token and the request (CSR checked, times resolved)."""
     body = checked(body, "/sign")
-    csr, csr_der = _csr(body)
+    csr, csr_der, public_key = _csr(body)
     ott = _ott(body)
     now = dt.datetime.now(dt.UTC)
     try:
@@ -134,6 +134,7 @@ def sign_request(body: dict[str, Any]) -> tuple[str, SignRequest]:
         not_after=na,
         template_data=_template_data(body),
         raw_not_after=body.get("notAfter"),
+        public_key=public_key,
     )
     return ott, request
 
@@ -235,11 +236,11 @@ def _ott(body: dict[str, Any]) -> str:
     return ott
 
 
-def _csr(body: dict[str, Any]) -> tuple[x509.CertificateSigningRequest, bytes]:
+def _csr(body: dict[str, Any]) -> tuple[x509.CertificateSigningRequest, bytes, Any]:
     csr_pem = body.get("csr")
     if not csr_pem or not isinstance(csr_pem, str):
         raise BadRequest("missing csr")
-    return parse_csr_pem(csr_pem)
+    return parse_csr_pem_with_key(csr_pem)
 
 
 def _revocation(body: dict[str, Any], out_of_bounds: str) -> tuple[int, str]:

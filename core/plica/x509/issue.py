@@ -69,7 +69,7 @@ async def issue(
     csr = request.csr
     if auth.check_csr is not None:
         auth.check_csr(csr)
-    public_key = csr.public_key()
+    public_key = request.public_key if request.public_key is not None else csr.public_key()
     check_public_key(public_key)
     now = a.now()
     snap = a.snapshot
@@ -223,7 +223,7 @@ async def _issue_from_template(
         lambda: desc.apply(
             x509.CertificateBuilder(),
             issuer_cert=material.intermediate,
-            public_key=csr.public_key(),
+            public_key=request.public_key if request.public_key is not None else csr.public_key(),
             subject_defaults=snap.subject_defaults,
             provisioner_extension=ext,
         ),
