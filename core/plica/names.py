@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from attrs import define, field
@@ -81,12 +82,15 @@ def sans_of(extensions: x509.Extensions) -> SANs:
         ext = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return SANs()
-    return SANs(
-        dns=list(ext.get_values_for_type(x509.DNSName)),
-        ips=list(ext.get_values_for_type(x509.IPAddress)),  # type: ignore[arg-type]
-        emails=list(ext.get_values_for_type(x509.RFC822Name)),
-        uris=list(ext.get_values_for_type(x509.UniformResourceIdentifier)),
-    )
+    # One pass over the names (get_values_for_type makes one per type); other kinds are not SANs here.
+    out = SANs()
+    lists: dict[type, list[Any]] = {x509.DNSName: out.dns, x509.IPAddress: out.ips,
+                                    x509.RFC822Name: out.emails, x509.UniformResourceIdentifier: out.uris}  # fmt: skip
+    for name in ext:
+        values = lists.get(type(name))
+        if values is not None:
+            values.append(name.value)
+    return out
 
 
 def csr_common_name(csr: x509.CertificateSigningRequest) -> str:
