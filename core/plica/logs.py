@@ -17,13 +17,42 @@ import orjson
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _Stamps:
+    """A record time's text, made with strftime once per second (a busy CA logs thousands of lines a
+    second, and strftime is most of formatting one)."""
+
+    def __init__(self, fmt: str, convert: Any) -> None:
+        self.fmt, self.convert = fmt, convert
+        self.second, self.text = -1, ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self.second:
+            self.text, self.second = time.strftime(self.fmt, self.convert(created)), second
+        return self.text
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT, its `asctime` as logging's default (local time, milliseconds)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._stamps = _Stamps(self.default_time_format, self.converter)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return f"{self._stamps(record.created)},{int(record.msecs):03d}"
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, msg, and an access line's fields at the top level."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamps = _Stamps("%Y-%m-%dT%H:%M:%S", time.gmtime)
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{self._stamps(record.created)}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -69,7 +98,7 @@ def setup(*, verbose: bool = False, fmt: str = "text") -> None:
     elif fmt == "common":
         handler.setFormatter(CommonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     if verbose:
         handler.addFilter(_ours)
     # No format prints a record's caller, thread or process (TEXT_FORMAT, JSON, common): not looking them up

@@ -20,6 +20,8 @@ def clip(text: str, limit: int = LIMIT) -> str:
     """`text` with control and bidi characters escaped, cut to `limit` characters (marked by "...")."""
     if len(text) > limit:
         text = text[:limit] + f"...({len(text) - limit} more)"
+    if text.isprintable():  # every character _CONTROL escapes is unprintable: nothing to escape
+        return text
     return _CONTROL.sub(_escape, text)
 
 
