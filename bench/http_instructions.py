@@ -30,34 +30,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sidebyside import CA, PASSWORD, Material, build_stepca, make_plica_ca, parse_result  # noqa: E402
+from sidebyside import CA, PASSWORD, Material, build_stepca, make_plica_ca, parse_result, wait_health  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def _wait_health(url: str, root: Path, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    import ssl
-
-    ctx = ssl.create_default_context(cafile=str(root))
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        if proc.poll() is not None:
-            sys.exit(f"the server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", context=ctx, timeout=30):
-                return
-        except OSError:
-            time.sleep(1)
-    sys.exit(f"{url} did not answer /health under valgrind in {timeout:.0f} s")
 
 
 def _control(*args: str) -> None:
@@ -110,28 +93,26 @@ def count(args: argparse.Namespace, pythonpath: str, label: str) -> dict[str, fl
         log = (tmp / "server.log").open("wb")
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_health(files.url, files.root, proc, 900)
+            wait_health(files.url, files.root, proc, seconds=900)
             worker = (_children(proc.pid) or [proc.pid])[0]  # one worker: the master serves itself
             ca = CA("plica", files.url, files.config_path, files.root, PASSWORD, proc.pid)
             mat = Material(n=64)
             c, s = args.concurrency, args.seconds
             runs: dict[str, Any] = {}
-            if "sign" in args.only:
+            for name, target, make in (
+                ("sign", "/1.0/sign", mat.sign_bodies),
+                ("ssh", "/1.0/ssh/sign", mat.ssh_bodies),
+            ):
+                if name in args.only:
 
-                def sign(seconds: int) -> int:
-                    bodies = tmp / "sign.jsonl"
-                    mat.sign_bodies(ca, 100 * seconds + 200, bodies)
-                    return _wrk(ca, "/1.0/sign", bodies, c, seconds)
+                    def run_wrk(
+                        seconds: int, name: str = name, target: str = target, make: Any = make
+                    ) -> int:
+                        bodies = tmp / f"{name}.jsonl"
+                        make(ca, 100 * seconds + 200, bodies)  # more than valgrind lets the worker issue
+                        return _wrk(ca, target, bodies, c, seconds)
 
-                runs["sign"] = sign
-            if "ssh" in args.only:
-
-                def ssh(seconds: int) -> int:
-                    bodies = tmp / "ssh.jsonl"
-                    mat.ssh_bodies(ca, 100 * seconds + 200, bodies)
-                    return _wrk(ca, "/1.0/ssh/sign", bodies, c, seconds)
-
-                runs["ssh"] = ssh
+                    runs[name] = run_wrk
             if "renew" in args.only and args.stepbench is not None:
                 certs = tmp / "renew"
                 mat.renew_certs(ca, c, certs)

@@ -304,17 +304,19 @@ def stepca(bin_dir: Path, tmp: Path) -> Iterator[CA]:
         log.close()
 
 
-def wait_health(url: str, root: Path, proc: subprocess.Popen[bytes]) -> None:
+def wait_health(url: str, root: Path, proc: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    """Until `url` answers /health (a CA under valgrind takes minutes); exits if `proc` ends first."""
     ctx = ssl.create_default_context(cafile=str(root))
-    for _ in range(300):
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
         if proc.poll() is not None:
             sys.exit(f"{url} exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url + "/health", context=ctx, timeout=2):
+            with urllib.request.urlopen(url + "/health", context=ctx, timeout=min(30.0, seconds / 10)):
                 return
         except OSError:
             time.sleep(0.1)
-    sys.exit(f"{url} did not answer /health")
+    sys.exit(f"{url} did not answer /health in {seconds:.0f} s")
 
 
 def make_plica_ca(home: Path) -> CAFiles:
