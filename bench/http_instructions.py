@@ -36,7 +36,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sidebyside import CA, PASSWORD, Material, build_stepca, make_plica_ca, parse_result, wait_health  # noqa: E402
+from sidebyside import CA, PASSWORD, Material, build_stepca, parse_result, wait_health  # noqa: E402
+
+from plica.testing import make_ca  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -83,7 +85,7 @@ def count(args: argparse.Namespace, pythonpath: str, label: str) -> dict[str, fl
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="plica-httpinstr-") as d:
         tmp = Path(d)
-        files = make_plica_ca(tmp / "ca")
+        files = make_ca(tmp / "ca", password=PASSWORD)
         env = {**os.environ, **files.env()}
         if pythonpath:
             env["PYTHONPATH"] = pythonpath

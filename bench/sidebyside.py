@@ -5,9 +5,7 @@
 Builds step-ca 0.19.0 from Debian's Go source packages (bench/stepca/build.sh; golang-go and
 golang-github-smallstep-certificates-dev; without them step-ca is skipped with a message and Plica runs
 alone), creates both CAs in a temp dir (step-ca with smallstep's own `pki` package, Plica with
-`plica.testing.make_ca`: EC P-256 root and intermediate, EC P-256 SSH CA keys for both (step's default;
-`plica init` makes Ed25519 ones, which cost OpenSSL about twice as much to sign with), one JWK
-provisioner), starts both,
+`plica.testing.make_ca`: EC P-256 root, intermediate and SSH CA keys, one JWK provisioner), starts both,
 then runs each workload on step-ca and then on Plica, every round:
 
 - sign: JWK tokens + CSRs POSTed to /1.0/sign with wrk (one thread, keep-alive), at each concurrency;
@@ -50,8 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from plica.jose import jwe_decrypt_pbes2, key_from_jwk, sign_compact
-from plica.keys import write_key
-from plica.testing import CAFiles, ca_process, make_ca
+from plica.testing import ca_process, make_ca
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = b"sidebyside-bench-password"
@@ -319,23 +316,9 @@ def wait_health(url: str, root: Path, proc: subprocess.Popen[bytes], seconds: fl
     sys.exit(f"{url} did not answer /health in {seconds:.0f} s")
 
 
-def make_plica_ca(home: Path) -> CAFiles:
-    """Plica's CA for the bench, with EC P-256 SSH CA keys as step-ca's (`step ca init` makes P-256 ones,
-    `plica init` Ed25519 ones, whose signature costs OpenSSL about twice as much): the same keys for both."""
-    files = make_ca(home, password=PASSWORD)
-    for kind in ("user", "host"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        write_key(files.home / "secrets" / f"ssh_{kind}_ca_key", key, PASSWORD)
-        pub = key.public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
-        (files.home / "certs" / f"ssh_{kind}_ca_key.pub").write_bytes(pub + b"\n")
-    return files
-
-
 @contextmanager
 def plica(tmp: Path, workers: int) -> Iterator[CA]:
-    files = make_plica_ca(tmp / "plica")
+    files = make_ca(tmp / "plica", password=PASSWORD)
     with ca_process(files, workers=workers) as proc:
         yield CA("plica", files.url, files.config_path, files.root, PASSWORD, proc.pid)
 

@@ -190,7 +190,7 @@ def test_the_vms_ssh_host_certificate_is_accepted_by_openssh(tmp_path: Path, goo
         with urllib.request.urlopen(files.url + "/ssh/roots", context=ctx) as resp:
             host_ca = json.loads(resp.read())["hostKey"][0]
         known_hosts = tmp_path / "known_hosts"
-        known_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} ssh-ed25519 {host_ca}\n")
+        known_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} ecdsa-sha2-nistp256 {host_ca}\n")
         with sshd(tmp_path, port, host_key, host_cert, files.home / "certs" / "ssh_user_ca_key.pub"):
             r = ssh(port, user_key, known_hosts)
             assert r.returncode == 0 and "hello-from-the-vm" in r.stdout, r.stderr

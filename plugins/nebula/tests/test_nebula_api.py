@@ -396,7 +396,7 @@ async def test_ssh_host_certificate_for_its_name(env: Env, host: Any) -> None:
         ["ssh-keygen", "-l", "-f", str(env.files.home / "certs" / "ssh_host_ca_key.pub")],
         capture_output=True, text=True, check=True,
     ).stdout.split()[1]  # fmt: skip
-    assert f"Signing CA: ED25519 {fp}" in r.stdout
+    assert f"Signing CA: ECDSA {fp}" in r.stdout
 
 
 async def test_ssh_default_principals_without_step_claim(env: Env, host: Any) -> None:

@@ -78,9 +78,12 @@ def test_sshpop_renewed_host_certificate_with_openssh(tmp_path: Path) -> None:
         ctx = ssl.create_default_context(cafile=str(files.root))
         with urllib.request.urlopen(files.url + "/ssh/roots", context=ctx) as r:
             host_ca = json.loads(r.read())["hostKey"][0]
-        assert f"ssh-ed25519 {host_ca}" == (files.home / "certs" / "ssh_host_ca_key.pub").read_text().strip()
+        assert (
+            f"ecdsa-sha2-nistp256 {host_ca}"
+            == (files.home / "certs" / "ssh_host_ca_key.pub").read_text().strip()
+        )
         known_hosts = tmp_path / "known_hosts"
-        known_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} ssh-ed25519 {host_ca}\n")
+        known_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} ecdsa-sha2-nistp256 {host_ca}\n")
         stranger = wire(ed25519.Ed25519PrivateKey.generate().public_key()).decode()
         wrong_hosts = tmp_path / "known_hosts.wrong"
         wrong_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} {stranger}\n")
