@@ -152,3 +152,23 @@ def test_the_initialised_ca_serves_root_and_provisioners(
         assert r.returncode == 0, r.stderr
         listed = orjson.loads(r.stdout)
         assert [p["name"] for p in listed] == [p["name"] for p in files.config()["authority"]["provisioners"]]
+
+
+def test_a_missing_or_broken_ca_json_is_named_once(tmp_path: Path) -> None:
+    """`plica admin` and `plica acme eab` name a missing ca.json once, and prefix a fault in its contents
+    with the file."""
+    cli = build_cli()
+    runner = CliRunner()
+    home = tmp_path / "ca"
+    commands = [["admin", "list", "--home", str(home)], ["acme", "eab", "list", "acme", "--home", str(home)]]
+    path = home / "config" / "ca.json"
+    for args in commands:
+        r = runner.invoke(cli, args)
+        assert r.exit_code != 0
+        assert r.output.count(str(path)) == 1 and "No such file or directory" in r.output, r.output
+    path.parent.mkdir(parents=True)
+    path.write_text('{"root": 5}')
+    for args in commands:
+        r = runner.invoke(cli, args)
+        assert r.exit_code != 0
+        assert f"Error: {path}: ca.json.root: expected a string" in r.output and "cannot read" not in r.output

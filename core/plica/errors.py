@@ -102,6 +102,12 @@ class ConfigError(Exception):
         self.path = path
         self.message = message
 
+    def in_file(self, file: object) -> str:
+        """The error as a command prints it for the ca.json at `file`: a fault in its contents (which has a
+        JSON path) is prefixed with the file; one of the file itself (missing, unreadable, not JSON) names
+        it already."""
+        return f"{file}: {self}" if self.path else str(self)
+
 
 class PluginError(Exception):
     """A provisioner plugin could not be found or loaded; the message names the type and the distribution."""

@@ -39,7 +39,7 @@ def _run(home: Path | None, config: Path | None, fn: Callable[[Any, Any], Awaita
     try:
         cfg = config_mod.load(path)
     except ConfigError as e:
-        raise click.ClickException(f"cannot read {path}: {e}") from None
+        raise click.ClickException(e.in_file(path)) from None
 
     async def run() -> T:
         storage = open_storage(*db_source(cfg))

@@ -276,8 +276,10 @@ def local_provisioners(config_path: Path) -> list[dict[str, Any]]:
     try:
         cfg = config_mod.load(config_path)
         blocks: list[dict[str, Any]] = list(read_document(config_path).provisioners)
-    except (ConfigError, EditError) as e:
-        raise click.ClickException(f"cannot read {config_path}: {e}") from None
+    except ConfigError as e:
+        raise click.ClickException(e.in_file(config_path)) from None
+    except EditError as e:  # its own message names the file
+        raise click.ClickException(str(e)) from None
     if not cfg.authority.enable_admin:
         return blocks
 

@@ -58,7 +58,7 @@ def _with_store(
     try:
         cfg = load_config(path)
     except ConfigError as e:
-        raise click.ClickException(f"cannot read {path}: {e}") from None
+        raise click.ClickException(e.in_file(path)) from None
     blocks = [p for p in cfg.authority.provisioners if p.get("name") == provisioner]
     if not blocks:
         raise click.ClickException(f"{path} has no provisioner named {provisioner!r}")
