@@ -87,7 +87,7 @@ def test_softkms_signs_every_kind(tmp_path: Path, kty: str) -> None:
     body = certsign.tbs(public_key=user, ca_public_key=signer.public_key, serial=9, cert_type=1, key_id=b"alice",
                         principals=[b"alice"], valid_after=0, valid_before=2**40,
                         critical={b"force-command": b"true"}, extensions={b"permit-pty": b""})  # fmt: skip
-    signed = asyncio.run(certsign.sign_ssh(signer, body))
+    signed = asyncio.run(certsign.sign_ssh(signer, body, serial=9, cert_type="user"))
     assert (signed.serial, signed.cert_type) == (9, "user")
     ssh = signed.cert
     ssh.verify_cert_signature()

@@ -33,7 +33,9 @@ def _sign(subject: Any, ca: Any, serial: int, cert_type: int) -> certsign.Signed
                         cert_type=cert_type, key_id=b"id-1", principals=[b"alice", b"bob"], valid_after=10,
                         valid_before=2**40, critical={b"source-address": b"10.0.0.0/8"},
                         extensions={b"permit-pty": b""})  # fmt: skip
-    return asyncio.run(certsign.sign_ssh(Signer(SoftKey("test", ca), what="test SSH CA"), body))
+    signer = Signer(SoftKey("test", ca), what="test SSH CA")
+    kind = "host" if cert_type == 2 else "user"
+    return asyncio.run(certsign.sign_ssh(signer, body, serial=serial, cert_type=kind))
 
 
 @pytest.mark.parametrize("ca_kind", ["p256", "ed25519", "rsa"])

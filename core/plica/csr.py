@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from plica.errors import BadRequest, Forbidden
 
 MIN_RSA_BITS = 2048
-PublicKey = Any  # a cryptography public key of a CSR: any type cryptography decodes
 
 
 def parse_csr_pem(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
@@ -26,7 +25,7 @@ def parse_csr_pem(text: str) -> tuple[x509.CertificateSigningRequest, bytes]:
     return csr, der
 
 
-def parse_csr_pem_with_key(text: str) -> tuple[x509.CertificateSigningRequest, bytes, PublicKey]:
+def parse_csr_pem_with_key(text: str) -> tuple[x509.CertificateSigningRequest, bytes, Any]:
     """`parse_csr_pem`, and the CSR's public key as its check decoded it."""
     try:
         csr = x509.load_pem_x509_csr(text.encode("utf-8", "replace"))
@@ -46,7 +45,7 @@ def parse_csr_der(der: bytes) -> x509.CertificateSigningRequest:
     return csr
 
 
-def _check(csr: x509.CertificateSigningRequest) -> PublicKey:
+def _check(csr: x509.CertificateSigningRequest) -> Any:
     """Everything of the CSR that cryptography decodes lazily is decoded here, once, so that no later
     reader meets a malformed part: the key (returned), the signature, the subject and the extensions."""
     try:

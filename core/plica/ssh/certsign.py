@@ -163,31 +163,9 @@ class SignedSSHCert:
         return self._cert  # type: ignore[return-value]
 
 
-async def sign_ssh(signer: Signer, body: bytes) -> SignedSSHCert:
-    """The certificate whose signed part is `body` (from `tbs`), signed by `signer`."""
+async def sign_ssh(signer: Signer, body: bytes, *, serial: int, cert_type: str) -> SignedSSHCert:
+    """The certificate whose signed part is `body` (from `tbs`), signed by `signer`; `serial` and
+    `cert_type` ("user" or "host") are what `body` encodes."""
     _, h = signature_params(signer.public_key)
     sig = await signer.sign(body, h)
-    serial, cert_type = struct.unpack_from(">QI", body, _serial_offset(body))
-    blob = body + frame_signature(signer.public_key, sig)
-    return SignedSSHCert(blob, serial, "host" if cert_type == 2 else "user")
-
-
-def _serial_offset(body: bytes) -> int:
-    """Where the serial starts in a certificate's encoding: after its kind, nonce and the key's fields."""
-    kind, rest = _split_blob(body)
-    fields = _KEY_FIELDS[kind.removesuffix(b"-cert-v01@openssh.com")]
-    off = len(body) - len(rest)
-    for _ in range(1 + fields):  # the nonce, then the key's strings and mpints (each length-prefixed)
-        (n,) = struct.unpack_from(">I", body, off)
-        off += 4 + n
-    return off
-
-
-# How many length-prefixed fields each key type's public part has (PROTOCOL.certkeys).
-_KEY_FIELDS = {
-    b"ssh-rsa": 2,  # e, n
-    b"ssh-ed25519": 1,  # pk
-    b"ecdsa-sha2-nistp256": 2,  # curve, point
-    b"ecdsa-sha2-nistp384": 2,
-    b"ecdsa-sha2-nistp521": 2,
-}
+    return SignedSSHCert(body + frame_signature(signer.public_key, sig), serial, cert_type)

@@ -183,11 +183,12 @@ async def sign_and_store(
     after, before = int(va.timestamp()), int(vb.timestamp())
     if after < 0 or before < 0 or after > before:
         raise BadRequest("cannot build the SSH certificate: validAfter must be before validBefore")
+    serial = secrets.randbits(64)
     try:
         body = certsign.tbs(
             public_key=public_key,
             ca_public_key=ca_key.public_key,
-            serial=secrets.randbits(64),
+            serial=serial,
             cert_type=1 if cert_type == "user" else 2,
             key_id=key_id.encode(),
             principals=[p.encode() for p in principals],
@@ -199,7 +200,9 @@ async def sign_and_store(
     except (ValueError, TypeError) as e:
         raise BadRequest(f"cannot build the SSH certificate: {e}") from None
     try:
-        cert = await certsign.sign_ssh(ca_key, body)
+        cert = await certsign.sign_ssh(
+            ca_key, body, serial=serial, cert_type="user" if cert_type == "user" else "host"
+        )
     except ValueError as e:
         raise BadRequest(f"cannot build the SSH certificate: {e}") from None
     try:

@@ -6,7 +6,7 @@ template) and the stored record, together with the one-time token."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from cryptography import x509
@@ -79,7 +79,7 @@ async def issue(
     if template is None and auth.default_template is not None:
         template = X509_TEMPLATES[auth.default_template]
     if template is not None:
-        cert = await _issue_from_template(a, prov, auth, request, now, template)
+        cert = await _issue_from_template(a, prov, auth, request, public_key, now, template)
     else:
         not_before, not_after = validity(snap, prov, auth, request.not_before, request.not_after, now)
         if auth.csr_passthrough:
@@ -180,6 +180,7 @@ async def _issue_from_template(
     prov: Provisioner,
     auth: X509Authorization,
     request: SignRequest,
+    public_key: Any,
     now: dt.datetime,
     template: str,
 ) -> x509.Certificate:
@@ -223,7 +224,7 @@ async def _issue_from_template(
         lambda: desc.apply(
             x509.CertificateBuilder(),
             issuer_cert=material.intermediate,
-            public_key=request.public_key if request.public_key is not None else csr.public_key(),
+            public_key=public_key,
             subject_defaults=snap.subject_defaults,
             provisioner_extension=ext,
         ),

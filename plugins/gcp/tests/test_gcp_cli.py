@@ -6,13 +6,10 @@ real `ssh` accepts from a real `sshd`."""
 
 from __future__ import annotations
 
-import json
 import os
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from plica.api import ProvisionerExtension
 from plica.testing import CAFiles, ca_process, free_port, make_ca
-from plica.testing.external import openssl_verify, sshd
+from plica.testing.external import host_ca_known_hosts, openssl_verify, sshd
 
 from .gcpkit import VM, Google
 
@@ -186,11 +183,7 @@ def test_the_vms_ssh_host_certificate_is_accepted_by_openssh(tmp_path: Path, goo
         user_key = tmp_path / "id_root"
         plica(files, "ssh", "certificate", "root", str(user_key), "--principal", "root", "--provisioner", "admin",
               "--password-file", str(files.password_file))  # fmt: skip
-        ctx = ssl.create_default_context(cafile=str(files.root))
-        with urllib.request.urlopen(files.url + "/ssh/roots", context=ctx) as resp:
-            host_ca = json.loads(resp.read())["hostKey"][0]
-        known_hosts = tmp_path / "known_hosts"
-        known_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} ecdsa-sha2-nistp256 {host_ca}\n")
+        known_hosts = host_ca_known_hosts(files, port, tmp_path / "known_hosts")
         with sshd(tmp_path, port, host_key, host_cert, files.home / "certs" / "ssh_user_ca_key.pub"):
             r = ssh(port, user_key, known_hosts)
             assert r.returncode == 0 and "hello-from-the-vm" in r.stdout, r.stderr

@@ -4,11 +4,8 @@ host key (`@cert-authority`); then revoked by serial with SSHPOP, after which it
 
 from __future__ import annotations
 
-import json
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import SSHCertificate
 
 from plica.testing import CAFiles, ca_process, free_port, make_ca
-from plica.testing.external import sshd
+from plica.testing.external import host_ca_known_hosts, sshd
 
 pytestmark = pytest.mark.slow
 
@@ -74,16 +71,11 @@ def test_sshpop_renewed_host_certificate_with_openssh(tmp_path: Path) -> None:
         assert renewed.valid_principals == [b"127.0.0.1", b"localhost"] and renewed.key_id == b"host-127"
         assert wire(renewed.public_key()) == wire(first.public_key())
 
-        # The client trusts the CA's host key as /ssh/roots publishes it, and nothing else.
-        ctx = ssl.create_default_context(cafile=str(files.root))
-        with urllib.request.urlopen(files.url + "/ssh/roots", context=ctx) as r:
-            host_ca = json.loads(r.read())["hostKey"][0]
-        assert (
-            f"ecdsa-sha2-nistp256 {host_ca}"
-            == (files.home / "certs" / "ssh_host_ca_key.pub").read_text().strip()
-        )
-        known_hosts = tmp_path / "known_hosts"
-        known_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} ecdsa-sha2-nistp256 {host_ca}\n")
+        # The client trusts the CA's host key as /ssh/roots publishes it (the key the CA has on disk), and
+        # nothing else.
+        known_hosts = host_ca_known_hosts(files, port, tmp_path / "known_hosts")
+        published = known_hosts.read_text().split()[2:]  # after "@cert-authority [host]:port": type, key
+        assert published == (files.home / "certs" / "ssh_host_ca_key.pub").read_text().split()
         stranger = wire(ed25519.Ed25519PrivateKey.generate().public_key()).decode()
         wrong_hosts = tmp_path / "known_hosts.wrong"
         wrong_hosts.write_text(f"@cert-authority [127.0.0.1]:{port} {stranger}\n")
