@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from sidebyside import CA, PASSWORD, Material, build_stepca, parse_result, wait_health  # noqa: E402
+from sign_instructions import checkout_path  # noqa: E402
 
 from plica.testing import make_ca  # noqa: E402
 
@@ -171,8 +172,7 @@ def main() -> None:
     here = count(args, "", "this checkout")
     if args.baseline:
         root = args.baseline.resolve()
-        paths = [root / "core", *sorted(p for p in (root / "plugins").iterdir() if p.is_dir())]
-        base = count(args, os.pathsep.join(map(str, paths)), f"baseline {root.name}")
+        base = count(args, checkout_path(root), f"baseline {root.name}")
         for name in here:
             print(f"{name:<6} this checkout / baseline: {here[name] / base[name]:.3f}")
 

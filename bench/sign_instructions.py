@@ -79,6 +79,12 @@ def per_certificate(certs: int, pythonpath: str = "") -> float:
     return (large - small) / certs
 
 
+def checkout_path(root: Path) -> str:
+    """PYTHONPATH that runs another checkout's kernel and plugins (ahead of the installed editable ones)."""
+    paths = [root / "core", *sorted(p for p in (root / "plugins").iterdir() if p.is_dir())]
+    return os.pathsep.join(map(str, paths))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--certs", type=int, default=500)
@@ -95,8 +101,7 @@ def main() -> None:
     print(f"this checkout: {here / 1e6:.3f} million instructions per certificate ({args.certs} certificates)")
     if args.baseline:
         root = args.baseline.resolve()
-        paths = [root / "core", *sorted(p for p in (root / "plugins").iterdir() if p.is_dir())]
-        base = per_certificate(args.certs, os.pathsep.join(map(str, paths)))
+        base = per_certificate(args.certs, checkout_path(root))
         print(f"baseline {root}: {base / 1e6:.3f} million instructions per certificate")
         print(f"this checkout / baseline: {here / base:.3f}")
 
