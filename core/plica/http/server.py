@@ -36,6 +36,7 @@ from plica.admin.store import bootstrap
 from plica.authority import Authority
 from plica.config import CAConfig
 from plica.errors import ConfigError, PluginError, StartError
+from plica.http import openssl_ec
 from plica.http.guard import Guard, GuardedSite, Limits, raise_file_limit
 from plica.http.lifecycle import start_app
 from plica.http.pidfile import check_not_running, write_pid_file
@@ -157,6 +158,7 @@ async def serve(
     # The storage thread needs the GIL for a few µs per query; with the default 5 ms switch interval a
     # busy event loop makes every query wait up to 5 ms for it, which caps throughput at high concurrency.
     sys.setswitchinterval(float(os.environ.get("PLICA_SWITCH_INTERVAL", "0.0005")))
+    openssl_ec.install()
     if master_fd is not None:
         watch_master(master_fd)
     authority = await open_authority(
@@ -474,6 +476,7 @@ def run(
     event_loop_name()  # an unknown PLICA_EVENT_LOOP stops the start here, not in every worker
     raise_file_limit()  # before the workers fork: they inherit it, and their connection cap follows it
     Limits.from_env()  # a bad limit stops the start here too
+    openssl_ec.wanted()  # and so does an unknown PLICA_TLS_EC_ENGINE
     plugins = plugins or get_plugins()
     for f in plugins.failures:
         log.warning("%s", f)
