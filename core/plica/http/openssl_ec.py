@@ -12,9 +12,9 @@ algorithm of its own, OpenSSL's own EC code throughout, and the checks the same 
 checked on the curve by `o2i_ECPublicKey`, the signatures by `ECDSA_do_verify`).
 
 Where: only Python's `ssl` in this process (the server's TLS, and the TLS clients of the ACME validator);
-`cryptography` has its own OpenSSL and is untouched. Only on OpenSSL 3.0 (measured there; later releases
-cache their decoders, and OpenSSL 4 has no ENGINEs), only where it is built with ENGINE support, and not
-at all with `PLICA_TLS_EC_ENGINE=off`.
+`cryptography` has its own OpenSSL and is untouched. Only on OpenSSL 3.0 (measured there; 3.1 made that
+setup several times cheaper and 3.2 caches it, openssl/openssl#21426; OpenSSL 4 has no ENGINEs), only where
+it is built with ENGINE support, and not at all with `PLICA_TLS_EC_ENGINE=off`.
 """
 
 from __future__ import annotations
