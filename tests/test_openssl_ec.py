@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from plica.errors import ConfigError
 from plica.http import openssl_ec
+from plica.testing import make_ca
 
 needs_engine = pytest.mark.skipif(
     ssl.OPENSSL_VERSION_INFO[:2] != (3, 0), reason="the engine applies to OpenSSL 3.0 only"
@@ -200,6 +201,16 @@ def test_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(openssl_ec.ENV, "sometimes")
     with pytest.raises(ConfigError, match="unknown value 'sometimes'"):
         openssl_ec.wanted()
+
+
+def test_unknown_setting_stops_the_start(tmp_path: Path) -> None:
+    files = make_ca(tmp_path, ssh=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "plica", "start", "--home", str(files.home), "--password-file",
+         str(files.password_file)],
+        capture_output=True, text=True, env={**files.env(), openssl_ec.ENV: "sometimes"}, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1 and "unknown value 'sometimes'" in r.stderr and "Traceback" not in r.stderr
 
 
 if __name__ == "__main__":
