@@ -40,6 +40,7 @@ from sidebyside import CA, PASSWORD, Material, build_stepca, parse_result, wait_
 from sign_instructions import checkout_path  # noqa: E402
 
 from plica.testing import make_ca  # noqa: E402
+from plica.testing.processes import stop  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -135,11 +136,7 @@ def count(args: argparse.Namespace, pythonpath: str, label: str) -> dict[str, fl
                 print(f"{label}: {name:<6} {out[name] / 1e6:7.3f} million instructions per certificate "
                       f"({certs_done} certificates)", flush=True)  # fmt: skip
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, timeout=120)  # the master under valgrind writes its dump on the way out
             log.close()
     return out
 

@@ -18,7 +18,6 @@ handshake steps. Also prints the cryptographic operations inside such a handshak
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import ssl
 import tempfile
 import time
@@ -30,29 +29,9 @@ from cryptography import x509
 from cryptography.hazmat.backends.openssl import backend
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
-from cryptography.x509.oid import NameOID
 
 from plica.http import openssl_ec
-
-
-def _cert(
-    subject: str, key: Any, issuer: x509.Certificate | None, issuer_key: Any, ca: bool
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
+from plica.testing.csrs import tls_cert
 
 
 def _pem(*certs: x509.Certificate) -> bytes:
@@ -68,10 +47,10 @@ def _key_pem(key: Any) -> bytes:
 def contexts(d: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context with a certificate, client context without one)."""
     keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(4)]
-    root = _cert("Bench Root", keys[0], None, keys[0], True)
-    inter = _cert("Bench Intermediate", keys[1], root, keys[0], True)
-    server = _cert("localhost", keys[2], inter, keys[1], False)
-    client = _cert("client.bench", keys[3], inter, keys[1], False)
+    root = tls_cert("Bench Root", keys[0], ca=True)
+    inter = tls_cert("Bench Intermediate", keys[1], (root, keys[0]), ca=True)
+    server = tls_cert("localhost", keys[2], (inter, keys[1]))
+    client = tls_cert("client.bench", keys[3], (inter, keys[1]))
     for name, data in {
         "root.pem": _pem(root),
         "cas.pem": _pem(root, inter),

@@ -5,7 +5,6 @@ and X25519 key exchange, EC and RSA client certificates, forged and broken ones)
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import ssl
 import subprocess
@@ -15,36 +14,17 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from plica.errors import ConfigError
 from plica.http import openssl_ec
 from plica.testing import make_ca
+from plica.testing.csrs import tls_cert
 
 needs_engine = pytest.mark.skipif(
     ssl.OPENSSL_VERSION_INFO[:2] != (3, 0), reason="the engine applies to OpenSSL 3.0 only"
 )
-
-
-def _cert(cn: str, key: Any, issuer: tuple[x509.Certificate, Any] | None, *, ca: bool) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (name, key)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
 
 
 def _write(path: Path, *items: Any) -> str:
@@ -73,11 +53,11 @@ def _broken_point(cert: x509.Certificate) -> x509.Certificate:
 
 def _material(tmp: Path) -> dict[str, Any]:
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _cert("root", root_key, None, ca=True)
+    root = tls_cert("root", root_key, None, ca=True)
     inter_key = ec.generate_private_key(ec.SECP256R1())
-    inter = _cert("intermediate", inter_key, (root, root_key), ca=True)
+    inter = tls_cert("intermediate", inter_key, (root, root_key), ca=True)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _cert("server", server_key, (inter, inter_key), ca=False)
+    server = tls_cert("server", server_key, (inter, inter_key), ca=False)
     clients: dict[str, Any] = {}
     for name, key, issuer in [
         ("ec-p256", ec.generate_private_key(ec.SECP256R1()), (inter, inter_key)),
@@ -85,12 +65,12 @@ def _material(tmp: Path) -> dict[str, Any]:
         ("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048), (inter, inter_key)),
         ("untrusted", ec.generate_private_key(ec.SECP256R1()), None),
     ]:
-        leaf = _cert(name, key, issuer, ca=False)
+        leaf = tls_cert(name, key, issuer, ca=False)
         clients[name] = (_write(tmp / f"{name}.crt", leaf, inter), _write(tmp / f"{name}.key", key))
         if name == "ec-p256":  # without its intermediate, against the broken one below
             clients["broken"] = (_write(tmp / "leaf-only.crt", leaf), clients[name][1])
     key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _cert("forged", key, (inter, ec.generate_private_key(ec.SECP256R1())), ca=False)
+    leaf = tls_cert("forged", key, (inter, ec.generate_private_key(ec.SECP256R1())), ca=False)
     clients["forged"] = (_write(tmp / "forged.crt", leaf, inter), _write(tmp / "forged.key", key))
     return {
         "trust": _write(tmp / "trust.pem", root, inter),

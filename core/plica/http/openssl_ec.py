@@ -107,7 +107,7 @@ def _libcrypto() -> ctypes.CDLL | None:
 
 
 def install() -> bool:
-    """Register the engine for EC keys in this process (once; later calls return what the first did).
+    """Register the engine for EC keys in this process; True once it is (later calls change nothing).
     False where it does not apply or the libcrypto lacks ENGINEs; the server then runs as before."""
     global _installed
     if _installed is not None:

@@ -90,6 +90,29 @@ def root_ca(cn: str = "Test Root", key: Any = None) -> tuple[x509.Certificate, A
     return cert, key
 
 
+def tls_cert(
+    cn: str, key: Any, issuer: tuple[x509.Certificate, Any] | None = None, *, ca: bool = False
+) -> x509.Certificate:
+    """A certificate for a TLS chain built outside any CA: `cn`'s, for `key`, signed by `issuer` (its
+    certificate and key) or self-signed; a CA, or a leaf for the DNS name localhost; valid for a day."""
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (name, key)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
 def pem_b64(*certs: x509.Certificate) -> str:
     """Standard base64 of the PEM text of `certs`: how ca.json holds roots (a Go []byte)."""
     return base64.b64encode(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)).decode()
