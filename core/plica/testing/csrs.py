@@ -68,20 +68,28 @@ def csr_for(names: Iterable[str] | str, key: Any = None) -> CSRFor:
     return CSRFor(key=key, csr=make_csr(key, names[0] if names else None, names))
 
 
+def _builder(
+    name: x509.Name, issuer: x509.Name, key: Any, back: dt.timedelta, ahead: dt.timedelta, *, ca: bool
+) -> x509.CertificateBuilder:
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - back)
+        .not_valid_after(now + ahead)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+
+
 def root_ca(cn: str = "Test Root", key: Any = None) -> tuple[x509.Certificate, Any]:
     """A self-signed CA certificate (one day back, thirty ahead) and its key: an outside PKI to trust."""
     key = key or ec_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        _builder(name, name, key, dt.timedelta(days=1), dt.timedelta(days=30), ca=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
@@ -95,19 +103,9 @@ def tls_cert(
 ) -> x509.Certificate:
     """A certificate for a TLS chain built outside any CA: `cn`'s, for `key`, signed by `issuer` (its
     certificate and key) or self-signed; a CA, or a leaf for the DNS name localhost; valid for a day."""
-    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (name, key)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
+    b = _builder(name, issuer_name, key, dt.timedelta(minutes=5), dt.timedelta(days=1), ca=ca)
     if not ca:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
     return b.sign(issuer_key, hashes.SHA256())
