@@ -201,6 +201,17 @@ async def test_ssh_refusals(env: Env) -> None:
     assert "addUserPublicKey" in await refused(
         env, {"publicKey": key, "ott": user_tok, "addUserPublicKey": "AAAA"}, 400, path="/ssh/sign"
     )
+    # An ECDSA point in compressed form: OpenSSH and step-ca refuse it, and so does this CA (with a 400,
+    # where cryptography's loader raises NotImplementedError).
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    )
+    squeezed = base64.b64encode(b"".join(
+        len(f).to_bytes(4, "big") + f for f in (b"ecdsa-sha2-nistp256", b"nistp256", point)
+    )).decode()  # fmt: skip
+    assert "publicKey" in await refused(env, {"publicKey": squeezed, "ott": user_tok}, 400, path="/ssh/sign")
     # Durations beyond the claims.
     assert "maximum" in await refused(
         env, {"publicKey": key, "ott": user_tok, "validBefore": "48h"}, 403, path="/ssh/sign"
