@@ -33,7 +33,8 @@ def from_wire_b64(value: Any) -> SSHCertificate:
         cert = serialization.load_ssh_public_identity(kind + b" " + base64.b64encode(blob))
     except SSHCertError:
         raise
-    except (binascii.Error, ValueError, struct.error, UnsupportedAlgorithm) as e:
+    except (binascii.Error, ValueError, struct.error, UnsupportedAlgorithm, NotImplementedError) as e:
+        # NotImplementedError: cryptography's word for an ECDSA key in compressed form (OpenSSH refuses it too).
         raise SSHCertError(f"is not a valid SSH certificate: {e}") from None
     if not isinstance(cert, SSHCertificate):
         raise SSHCertError("is an SSH public key, not a certificate")
