@@ -130,21 +130,33 @@ def csr_b64_values() -> st.SearchStrategy[list[str]]:
     return st.lists(csr_ders().map(lambda d: base64.b64encode(d).decode()), min_size=1, max_size=2)
 
 
-def _ssh_key() -> str:
-    k = ed25519.Ed25519PrivateKey.generate().public_key()
-    return k.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+def _ssh_blobs() -> list[bytes]:
+    """SSH wire blobs of an Ed25519 key, of an ECDSA key as clients send it (uncompressed point) and in the
+    compressed form no SSH implementation takes."""
+    openssh = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ed = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(*openssh)
+    pub = ec.generate_private_key(ec.SECP256R1()).public_key()
+    point = pub.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    squeezed = b"".join(len(f).to_bytes(4, "big") + f for f in (b"ecdsa-sha2-nistp256", b"nistp256", point))
+    return [
+        base64.b64decode(ed.split()[1]),
+        base64.b64decode(pub.public_bytes(*openssh).split()[1]),
+        squeezed,
+    ]
 
 
-SSH_KEY = _ssh_key()
+SSH_BLOBS = _ssh_blobs()
 
 
 @st.composite
 def ssh_keys(draw: st.DrawFn) -> str:
-    kind, b64 = SSH_KEY.split()[:2]
-    raw = bytearray(base64.b64decode(b64))
+    """A key as step's API carries it (the standard base64 of its wire blob), a byte of it changed or not;
+    now and then in authorized_keys form, which is a client's mistake."""
+    raw = bytearray(draw(st.sampled_from(SSH_BLOBS)))
     if draw(st.booleans()):
         raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
-    return f"{draw(st.sampled_from([kind, 'ssh-rsa', 'x']))} {base64.b64encode(bytes(raw)).decode()}"
+    b64 = base64.b64encode(bytes(raw)).decode()
+    return draw(st.sampled_from([b64, b64, f"ssh-ed25519 {b64}"]))
 
 
 def claim_sets(key: ProvKey, aud: str) -> st.SearchStrategy[bytes]:
