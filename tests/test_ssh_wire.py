@@ -4,6 +4,7 @@ loader: a differential test that both read every blob alike, well formed or not.
 from __future__ import annotations
 
 import base64
+import subprocess
 from typing import Any
 
 import pytest
@@ -105,3 +106,18 @@ def test_every_kind_of_key_is_read() -> None:
         got, blob = wire.parse_ssh_public_key(line.split()[1].decode())
         assert got.public_bytes(*OPENSSH) == line and type(got) is type(key)
         assert blob == base64.b64decode(line.split()[1])
+
+
+@pytest.mark.parametrize(
+    ("kind", "bits"), [("ed25519", None), ("ecdsa", 256), ("ecdsa", 384), ("ecdsa", 521)]
+)
+def test_keys_ssh_keygen_made(tmp_path: Any, kind: str, bits: int | None) -> None:
+    """Keys from OpenSSH's own ssh-keygen, the keys clients send, read as cryptography reads them."""
+    path = tmp_path / "id"
+    size = ["-b", str(bits)] if bits else []
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, *size, "-N", "", "-f", str(path)], check=True)
+    line = (tmp_path / "id.pub").read_bytes().split()
+    key, blob = wire.parse_ssh_public_key(line[1].decode())
+    assert blob == base64.b64decode(line[1])
+    expected = serialization.load_ssh_public_key(line[0] + b" " + line[1])
+    assert key.public_bytes(*OPENSSH) == expected.public_bytes(*OPENSSH)
