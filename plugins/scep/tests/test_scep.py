@@ -283,6 +283,16 @@ async def test_refusals_are_failures_with_their_fail_info(env: Env) -> None:
         pki_message(eccsr, signer_cert=self_signed(eckey), signer_key=eckey, recipient=inter),
         "0",
     )
+    # a CSR whose key is on a curve nobody knows (its OID changed): not a server error
+    odd = bytearray(eccsr)
+    at = odd.find(bytes.fromhex("2a8648ce3d030107"))  # prime256v1
+    odd[at + 7] = 0x09
+    await _failure(
+        env,
+        "scep2",
+        pki_message(bytes(odd), signer_cert=signer, signer_key=key, recipient=inter),
+        "2",
+    )
     # a message type the CA does not serve (GetCRL)
     await _failure(
         env,
