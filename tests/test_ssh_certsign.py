@@ -76,22 +76,3 @@ def test_key_blob_is_the_openssh_encoding(kind: str) -> None:
         pub = SUBJECT_KEYS[kind]().public_key()
         line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         assert certsign.key_blob(pub) == base64.b64decode(line.split()[1])
-
-
-@pytest.mark.parametrize("kind", sorted(SUBJECT_KEYS))
-def test_the_request_blob_is_used_only_where_it_has_one_form(kind: str) -> None:
-    """The key blob a request carried goes into the certificate as it is for Ed25519 and ECDSA keys (the
-    same bytes as encoding the key again); an RSA key is encoded afresh, whatever the request's blob."""
-    pub = SUBJECT_KEYS[kind]().public_key()
-    blob = certsign.key_blob(pub)
-    fields: dict[str, Any] = dict(ca_public_key=SUBJECT_KEYS["p256"]().public_key(), serial=1, cert_type=1,
-                                  key_id=b"k", principals=[b"p"], valid_after=0, valid_before=2**40,
-                                  critical={}, extensions={}, nonce=b"n" * 32)  # fmt: skip
-    plain = certsign.tbs(public_key=pub, **fields)
-    assert certsign.tbs(public_key=pub, public_key_blob=blob, **fields) == plain
-    # Another encoding of the same RSA key (an mpint with a needless leading zero byte) is not copied.
-    if kind == "rsa":
-        n_at = len(blob) - 4 - (pub.key_size // 8 + 1)
-        assert int.from_bytes(blob[n_at : n_at + 4], "big") == pub.key_size // 8 + 1
-        padded = blob[:n_at] + (pub.key_size // 8 + 2).to_bytes(4, "big") + b"\x00" + blob[n_at + 4 :]
-        assert certsign.tbs(public_key=pub, public_key_blob=padded, **fields) == plain

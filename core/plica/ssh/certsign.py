@@ -116,17 +116,10 @@ def tbs(
     critical: dict[bytes, bytes],
     extensions: dict[bytes, bytes],
     nonce: bytes | None = None,
-    public_key_blob: bytes | None = None,
 ) -> bytes:
     """The signed part of a certificate: everything up to and including the CA key (cert_type 1 = user,
-    2 = host). `public_key_blob`: the subject key's wire encoding as the request carried it, used as it is
-    for an Ed25519 or ECDSA key (whose encoding has one form, and which the parse checked: ~5 µs less than
-    encoding the key again); any other key is encoded afresh."""
-    if public_key_blob is None or not isinstance(
-        public_key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-    ):
-        public_key_blob = key_blob(public_key)
-    kind, fields = _split_blob(public_key_blob)
+    2 = host)."""
+    kind, fields = _split_blob(key_blob(public_key))
     return (
         _s(kind + b"-cert-v01@openssh.com")
         + _s(nonce if nonce is not None else secrets.token_bytes(32))

@@ -161,7 +161,6 @@ async def _sign_authorized(
         critical,
         ca_key,
         auth.token_id,
-        req.public_key_blob,
     )
 
 
@@ -178,10 +177,8 @@ async def sign_and_store(
     critical: dict[str, str],
     ca_key: Signer,
     token_id: str | None,
-    public_key_blob: bytes | None = None,
 ) -> SignedSSHCert:
-    """Sign the certificate and store it with its one-time token in one write (a spent token is 401).
-    `public_key_blob`: the key's wire encoding as the request carried it (`certsign.tbs`)."""
+    """Sign the certificate and store it with its one-time token in one write (a spent token is 401)."""
     check_ssh_public_key(public_key)
     after, before = int(va.timestamp()), int(vb.timestamp())
     if after < 0 or before < 0 or after > before:
@@ -199,7 +196,6 @@ async def sign_and_store(
             valid_before=before,
             critical={k.encode(): v.encode() for k, v in critical.items()},
             extensions={k.encode(): v.encode() for k, v in extensions.items()},
-            public_key_blob=public_key_blob,
         )
     except (ValueError, TypeError) as e:
         raise BadRequest(f"cannot build the SSH certificate: {e}") from None
