@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import SSHCertificateType
+from cryptography.hazmat.primitives.serialization import SSHCertificateBuilder, SSHCertificateType
 
 from plica.testing import ProvKey, db_counts, db_row, ec_key
 
@@ -117,6 +117,24 @@ async def test_ssh_key_types(env: Env, kind: str) -> None:
     )
     assert r.status == 201, r.raw
     assert load_ssh_cert(r.json["crt"]).public_key() == key.public_key()
+
+
+async def test_a_certificate_sent_as_the_key_certifies_the_key_inside(env: Env) -> None:
+    """cryptography's loader reads an SSH certificate's blob as the key it certifies: the new certificate
+    is for that key, encoded afresh (never a copy of the old certificate's fields)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    old = (
+        SSHCertificateBuilder().public_key(key.public_key()).serial(1).type(SSHCertificateType.USER)
+        .key_id(b"old").valid_principals([b"k"]).valid_after(0).valid_before(2**40).sign(ec_key())
+    )  # fmt: skip
+    blob = old.public_bytes().split()[1].decode()
+    r = await env.api.post(
+        "/ssh/sign", {"publicKey": blob, "ott": ssh_token(env.admin, env, "k", "user", ["k"])}
+    )
+    assert r.status == 201, r.raw
+    cert = load_ssh_cert(r.json["crt"])
+    assert base64.b64decode(r.json["crt"])[4:23] == b"ecdsa-sha2-nistp256"
+    assert cert.public_key() == key.public_key() and cert.key_id == b"k"
 
 
 async def test_ssh_host_certificate_check_host_and_revoke(env: Env) -> None:
