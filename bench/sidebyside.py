@@ -18,9 +18,8 @@ Tokens and CSRs are made before each run starts (after the CAs started: step-ca 
 For each run it prints certificates/s, p50/p99 latency and the server's CPU per certificate (user +
 system time of the CA's whole process tree, Plica's master and workers) and the load generator's, then
 Plica's ratios, and the CPU per certificate at which Plica would reach 1.5x and 2x step-ca's rate (the
-load generator takes its share of the same cores). Run it on
-a quiet machine: the load generator shares the cores, and anything else running hits whichever CA runs
-then. Needs wrk (Debian package wrk).
+load generator takes its share of the same cores). Run it on a quiet machine: the load generator shares
+the cores, and anything else running hits whichever CA runs then. Needs wrk (Debian package wrk).
 """
 
 from __future__ import annotations
