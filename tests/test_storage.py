@@ -208,7 +208,9 @@ async def test_wal_mode_and_bad_options(tmp_path: Path) -> None:
 
 def hold_write_lock(path: Path, seconds: float) -> tuple[threading.Thread, list[float]]:
     """Another writer (a connection of its own, as another worker would have) holds the write lock for
-    `seconds`; the thread ends when it has committed, and the list then holds when it did."""
+    `seconds`; the thread ends when it has committed, and the list then holds when it began to commit (the
+    lock is free from inside COMMIT on: a waiter can take it and run on before this thread has the GIL back
+    to note the time after)."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     con.execute("BEGIN IMMEDIATE")
     con.execute("INSERT INTO used_tokens (id, provisioner, used_at) VALUES ('holder', 'p', 0)")
@@ -216,8 +218,8 @@ def hold_write_lock(path: Path, seconds: float) -> tuple[threading.Thread, list[
 
     def release() -> None:
         time.sleep(seconds)
-        con.execute("COMMIT")
         released.append(time.monotonic())
+        con.execute("COMMIT")
         con.close()
 
     t = threading.Thread(target=release)
