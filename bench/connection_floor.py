@@ -1,0 +1,214 @@
+"""What a new mTLS connection with one request costs a server, in CPU, on this machine: the floor under
+renewals, for Plica, for servers that do less than Plica, and for step-ca.
+
+    python bench/connection_floor.py [--seconds 8] [--build-dir DIR]
+
+A renewal agent (`step ca renew --daemon`, bench/sidebyside.py's renew load) opens a new TLS connection for
+every renewal. This measures what such a connection costs the server when the request is as cheap as a
+request can be (`GET /health`), with `openssl s_time -new` as the client (one connection at a time, a full
+TLS 1.3 handshake with a client certificate each time, then the request and the close), on:
+
+- tls-only: uvloop's TLS server in front of an asyncio protocol that answers every request with a fixed
+  response and closes: the least any Python server that uses the `ssl` module can spend per connection;
+- aiohttp: aiohttp's web server on uvloop, a `/health` route and nothing else;
+- plica: `plica start --workers 1` (the real server: its guard, access log, middlewares);
+- step-ca: step-ca 0.19, built as bench/sidebyside.py builds it (skipped when it cannot be built).
+
+All use the same TLS settings as Plica's server (TLS 1.3, EC P-256 server and client certificates, no
+session tickets, client certificates optional and verified, the EC engine of `plica.http.openssl_ec`). For
+each it prints the server's CPU (user + system of its process tree) per connection, for the handshake
+alone and for the handshake with one request. With step-ca built, it then runs step-ca's renewals for a few
+seconds (stepbench, 32 at a time, as bench/sidebyside.py does) and prints the server CPU per renewal that
+1.5x step-ca's renewal rate would leave: the two cores' time at that rate, less the load generator's
+share. Run it on a quiet machine. Needs openssl (the command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from sidebyside import CA, Material, build_stepca, client_cpu_seconds, free_port, parse_result, plica, stepca
+from tls_handshake import contexts
+
+_RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{"status":"ok"}'
+
+
+# ------------------------------------------------------------------------------------------ the servers
+
+
+def serve(kind: str, port: int, d: Path) -> None:
+    """The child process of one minimal server (`--serve KIND PORT DIR`), in the TLS set-up of Plica's."""
+    import uvloop
+
+    from plica.http import openssl_ec
+
+    openssl_ec.install()  # as each of Plica's workers does
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # plica.http.tls.ServerTLS's options
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
+    ctx.num_tickets = 0
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    ctx.load_verify_locations(d / "cas.pem")
+    ctx.load_cert_chain(d / "server.pem", d / "server.key")
+
+    async def main() -> None:
+        if kind == "aiohttp":
+            from aiohttp import web
+
+            async def health(_: web.Request) -> web.Response:
+                return web.json_response({"status": "ok"})
+
+            app = web.Application()
+            app.router.add_get("/health", health)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx).start()
+        else:
+
+            class Fixed(asyncio.Protocol):
+                def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                    self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+                def data_received(self, data: bytes) -> None:
+                    self.transport.write(_RESPONSE)
+                    self.transport.close()
+
+            await asyncio.get_running_loop().create_server(Fixed, "127.0.0.1", port, ssl=ctx)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+@contextmanager
+def minimal(kind: str, d: Path) -> Iterator[tuple[int, str]]:
+    """(pid, host:port) of a minimal server in a child process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, str(port), str(d)], stdout=subprocess.PIPE
+    )
+    try:
+        if proc.stdout is None or proc.stdout.readline().strip() != b"ready":
+            sys.exit(f"the {kind} server did not start")
+        yield proc.pid, f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system seconds of `pid` and its descendants (Plica's master and worker)."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                f = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(entry)], ticks[int(entry)] = int(f[1]), int(f[11]) + int(f[12])
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree} - tree
+        grew, tree = bool(more), tree | more
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def per_connection(
+    pid: int, hostport: str, root: Path, cert: Path, key: Path, seconds: int, get: bool
+) -> float:
+    """Server CPU seconds per connection over one `openssl s_time -new` run."""
+    cmd = ["openssl", "s_time", "-connect", hostport, "-new", "-time", str(seconds), "-CAfile", str(root),
+           "-cert", str(cert), "-key", str(key)]  # fmt: skip
+    if get:
+        cmd += ["-www", "/health"]
+    cpu0 = tree_cpu(pid)
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    cpu = tree_cpu(pid) - cpu0
+    m = re.search(r"(\d+) connections in [\d.]+s", out)
+    if not m or int(m.group(1)) == 0:
+        sys.exit(f"openssl s_time made no connection to {hostport}:\n{out[-2000:]}")
+    return cpu / int(m.group(1))
+
+
+def renew_budget(ca: CA, certs: Path, bin_dir: Path, seconds: int) -> tuple[float, float, float]:
+    """(step-ca's renewals/s, its server CPU ms per renewal, the server CPU ms per renewal that 1.5x its
+    rate leaves once the load generator has had its share of the cores)."""
+    cmd = [str(bin_dir / "stepbench"), "renew", "--url", ca.url, "--root", str(ca.root), "--certs", str(certs),
+           "--concurrency", "32", "--seconds", str(seconds)]  # fmt: skip
+    cpu0, client0 = ca.cpu_seconds(), client_cpu_seconds()
+    r = parse_result(subprocess.run(cmd, capture_output=True, text=True).stdout)
+    cpu, client = ca.cpu_seconds() - cpu0, client_cpu_seconds() - client0
+    rate = r["ok"] / (r["duration_us"] / 1e6)
+    cores = os.cpu_count() or 1
+    return rate, 1000 * cpu / r["ok"], cores * 1000 / (1.5 * rate) - 1000 * client / r["ok"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=8, help="length of each s_time run")
+    ap.add_argument(
+        "--build-dir",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "plica-bench-stepca",
+    )
+    ap.add_argument("--no-stepca", action="store_true")
+    ap.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "DIR"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), Path(args.serve[2]))
+        return
+    if not shutil.which("openssl"):
+        sys.exit("openssl (the command) is needed")
+    bin_dir = None if args.no_stepca else build_stepca(args.build_dir)
+    print(f"server TLS: Python {ssl.OPENSSL_VERSION}; client: openssl s_time -new, one connection at a time")
+    print(f"{'server':<10}{'handshake + close':>20}{'+ GET /health':>16}   (server CPU per connection)")
+    budget: tuple[float, float, float] | None = None
+    with tempfile.TemporaryDirectory(prefix="plica-floor-") as tmp_name:
+        tmp = Path(tmp_name)
+        pki = tmp / "pki"
+        pki.mkdir()
+        contexts(pki)
+        mat = Material(32)
+
+        def report(name: str, pid: int, hostport: str, root: Path, cert: Path, key: Path) -> None:
+            hs, get = (per_connection(pid, hostport, root, cert, key, args.seconds, g) for g in (False, True))
+            print(f"{name:<10}{hs * 1e3:>17.2f} ms{get * 1e3:>13.2f} ms", flush=True)
+
+        for kind in ("tls-only", "aiohttp"):
+            with minimal(kind, pki) as (pid, hostport):
+                report(kind, pid, hostport, pki / "root.pem", pki / "client.pem", pki / "client.key")
+        cas: list[tuple[str, Callable[[], AbstractContextManager[CA]]]] = [("plica", lambda: plica(tmp, 1))]
+        if bin_dir is not None:
+            cas.append(("step-ca", lambda: stepca(bin_dir, tmp)))
+        for name, start in cas:
+            with start() as ca:
+                certs = tmp / f"{name}-certs"
+                mat.renew_certs(ca, 32, certs)
+                report(name, ca.pid, ca.url.split("//", 1)[1], ca.root, certs / "0.crt", certs / "0.key")
+                if name == "step-ca" and bin_dir is not None:
+                    budget = renew_budget(ca, certs, bin_dir, args.seconds)
+    if budget is not None:
+        rate, cpu, left = budget
+        print(
+            f"step-ca renewed {rate:.0f}/s at {cpu:.2f} ms of server CPU each (stepbench, 32 at a time); "
+            f"1.5x that rate leaves {left:.2f} ms of server CPU per renewal"
+        )
+
+
+if __name__ == "__main__":
+    main()
