@@ -38,8 +38,18 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from sidebyside import CA, Material, build_stepca, client_cpu_seconds, free_port, parse_result, plica, stepca
-from tls_handshake import contexts
+from sidebyside import (
+    CA,
+    Material,
+    build_stepca,
+    client_cpu_seconds,
+    free_port,
+    parse_result,
+    plica,
+    stepca,
+    tree_cpu_seconds,
+)
+from tls_handshake import contexts, server_context
 
 _RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{"status":"ok"}'
 
@@ -54,13 +64,7 @@ def serve(kind: str, port: int, d: Path) -> None:
     from plica.http import openssl_ec
 
     openssl_ec.install()  # as each of Plica's workers does
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # plica.http.tls.ServerTLS's options
-    ctx.options |= ssl.OP_NO_RENEGOTIATION
-    ctx.num_tickets = 0
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    ctx.load_verify_locations(d / "cas.pem")
-    ctx.load_cert_chain(d / "server.pem", d / "server.key")
+    ctx = server_context(d)  # plica.http.tls.ServerTLS's options
 
     async def main() -> None:
         if kind == "aiohttp":
@@ -110,24 +114,6 @@ def minimal(kind: str, d: Path) -> Iterator[tuple[int, str]]:
 # ------------------------------------------------------------------------------------------ measuring
 
 
-def tree_cpu(pid: int) -> float:
-    """User + system seconds of `pid` and its descendants (Plica's master and worker)."""
-    parent: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                f = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parent[int(entry)], ticks[int(entry)] = int(f[1]), int(f[11]) + int(f[12])
-    tree, grew = {pid}, True
-    while grew:
-        more = {p for p, pp in parent.items() if pp in tree} - tree
-        grew, tree = bool(more), tree | more
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
-
-
 def per_connection(
     pid: int, hostport: str, root: Path, cert: Path, key: Path, seconds: int, get: bool
 ) -> float:
@@ -136,9 +122,9 @@ def per_connection(
            "-cert", str(cert), "-key", str(key)]  # fmt: skip
     if get:
         cmd += ["-www", "/health"]
-    cpu0 = tree_cpu(pid)
+    cpu0 = tree_cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True).stdout
-    cpu = tree_cpu(pid) - cpu0
+    cpu = tree_cpu_seconds(pid) - cpu0
     m = re.search(r"(\d+) connections in [\d.]+s", out)
     if not m or int(m.group(1)) == 0:
         sys.exit(f"openssl s_time made no connection to {hostport}:\n{out[-2000:]}")

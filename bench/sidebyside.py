@@ -78,22 +78,27 @@ class CA:
 
     def cpu_seconds(self) -> float:
         """User + system time of the CA's process tree (Plica: master and workers)."""
-        parent: dict[int, int] = {}
-        ticks: dict[int, int] = {}
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    f = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                parent[int(d)] = int(f[1])
-                ticks[int(d)] = int(f[11]) + int(f[12])
-        tree, grew = {self.pid}, True
-        while grew:
-            more = {p for p, pp in parent.items() if pp in tree} - tree
-            grew = bool(more)
-            tree |= more
-        return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+        return tree_cpu_seconds(self.pid)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system seconds of `pid` and its descendants."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                f = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(d)] = int(f[1])
+            ticks[int(d)] = int(f[11]) + int(f[12])
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------ bodies

@@ -60,19 +60,25 @@ def contexts(d: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, ssl.SSLContext]:
         "client.key": _key_pem(keys[3]),
     }.items():
         (d / name).write_bytes(data)
-    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # as plica.http.tls.ServerTLS sets it up
-    srv.options |= ssl.OP_NO_RENEGOTIATION
-    srv.num_tickets = 0
-    srv.verify_mode = ssl.CERT_OPTIONAL
-    srv.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    srv.load_verify_locations(d / "cas.pem")
-    srv.load_cert_chain(d / "server.pem", d / "server.key")
+    srv = server_context(d)
     mtls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     mtls.load_verify_locations(d / "root.pem")
     mtls.load_cert_chain(d / "client.pem", d / "client.key")
     plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     plain.load_verify_locations(d / "root.pem")
     return srv, mtls, plain
+
+
+def server_context(d: Path) -> ssl.SSLContext:
+    """The server's context over the files `contexts` wrote to `d`, as plica.http.tls.ServerTLS sets it up."""
+    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.options |= ssl.OP_NO_RENEGOTIATION
+    srv.num_tickets = 0
+    srv.verify_mode = ssl.CERT_OPTIONAL
+    srv.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    srv.load_verify_locations(d / "cas.pem")
+    srv.load_cert_chain(d / "server.pem", d / "server.key")
+    return srv
 
 
 def handshake(srv: ssl.SSLContext, cli: ssl.SSLContext, mtls: bool) -> float:
