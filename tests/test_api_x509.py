@@ -450,6 +450,20 @@ async def test_renew_without_the_provisioner_extension(env: Env) -> None:
         new.extensions.get_extension_for_oid(PROVISIONER_OID)
 
 
+@pytest.mark.parametrize("prov", ["admin", "noext"])
+async def test_a_renewal_stores_the_names_its_certificate_carries(env: Env, prov: str) -> None:
+    """The renewal's inventory names are taken from the certificate it renews (same subject and SANs, as
+    encoded): they must be what decoding the new certificate itself gives, with and without a provisioner."""
+    sans = ["multi.example", "www.multi.example", "10.1.2.3", "ops@multi.example", "spiffe://multi/x"]
+    crt, kf, _, _ = await _leaf(env, env.provs[prov] if prov != "admin" else env.admin, "multi", sans=sans)
+    r = await env.api.post("/renew", ctx=env.api.mtls(crt, kf))
+    assert r.status == 201, r.raw
+    new = pem_cert(r.json["crt"])
+    stored = db_row(env.files, "SELECT names FROM x509_certs WHERE serial = ?", (str(new.serial_number),))
+    assert stored == (x509_column(*x509_names(new)),)
+    assert set(stored[0].split("\n")) == {"multi", *sans}
+
+
 async def test_renew_when_the_provisioner_was_removed(env: Env) -> None:
     from plica import config as config_mod
 

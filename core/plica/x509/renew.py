@@ -14,6 +14,7 @@ from plica.asn1 import ProvisionerExtension
 from plica.csr import check_public_key
 from plica.errors import Unauthorized
 from plica.observe import note_provisioner
+from plica.storage.names import x509_column, x509_names
 from plica.types import Provisioner, RenewAuthorization
 from plica.x509.issue import issued_cert, store_x509
 
@@ -56,10 +57,14 @@ async def renew(
     nb = now - a.snapshot.backdate
     material = a.material
     new = await material.renew_leaf(cert, not_before=nb, not_after=nb + lifetime, new_key=new_key)
+    # The renewal carries the old certificate's subject and SANs as they were encoded, and the old
+    # certificate's extensions are decoded already (above): its names are the new one's, without
+    # decoding every extension of the new certificate again.
+    names = x509_column(*x509_names(cert))
     if prov is not None:
-        await store_x509(a.storage, new, prov, token_id)
+        await store_x509(a.storage, new, prov, token_id, names=names)
     else:
-        await a.storage.store_x509(issued_cert(new, None), token_id=token_id)
+        await a.storage.store_x509(issued_cert(new, None, names), token_id=token_id)
     return [new, *material.chain]
 
 
