@@ -36,16 +36,19 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sidebyside import (
     CA,
     Material,
+    budget,
     build_stepca,
-    client_cpu_seconds,
     free_port,
-    parse_result,
+    measure,
     plica,
+    run_renewals,
     stepca,
     tree_cpu_seconds,
 )
@@ -131,19 +134,6 @@ def per_connection(
     return cpu / int(m.group(1))
 
 
-def renew_budget(ca: CA, certs: Path, bin_dir: Path, seconds: int) -> tuple[float, float, float]:
-    """(step-ca's renewals/s, its server CPU ms per renewal, the server CPU ms per renewal that 1.5x its
-    rate leaves once the load generator has had its share of the cores)."""
-    cmd = [str(bin_dir / "stepbench"), "renew", "--url", ca.url, "--root", str(ca.root), "--certs", str(certs),
-           "--concurrency", "32", "--seconds", str(seconds)]  # fmt: skip
-    cpu0, client0 = ca.cpu_seconds(), client_cpu_seconds()
-    r = parse_result(subprocess.run(cmd, capture_output=True, text=True).stdout)
-    cpu, client = ca.cpu_seconds() - cpu0, client_cpu_seconds() - client0
-    rate = r["ok"] / (r["duration_us"] / 1e6)
-    cores = os.cpu_count() or 1
-    return rate, 1000 * cpu / r["ok"], cores * 1000 / (1.5 * rate) - 1000 * client / r["ok"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=8, help="length of each s_time run")
@@ -163,7 +153,7 @@ def main() -> None:
     bin_dir = None if args.no_stepca else build_stepca(args.build_dir)
     print(f"server TLS: Python {ssl.OPENSSL_VERSION}; client: openssl s_time -new, one connection at a time")
     print(f"{'server':<10}{'handshake + close':>20}{'+ GET /health':>16}   (server CPU per connection)")
-    budget: tuple[float, float, float] | None = None
+    renewals: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="plica-floor-") as tmp_name:
         tmp = Path(tmp_name)
         pki = tmp / "pki"
@@ -187,12 +177,13 @@ def main() -> None:
                 mat.renew_certs(ca, 32, certs)
                 report(name, ca.pid, ca.url.split("//", 1)[1], ca.root, certs / "0.crt", certs / "0.key")
                 if name == "step-ca" and bin_dir is not None:
-                    budget = renew_budget(ca, certs, bin_dir, args.seconds)
-    if budget is not None:
-        rate, cpu, left = budget
+                    renewals = measure(ca, partial(run_renewals, bin_dir, ca, certs, 32, args.seconds))
+    if renewals is not None:
+        # the renewals' own load generator, as in bench/sidebyside.py, takes its share of the cores
         print(
-            f"step-ca renewed {rate:.0f}/s at {cpu:.2f} ms of server CPU each (stepbench, 32 at a time); "
-            f"1.5x that rate leaves {left:.2f} ms of server CPU per renewal"
+            f"step-ca renewed {renewals['certs_per_s']:.0f}/s at {renewals['cpu_ms_per_cert']:.2f} ms of server "
+            f"CPU each (stepbench, 32 at a time); 1.5x that rate leaves {budget(renewals, renewals, 1.5):.2f} ms "
+            "of server CPU per renewal"
         )
 
 

@@ -207,6 +207,13 @@ def _wrk(ca: CA, target: str, bodies: Path, c: int, seconds: int) -> dict[str, i
     return parse_result(r.stdout)
 
 
+def run_renewals(bin_dir: Path, ca: CA, certs: Path, concurrency: int, seconds: int) -> dict[str, int]:
+    """One stepbench run renewing the certificates in `certs` over mTLS, a new connection each time."""
+    cmd = [str(bin_dir / "stepbench"), "renew", "--url", ca.url, "--root", str(ca.root), "--certs", str(certs),
+           "--concurrency", str(concurrency), "--seconds", str(seconds)]  # fmt: skip
+    return parse_result(subprocess.run(cmd, capture_output=True, text=True).stdout)
+
+
 def client_cpu_seconds() -> float:
     """User + system time of this process's reaped children: the load generator of a finished run (the
     CAs are children too, but are reaped only when they stop)."""
@@ -254,16 +261,13 @@ def workloads(
 
         out.append(("sign", c, sign))
     if bin_dir is not None:  # the renewal load generator is built with step-ca
-        stepbench, rc = str(bin_dir / "stepbench"), args.renew_concurrency
+        rc = args.renew_concurrency
 
-        def renew(ca: CA) -> dict[str, Any]:
+        def renew(ca: CA, bin_dir: Path = bin_dir) -> dict[str, Any]:
             certs = tmp / f"{ca.name}-renew"
             if not certs.exists():
                 mat.renew_certs(ca, rc, certs)
-            cmd = [stepbench, "renew", "--url", ca.url, "--root", str(ca.root), "--certs", str(certs),
-                   "--concurrency", str(rc), "--seconds", str(args.seconds)]  # fmt: skip
-            go = lambda: parse_result(subprocess.run(cmd, capture_output=True, text=True).stdout)  # noqa: E731
-            return measure(ca, go)
+            return measure(ca, lambda: run_renewals(bin_dir, ca, certs, rc, args.seconds))
 
         out.append(("renew", rc, renew))
     c = args.ssh_concurrency
