@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import SSHCertificateBuilder, SSHCertificateType
 
-from plica.testing import ProvKey, db_counts, db_row, ec_key
+from plica.testing import ProvKey, compressed_ec_point, db_counts, db_row, ec_key, ssh_wire
 
 from .api_helpers import Env, api_env, refused
 
@@ -221,14 +221,7 @@ async def test_ssh_refusals(env: Env) -> None:
     )
     # An ECDSA point in compressed form: OpenSSH and step-ca refuse it, and so does this CA (with a 400,
     # where cryptography's loader raises NotImplementedError).
-    point = (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-    )
-    squeezed = base64.b64encode(b"".join(
-        len(f).to_bytes(4, "big") + f for f in (b"ecdsa-sha2-nistp256", b"nistp256", point)
-    )).decode()  # fmt: skip
+    squeezed = base64.b64encode(ssh_wire(b"ecdsa-sha2-nistp256", b"nistp256", compressed_ec_point())).decode()
     assert "publicKey" in await refused(env, {"publicKey": squeezed, "ott": user_tok}, 400, path="/ssh/sign")
     # Durations beyond the claims.
     assert "maximum" in await refused(

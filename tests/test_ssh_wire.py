@@ -15,14 +15,11 @@ from hypothesis import strategies as st
 
 from plica.errors import BadRequest
 from plica.ssh import wire
+from plica.testing import ssh_wire
 
 RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
 OPENSSH = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
 CURVES = {b"nistp256": ec.SECP256R1(), b"nistp384": ec.SECP384R1(), b"nistp521": ec.SECP521R1()}
-
-
-def sshstr(b: bytes) -> bytes:
-    return len(b).to_bytes(4, "big") + b
 
 
 def points(curve: ec.EllipticCurve) -> list[bytes]:
@@ -56,7 +53,7 @@ def blobs(draw: Any) -> bytes:
     if kind == b"ssh-ed25519":
         fields = [kind, draw(st.sampled_from(ED_POINTS))]
     elif kind == b"ssh-rsa":
-        return RSA_BLOB + draw(st.sampled_from([b"", b"\x00", sshstr(b"x")]))
+        return RSA_BLOB + draw(st.sampled_from([b"", b"\x00", ssh_wire(b"x")]))
     else:
         # A point of the kind's curve or of the named one: the two must agree.
         own = EC_POINTS.get(kind.removeprefix(b"ecdsa-sha2-"), [b"\x04" * 65])
@@ -67,7 +64,7 @@ def blobs(draw: Any) -> bytes:
         fields = fields[: draw(st.integers(0, len(fields) - 1))]
     elif shape == "extra":
         fields.append(draw(st.binary(max_size=70)))
-    blob = b"".join(sshstr(f) for f in fields)
+    blob = ssh_wire(*fields)
     if shape == "cut":
         return blob[: len(blob) - draw(st.integers(1, 8))]
     return blob + draw(st.binary(min_size=1, max_size=3)) if shape == "tail" else blob

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import strategies as st
 
 from plica.http.wire import BODIES
-from plica.testing import ProvKey
+from plica.testing import ProvKey, compressed_ec_point, ssh_wire
 from plica.tokens import CLAIM_TYPES
 
 SPECIAL_STRINGS = [
@@ -136,8 +136,7 @@ def _ssh_blobs() -> list[bytes]:
     openssh = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     ed = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(*openssh)
     pub = ec.generate_private_key(ec.SECP256R1()).public_key()
-    point = pub.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-    squeezed = b"".join(len(f).to_bytes(4, "big") + f for f in (b"ecdsa-sha2-nistp256", b"nistp256", point))
+    squeezed = ssh_wire(b"ecdsa-sha2-nistp256", b"nistp256", compressed_ec_point())
     return [
         base64.b64decode(ed.split()[1]),
         base64.b64decode(pub.public_bytes(*openssh).split()[1]),

@@ -42,6 +42,7 @@ from plica.keys import load_key
 from plica.plugins import Plugins, get_plugins
 from plica.testing.csrs import (
     CSRFor,
+    compressed_ec_point,
     csr_fingerprint,
     csr_for,
     csr_pem,
@@ -50,6 +51,7 @@ from plica.testing.csrs import (
     pem_b64,
     pem_cert,
     root_ca,
+    ssh_wire,
 )
 from plica.testing.db import KERNEL_TABLES, db_counts, db_path, db_row
 from plica.testing.httpapi import Api, Reply, write_leaf
@@ -85,6 +87,7 @@ __all__ = [
     "b64url_decode",
     "ca_process",
     "client_context",
+    "compressed_ec_point",
     "csr_fingerprint",
     "csr_for",
     "csr_pem",
@@ -113,6 +116,7 @@ __all__ = [
     "postgres_listening",
     "renew_token",
     "root_ca",
+    "ssh_wire",
     "stop",
     "tamper_payload",
     "wait_for",

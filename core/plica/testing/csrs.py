@@ -22,6 +22,21 @@ def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def ssh_wire(*fields: bytes) -> bytes:
+    """SSH strings one after another (RFC 4251 §5: a u32 length, then the bytes): a key's or a
+    certificate's wire blob."""
+    return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+
+
+def compressed_ec_point() -> bytes:
+    """A P-256 public point in compressed form, which OpenSSH and step refuse in an SSH key."""
+    return (
+        ec_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    )
+
+
 def make_csr(key: Any, cn: str | None, sans: Iterable[str] = ()) -> x509.CertificateSigningRequest:
     """A CSR for `cn` (none when None) with `sans` typed as step types them (IPs, emails, URIs, DNS names)."""
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []
