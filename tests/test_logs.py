@@ -1,16 +1,24 @@
-"""plica.logs and plica.logsafe: the formatters' time stamps made once a second read as logging's own, and
-clipping skips the escape pass only for text with nothing to escape."""
+"""plica.logs and plica.logsafe: the formatters' time stamps made once a second read as logging's own,
+clipping skips the escape pass only for text with nothing to escape, and access lines written without a
+LogRecord read as the record would, in order, and only while nothing else is configured on their way."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import orjson
+import pytest
 
-from plica.logs import TEXT_FORMAT, JSONFormatter, TextFormatter
+from plica import logs
+from plica.logs import ACCESS, TEXT_FORMAT, CommonFormatter, JSONFormatter, TextFormatter, access_handler
 from plica.logsafe import clip
 
 
@@ -53,3 +61,167 @@ def test_clip_escapes_what_it_escaped_before() -> None:
     assert clip("GET /x\n200") == "GET /x\\x0a200"
     assert clip("\u202eevil") == "\\u202eevil"
     assert clip("x" * 400, 10).startswith("xxxxxxxxxx...(390 more)")
+
+
+# ---------------------------------------------------------------- access lines written without a LogRecord
+
+_FIELDS = [
+    {
+        "request-id": "rid-1",
+        "remote-address": "192.0.2.7",
+        "method": "POST",
+        "path": "/1.0/sign",
+        "protocol": "HTTP/1.1",
+        "status": 201,
+        "duration-ns": 1234567,
+        "duration": "1.235ms",
+        "provisioner": "admin",
+        "user-agent": "Go-http-client/1.1",
+    },
+    {
+        "request-id": "r\u00e9",
+        "remote-address": "",
+        "method": "GET",
+        "path": "/x\\x0ay?q=\u202e",
+        "protocol": "HTTP/1.0",
+        "status": 404,
+        "duration-ns": 0,
+        "duration": "0.000ms",
+        "provisioner": "",
+        "user-agent": "",
+    },
+    {
+        "request-id": "z",
+        "remote-address": "::1",
+        "method": "DELETE",
+        "path": "/admin/provisioners/p",
+        "protocol": "HTTP/1.1",
+        "status": 500,
+        "duration-ns": 10**12,
+        "duration": "1000000.000ms",
+        "provisioner": 'p "q"',
+        "user-agent": "curl/8",
+    },
+]
+_LEVELS = {201: logging.INFO, 404: logging.WARNING, 500: logging.ERROR}
+
+
+def _access_record(created: float, fields: dict[str, object]) -> tuple[int, str, logging.LogRecord]:
+    level = _LEVELS[int(fields["status"])]  # type: ignore[call-overload]
+    message = (
+        f"{fields['method']} {fields['path']} {fields['status']} 1.235ms request-id={fields['request-id']}"
+    )
+    r = logging.LogRecord(ACCESS, level, "", 0, "%s", (message,), None)
+    r.created, r.msecs = created, int((created - int(created)) * 1000) + 0.0
+    r.access = fields  # type: ignore[attr-defined]
+    return level, message, r
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter, JSONFormatter, CommonFormatter])
+def test_an_access_line_reads_as_its_record_would(formatter: type[TextFormatter]) -> None:
+    """Differential: each formatter's `access` against its own `format` of the same line as a record."""
+    f = formatter()
+    for created in [r.created for r in _records()]:
+        for fields in _FIELDS:
+            level, message, record = _access_record(created, fields)
+            assert f.access(created, level, message, fields) == f.format(record)
+
+
+@contextmanager
+def ca_logging(*, verbose: bool = False, fmt: str = "text") -> Iterator[io.StringIO]:
+    """logs.setup's logging on a StringIO instead of stderr, inside a test's body (where pytest's own
+    handlers were added); the test's logging is put back after."""
+    root = logging.getLogger()
+    handlers, level, stderr = root.handlers[:], root.level, sys.stderr
+    flags = {n: getattr(logging, n) for n in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")}
+    sys.stderr = out = io.StringIO()
+    try:
+        logs.setup(verbose=verbose, fmt=fmt)
+        yield out
+    finally:
+        sys.stderr = stderr
+        root.handlers[:], root.level = handlers, level
+        for n, v in flags.items():
+            setattr(logging, n, v)
+
+
+def test_access_lines_wait_for_the_end_of_the_loop_turn_and_keep_their_order() -> None:
+    with ca_logging() as out:
+        _lines_in_order(out)
+
+
+def _lines_in_order(ca_logging: io.StringIO) -> None:
+    access = logging.getLogger(ACCESS)
+
+    async def turn() -> list[str]:
+        h = access_handler(access, logging.INFO)
+        assert h is not None
+        h.access(logging.INFO, "GET /a 200", _FIELDS[0])
+        h.access(logging.INFO, "GET /b 200", _FIELDS[0])
+        seen = [ca_logging.getvalue()]  # nothing written yet: one write at the end of the turn
+        logging.getLogger("plica.http").warning("between")  # a record writes the waiting lines first
+        h.access(logging.INFO, "GET /c 200", _FIELDS[0])
+        seen.append(ca_logging.getvalue())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        seen.append(ca_logging.getvalue())
+        return seen
+
+    before, middle, after = asyncio.run(turn())
+    assert before == ""
+    assert [ln.split(": ", 1)[1] for ln in middle.splitlines()] == ["GET /a 200", "GET /b 200", "between"]
+    assert [ln.split(": ", 1)[1] for ln in after.splitlines()] == [
+        "GET /a 200",
+        "GET /b 200",
+        "between",
+        "GET /c 200",
+    ]
+    # Outside an event loop a line is written at once.
+    access_handler(access, logging.INFO).access(logging.INFO, "GET /d 200", _FIELDS[0])  # type: ignore[union-attr]
+    assert ca_logging.getvalue().endswith(": GET /d 200\n")
+
+
+def test_anything_else_on_the_way_sends_access_lines_through_logging() -> None:
+    with ca_logging():
+        _fallbacks()
+
+
+def _fallbacks() -> None:
+    access = logging.getLogger(ACCESS)
+    assert access_handler(access, logging.INFO) is not None
+    setups: list[tuple[logging.Filterer, Any]] = [
+        (access, logging.Filter("other")),  # a filter on the logger
+        (logging.getLogger("plica"), logging.NullHandler()),  # a handler on the way up
+        (logging.getLogger(), logging.NullHandler()),  # a second handler on the root (pytest's caplog, say)
+    ]
+    for owner, extra in setups:
+        add, remove = (
+            (owner.addHandler, owner.removeHandler)  # type: ignore[attr-defined]
+            if isinstance(extra, logging.Handler)
+            else (owner.addFilter, owner.removeFilter)
+        )
+        add(extra)
+        try:
+            assert access_handler(access, logging.INFO) is None, extra
+        finally:
+            remove(extra)
+    access.disabled = True
+    try:
+        assert access_handler(access, logging.INFO) is None
+    finally:
+        access.disabled = False
+    handler = logging.getLogger().handlers[0]
+    handler.setLevel(logging.WARNING)
+    assert access_handler(access, logging.INFO) is None and access_handler(access, logging.ERROR) is handler
+    handler.setLevel(logging.NOTSET)
+    handler.setFormatter(logging.Formatter("%(message)s"))  # the formatter replaced: it formats records
+    assert access_handler(access, logging.INFO) is None
+
+
+def test_verbose_logging_keeps_the_direct_path() -> None:
+    with ca_logging(verbose=True, fmt="json") as out:  # -v adds the filter that keeps libraries' debug out
+        h = access_handler(logging.getLogger(ACCESS), logging.INFO)
+        assert h is not None
+        h.access(logging.INFO, "GET /v 200", _FIELDS[0])
+    line = orjson.loads(out.getvalue())
+    assert line["msg"] == "GET /v 200" and line["logger"] == ACCESS and line["provisioner"] == "admin"

@@ -99,6 +99,26 @@ def test_text_access_log_line(tmp_path: Path) -> None:
     ), line
 
 
+def test_common_format_access_lines_from_the_server(tmp_path: Path) -> None:
+    files = make_ca(tmp_path, ssh=False)
+    cfg = files.config()
+    cfg["logger"] = {"format": "common"}
+    files.write_config(cfg)
+    log = tmp_path / "server.log"
+    with ca_process(files, log=log):
+        assert post_sign(files, admin_key(files), "c.example", rid="rid-c") == 201
+        assert get(f"{files.url}/health?x=1", files)[0] == 200
+        wait_for(lambda: "/health?x=1" in log.read_text(), what="the access lines")
+    lines = log.read_text().splitlines()
+    stamp = r"\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000\]"
+    assert any(
+        re.fullmatch(rf'127\.0\.0\.1 - - {stamp} "POST /1\.0/sign HTTP/1\.1" 201 -', ln) for ln in lines
+    )
+    assert any(
+        re.fullmatch(rf'127\.0\.0\.1 - - {stamp} "GET /health\?x=1 HTTP/1\.1" 200 -', ln) for ln in lines
+    )
+
+
 def test_ca_json_logger_block_sets_the_format_and_the_trace_header(tmp_path: Path) -> None:
     files = make_ca(tmp_path, ssh=False)
     cfg = files.config()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from plica.logs import access_handler
 from plica.logsafe import REQUEST_ID, clip
 from plica.observe import close_note, open_note
 
@@ -72,11 +73,18 @@ def access_middleware(authority: Authority) -> Any:
 
 
 def _log_line(request: web.Request, status: int, seconds: float, provisioner: str, rid: str) -> None:
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    method, path = request.method, clip(request.path_qs)  # client input: no forged lines, no megabyte paths
+    message = f'{method} {path} {status} {seconds * 1000:.3f}ms provisioner="{provisioner}" request-id={rid}'
+    handler = access_handler(log, level)
+    if handler is not None and not handler.access_formatter.uses_fields:
+        handler.access(level, message, {})
+        return
     fields = {
         "request-id": rid,
         "remote-address": request.remote or "",
-        "method": request.method,
-        "path": clip(request.path_qs),  # client input: no forged lines, no megabyte paths
+        "method": method,
+        "path": path,
         "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
         "status": status,
         "duration-ns": int(seconds * 1e9),
@@ -84,15 +92,7 @@ def _log_line(request: web.Request, status: int, seconds: float, provisioner: st
         "provisioner": provisioner,
         "user-agent": clip(request.headers.get("User-Agent", "")),
     }
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    log.log(
-        level,
-        '%s %s %d %.3fms provisioner="%s" request-id=%s',
-        fields["method"],
-        fields["path"],
-        status,
-        seconds * 1000,
-        provisioner,
-        rid,
-        extra={"access": fields},
-    )
+    if handler is not None:
+        handler.access(level, message, fields)
+    else:
+        log.log(level, "%s", message, extra={"access": fields})

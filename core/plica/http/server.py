@@ -395,6 +395,7 @@ class Master:
                 log.exception("worker %d failed", os.getpid())
                 code = 1
             finally:
+                logs.flush()  # os._exit skips logging's own shutdown, and access lines wait for their turn's end
                 os._exit(code)
         self.children[pid] = (time.monotonic(), slot)
         return pid
