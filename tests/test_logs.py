@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,3 +226,39 @@ def test_verbose_logging_keeps_the_direct_path() -> None:
         h.access(logging.INFO, "GET /v 200", _FIELDS[0])
     line = orjson.loads(out.getvalue())
     assert line["msg"] == "GET /v 200" and line["logger"] == ACCESS and line["provisioner"] == "admin"
+
+
+def test_no_access_line_is_lost_to_records_from_other_threads() -> None:
+    """Records logged by other threads flush the waiting access lines while the loop adds more."""
+    with ca_logging() as out:
+        access = logging.getLogger(ACCESS)
+        h = access_handler(access, logging.INFO)
+        assert h is not None
+
+        def chatter() -> None:
+            for i in range(2000):
+                logging.getLogger("plica.thread").warning("record %d", i)
+
+        async def lines() -> None:
+            for i in range(5000):
+                h.access(logging.INFO, f"GET /{i} 200", {})
+                if i % 7 == 0:
+                    await asyncio.sleep(0)
+
+        threads = [threading.Thread(target=chatter) for _ in range(2)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads switch between any two bytecodes, not every 5 ms
+        try:
+            for t in threads:
+                t.start()
+            asyncio.run(lines())
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(interval)
+        h.flush()
+    written = out.getvalue().splitlines()
+    assert len(written) == 9000
+    assert [ln.split(": ", 1)[1] for ln in written if " plica.access: " in ln] == [
+        f"GET /{i} 200" for i in range(5000)
+    ]

@@ -139,9 +139,15 @@ class CAHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._lines: list[str] = []
 
     def access(self, level: int, message: str, fields: dict[str, Any]) -> None:
-        lines = self._lines
-        lines.append(self.access_formatter.access(time.time(), level, message, fields))
-        if len(lines) == 1:
+        line = self.access_formatter.access(time.time(), level, message, fields)
+        # Under the lock: a record emitted by another thread flushes (and replaces) the list meanwhile.
+        self.acquire()
+        try:
+            self._lines.append(line)
+            first = len(self._lines) == 1
+        finally:
+            self.release()
+        if first:
             try:
                 asyncio.get_running_loop().call_soon(self._end_of_turn)
             except RuntimeError:  # no event loop in this thread: nothing would write it later
