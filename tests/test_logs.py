@@ -262,3 +262,17 @@ def test_no_access_line_is_lost_to_records_from_other_threads() -> None:
     assert [ln.split(": ", 1)[1] for ln in written if " plica.access: " in ln] == [
         f"GET /{i} 200" for i in range(5000)
     ]
+
+
+def test_setting_up_again_writes_the_lines_the_old_handler_held() -> None:
+    with ca_logging() as out:
+
+        async def turn() -> str:
+            h = access_handler(logging.getLogger(ACCESS), logging.INFO)
+            assert h is not None
+            h.access(logging.INFO, "GET /before 200", {})
+            logs.setup(fmt="json")  # ca.json's logger block read after the command line's format
+            return out.getvalue()  # still within the turn: written by setup, not by the turn's end
+
+        written = asyncio.run(turn())
+    assert written.endswith(": GET /before 200\n")

@@ -237,6 +237,8 @@ def setup(*, verbose: bool = False, fmt: str = "text") -> None:
     logging.logMultiprocessing = False
     root = logging.getLogger()
     for h in list(root.handlers):
+        if isinstance(h, CAHandler):
+            h.flush()  # access lines it holds go out before their handler does
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
