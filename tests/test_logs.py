@@ -276,3 +276,16 @@ def test_setting_up_again_writes_the_lines_the_old_handler_held() -> None:
 
         written = asyncio.run(turn())
     assert written.endswith(": GET /before 200\n")
+
+
+def test_flush_before_a_worker_ends_never_raises() -> None:
+    with ca_logging() as out:
+        h = logging.getLogger().handlers[0]
+        assert isinstance(h, logs.CAHandler)
+
+        async def turn() -> None:
+            h.access(logging.INFO, "GET /lost 200", {})
+            out.close()  # stderr gone: the worker still reaches os._exit
+            logs.flush()
+
+        asyncio.run(turn())

@@ -205,9 +205,13 @@ def access_handler(logger: logging.Logger, level: int) -> CAHandler | None:
 
 
 def flush() -> None:
-    """Write what the root logger's handlers hold (before a worker ends with os._exit)."""
+    """Write what the root logger's handlers hold (before a worker ends with os._exit). Never raises, as
+    logging's own shutdown: a closed or broken stderr must not keep a worker from ending."""
     for h in logging.getLogger().handlers:
-        h.flush()
+        try:
+            h.flush()
+        except Exception:
+            pass
 
 
 def _ours(record: logging.LogRecord) -> bool:
