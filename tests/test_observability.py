@@ -119,6 +119,27 @@ def test_common_format_access_lines_from_the_server(tmp_path: Path) -> None:
     )
 
 
+def test_request_ids_differ_across_a_fork() -> None:
+    """New request ids come from Python's generator, which a forked worker reseeds: a worker's first id is
+    not the master's next one (nor a sibling's)."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from plica.http.access import request_id
+
+    request = make_mocked_request("GET", "/health")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child writes its first id and ends
+        os.write(w, request_id(request).encode())
+        os._exit(0)
+    os.close(w)
+    child = os.read(r, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(r)
+    mine = request_id(request)
+    assert len(child) == len(mine) == 32 and int(child, 16) >= 0 and child != mine
+
+
 def test_ca_json_logger_block_sets_the_format_and_the_trace_header(tmp_path: Path) -> None:
     files = make_ca(tmp_path, ssh=False)
     cfg = files.config()

@@ -12,7 +12,7 @@ histograms when metrics are served.
 from __future__ import annotations
 
 import logging
-import os
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,9 @@ def request_id(request: web.Request, trace_header: str = "X-Smallstep-Id") -> st
     by default), else X-Request-Id — when it is a sane one, else a new one."""
     rid = request.headers.get(trace_header) or request.headers.get("X-Request-Id") or ""
     if not rid or len(rid) > 64 or not rid.isascii() or not rid.isprintable():
-        rid = os.urandom(16).hex()
+        # A correlation id, not a secret (a client may choose its own): Python's generator, which each
+        # forked worker reseeds, instead of a getrandom system call per request.
+        rid = f"{random.getrandbits(128):032x}"
     return rid
 
 
