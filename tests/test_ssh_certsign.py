@@ -76,3 +76,21 @@ def test_key_blob_is_the_openssh_encoding(kind: str) -> None:
         pub = SUBJECT_KEYS[kind]().public_key()
         line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         assert certsign.key_blob(pub) == base64.b64decode(line.split()[1])
+
+
+def test_option_blocks_read_back_as_given_past_the_cache() -> None:
+    """Critical options and extensions as cryptography reads them from signed certificates, for more sets
+    than the encoded blocks kept (64), each set twice (the second from the kept block) and in another order."""
+    subject, ca = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    signer = Signer(SoftKey("test", ca), what="test SSH CA")
+    for i in range(80):
+        ext = {b"permit-pty": b"", f"x-{i}@example.com".encode(): b"" if i % 2 else str(i).encode()}
+        crit = {b"source-address": f"10.0.{i}.0/24".encode(), b"force-command": b"true"} if i % 3 else {}
+        for order in (ext, dict(reversed(ext.items())), ext):
+            body = certsign.tbs(public_key=subject.public_key(), ca_public_key=ca.public_key(), serial=i,
+                                cert_type=1, key_id=b"k", principals=[b"p"], valid_after=0, valid_before=2**40,
+                                critical=dict(reversed(crit.items())), extensions=order)  # fmt: skip
+            signed = asyncio.run(certsign.sign_ssh(signer, body, serial=i, cert_type="user"))
+            cert = signed.cert
+            assert cert.extensions == ext and cert.critical_options == crit
+    assert len(certsign._OPTION_BLOCKS) <= 64

@@ -71,12 +71,23 @@ def _split_blob(blob: bytes) -> tuple[bytes, bytes]:
     return blob[4 : 4 + n], blob[4 + n :]
 
 
+_OPTION_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
+
+
 def _options(items: dict[bytes, bytes]) -> bytes:
-    out = b""
-    for name in sorted(items):
-        value = items[name]
-        out += _s(name) + (_s(_s(value)) if value else _s(b""))
-    return _s(out)
+    """A certificate's critical options or extensions field. Most certificates of a CA carry one of a few
+    sets (step's five user extensions, say), so the encoded fields are kept, up to 64 sets."""
+    key = tuple(items.items())
+    out = _OPTION_BLOCKS.get(key)
+    if out is None:
+        body = b""
+        for name in sorted(items):
+            value = items[name]
+            body += _s(name) + (_s(_s(value)) if value else _s(b""))
+        out = _s(body)
+        if len(_OPTION_BLOCKS) < 64:
+            _OPTION_BLOCKS[key] = out
+    return out
 
 
 def signature_params(public_key: Any) -> tuple[bytes, hashes.HashAlgorithm | None]:

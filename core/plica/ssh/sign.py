@@ -4,7 +4,7 @@ the signing and storing every SSH operation ends with."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+import os
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,7 +183,8 @@ async def sign_and_store(
     after, before = int(va.timestamp()), int(vb.timestamp())
     if after < 0 or before < 0 or after > before:
         raise BadRequest("cannot build the SSH certificate: validAfter must be before validBefore")
-    serial = secrets.randbits(64)
+    rand = os.urandom(40)  # the serial and the nonce from one system call
+    serial = int.from_bytes(rand[:8], "big")
     try:
         body = certsign.tbs(
             public_key=public_key,
@@ -196,6 +197,7 @@ async def sign_and_store(
             valid_before=before,
             critical={k.encode(): v.encode() for k, v in critical.items()},
             extensions={k.encode(): v.encode() for k, v in extensions.items()},
+            nonce=rand[8:],
         )
     except (ValueError, TypeError) as e:
         raise BadRequest(f"cannot build the SSH certificate: {e}") from None
