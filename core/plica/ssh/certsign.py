@@ -10,6 +10,7 @@ cryptography's parse of it, made only when something asks for the certificate's 
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 import struct
 from typing import Any
@@ -71,23 +72,18 @@ def _split_blob(blob: bytes) -> tuple[bytes, bytes]:
     return blob[4 : 4 + n], blob[4 + n :]
 
 
-_OPTION_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
-
-
 def _options(items: dict[bytes, bytes]) -> bytes:
-    """A certificate's critical options or extensions field. Most certificates of a CA carry one of a few
-    sets (step's five user extensions, say), so the encoded fields are kept, up to 64 sets."""
-    key = tuple(items.items())
-    out = _OPTION_BLOCKS.get(key)
-    if out is None:
-        body = b""
-        for name in sorted(items):
-            value = items[name]
-            body += _s(name) + (_s(_s(value)) if value else _s(b""))
-        out = _s(body)
-        if len(_OPTION_BLOCKS) < 64:
-            _OPTION_BLOCKS[key] = out
-    return out
+    """A certificate's critical options or extensions field."""
+    return _options_field(tuple(items.items()))
+
+
+@functools.lru_cache(maxsize=64)
+def _options_field(items: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    # Most certificates of a CA carry one of a few sets (step's five user extensions, say): kept encoded.
+    body = b""
+    for name, value in sorted(items):
+        body += _s(name) + (_s(_s(value)) if value else _s(b""))
+    return _s(body)
 
 
 def signature_params(public_key: Any) -> tuple[bytes, hashes.HashAlgorithm | None]:
