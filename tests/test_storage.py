@@ -322,8 +322,11 @@ async def test_a_write_that_loses_the_transaction_fails_the_whole_group(
 async def test_the_wal_starts_over_under_steady_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Writers that never pause would keep a PASSIVE checkpoint from ever catching up, and the WAL from
-    # ever starting over: it would grow by every page written (260 MB in 10 s of ACME orders).
+    # Writers that never pause keep a PASSIVE checkpoint from ever catching up, and the WAL from ever
+    # starting over: it grows by every page written (260 MB in 10 s of ACME orders). Here, without the
+    # RESTART checkpoints, it reaches 37-54 MB; with them 4.5-9 MB (the pages written in about one
+    # checkpoint interval), idle or with three busy processes beside it. The bound sits between the two
+    # with room either side, since how far the WAL gets between checkpoints depends on the machine.
     from plica.storage import sqlite as engine
 
     monkeypatch.setattr(engine, "CHECKPOINT_INTERVAL", 0.05)
@@ -333,19 +336,15 @@ async def test_the_wal_starts_over_under_steady_writes(
     wal = tmp_path / "plica.db-wal"
     biggest = 0
     try:
-        for round_ in range(400):
+        for round_ in range(800):
             await asyncio.gather(
                 *(db.store_x509(cert(f"{round_}-{i}"), token_id=f"{round_}-{i}") for i in range(20))
             )
             biggest = max(biggest, wal.stat().st_size)
-            await asyncio.sleep(0.002)
-        assert count(tmp_path / "plica.db", "x509_certs") == 8000
-        frames = sqlite3.connect(tmp_path / "plica.db").execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert count(tmp_path / "plica.db", "x509_certs") == 16000
     finally:
         await db.close()
-    # Without restarts the WAL grows to ~4 MB here; with them it stays near 1.5 MB.
-    assert biggest < 2_500_000, biggest
-    assert frames[1] < 1000, frames
+    assert biggest < 20_000_000, biggest
 
 
 async def test_a_group_that_cannot_begin_fails_and_the_next_one_works(
