@@ -13,6 +13,17 @@ root, intermediate, server and client certificate, both ends in this process ove
 server end's CPU time (`time.thread_time`, so other load on the machine does not count) summed over its
 handshake steps. Also prints the cryptographic operations inside such a handshake, timed alone through
 `cryptography` (whose OpenSSL may be another version), to show how much of the handshake they are.
+
+Two variants ask whether a different set-up would lower that floor:
+- the key exchange on P-256 instead of X25519 (the server offers P-256 only; a client that sends an
+  X25519 share first, as Go's and OpenSSL's do, gets a HelloRetryRequest);
+- the same handshake on the OpenSSL inside `cryptography` (a newer one than Python's `ssl` is linked
+  against, without the EC engine, which only concerns OpenSSL 3.0's decoders), through pyOpenSSL: run
+  only when pyOpenSSL is installed. Plica does not use it, and pyOpenSSL 26.4 wants cryptography below 51,
+  so install it in an environment of its own (`python -m venv /tmp/tls && /tmp/tls/bin/pip install -e .
+  pyopenssl`), not in Plica's: pip would replace cryptography there.
+
+Each line runs in slices, one slice of each line in turn, and prints the mean and the slices' range.
 """
 
 from __future__ import annotations
@@ -112,6 +123,61 @@ def handshake(srv: ssl.SSLContext, cli: ssl.SSLContext, mtls: bool) -> float:
     return cpu
 
 
+def pyopenssl_server(d: Path) -> Any:
+    """A pyOpenSSL server context with the options of `server_context`, or None without pyOpenSSL."""
+    try:
+        from OpenSSL import SSL
+    except ImportError:
+        return None
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_RENEGOTIATION)
+    ctx.use_certificate_chain_file(str(d / "server.pem"))
+    ctx.use_privatekey_file(str(d / "server.key"))
+    ctx.load_verify_locations(str(d / "cas.pem"))
+    ctx.set_verify(SSL.VERIFY_PEER, None)  # optional: a client without a certificate is not refused
+    ctx.get_cert_store().set_flags(0x80000)  # X509_V_FLAG_PARTIAL_CHAIN, as VERIFY_X509_PARTIAL_CHAIN
+    return ctx
+
+
+def pyopenssl_handshake(srv: Any, cli: ssl.SSLContext, mtls: bool) -> float:
+    """`handshake`, with the server end on pyOpenSSL (its memory BIO)."""
+    from OpenSSL import SSL
+
+    c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = cli.wrap_bio(c_in, c_out, server_hostname="localhost")
+    t = time.thread_time()
+    server = SSL.Connection(srv, None)
+    server.set_accept_state()
+    cpu = time.thread_time() - t
+    client_done = server_done = False
+    while not (server_done and client_done):
+        if not client_done:
+            try:
+                client.do_handshake()
+                client_done = True
+            except ssl.SSLWantReadError:
+                pass
+        t = time.thread_time()
+        data = c_out.read()
+        if data:
+            server.bio_write(data)
+        if not server_done:
+            try:
+                server.do_handshake()
+                server_done = True
+            except SSL.WantReadError:
+                pass
+        try:
+            out = server.bio_read(65536)
+        except SSL.WantReadError:
+            out = b""
+        cpu += time.thread_time() - t
+        c_in.write(out)
+    if mtls and server.get_peer_certificate() is None:
+        raise SystemExit("the pyOpenSSL server did not get the client certificate")
+    return cpu
+
+
 def per_op(fn: Callable[[], object], n: int) -> float:
     t = time.thread_time()
     for _ in range(n):
@@ -129,14 +195,38 @@ def main() -> None:
         srv, mtls, plain = contexts(Path(d))
         print(f"server TLS: Python {ssl.OPENSSL_VERSION}; EC P-256 certificates; TLS 1.3; no session tickets")
         print(f"EC keys in certificates: {keys}")
-        for label, cli, with_cert in (
-            ("mTLS (client certificate)", mtls, True),
-            ("server-only", plain, False),
-        ):
+        p256 = server_context(Path(d))
+        p256.set_ecdh_curve("prime256v1")  # the groups list of OpenSSL 3: P-256 alone
+        runs: list[tuple[str, Callable[[], float]]] = [
+            ("mTLS (client certificate)", lambda: handshake(srv, mtls, True)),
+            ("server-only", lambda: handshake(srv, plain, False)),
+            ("mTLS, P-256 key exchange (HelloRetryRequest)", lambda: handshake(p256, mtls, True)),
+        ]
+        other = pyopenssl_server(Path(d))
+        if other is not None:
+            from OpenSSL import SSL
+
+            version = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()
+            runs.append((f"mTLS on {version} (pyOpenSSL)", lambda: pyopenssl_handshake(other, mtls, True)))
+        # In slices, one of each in turn: the machine's speed drifts over a run, and each line should see
+        # the same drift.
+        slices = 5
+        per = max(args.count // slices, 1)
+        cpu: dict[str, list[float]] = {label: [] for label, _ in runs}
+        for _, run in runs:
             for _ in range(50):
-                handshake(srv, cli, with_cert)
-            cpu = sum(handshake(srv, cli, with_cert) for _ in range(args.count)) / args.count
-            print(f"  {label:<28} {cpu * 1e6:7.0f} µs of server CPU per handshake")
+                run()
+        for _ in range(slices):
+            for label, run in runs:
+                cpu[label].append(sum(run() for _ in range(per)) / per)
+        for label, _ in runs:
+            mean = sum(cpu[label]) / slices
+            lo, hi = min(cpu[label]), max(cpu[label])
+            print(
+                f"  {label:<46} {mean * 1e6:5.0f} µs of server CPU per handshake ({lo * 1e6:.0f}-{hi * 1e6:.0f})"
+            )
+        if other is None:
+            print("  (pyOpenSSL is not installed: the handshake on cryptography's OpenSSL is left out)")
     key = ec.generate_private_key(ec.SECP256R1())
     msg = b"x" * 200
     sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
