@@ -23,6 +23,7 @@ from plica.errors import ConfigError
 from plica.jose import PrivateKey
 from plica.kms import KeyHandle, OpenedKeys, Signer, redact_uri
 from plica.kms import signature_hash as kms_signature_hash
+from plica.stages import next_step
 from plica.x509.fastleaf import LeafEncoder
 from plica.x509.kmssign import sign_certificate, sign_certificate_now, sign_crl
 
@@ -246,6 +247,7 @@ class CAMaterial:
                 san_critical=san_critical,
                 extra=[(e.oid.dotted_string, e.value) for e in extra_extensions],  # type: ignore[attr-defined]
             )
+            await next_step()  # the signatures of this turn's leaves one after another (plica.stages)
             der = self.encoder.signed(tbs, await self.intermediate_signer.sign(tbs))
             return x509.load_der_x509_certificate(der)
         b = (
@@ -276,6 +278,7 @@ class CAMaterial:
         tbs = self.encoder.renewed_tbs(
             old, serial=random_serial(), not_before=not_before, not_after=not_after, public_key=new_key
         )
+        await next_step()
         der = self.encoder.signed(tbs, await self.intermediate_signer.sign(tbs))
         return x509.load_der_x509_certificate(der)
 
@@ -286,6 +289,7 @@ class CAMaterial:
         pss: bool = False,
     ) -> x509.Certificate:
         """`builder` signed by the issuing intermediate's key."""
+        await next_step()
         return await sign_certificate(builder, self.intermediate_signer, hash_alg, pss)
 
     def sign_builder_now(self, builder: x509.CertificateBuilder) -> x509.Certificate:

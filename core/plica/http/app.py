@@ -31,6 +31,7 @@ from plica.http.access import access_middleware, request_id
 from plica.http.wire import read_json
 from plica.logsafe import REQUEST_ID, clip
 from plica.pki import pem
+from plica.stages import next_step
 from plica.types import Route
 from plica.x509.renewtoken import authorize_renew_token
 
@@ -210,6 +211,7 @@ class Handlers:
 
     async def sign(self, request: web.Request) -> web.Response:
         ott, req = wire.sign_request(await read_json(request))
+        await next_step()  # the CSR checks of this turn's requests, then their tokens (plica.stages)
         return self.sign_response(await self.a.sign(ott, req))
 
     async def renew(self, request: web.Request) -> web.Response:
@@ -236,6 +238,7 @@ class Handlers:
 
     async def ssh_sign(self, request: web.Request) -> web.Response:
         body = wire.ssh_sign_request(await read_json(request))
+        await next_step()
         cert, added = await self.a.ssh_sign(
             body.ott, body.request, cert_type_named=body.cert_type_named, add_user_key=body.add_user_key
         )

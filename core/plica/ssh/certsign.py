@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from plica.kms import Signer
+from plica.stages import next_step
 
 
 def _s(b: bytes) -> bytes:
@@ -174,5 +175,6 @@ async def sign_ssh(signer: Signer, body: bytes, *, serial: int, cert_type: str) 
     """The certificate whose signed part is `body` (from `tbs`), signed by `signer`; `serial` and
     `cert_type` ("user" or "host") are what `body` encodes."""
     _, h = signature_params(signer.public_key)
+    await next_step()  # the SSH CA's signatures of this turn's requests together (plica.stages)
     sig = await signer.sign(body, h)
     return SignedSSHCert(body + frame_signature(signer.public_key, sig), serial, cert_type)

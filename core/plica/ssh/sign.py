@@ -18,6 +18,7 @@ from plica.rendering import render_step
 from plica.ssh import certsign
 from plica.ssh.certsign import SignedSSHCert
 from plica.ssh.wire import check_ssh_public_key
+from plica.stages import next_step
 from plica.storage import TokenReused
 from plica.tokens import Token
 from plica.types import Provisioner, SSHAuthorization, SSHSignRequest
@@ -69,6 +70,7 @@ async def ssh_sign(
     if auth.use_request_values and not cert_type_named:
         # The request alone names the certificate (K8sSA): it must say which kind, not fall back to user.
         raise BadRequest("this provisioner needs the request to name certType, keyID and principals")
+    await next_step()
     cert = await _sign_authorized(a, prov, auth, request, ca_key)
     added = None
     if add_user_key is not None and cert_type == "user":

@@ -26,6 +26,7 @@ from plica.names import SANs, csr_sans, sans_of, split_sans
 from plica.pki import random_serial
 from plica.rendering import render_step
 from plica.snapshot import Snapshot
+from plica.stages import next_step
 from plica.storage import Storage, TokenReused
 from plica.storage.base import IssuedCert
 from plica.storage.names import common_name, x509_column, x509_names
@@ -59,6 +60,7 @@ async def sign(a: Authority, ott: str, request: SignRequest) -> list[x509.Certif
         if a.meter is not None:  # refused before issuing; `Authority.issue` counts the rest
             a.meter.count("x509", "signed", False)
         raise
+    await next_step()  # authorized: the leaves of this turn's requests are built together (plica.stages)
     return await a.issue(prov, auth, request)
 
 

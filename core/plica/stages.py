@@ -1,0 +1,25 @@
+"""The points where a request lets the other requests of its event-loop turn catch up.
+
+A worker's event loop resumes, one after another, every request whose bytes arrived in the same turn
+(about seven of them at 32 connections over two workers). Each used to run through all of its steps
+before the next one began: the CSR's signature check, the token's, the leaf's encoding, the signature.
+By the time the next request reached a step, what the step had used (the elliptic-curve code and its
+precomputed tables, the Python code of the checks) had been pushed out of the CPU's caches by the rest.
+`next_step()` between the steps sends the request to the back of the loop's queue, so that the requests
+of a turn run one step together, then the next: the same work, with each step's code and data warm.
+
+In one process (bench/sign_instructions.py's sign path, 8 requests at a time, without HTTP or the
+database) the synchronous work per certificate fell 16-20 %, most of it from grouping the signatures;
+the server's figures are in the README. A step boundary costs about a microsecond. Nothing is decided
+across it that the steps after it rely on, except what the request carries: a configuration reload may
+land between two steps, as it may between two requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def next_step() -> None:
+    """Let every request already waiting in this loop turn finish its current step first."""
+    await asyncio.sleep(0)
