@@ -210,7 +210,9 @@ class Handlers:
         return json_response(self.a.plugins.capabilities_json())
 
     async def sign(self, request: web.Request) -> web.Response:
-        ott, req = wire.sign_request(await read_json(request))
+        body = await read_json(request)
+        await next_step()
+        ott, req = wire.sign_request(body)
         await next_step()  # the CSR checks of this turn's requests, then their tokens (plica.stages)
         return self.sign_response(await self.a.sign(ott, req))
 
@@ -237,7 +239,9 @@ class Handlers:
         return json_response({"status": "ok"})
 
     async def ssh_sign(self, request: web.Request) -> web.Response:
-        body = wire.ssh_sign_request(await read_json(request))
+        raw = await read_json(request)
+        await next_step()
+        body = wire.ssh_sign_request(raw)
         await next_step()
         cert, added = await self.a.ssh_sign(
             body.ott, body.request, cert_type_named=body.cert_type_named, add_user_key=body.add_user_key
