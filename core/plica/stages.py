@@ -7,10 +7,14 @@ By the time the next request reached a step, what the step had used (the ellipti
 precomputed tables, the Python code of the checks) had been pushed out of the CPU's caches by the rest.
 `next_step()` between the steps sends the request to the back of the loop's queue, so that the requests
 of a turn run one step together, then the next: the same work, with each step's code and data warm.
+The steps of /sign and /ssh/sign: decoding the body; checking it (the CSR's signature, the SSH key);
+the token and the provisioner's authorization; building the certificate; the CA key's signature; the
+group commit (plica.storage.group_commit, one transaction for the turn); building the answer; aiohttp
+writing it. The other ways to a certificate (ACME, SCEP, renewal, the admin API) share the signature's.
 
 In one process (bench/sign_instructions.py's sign path, 8 requests at a time, without HTTP or the
 database) the synchronous work per certificate fell 16-20 %, most of it from grouping the signatures;
-the server's figures are in the README. A step boundary costs about a microsecond. Nothing is decided
+the server's figures (bench/ab_slices.py) are in the README. A step boundary costs about a microsecond. Nothing is decided
 across it that the steps after it rely on, except what the request carries: a configuration reload may
 land between two steps, as it may between two requests.
 """

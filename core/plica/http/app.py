@@ -214,7 +214,9 @@ class Handlers:
         await next_step()
         ott, req = wire.sign_request(body)
         await next_step()  # the CSR checks of this turn's requests, then their tokens (plica.stages)
-        return self.sign_response(await self.a.sign(ott, req))
+        resp = self.sign_response(await self.a.sign(ott, req))
+        await next_step()  # this turn's answers are built, then aiohttp writes them
+        return resp
 
     async def renew(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
@@ -249,7 +251,9 @@ class Handlers:
         out = {"crt": cert.wire_b64()}
         if added is not None:
             out["addUserCrt"] = added.wire_b64()
-        return json_response(out, status=201)
+        resp = json_response(out, status=201)
+        await next_step()
+        return resp
 
     async def ssh_renew(self, request: web.Request) -> web.Response:
         return await self._ssh_renew(request, rekey=False)
