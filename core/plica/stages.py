@@ -12,9 +12,8 @@ the token and the provisioner's authorization; building the certificate; the CA 
 group commit (plica.storage.group_commit, one transaction for the turn); building the answer; aiohttp
 writing it. The other ways to a certificate (ACME, SCEP, renewal, the admin API) share the signature's.
 
-In one process (bench/sign_instructions.py's sign path, 8 requests at a time, without HTTP or the
-database) the synchronous work per certificate fell 16-20 %, most of it from grouping the signatures;
-the server's figures (bench/ab_slices.py) are in the README. A step boundary costs about a microsecond. Nothing is decided
+bench/ab_slices.py measures it against a checkout without it (figures in the README). A step boundary
+costs about a microsecond. Nothing is decided
 across it that the steps after it rely on, except what the request carries: a configuration reload may
 land between two steps, as it may between two requests.
 """
