@@ -13,9 +13,8 @@ group commit (plica.storage.group_commit, one transaction for the turn); buildin
 writing it. The other ways to a certificate (ACME, SCEP, renewal, the admin API) share the signature's.
 
 bench/ab_slices.py measures it against a checkout without it (figures in the README). A step boundary
-costs about a microsecond. Nothing is decided
-across it that the steps after it rely on, except what the request carries: a configuration reload may
-land between two steps, as it may between two requests.
+costs about a microsecond. What a later step relies on travels with the request; a configuration reload
+may land between two steps, as it may between two requests.
 """
 
 from __future__ import annotations
