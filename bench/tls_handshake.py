@@ -92,6 +92,15 @@ def server_context(d: Path) -> ssl.SSLContext:
     return srv
 
 
+def client_step(client: ssl.SSLObject) -> bool:
+    """One step of the client's end of a handshake; True once it is done."""
+    try:
+        client.do_handshake()
+        return True
+    except ssl.SSLWantReadError:
+        return False
+
+
 def handshake(srv: ssl.SSLContext, cli: ssl.SSLContext, mtls: bool) -> float:
     """One handshake; the server end's CPU seconds."""
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -103,11 +112,7 @@ def handshake(srv: ssl.SSLContext, cli: ssl.SSLContext, mtls: bool) -> float:
     client_done = server_done = False
     while not server_done:
         if not client_done:
-            try:
-                client.do_handshake()
-                client_done = True
-            except ssl.SSLWantReadError:
-                pass
+            client_done = client_step(client)
         t = time.thread_time()
         s_in.write(c_out.read())
         try:
@@ -152,11 +157,7 @@ def pyopenssl_handshake(srv: Any, cli: ssl.SSLContext, mtls: bool) -> float:
     client_done = server_done = False
     while not (server_done and client_done):
         if not client_done:
-            try:
-                client.do_handshake()
-                client_done = True
-            except ssl.SSLWantReadError:
-                pass
+            client_done = client_step(client)
         t = time.thread_time()
         data = c_out.read()
         if data:

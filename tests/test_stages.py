@@ -21,7 +21,9 @@ from plica.testing.pytest_plugin import RunningCA
 REQUESTS = 4
 
 
-def record(monkeypatch: pytest.MonkeyPatch, signer: Any, events: list[str]) -> None:
+def record(monkeypatch: pytest.MonkeyPatch, signer: Any) -> list[str]:
+    """The order of the token checks ("token") and of `signer`'s signatures ("sign") from now on."""
+    events: list[str] = []
     real_parse, real_sign = Authority.parse_token, signer.sign
 
     def parse_token(self: Authority, ott: str) -> Any:
@@ -34,14 +36,14 @@ def record(monkeypatch: pytest.MonkeyPatch, signer: Any, events: list[str]) -> N
 
     monkeypatch.setattr(Authority, "parse_token", parse_token)
     monkeypatch.setattr(signer, "sign", sign)
+    return events
 
 
 async def test_x509_requests_of_one_turn_are_all_authorized_before_any_is_signed(
     ca: RunningCA, admin: ProvKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a = ca.authority
-    events: list[str] = []
-    record(monkeypatch, a.material.intermediate_signer, events)
+    events = record(monkeypatch, a.material.intermediate_signer)
     aud = f"{ca.files.url}/1.0/sign"
     bodies = []
     for i in range(REQUESTS):
@@ -64,8 +66,7 @@ async def test_ssh_requests_of_one_turn_are_all_authorized_before_any_is_signed(
     ca: RunningCA, admin: ProvKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a = ca.authority
-    events: list[str] = []
-    record(monkeypatch, a.material.ssh_user_signer, events)
+    events = record(monkeypatch, a.material.ssh_user_signer)
     aud = f"{ca.files.url}/1.0/ssh/sign"
     requests = []
     for i in range(REQUESTS):
