@@ -1,6 +1,6 @@
 """Two versions of Plica under the same load, in alternating short slices: this checkout against another.
 
-    python bench/ab_slices.py --baseline ../older-checkout [--workload sign|ssh] [--slices 10] [--seconds 4]
+    python bench/ab_slices.py --baseline ../older-checkout [--workload sign|ssh|renew] [--slices 10] [--seconds 4]
 
 On a shared virtual machine the speed drifts by a fifth within minutes, more than most changes move it, and
 bench/sidebyside.py's runs of one version after the other (each with its own start) see different
@@ -9,12 +9,15 @@ to the CPU's caches. This starts both servers once (`plica start`, two workers e
 baseline checkout's kernel and plugins first on PYTHONPATH), then sends wrk's load (bench/sidebyside.py's:
 pre-made JWK tokens, each POSTed once) to one, then the other, in short slices, the order swapped every
 slice. It prints each slice's CPU per certificate (the server's process tree), rate and p99, then the
-medians, the median of the pairwise ratios and how many slices this checkout won. Needs wrk.
+medians, the median of the pairwise ratios and how many slices this checkout won. Needs wrk; `renew`
+renews 32 certificates over mTLS with stepbench (a new connection each time, as bench/sidebyside.py does),
+which needs the Go packages bench/sidebyside.py builds it from (`--build-dir`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -22,7 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from sidebyside import CA, PASSWORD, Material, measure, run_wrk
+from sidebyside import CA, PASSWORD, Material, build_stepca, measure, run_renewals, run_wrk
 from sign_instructions import checkout_path
 
 from plica.testing import ca_process, make_ca
@@ -31,15 +34,38 @@ RATE = {"sign": 3500, "ssh": 6000}  # bodies made per second of a slice: more th
 TARGET = {"sign": "/1.0/sign", "ssh": "/1.0/ssh/sign"}
 
 
+def one_slice(
+    args: argparse.Namespace, mat: Material, ca: CA, bodies: Path, bin_dir: Path | None
+) -> dict[str, Any]:
+    work = args.workload
+    if work == "renew":
+        assert bin_dir is not None
+        certs = bodies.parent / f"{ca.name}-certs"
+        return measure(ca, lambda: run_renewals(bin_dir, ca, certs, args.concurrency, args.seconds))
+    (mat.sign_bodies if work == "sign" else mat.ssh_bodies)(ca, args.seconds * RATE[work], bodies)
+    try:
+        return measure(ca, lambda: run_wrk(ca, TARGET[work], bodies, args.concurrency, args.seconds))
+    finally:
+        bodies.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", type=Path, required=True, help="another checkout of Plica (a git worktree)")
-    ap.add_argument("--workload", choices=sorted(TARGET), default="sign")
+    ap.add_argument("--workload", choices=[*sorted(TARGET), "renew"], default="sign")
     ap.add_argument("--slices", type=int, default=10)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--build-dir",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "plica-bench-stepca",
+    )
     args = ap.parse_args()
+    bin_dir = build_stepca(args.build_dir) if args.workload == "renew" else None
+    if args.workload == "renew" and bin_dir is None:
+        sys.exit("renew needs stepbench, which could not be built (see bench/sidebyside.py)")
     work = args.workload
     mat = Material(256)
     results: dict[str, list[dict[str, Any]]] = {"baseline": [], "this": []}
@@ -50,14 +76,12 @@ def main() -> None:
             files = make_ca(tmp / name, password=PASSWORD)
             proc = stack.enter_context(ca_process(files, workers=args.workers, env=env))
             cas[name] = CA(name, files.url, files.config_path, files.root, PASSWORD, proc.pid)
-        make = mat.sign_bodies if work == "sign" else mat.ssh_bodies
+        if work == "renew":
+            for name, ca in cas.items():
+                mat.renew_certs(ca, args.concurrency, tmp / f"{name}-certs")
         for i in range(args.slices):
             for name in ("baseline", "this") if i % 2 == 0 else ("this", "baseline"):
-                ca, bodies = cas[name], tmp / f"{name}-{i}.jsonl"
-                make(ca, args.seconds * RATE[work], bodies)
-                r = measure(ca, lambda: run_wrk(ca, TARGET[work], bodies, args.concurrency, args.seconds))  # noqa: B023
-                results[name].append(r)
-                bodies.unlink()
+                results[name].append(one_slice(args, mat, cas[name], tmp / f"{name}-{i}.jsonl", bin_dir))
             a, b = results["baseline"][-1], results["this"][-1]
             print(
                 f"slice {i:>2}: baseline {a['cpu_ms_per_cert']:.3f} ms/cert {a['certs_per_s']:>6.0f}/s p99 "
