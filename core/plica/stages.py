@@ -10,7 +10,8 @@ of a turn run one step together, then the next: the same work, with each step's 
 The steps of /sign and /ssh/sign: decoding the body; checking it (the CSR's signature, the SSH key);
 the token and the provisioner's authorization; building the certificate; the CA key's signature; the
 group commit (plica.storage.group_commit, one transaction for the turn); building the answer; aiohttp
-writing it. The other ways to a certificate (ACME, SCEP, renewal, the admin API) share the signature's.
+writing it. Every JSON body's decoding is a step (plica.http.wire.read_json); the other ways to a
+certificate (ACME, SCEP, renewal, the admin API) share the signature's.
 
 bench/ab_slices.py measures it against a checkout without it (figures in the README). A step boundary
 costs about a microsecond. What a later step relies on travels with the request; a configuration reload

@@ -210,9 +210,7 @@ class Handlers:
         return json_response(self.a.plugins.capabilities_json())
 
     async def sign(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        await next_step()
-        ott, req = wire.sign_request(body)
+        ott, req = wire.sign_request(await read_json(request))
         await next_step()  # the CSR checks of this turn's requests, then their tokens (plica.stages)
         resp = self.sign_response(await self.a.sign(ott, req))
         await next_step()  # this turn's answers are built, then aiohttp writes them
@@ -241,9 +239,7 @@ class Handlers:
         return json_response({"status": "ok"})
 
     async def ssh_sign(self, request: web.Request) -> web.Response:
-        raw = await read_json(request)
-        await next_step()
-        body = wire.ssh_sign_request(raw)
+        body = wire.ssh_sign_request(await read_json(request))
         await next_step()
         cert, added = await self.a.ssh_sign(
             body.ott, body.request, cert_type_named=body.cert_type_named, add_user_key=body.add_user_key

@@ -16,6 +16,7 @@ from plica.csr import parse_csr_pem_with_key
 from plica.durations import resolve_time_duration
 from plica.errors import BadRequest, NotImplementedYet
 from plica.ssh.wire import check_ssh_public_key, parse_ssh_public_key
+from plica.stages import next_step
 from plica.tokens import has_nul
 from plica.types import RevokeRequest, SignRequest, SSHRenewRequest, SSHRevokeRequest, SSHSignRequest
 from plica.x509.revoke import parse_serial
@@ -92,7 +93,8 @@ def checked(body: dict[str, Any], route: str) -> dict[str, Any]:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; BadRequest when it is empty, not JSON or not an object."""
+    """The body as a JSON object; BadRequest when it is empty, not JSON or not an object. Decoding is a
+    step of its own (plica.stages): the requests of a turn decode their bodies, then check them."""
     raw = await request.read()
     if not raw:
         raise BadRequest("request body is empty: expected a JSON object")
@@ -102,6 +104,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise BadRequest("request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    await next_step()
     return body
 
 
