@@ -34,14 +34,20 @@ RATE = {"sign": 3500, "ssh": 6000}  # bodies made per second of a slice: more th
 TARGET = {"sign": "/1.0/sign", "ssh": "/1.0/ssh/sign"}
 
 
+def certs_dir(tmp: Path, ca: CA) -> Path:
+    """Where the certificates `ca` renews in the renew workload are."""
+    return tmp / f"{ca.name}-certs"
+
+
 def one_slice(
-    args: argparse.Namespace, mat: Material, ca: CA, bodies: Path, bin_dir: Path | None
+    args: argparse.Namespace, mat: Material, ca: CA, tmp: Path, bin_dir: Path | None
 ) -> dict[str, Any]:
     work = args.workload
     if work == "renew":
         assert bin_dir is not None
-        certs = bodies.parent / f"{ca.name}-certs"
+        certs = certs_dir(tmp, ca)
         return measure(ca, lambda: run_renewals(bin_dir, ca, certs, args.concurrency, args.seconds))
+    bodies = tmp / f"{ca.name}.jsonl"
     (mat.sign_bodies if work == "sign" else mat.ssh_bodies)(ca, args.seconds * RATE[work], bodies)
     try:
         return measure(ca, lambda: run_wrk(ca, TARGET[work], bodies, args.concurrency, args.seconds))
@@ -77,11 +83,11 @@ def main() -> None:
             proc = stack.enter_context(ca_process(files, workers=args.workers, env=env))
             cas[name] = CA(name, files.url, files.config_path, files.root, PASSWORD, proc.pid)
         if work == "renew":
-            for name, ca in cas.items():
-                mat.renew_certs(ca, args.concurrency, tmp / f"{name}-certs")
+            for ca in cas.values():
+                mat.renew_certs(ca, args.concurrency, certs_dir(tmp, ca))
         for i in range(args.slices):
             for name in ("baseline", "this") if i % 2 == 0 else ("this", "baseline"):
-                results[name].append(one_slice(args, mat, cas[name], tmp / f"{name}-{i}.jsonl", bin_dir))
+                results[name].append(one_slice(args, mat, cas[name], tmp, bin_dir))
             a, b = results["baseline"][-1], results["this"][-1]
             print(
                 f"slice {i:>2}: baseline {a['cpu_ms_per_cert']:.3f} ms/cert {a['certs_per_s']:>6.0f}/s p99 "
