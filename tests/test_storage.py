@@ -367,3 +367,30 @@ async def test_a_group_that_cannot_begin_fails_and_the_next_one_works(
     monkeypatch.setattr(group, "_begin", real)
     await db.store_x509(cert("b3"), token_id="b3")
     assert count(tmp_path / "plica.db", "x509_certs") == 1
+
+
+def test_close_leaves_no_database_thread_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() right after open(), while the background checkpointer's connection is still being made in
+    aiosqlite's thread (each connect slowed here as by a slow disk): once close() returns, no thread calls
+    back into the event loop, which the process may close next ("Event loop is closed" in that thread)."""
+    real_connect = sqlite3.connect
+
+    def slow_connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        time.sleep(0.2)
+        return real_connect(*args, **kwargs)  # type: ignore[arg-type]
+
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    before = set(threading.enumerate())
+
+    async def open_and_close() -> None:
+        storage = SQLiteStorage(str(tmp_path / "plica.db"))
+        await storage.open()
+        await asyncio.sleep(0)  # the checkpointer task, if one connects on its own, starts connecting
+        await storage.close()
+
+    monkeypatch.setattr(sqlite3, "connect", slow_connect)
+    asyncio.run(open_and_close())
+    for t in set(threading.enumerate()) - before:
+        t.join(timeout=5)
+    assert failures == []

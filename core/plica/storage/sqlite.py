@@ -96,6 +96,7 @@ class SQLiteStorage(Storage):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpoint_db: aiosqlite.Connection | None = None
         self._inline: sqlite3.Connection | None = None
         self._group: GroupCommit | None = None
         self._lock_spin = LOCK_SPIN
@@ -132,7 +133,13 @@ class SQLiteStorage(Storage):
         await self._db.execute("PRAGMA wal_autocheckpoint=0")
         await self._db.execute("PRAGMA foreign_keys=ON")
         if self.path != ":memory:":
-            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_forever())
+            # Connected here rather than in the task: a task cancelled while aiosqlite's thread is still
+            # connecting leaves that thread to call back into the loop after close() returned, and into a
+            # closed loop if the process is stopping ("Event loop is closed" from the thread).
+            self._checkpoint_db = await aiosqlite.connect(self.path, isolation_level=None)
+            self._checkpointer = asyncio.get_running_loop().create_task(
+                self._checkpoint_forever(self._checkpoint_db)
+            )
             if self.synchronous in ("OFF", "NORMAL"):
                 # Queries run inline on the event loop: in WAL with synchronous=NORMAL a commit does not
                 # wait for the disk (~50 µs) and reads never wait for writers, both less than a hop to
@@ -148,27 +155,24 @@ class SQLiteStorage(Storage):
                     self._inline, classify=_classify, lock_wait=LOCK_WAIT, lock_spin=self._lock_spin
                 )
 
-    async def _checkpoint_forever(self) -> None:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            await conn.execute("PRAGMA busy_timeout=1000")
-            await conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            while True:
-                await asyncio.sleep(CHECKPOINT_INTERVAL)
-                try:
-                    async with conn.execute("PRAGMA wal_checkpoint(PASSIVE)") as cur:
-                        row = await cur.fetchone()
-                    if row is not None and row[1] > WAL_RESTART_FRAMES:
-                        # Under steady load a PASSIVE checkpoint never catches up with the writers, so
-                        # the WAL is never started over: it grew to 260 MB in 10 s of ACME orders, and
-                        # every page lookup searches its whole index (CPU per request rose ~25 %). A
-                        # RESTART checkpoint holds the writers off while it copies the frames the PASSIVE
-                        # one left (a few ms) so that the next commit starts the WAL from the beginning.
-                        await conn.execute("PRAGMA wal_checkpoint(RESTART)")
-                except sqlite3.OperationalError:
-                    pass  # another process is checkpointing; the next round catches up
-        finally:
-            await conn.close()
+    async def _checkpoint_forever(self, conn: aiosqlite.Connection) -> None:
+        """WAL checkpoints on `conn` until cancelled; `close` closes `conn`."""
+        await conn.execute("PRAGMA busy_timeout=1000")
+        await conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            try:
+                async with conn.execute("PRAGMA wal_checkpoint(PASSIVE)") as cur:
+                    row = await cur.fetchone()
+                if row is not None and row[1] > WAL_RESTART_FRAMES:
+                    # Under steady load a PASSIVE checkpoint never catches up with the writers, so the
+                    # WAL is never started over: it grew to 260 MB in 10 s of ACME orders, and every
+                    # page lookup searches its whole index (CPU per request rose ~25 %). A RESTART
+                    # checkpoint holds the writers off while it copies the frames the PASSIVE one left
+                    # (a few ms) so that the next commit starts the WAL from the beginning.
+                    await conn.execute("PRAGMA wal_checkpoint(RESTART)")
+            except sqlite3.OperationalError:
+                pass  # another process is checkpointing; the next round catches up
 
     async def _retrying(self, op: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + LOCK_WAIT
@@ -224,6 +228,10 @@ class SQLiteStorage(Storage):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
             self._checkpointer = None
+        if self._checkpoint_db is not None:
+            # After the statement a cancelled checkpoint left running in aiosqlite's thread, if any.
+            await self._checkpoint_db.close()
+            self._checkpoint_db = None
         if self._db is not None:
             await self._db.close()
             self._db = None
