@@ -6,7 +6,8 @@ Issue 15 asks for twice step-ca's JWK /sign rate and 1.5 times its SSH rate on t
 bench/sidebyside.py prints what Plica's CPU per certificate would have to be for that; this measures how
 low any server on the same stack can go, doing only the work no CA can skip. The floor server is aiohttp
 on uvloop with Plica's TLS settings and EC engine (bench/tls_handshake.py's context), two worker processes
-on SO_REUSEPORT sockets as `plica start` has, and two routes that do only this:
+on SO_REUSEPORT sockets as `plica start` has, the step boundaries of `plica.stages` where Plica has them
+(the requests of one event-loop turn take each step together), and two routes that do only this:
 
 - /1.0/sign: decode the JSON body; split the token and check its ES256 signature with the provisioner's key
   (cryptography); decode its claims; decode the CSR and check its key and signature, and decode its subject
@@ -91,6 +92,7 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
     from plica.http import openssl_ec
     from plica.jose import key_from_jwk
     from plica.ssh import certsign
+    from plica.stages import next_step
     from plica.x509.fastleaf import LeafEncoder
 
     openssl_ec.install()  # as each of Plica's workers does
@@ -167,12 +169,15 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
 
     async def sign(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
-        c = claims(body["ott"])
+        await next_step()
         csr = x509.load_pem_x509_csr(body["csr"].encode())
         public_key = csr.public_key()
         if not csr.is_signature_valid:
             raise web.HTTPBadRequest()
         _ = csr.subject, csr.extensions
+        await next_step()
+        c = claims(body["ott"])
+        await next_step()
         t = dt.datetime.now(dt.UTC).replace(microsecond=0)
         tbs = encoder.tbs(
             serial=secrets.randbits(128) | 1,
@@ -185,6 +190,7 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
             san=x509.SubjectAlternativeName([x509.DNSName(n) for n in c["sans"]]),
             san_critical=False,
         )
+        await next_step()
         der = encoder.signed(tbs, inter_key.sign(tbs, es256))
         cert = x509.load_der_x509_certificate(der)
         issued = int(t.timestamp())
@@ -196,14 +202,19 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
         )  # fmt: skip
         leaf = cert.public_bytes(serialization.Encoding.PEM).decode()
         answer = {"crt": leaf, "ca": inter_pem, "certChain": [leaf, inter_pem]}
-        return web.Response(body=orjson.dumps(answer), status=201, content_type="application/json")
+        response = web.Response(body=orjson.dumps(answer), status=201, content_type="application/json")
+        await next_step()
+        return response
 
     async def ssh_sign(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
-        c = claims(body["ott"])
+        await next_step()
         blob = base64.b64decode(body["publicKey"])
         point = blob[-65:]  # ecdsa-sha2-nistp256: name, curve, then the 65-byte point last
         public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        await next_step()
+        c = claims(body["ott"])
+        await next_step()
         now = int(time.time())
         serial = secrets.randbits(63)
         tbs = certsign.tbs(
@@ -218,6 +229,7 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
             critical={},
             extensions=ssh_extensions,
         )
+        await next_step()
         cert = tbs + certsign.frame_signature(ssh_key.public_key(), ssh_key.sign(tbs, es256))
         await store(
             "INSERT INTO ssh_certs (serial, cert, cert_type, key_id, provisioner_id, provisioner_name,"
@@ -226,7 +238,9 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
              c["sub"]),
         )  # fmt: skip
         answer = {"crt": base64.b64encode(cert).decode()}
-        return web.Response(body=orjson.dumps(answer), status=201, content_type="application/json")
+        response = web.Response(body=orjson.dumps(answer), status=201, content_type="application/json")
+        await next_step()
+        return response
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(body=b'{"status":"ok"}', content_type="application/json")
