@@ -93,6 +93,7 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
     from plica.jose import key_from_jwk
     from plica.ssh import certsign
     from plica.stages import next_step
+    from plica.testing.csrs import tls_cert
     from plica.x509.fastleaf import LeafEncoder
 
     openssl_ec.install()  # as each of Plica's workers does
@@ -105,19 +106,7 @@ def worker(config: Path, db: Path, sock: socket.socket, tls_dir: Path) -> None:
     # An EC P-256 intermediate and SSH user CA of the floor's own, as Plica's test CAs have.
     inter_key = ec.generate_private_key(ec.SECP256R1())
     ssh_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Floor Intermediate CA")])
-    now = dt.datetime.now(dt.UTC)
-    inter = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(inter_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(inter_key, hashes.SHA256())
-    )
+    inter = tls_cert("Floor Intermediate CA", inter_key, ca=True)
     inter_pem = inter.public_bytes(serialization.Encoding.PEM).decode()
     encoder = LeafEncoder(
         inter,
