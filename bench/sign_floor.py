@@ -46,8 +46,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -306,38 +306,22 @@ def floor(tmp: Path, config: Path) -> Iterator[CA]:
 
 
 def check_floor(ca: CA) -> None:
-    """One certificate from the floor, its signature checked: the floor does the work it claims to."""
+    """One certificate from the floor, its signature checked: the floor does the work it claims to. The
+    workers' sockets listen before the master says it is ready, so the request waits for a worker."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "check.floor")]))
-        .sign(key, hashes.SHA256())
-    )
-    body = {
-        "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
-        "ott": ca.token("check.floor", "/1.0/sign", {"sans": ["check.floor"]}),
-    }
+    from plica.testing.csrs import csr_for
+
+    csr = csr_for("check.floor")
+    body = {"csr": csr.pem, "ott": ca.token("check.floor", "/1.0/sign", {"sans": ["check.floor"]})}
     tls = ssl.create_default_context(cafile=str(ca.root))
     tls.check_hostname = False
     req = urllib.request.Request(ca.url + "/1.0/sign", data=orjson.dumps(body), method="POST")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(req, context=tls, timeout=10) as r:
-                answer = orjson.loads(r.read())
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    with urllib.request.urlopen(req, context=tls, timeout=30) as r:
+        answer = orjson.loads(r.read())
     leaf = x509.load_pem_x509_certificate(answer["crt"].encode())
     leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(answer["ca"].encode()))
-    if leaf.public_key() != key.public_key():
+    if leaf.public_key() != csr.key.public_key():
         sys.exit("the floor's certificate is not for the CSR's key")
 
 
@@ -372,10 +356,8 @@ def main() -> None:
     mat = Material(256)
     with tempfile.TemporaryDirectory(prefix="plica-floor-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
-        servers: list[Callable[[], AbstractContextManager[CA]]] = [lambda: plica(tmp, WORKERS)]
-        if bin_dir is not None:
-            servers.insert(0, lambda: stepca(bin_dir, tmp))
-        cas = [stack.enter_context(start()) for start in servers]
+        cas = [stack.enter_context(stepca(bin_dir, tmp))] if bin_dir is not None else []
+        cas.append(stack.enter_context(plica(tmp, WORKERS)))
         # The floor checks tokens with the key of Plica's JWK provisioner: the same bodies serve both.
         cas.append(stack.enter_context(floor(tmp, next((tmp / "plica").rglob("ca.json")))))
         for rnd in range(args.rounds):
